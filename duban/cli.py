@@ -1,0 +1,233 @@
+"""The `duban` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from duban.settings import Settings, get_settings
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _engine(settings: Settings) -> Any:
+    from duban.db import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)  # idempotent: brings an empty or older database to the current schema
+    return engine
+
+
+def _config(settings: Settings) -> Any:
+    from duban.config import load_config
+
+    return load_config(settings.config_dir)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    _engine(settings)
+    print(f"schema is current: {settings.safe_database_url}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    problems = _config(settings).validate_all()
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{settings.config_dir}: configuration is valid")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.city import sync_city
+    from duban.db import session_scope
+
+    config = _config(settings)
+    engine = _engine(settings)
+    with session_scope(engine) as session:
+        summary = sync_city(session, config)
+    print(summary.line())
+    return 0
+
+
+def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.ticket_import import import_tickets
+
+    config = _config(settings)
+    engine = _engine(settings)
+    progress, on_chunk = _progress(Path(args.path))
+    with progress:
+        summary = import_tickets(
+            engine,
+            config,
+            Path(args.path),
+            args.source,
+            settings.reports_dir,
+            timezone=settings.timezone,
+            chunk_rows=args.chunk_rows,
+            on_chunk=on_chunk,
+        )
+    print(summary.line())
+    return 0
+
+
+def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.plan_import import import_plan
+
+    config = _config(settings)
+    engine = _engine(settings)
+    summary = import_plan(engine, config, Path(args.path), settings.reports_dir)
+    print(summary.line())
+    return 0
+
+
+def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
+    config = _config(settings)
+    received = date.fromisoformat(args.date)
+    due = config.calendar.due_date(received, args.working_days)
+    limit = f"{args.working_days} working days"
+    print(f"received {received:%Y-%m-%d %a}, {limit}: due {due:%Y-%m-%d %a} 23:59:59")
+    return 0
+
+
+def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.daily import daily_report
+
+    day = date.fromisoformat(args.date) if args.date else None
+    summary = daily_report(day=day, dry_run=args.dry_run)
+    print(_summary_line("daily report", summary))
+    return 0
+
+
+def _summary_line(title: str, summary: dict[str, Any]) -> str:
+    return f"{title}: " + ", ".join(f"{k} {v}" for k, v in summary.items())
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.demo import run_demo
+
+    return run_demo(
+        Path(args.dir),
+        days=args.days,
+        daily_volume=args.daily_volume,
+        seed=args.seed,
+        database_url=args.database_url,
+        reset_database=args.reset_database,
+    )
+
+
+def _progress(path: Path) -> tuple[Any, Callable[..., None] | None]:
+    """A progress bar on a terminal; nothing otherwise."""
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext(), None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("importing {task.fields[name]}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("import", total=path.stat().st_size, name=path.name, rows=0)
+
+    def on_chunk(chunk: Any, summary: Any) -> None:
+        progress.update(task, completed=chunk.bytes_read or None, rows=summary.read)
+
+    return progress, on_chunk
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duban", description="Duban (督办): supervision loops")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="generate the demo city and run every loop over it")
+    demo.add_argument("--dir", default="var/demo", help="where the demo writes (default var/demo)")
+    demo.add_argument("--days", type=int, default=92, help="days of tickets (default 92)")
+    demo.add_argument("--daily-volume", type=int, default=1500, help="tickets a day (default 1500)")
+    demo.add_argument("--seed", type=int, default=12345)
+    demo.add_argument("--database-url", help="default: a SQLite file in --dir (rebuilt each run)")
+    demo.add_argument(
+        "--reset-database", action="store_true", help="drop Duban's tables in --database-url first"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="cfg", required=True)
+    cfg.add_parser("check", help="validate config/*.yaml").set_defaults(func=cmd_config_check)
+
+    sub.add_parser("sync", help="load units and problems from config").set_defaults(func=cmd_sync)
+
+    imp = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
+    tickets = imp.add_parser("tickets", help="a hotline export (CSV or XLSX)")
+    tickets.add_argument("path")
+    tickets.add_argument("--source", required=True, help="mapping in config/sources/NAME.yaml")
+    tickets.add_argument("--chunk-rows", type=int, default=20_000)
+    tickets.set_defaults(func=cmd_import_tickets)
+    plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
+    plan.add_argument("path")
+    plan.set_defaults(func=cmd_import_plan)
+
+    run = sub.add_parser("run", help="run a supervision loop now").add_subparsers(
+        dest="loop", required=True
+    )
+    daily = run.add_parser("daily", help="the daily report (日报告)")
+    daily.add_argument("--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
+    daily.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    daily.set_defaults(func=cmd_run_daily)
+
+    cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
+        dest="cal", required=True
+    )
+    due = cal.add_parser("due", help="due date of a ticket received on DATE")
+    due.add_argument("date", help="YYYY-MM-DD")
+    due.add_argument("working_days", type=int)
+    due.set_defaults(func=cmd_calendar_due)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from duban.calendar import CalendarError
+    from duban.config import ConfigError
+    from duban.sources import ExportError
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "DUBAN_" + str(err["loc"][0]).upper() if err["loc"] else "DUBAN_*"
+            print(f"duban: error: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.func(args, settings)
+        return result
+    except (ConfigError, ExportError, CalendarError, UserError, ValueError) as exc:
+        print(f"duban: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("duban: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""The ORM: what Duban keeps.
+
+All times are naive datetimes in the city's local time (DUBAN_TIMEZONE); importers convert
+from the export's own time zone. Dates of plan items are calendar dates.
+
+Keys that make re-runs safe (see docs/architecture.md):
+ticket (source, external_id); escalation (item_kind, item_id, step);
+notice (loop, period, audience, kind); delivery (notice_id, recipient);
+spot-check sample (quarter, item_kind, item_id).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT keys on PostgreSQL, INTEGER (rowid alias, autoincrementing) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the values (readable in SQL), as VARCHAR + CHECK, portable across dialects.
+    return Enum(
+        cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        name=cls.__name__.lower(),
+    )
+
+
+class UnitKind(enum.StrEnum):
+    city = "city"
+    district = "district"
+    street = "street"  # street or township (街道/乡镇)
+    community = "community"
+    department = "department"  # city department (委办局)
+    company = "company"  # public-service company
+
+
+class Approach(enum.StrEnum):
+    reform = "reform"  # 改革
+    governance = "governance"  # 治理
+    rectification = "rectification"  # 整治
+
+
+class TicketStatus(enum.StrEnum):
+    open = "open"  # received or dispatched, nobody has answered yet
+    in_progress = "in_progress"
+    closed = "closed"
+    reopened = "reopened"  # by a spot check or look-back
+
+
+class Satisfaction(enum.StrEnum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    dissatisfied = "dissatisfied"
+
+
+class PlanItemStatus(enum.StrEnum):
+    planned = "planned"
+    in_progress = "in_progress"
+    done = "done"
+
+
+class ItemKind(enum.StrEnum):
+    ticket = "ticket"
+    plan_task = "plan_task"
+    policy = "policy"
+
+
+class DeliveryStatus(enum.StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    refused = "refused"  # e.g. recipient outside the allowed mail domains
+
+
+problem_cooperating_units = Table(
+    "problem_cooperating_units",
+    Base.metadata,
+    Column("problem_id", ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_id", ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Unit(Base):
+    """A responsible organisation (承办单位), in a hierarchy."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[UnitKind] = mapped_column(_enum(UnitKind))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
+    supervisor: Mapped[Unit | None] = relationship(remote_side=[id], foreign_keys=[supervisor_id])
+
+
+class Problem(Base):
+    """One of the chronic problems of One Question a Month (每月一题)."""
+
+    __tablename__ = "problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    approach: Mapped[Approach] = mapped_column(_enum(Approach))
+    year: Mapped[int] = mapped_column(Integer)
+    focus_month: Mapped[int | None] = mapped_column(SmallInteger)
+    lead_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    # Hotline ticket categories that count towards this problem.
+    ticket_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    plan: Mapped[str | None] = mapped_column(Text)  # the solution plan (解决方案): its measures
+
+    lead_unit: Mapped[Unit] = relationship(foreign_keys=[lead_unit_id])
+    cooperating_units: Mapped[list[Unit]] = relationship(secondary=problem_cooperating_units)
+
+
+class PlanTask(Base):
+    """A dated task of a problem's task list (任务清单). Not a Prefect task."""
+
+    __tablename__ = "plan_tasks"
+    __table_args__ = (UniqueConstraint("problem_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    owner_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    start_month: Mapped[date | None] = mapped_column(Date)  # first day of the month
+    due_month: Mapped[date] = mapped_column(Date, index=True)  # first day of the due month
+    status: Mapped[PlanItemStatus] = mapped_column(_enum(PlanItemStatus))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1, as reported
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    evidence: Mapped[str | None] = mapped_column(Text)
+
+
+class Responsibility(Base):
+    """A line of a problem's responsibility list (责任清单): which unit does what."""
+
+    __tablename__ = "responsibilities"
+    __table_args__ = (UniqueConstraint("problem_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    duty: Mapped[str] = mapped_column(Text)
+
+
+class Policy(Base):
+    """A policy of a problem's policy list (政策清单), to be issued this year."""
+
+    __tablename__ = "policies"
+    __table_args__ = (UniqueConstraint("problem_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    owner_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    due_month: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[PlanItemStatus] = mapped_column(_enum(PlanItemStatus))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    evidence: Mapped[str | None] = mapped_column(Text)
+
+
+class Ticket(Base):
+    """One citizen request (诉求/工单) from the hotline."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_tickets_unit_received", "unit_id", "received_at"),
+        Index("ix_tickets_received", "received_at"),
+        Index("ix_tickets_problem_received", "problem_id", "received_at"),
+        Index("ix_tickets_status_due", "status", "due_at"),
+        Index("ix_tickets_street_received", "street", "received_at"),
+        Index("ix_tickets_closed", "closed_at"),
+        Index("ix_tickets_first_response", "first_response_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    category: Mapped[str] = mapped_column(String(100))
+    district: Mapped[str | None] = mapped_column(String(100))
+    street: Mapped[str | None] = mapped_column(String(100))
+    community: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(300))
+    content: Mapped[str | None] = mapped_column(Text)  # citizen text: untrusted
+    caller_phone: Mapped[str | None] = mapped_column(String(40))  # personal data
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
+    urgency: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    satisfaction: Mapped[Satisfaction | None] = mapped_column(_enum(Satisfaction))
+    returned_count: Mapped[int] = mapped_column(SmallInteger, default=0)
+    reassigned_count: Mapped[int] = mapped_column(SmallInteger, default=0)
+    row_hash: Mapped[int] = mapped_column(BigInteger)  # of the imported fields: change detection
+    imported_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class ImportRun(Base):
+    """One import of an export file (tickets, plan, ledger, checks) and what came of it."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str | None] = mapped_column(String(32))
+    file_name: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    report_path: Mapped[str | None] = mapped_column(String(500))
+
+
+class QuarantinedRow(Base):
+    """A row of an import that failed validation, with every reason; the good rows went on."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    import_run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    sheet: Mapped[str | None] = mapped_column(String(100))
+    row_number: Mapped[int] = mapped_column(Integer)  # as a spreadsheet shows it: header is row 1
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{field, value, reason}]
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Escalation(Base):
+    """One step of the escalation ladder applied to one item, recorded once."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("item_kind", "item_id", "step"),
+        Index("ix_escalations_unit_applied", "unit_id", "applied_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    due_on: Mapped[date] = mapped_column(Date)  # the working day the step became due
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Notice(Base):
+    """A rendered report (通报/日报…) for one audience, archived on disk."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("loop", "period", "audience", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loop: Mapped[str] = mapped_column(String(24))
+    period: Mapped[str] = mapped_column(String(24))
+    audience: Mapped[str] = mapped_column(String(64))  # a unit code, or "office"
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(300))
+    html_path: Mapped[str] = mapped_column(String(500))
+    text_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """The outbox: one e-mail of one notice to one recipient."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "recipient"),
+        Index("ix_deliveries_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SpotCheckSample(Base):
+    """An item drawn for a quarterly spot check (抽查核验), and its verdict."""
+
+    __tablename__ = "spot_check_samples"
+    __table_args__ = (UniqueConstraint("quarter", "item_kind", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(8))
+    item_kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    seed: Mapped[str] = mapped_column(String(128))
+    drawn_at: Mapped[datetime] = mapped_column(DateTime)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LookbackFinding(Base):
+    """A closed item after whose closure matching tickets came back (回头看)."""
+
+    __tablename__ = "lookback_findings"
+    __table_args__ = (UniqueConstraint("run_id", "item_kind", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    item_kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    recurrences: Mapped[int] = mapped_column(Integer)
+    first_recurrence_id: Mapped[int | None] = mapped_column(BigInteger)
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Run(Base):
+    """One run of a supervision loop, for the record and the Prefect artifact."""
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_loop_period", "loop", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loop: Mapped[str] = mapped_column(String(24))
+    period: Mapped[str] = mapped_column(String(24))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditRecord(Base):
+    """Who changed what, when, and from which file: every update from outside is traced."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,1 @@
+"""The SQL aggregates behind every figure."""

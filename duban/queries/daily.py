@@ -1,0 +1,219 @@
+"""The SQL behind the daily report: per-unit counts, the items each unit owes, the digest.
+
+Everything is "as of" the start of the report day (`DailyWindow.now`), so that a re-run
+for the same day gives the same figures whatever was imported since. Colours are
+evaluated in SQL with the cut-offs of duban.rules.warnings (see `DailyWindow`); the tests
+check that SQL and the pure rules agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
+
+from duban.models import (
+    Escalation,
+    ItemKind,
+    PlanItemStatus,
+    PlanTask,
+    Problem,
+    Ticket,
+    TicketStatus,
+    Unit,
+)
+
+T = Ticket.__table__.c
+
+
+@dataclass(frozen=True)
+class DailyWindow:
+    day: date  # the report day (a working day)
+    now: datetime  # start of the report day: the state the report describes
+    since: datetime  # start of the window of "new": the day after the last report's window
+    due_soon_until: datetime  # items due before this are "due within the next working days"
+    blue_before: dict[int, datetime]  # urgency level -> blue when due before this
+    yellow_before: dict[int, datetime]  # level -> yellow when received before this, no response
+    month_start: date  # plan tasks due this month
+
+
+def make_window(
+    day: date,
+    since_day: date,
+    *,
+    blue_cutoff: dict[int, date],
+    response_hours: dict[int, float],
+    due_soon_day: date,
+) -> DailyWindow:
+    now = datetime.combine(day, time())
+    return DailyWindow(
+        day=day,
+        now=now,
+        since=datetime.combine(since_day, time()),
+        due_soon_until=datetime.combine(due_soon_day + timedelta(days=1), time()),
+        blue_before={
+            lv: datetime.combine(d + timedelta(days=1), time()) for lv, d in blue_cutoff.items()
+        },
+        yellow_before={lv: now - timedelta(hours=h) for lv, h in response_hours.items()},
+        month_start=day.replace(day=1),
+    )
+
+
+def open_at(w: DailyWindow) -> ColumnElement[bool]:
+    """Received before the report and not closed by then (status or a later close time)."""
+    return and_(
+        T.received_at < w.now,
+        or_(T.status != TicketStatus.closed.value, T.closed_at >= w.now),
+    )
+
+
+def colour(w: DailyWindow) -> ColumnElement[str]:
+    """The ticket's colour as of `w.now` (red > yellow > blue > green), for open tickets."""
+    no_response = or_(T.first_response_at.is_(None), T.first_response_at >= w.now)
+    yellow = or_(
+        *(and_(T.urgency == lv, T.received_at < before) for lv, before in w.yellow_before.items())
+    )
+    blue = or_(*(and_(T.urgency == lv, T.due_at < before) for lv, before in w.blue_before.items()))
+    return case(
+        (T.due_at < w.now, literal("red")),
+        (and_(no_response, yellow), literal("yellow")),
+        (blue, literal("blue")),
+        else_=literal("green"),
+    )
+
+
+def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
+    """Per unit: new, responded, resolved in the window; open items by colour; due soon."""
+    in_window = (w.since, w.now)
+    new = (
+        select(T.unit_id, func.count().label("new"))
+        .where(T.received_at >= in_window[0], T.received_at < in_window[1])
+        .group_by(T.unit_id)
+    )
+    responded = (
+        select(T.unit_id, func.count().label("responded"))
+        .where(T.first_response_at >= in_window[0], T.first_response_at < in_window[1])
+        .group_by(T.unit_id)
+    )
+    resolved = (
+        select(T.unit_id, func.count().label("resolved"))
+        .where(T.closed_at >= in_window[0], T.closed_at < in_window[1], T.resolved.is_(True))
+        .group_by(T.unit_id)
+    )
+    c = colour(w)
+    open_counts = (
+        select(
+            T.unit_id,
+            func.count().label("open"),
+            func.sum(case((c == "red", 1), else_=0)).label("red"),
+            func.sum(case((c == "yellow", 1), else_=0)).label("yellow"),
+            func.sum(case((c == "blue", 1), else_=0)).label("blue"),
+            func.sum(
+                case((and_(T.due_at >= w.now, T.due_at < w.due_soon_until), 1), else_=0)
+            ).label("due_soon"),
+        )
+        .where(open_at(w))
+        .group_by(T.unit_id)
+    )
+    frames = [_frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)]
+    counts = pd.concat(frames, axis=1).fillna(0).astype("int64")
+    for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"):
+        if column not in counts:
+            counts[column] = 0
+    return counts
+
+
+def unit_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFrame:
+    """Open tickets that are not green, the most urgent first, at most `per_unit` per unit;
+    with the highest escalation step each has reached."""
+    c = colour(w).label("colour")
+    level = (
+        select(func.max(Escalation.level))
+        .where(
+            Escalation.item_kind == ItemKind.ticket.value,
+            Escalation.item_id == T.id,
+            Escalation.due_on <= w.day,
+        )
+        .scalar_subquery()
+    )
+    ranked = (
+        select(
+            T.id, T.unit_id, T.external_id, T.received_at, T.due_at, T.category, T.street,
+            T.address, T.content, T.urgency, c, level.label("escalation_level"),
+            func.row_number()
+            .over(partition_by=T.unit_id, order_by=(T.due_at, T.id))
+            .label("rank"),
+        )
+        .where(open_at(w), or_(T.due_at < w.due_soon_until, c != "green"))
+        .subquery()
+    )  # fmt: skip
+    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+
+
+def new_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFrame:
+    ranked = (
+        select(
+            T.id, T.unit_id, T.external_id, T.received_at, T.due_at, T.category, T.street,
+            T.address, T.content, T.urgency,
+            func.row_number()
+            .over(partition_by=T.unit_id, order_by=(T.received_at, T.id))
+            .label("rank"),
+        )
+        .where(T.received_at >= w.since, T.received_at < w.now)
+        .subquery()
+    )  # fmt: skip
+    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+
+
+def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
+    """Plan tasks due this month and not done, by owner unit, with their problem."""
+    stmt = (
+        select(
+            PlanTask.id, PlanTask.owner_unit_id.label("unit_id"), PlanTask.code, PlanTask.title,
+            PlanTask.due_month, PlanTask.status, PlanTask.progress,
+            Problem.code.label("problem_code"), Problem.name.label("problem_name"),
+        )
+        .join(Problem, Problem.id == PlanTask.problem_id)
+        .where(PlanTask.due_month == w.month_start, PlanTask.status != PlanItemStatus.done.value)
+        .order_by(PlanTask.owner_unit_id, PlanTask.code)
+    )  # fmt: skip
+    return _frame(conn, stmt)
+
+
+def escalations_in_window(conn: Connection, since_day: date, day: date) -> pd.DataFrame:
+    """Escalation steps that became due in (since_day, day], with unit and item."""
+    stmt = (
+        select(
+            Escalation.id, Escalation.item_kind, Escalation.item_id, Escalation.step,
+            Escalation.level, Escalation.unit_id, Escalation.due_on, Escalation.reason,
+            Unit.code.label("unit_code"), Unit.name.label("unit_name"),
+        )
+        .join(Unit, Unit.id == Escalation.unit_id)
+        .where(Escalation.due_on > since_day, Escalation.due_on <= day)
+        .order_by(Escalation.level.desc(), Escalation.due_on, Escalation.id)
+    )  # fmt: skip
+    return _frame(conn, stmt)
+
+
+def units(conn: Connection) -> pd.DataFrame:
+    stmt = select(
+        Unit.id, Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.supervisor_id, Unit.active
+    )
+    return _frame(conn, stmt).set_index("id")

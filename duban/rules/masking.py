@@ -1,0 +1,28 @@
+"""Masking personal data in anything that leaves the database (mail, archive, reports).
+
+- mainland mobile numbers (11 digits, 1[3-9]…): keep the first 3 and last 4 — 138****5678;
+- landlines (area code + 7-8 digits, with or without a dash): keep the area code and the
+  last 2 digits — 010-****5678 becomes 010-******78;
+- resident ID numbers (18 characters, last may be X): keep the first 6 and last 4 (the
+  birth date is hidden) — 110101********123X.
+Other digit runs (ticket numbers, amounts, dates) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})([- ]?)(\d{5,6})(\d{2})(?!\d)")
+
+
+def mask_personal_data(text: str | None) -> str:
+    """`text` with ID numbers, mobile and landline numbers masked; None becomes ""."""
+    if not text:
+        return ""
+    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return _LANDLINE.sub(
+        lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text
+    )

@@ -1,0 +1,70 @@
+"""Runtime settings, read from DUBAN_* environment variables (and a .env file if present).
+
+Secrets (the SMTP password, a password inside the database URL) are never shown:
+use `Settings.safe_database_url` and `SecretStr` when anything is printed or logged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+SmtpSecurity = Literal["none", "starttls", "ssl"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/duban.db",
+        description="SQLAlchemy URL of Duban's database; default a SQLite file under ./var/",
+    )
+    config_dir: Path = Field(default=Path("config"), description="folder of the YAML config")
+    timezone: str = Field(default="Asia/Shanghai", description="the city's time zone")
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: SmtpSecurity = "none"
+    mail_from: str = "duban@localhost"
+    outbox_dir: Path = Field(default=Path("var/outbox"), description=".eml files without SMTP")
+    reports_dir: Path = Field(default=Path("var/reports"), description="archive of notices")
+    templates_dir: Path = Field(default=Path("templates"), description="Jinja2 mail templates")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except Exception as exc:
+            # Never echo the URL: it may carry a password.
+            raise ValueError("DUBAN_DATABASE_URL is not a valid SQLAlchemy URL") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def safe_database_url(self) -> str:
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

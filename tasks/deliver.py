@@ -1,0 +1,56 @@
+"""Prefect task: put notices in the outbox and deliver what is pending."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from duban.db import session_scope
+from duban.mailer import Message, make_mailer
+from duban.models import Delivery, Notice
+from duban.outbox import deliver_pending, enqueue
+from tasks.context import LoopContext
+from tasks.render import RenderResult
+
+
+def message_for(delivery: Delivery, notice: Notice) -> Message:
+    """The e-mail of one delivery, from the notice's archived files."""
+    return Message(
+        recipient=delivery.recipient,
+        subject=notice.subject,
+        html=Path(notice.html_path).read_text(encoding="utf-8"),
+        text=Path(notice.text_path).read_text(encoding="utf-8"),
+        message_id=f"<duban-{delivery.id}.{notice.loop}-{notice.period}-{notice.audience}@duban>",
+    )
+
+
+@task(name="deliver", cache_policy=NO_CACHE)
+def deliver(ctx: LoopContext, rendered: RenderResult) -> dict[str, Any]:
+    """Enqueue one delivery per (notice, recipient), then send every pending delivery."""
+    logger = get_run_logger()
+    with session_scope(ctx.engine) as session:
+        for notice in rendered.notices:
+            if notice.notice_id is not None:
+                enqueue(session, notice.notice_id, notice.recipients, ctx.config.mail)
+    mailer = make_mailer(ctx.settings)
+    try:
+        report = deliver_pending(
+            ctx.engine, mailer, message_for, ctx.config.mail,
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+        )  # fmt: skip
+    finally:
+        mailer.close()
+    logger.info(
+        "delivery: %d sent, %d still pending, %d refused",
+        report.sent,
+        report.failed,
+        report.refused,
+    )
+    for delivery_id, recipient, error in report.errors[:20]:
+        logger.warning("delivery %s to %s: %s", delivery_id, recipient, error)
+    return {"sent": report.sent, "pending": report.failed, "refused": report.refused}

@@ -1,0 +1,16 @@
+"""Prefect task: the SQL aggregates behind a report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from duban.daily_report import DailySnapshot, measure_daily
+from tasks.context import LoopContext
+
+
+@task(name="measure-daily", cache_policy=NO_CACHE)
+def measure(ctx: LoopContext, day: date, since_day: date) -> DailySnapshot:
+    return measure_daily(ctx.engine, ctx.config, day, since_day)

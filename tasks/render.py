@@ -1,0 +1,88 @@
+"""Prefect task: render, archive and record the notices of a loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from duban.daily_report import DailySnapshot, office_context, unit_contexts
+from duban.db import session_scope
+from duban.render import archive_notice, existing_notices, render_notice, write_notice_files
+from tasks.context import LoopContext
+
+
+@dataclass
+class PlannedNotice:
+    audience: str
+    kind: str
+    subject: str
+    recipients: list[str]
+    html_path: str
+    notice_id: int | None = None  # None in a dry run: nothing is recorded
+
+
+@dataclass
+class RenderResult:
+    notices: list[PlannedNotice] = field(default_factory=list)
+    reused: int = 0  # notices of this period already recorded by an earlier run
+
+    @property
+    def folder(self) -> str:
+        return str(self.notices[0].html_path).rsplit("/", 1)[0] if self.notices else ""
+
+
+@task(name="render-daily", cache_policy=NO_CACHE)
+def render_daily(ctx: LoopContext, snap: DailySnapshot, dry_run: bool) -> RenderResult:
+    """One notice per unit with something to report, and the office digest."""
+    period = f"{snap.window.day:%Y-%m-%d}"
+    contexts = unit_contexts(ctx.config, snap)
+    jobs: list[tuple[str, str, str, dict[str, Any], list[str]]] = [
+        (c["unit"]["code"], "unit", "daily_unit", c, c["emails"]) for c in contexts.values()
+    ]
+    office = office_context(ctx.config, snap, units_reported=len(contexts))
+    jobs.append(("office", "digest", "daily_office", office, list(ctx.config.mail.office)))
+    return _render_all(ctx, "daily", period, jobs, dry_run)
+
+
+def _render_all(
+    ctx: LoopContext,
+    loop: str,
+    period: str,
+    jobs: list[tuple[str, str, str, dict[str, Any], list[str]]],
+    dry_run: bool,
+) -> RenderResult:
+    result = RenderResult()
+    reports = ctx.settings.reports_dir
+    with session_scope(ctx.engine) as session:
+        known = {} if dry_run else existing_notices(session, loop, period)
+        for audience, kind, template, context, recipients in jobs:
+            notice = known.get((audience, kind))
+            if notice is not None:
+                result.reused += 1
+            else:
+                rendered = render_notice(ctx.templates, template, context)
+                if dry_run:
+                    path = write_notice_files(
+                        reports / "dry-run", loop, period, audience, kind, rendered
+                    )
+                    result.notices.append(
+                        PlannedNotice(audience, kind, rendered.subject, recipients, str(path))
+                    )
+                    continue
+                notice = archive_notice(
+                    session, reports, loop=loop, period=period, audience=audience, kind=kind,
+                    rendered=rendered,
+                )  # fmt: skip
+            result.notices.append(
+                PlannedNotice(
+                    audience, kind, notice.subject, recipients, notice.html_path, notice.id
+                )
+            )
+    get_run_logger().info(
+        "%s %s: %d notices (%d already recorded)%s",
+        loop, period, len(result.notices), result.reused, " — dry run" if dry_run else "",
+    )  # fmt: skip
+    return result

@@ -1,0 +1,256 @@
+"""`duban import tickets` on SQLite and PostgreSQL: good rows kept, bad rows quarantined,
+re-import idempotent, a foreign export loaded by configuration alone."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, func, select
+
+from duban.city import sync_city
+from duban.config import CityConfig, load_config
+from duban.db import session_scope
+from duban.models import ImportRun, QuarantinedRow, Ticket, TicketStatus
+from duban.sources import ExportError
+from duban.ticket_import import import_tickets
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+COLUMNS = [
+    "external_id", "received_at", "dispatched_at", "first_response_at", "resolved_at",
+    "closed_at", "due_at", "category", "district", "street", "community", "address", "content",
+    "caller_phone", "unit", "urgency", "status", "resolved", "satisfaction", "returned_count",
+    "reassigned_count",
+]  # fmt: skip
+
+
+def row(external_id: str, **values: str) -> dict[str, str]:
+    base = {
+        "external_id": external_id,
+        "received_at": "2026-09-30 10:00:00",  # Wednesday before National Day
+        "category": "噪声扰民",
+        "district": "东城区",
+        "street": "建国门街道",
+        "unit": "dc-jianguomen",
+        "urgency": "2",
+        "status": "open",
+        "content": "楼下施工噪声，电话13812345678",
+        "caller_phone": "13812345678",
+    }
+    base.update(values)
+    return base
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: r.get(c, "") for c in COLUMNS})
+    return path
+
+
+@pytest.fixture
+def city(engine: Engine, city_config: CityConfig) -> CityConfig:
+    with session_scope(engine) as session:
+        sync_city(session, city_config)
+    return city_config
+
+
+def tickets(engine: Engine) -> dict[str, Ticket]:
+    with session_scope(engine) as session:
+        return {t.external_id: t for t in session.scalars(select(Ticket))}
+
+
+def run(
+    engine: Engine, config: CityConfig, path: Path, tmp_path: Path, source: str = "duban", **kw
+):  # type: ignore[no-untyped-def]
+    return import_tickets(engine, config, path, source, tmp_path / "reports", **kw)
+
+
+def test_good_rows_are_stored_with_computed_due_time(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "export.csv",
+        [
+            row("A1"),
+            row("A2", urgency="1", received_at="2026-10-03 09:00:00"),  # a holiday
+            row("A3", due_at="2026-10-20 18:00:00", status="已办结", closed_at="2026-10-10 09:00",
+                resolved="1", satisfaction="满意", returned_count="1"),
+        ],
+    )  # fmt: skip
+    summary = run(engine, city, path, tmp_path)
+    assert (summary.read, summary.inserted, summary.quarantined) == (3, 3, 0)
+    stored = tickets(engine)
+    # Level 2 = 3 working days. National Day 2026 is Oct 1-7; Sat Oct 10 is a make-up
+    # working day (调休). After Wed Sep 30 the working days are Oct 8, Oct 9, Oct 10.
+    assert stored["A1"].due_at == datetime(2026, 10, 10, 23, 59, 59)
+    # Level 1 received on a holiday counts from the next working day, Thu Oct 8, as day 1.
+    assert stored["A2"].due_at == datetime(2026, 10, 8, 23, 59, 59)
+    assert stored["A3"].due_at == datetime(2026, 10, 20, 18, 0)  # from the export
+    assert stored["A3"].status is TicketStatus.closed
+    assert stored["A3"].resolved is True
+    assert stored["A3"].satisfaction is not None and stored["A3"].satisfaction.value == "satisfied"
+    assert stored["A3"].returned_count == 1
+    assert (
+        stored["A1"].content == "楼下施工噪声，电话13812345678"
+    )  # the database keeps the original
+
+
+def test_bad_rows_are_quarantined_and_good_rows_kept(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "mixed.csv",
+        [
+            row("G1"),
+            row("", content="no id"),  # row 3
+            row("B2", received_at="30/09/2026 10:00"),  # row 4
+            row("B3", unit="nowhere"),  # row 5
+            row("B4", closed_at="2026-09-29 10:00:00", status="closed"),  # row 6
+            row("B5", status="lost"),  # row 7
+            row("G2", urgency=""),
+        ],
+    )
+    summary = run(engine, city, path, tmp_path)
+    assert (summary.read, summary.inserted, summary.quarantined) == (7, 2, 5)
+    assert set(tickets(engine)) == {"G1", "G2"}
+    assert tickets(engine)["G2"].urgency == city.urgency.default_level
+
+    with session_scope(engine) as session:
+        bad = {q.row_number: q.errors for q in session.scalars(select(QuarantinedRow))}
+    assert sorted(bad) == [3, 4, 5, 6, 7]
+    assert bad[3][0]["field"] == "external_id" and bad[3][0]["reason"] == "missing"
+    assert bad[4][0]["field"] == "received_at" and "30/09/2026 10:00" in bad[4][0]["reason"]
+    assert bad[5][0] == {
+        "field": "unit", "column": "unit", "value": "nowhere",
+        "reason": "unknown unit 'nowhere' (by code)",
+    }  # fmt: skip
+    assert bad[6][0]["field"] == "closed_at" and "before received" in bad[6][0]["reason"]
+    assert bad[7][0]["field"] == "status" and "'lost'" in bad[7][0]["reason"]
+
+    assert summary.report_path is not None
+    with Path(summary.report_path).open(encoding="utf-8-sig") as handle:
+        report = list(csv.DictReader(handle))
+    assert {(r["file"], r["row"], r["field"]) for r in report} >= {
+        ("mixed.csv", "3", "external_id"), ("mixed.csv", "5", "unit"),
+    }  # fmt: skip
+    assert all("13812345678" not in r["value"] for r in report)
+
+
+def test_reimport_changes_only_what_changed(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    rows = [row(f"R{i}") for i in range(5)]
+    path = write_csv(tmp_path / "day1.csv", rows)
+    first = run(engine, city, path, tmp_path)
+    again = run(engine, city, path, tmp_path)
+    assert (first.inserted, first.updated) == (5, 0)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 5)
+
+    rows[2] = row("R2", status="closed", closed_at="2026-10-09 16:00:00", resolved="1")
+    rows.append(row("R5"))
+    updated = run(engine, city, write_csv(tmp_path / "day2.csv", rows), tmp_path)
+    assert (updated.inserted, updated.updated, updated.unchanged) == (1, 1, 4)
+    stored = tickets(engine)
+    assert len(stored) == 6
+    assert stored["R2"].status is TicketStatus.closed
+    assert stored["R2"].closed_at == datetime(2026, 10, 9, 16, 0)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ImportRun)) == 3
+
+
+def test_duplicates_across_chunks_never_duplicate(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    rows = [row(f"C{i % 7}", category=f"类别{i}") for i in range(30)]
+    summary = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=4)
+    stored = tickets(engine)
+    assert len(stored) == 7
+    assert summary.inserted == 7
+    assert stored["C1"].category == "类别29"  # the last row of an id wins
+
+
+def test_unknown_calendar_year_is_quarantined_with_a_plain_reason(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "future.csv", [row("F1", received_at="2027-02-01 09:00:00"), row("F2")]
+    )
+    summary = run(engine, city, path, tmp_path)
+    assert (summary.inserted, summary.quarantined) == (1, 1)
+    with session_scope(engine) as session:
+        [q] = session.scalars(select(QuarantinedRow)).all()
+    assert "2027" in q.errors[0]["reason"] and "calendar.yaml" in q.errors[0]["reason"]
+
+
+def test_missing_mapped_column_is_a_file_error(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("external_id,received_at,category\nX,2026-09-30 10:00,噪声\n", encoding="utf-8")
+    with pytest.raises(ExportError) as info:
+        run(engine, city, path, tmp_path)
+    assert "short.csv" in str(info.value) and "'unit' (for unit)" in str(info.value)
+    assert tickets(engine) == {}
+
+
+def test_xlsx_export(engine: Engine, city: CityConfig, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(COLUMNS)
+    for r in (row("X1"), row("X2", received_at="2026-09-30 11:00:00")):
+        values: list[object] = [r.get(c, "") for c in COLUMNS]
+        values[1] = datetime.fromisoformat(r["received_at"])  # a real date cell
+        sheet.append(values)
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    summary = run(engine, city, path, tmp_path)
+    assert (summary.inserted, summary.quarantined) == (2, 0)
+    assert tickets(engine)["X2"].received_at == datetime(2026, 9, 30, 11, 0)
+
+
+def nyc_config(config_dir: Path) -> CityConfig:
+    units = {
+        "units": [
+            {"code": "NYC", "name": "NYC 311", "kind": "city", "emails": ["311@nyc.example"]},
+            *(
+                {"code": code, "name": code, "kind": "department", "parent": "NYC"}
+                for code in ("NYPD", "DSNY", "HPD", "DOT", "DEP")
+            ),
+        ]
+    }
+    (config_dir / "units.yaml").write_text(yaml.safe_dump(units), encoding="utf-8")
+    (config_dir / "problems.yaml").write_text("year: 2024\nproblems: []\n", encoding="utf-8")
+    (config_dir / "calendar.yaml").write_text("years: [2024]\n", encoding="utf-8")
+    return load_config(config_dir)
+
+
+def test_nyc311_export_loads_by_configuration_alone(
+    engine: Engine, config_dir: Path, tmp_path: Path
+) -> None:
+    config = nyc_config(config_dir)
+    with session_scope(engine) as session:
+        sync_city(session, config)
+    summary = run(engine, config, DATA / "nyc311_sample.csv", tmp_path, source="nyc311")
+    assert (summary.read, summary.inserted, summary.quarantined) == (8, 5, 3)
+    stored = tickets(engine)
+    noise = stored["59893617"]
+    # 08:15:42 in New York (EST, UTC-5) is 21:15:42 in Shanghai (UTC+8).
+    assert noise.received_at == datetime(2024, 1, 2, 21, 15, 42)
+    assert noise.status is TicketStatus.closed and noise.category == "Noise - Residential"
+    assert noise.district == "MANHATTAN" and noise.street == "10 MANHATTAN"
+    assert stored["59893618"].due_at == datetime(2024, 1, 9, 22, 40)  # the export's Due Date
+    assert stored["59893620"].status is TicketStatus.in_progress
+    with session_scope(engine) as session:
+        reasons = {q.row_number: q.errors[0] for q in session.scalars(select(QuarantinedRow))}
+    assert reasons[7]["column"] == "Agency" and reasons[7]["value"] == "TLC"
+    assert reasons[8]["column"] == "Closed Date"
+    assert reasons[9]["column"] == "Created Date" and reasons[9]["value"] == "2024-13-45"

@@ -1,0 +1,135 @@
+"""Config validation: every error names the file, the path inside it and the bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from duban.config import ConfigError, load_config
+
+
+def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def _problems_of(config_dir: Path, section: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        getattr(load_config(config_dir), section)
+    return info.value.problems
+
+
+def test_shipped_config_is_valid(config_dir: Path) -> None:
+    assert load_config(config_dir).validate_all() == []
+
+
+def test_unknown_unit_kind_names_file_path_and_value(config_dir: Path) -> None:
+    _edit(config_dir / "units.yaml", lambda d: d["units"][2].update(kind="village"))
+    [problem] = _problems_of(config_dir, "units")
+    assert str(config_dir / "units.yaml") in problem
+    assert "units[2].kind" in problem
+    assert "'village'" in problem
+
+
+def test_unknown_supervisor_and_duplicate_code(config_dir: Path) -> None:
+    def change(d: dict) -> None:  # type: ignore[type-arg]
+        d["units"][3]["supervisor"] = "nowhere"
+        d["units"].append(dict(d["units"][1]))
+
+    _edit(config_dir / "units.yaml", change)
+    problems = _problems_of(config_dir, "units")
+    assert any("units[3].supervisor: unknown unit 'nowhere'" in p for p in problems)
+    assert any("duplicate code 'dc'" in p and "units[1]" in p for p in problems)
+
+
+def test_hierarchy_loop_is_refused(config_dir: Path) -> None:
+    def change(d: dict) -> None:  # type: ignore[type-arg]
+        d["units"][0]["parent"] = "dc"
+
+    _edit(config_dir / "units.yaml", change)
+    assert any("loops" in p for p in _problems_of(config_dir, "units"))
+
+
+def test_bad_email_is_named(config_dir: Path) -> None:
+    _edit(config_dir / "units.yaml", lambda d: d["units"][1].update(emails=["not-an-address"]))
+    [problem] = _problems_of(config_dir, "units")
+    assert "units[1].emails" in problem and "not-an-address" in problem
+
+
+def test_problem_with_unknown_lead_and_shared_category(config_dir: Path) -> None:
+    def change(d: dict) -> None:  # type: ignore[type-arg]
+        d["problems"][0]["lead"] = "ghost"
+        d["problems"][1]["ticket_categories"].append(d["problems"][0]["ticket_categories"][0])
+
+    _edit(config_dir / "problems.yaml", change)
+    problems = _problems_of(config_dir, "problems")
+    assert any("problems[0].lead: unknown unit 'ghost'" in p for p in problems)
+    assert any("problems[1].ticket_categories" in p and "already counts" in p for p in problems)
+
+
+def test_bad_approach_value(config_dir: Path) -> None:
+    _edit(config_dir / "problems.yaml", lambda d: d["problems"][1].update(approach="magic"))
+    [problem] = _problems_of(config_dir, "problems")
+    assert "problems[1].approach" in problem and "'magic'" in problem
+
+
+def test_urgency_default_must_be_a_level(config_dir: Path) -> None:
+    _edit(config_dir / "urgency.yaml", lambda d: d.update(default_level=9))
+    [problem] = _problems_of(config_dir, "urgency")
+    assert "urgency.yaml" in problem and "default_level 9" in problem
+
+
+def test_broken_yaml_names_line(config_dir: Path) -> None:
+    (config_dir / "urgency.yaml").write_text("levels: [1, 2\n  oops: :\n", encoding="utf-8")
+    [problem] = _problems_of(config_dir, "urgency")
+    assert "urgency.yaml" in problem and "line" in problem
+
+
+def test_missing_file(config_dir: Path) -> None:
+    (config_dir / "units.yaml").unlink()
+    [problem] = _problems_of(config_dir, "units")
+    assert "units.yaml: file not found" in problem
+
+
+def test_source_mapping_must_map_required_columns(config_dir: Path) -> None:
+    _edit(config_dir / "sources/duban.yaml", lambda d: d["columns"].pop("received_at"))
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir).source("duban")
+    assert "sources/duban.yaml" in str(info.value) and "received_at" in str(info.value)
+
+
+def test_source_mapping_unknown_field_and_bad_status_value(config_dir: Path) -> None:
+    def change(d: dict) -> None:  # type: ignore[type-arg]
+        d["columns"]["colour"] = "Colour"
+        d["values"]["status"]["Done"] = "finished"
+
+    _edit(config_dir / "sources/nyc311.yaml", change)
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir).source("nyc311")
+    text = str(info.value)
+    assert "columns.colour" in text
+    assert "values.status.Done" in text and "'finished'" in text
+
+
+def test_unknown_source_lists_known_ones(config_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="known: duban, nyc311"):
+        load_config(config_dir).source("beijing")
+
+
+def test_calendar_conflict_is_a_config_error(config_dir: Path) -> None:
+    (config_dir / "calendar.yaml").write_text(
+        "holidays: [2026-05-06]\nworkdays: [2026-05-06]\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"calendar\.yaml.*2026-05-06"):
+        _ = load_config(config_dir).calendar
+
+
+def test_validate_all_collects_every_file(config_dir: Path) -> None:
+    _edit(config_dir / "units.yaml", lambda d: d["units"][2].update(kind="village"))
+    _edit(config_dir / "urgency.yaml", lambda d: d.update(default_level=9))
+    found = load_config(config_dir).validate_all()
+    assert any("units.yaml" in p for p in found)
+    assert any("urgency.yaml" in p for p in found)

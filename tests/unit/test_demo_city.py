@@ -1,0 +1,257 @@
+"""The demo city: deterministic, valid config, calibrated counts, a readable ticket export."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from duban.config import load_config
+from duban.demo_city import (
+    HTML_SAMPLES,
+    PROBLEMS,
+    DemoFiles,
+    DemoSpec,
+    _build_city,
+    _cooperating,
+    _ticket_model,
+    generate_city,
+)
+from duban.sources import read_export
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_CONFIG = REPO / "config"
+SMALL = DemoSpec(days=5, daily_volume=200)
+TASK_KEYS = {"problem", "code", "title", "owner", "start_month", "due_month", "status"}
+TASK_KEYS |= {"progress", "completed_on", "evidence"}
+POLICY_KEYS = {"problem", "code", "title", "owner", "due_month", "status", "issued_on", "evidence"}
+
+
+class PlanCalls:
+    """Records what generate_city hands to write_plan_workbook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    @property
+    def lists(self) -> tuple[list[dict[str, Any]], ...]:
+        [(_path, tasks, duties, policies, plans)] = self.calls
+        return tasks, duties, policies, plans
+
+
+@pytest.fixture(scope="module")
+def plan_calls() -> Iterator[PlanCalls]:
+    """Wrap duban.plan_import.write_plan_workbook (a stand-in while it does not exist)."""
+    recorder = PlanCalls()
+    with pytest.MonkeyPatch.context() as mp:
+        try:
+            import duban.plan_import as module
+
+            real = module.write_plan_workbook
+        except (ImportError, AttributeError):
+            module = types.ModuleType("duban.plan_import")
+            mp.setitem(sys.modules, "duban.plan_import", module)
+            real = None
+
+        def write(path: Path, *lists: Any) -> None:
+            recorder.calls.append((path, *lists))
+            if real is not None:
+                real(path, *lists)
+            else:
+                Path(path).write_bytes(b"stand-in")
+
+        mp.setattr(module, "write_plan_workbook", write, raising=False)
+        yield recorder
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory, plan_calls: PlanCalls) -> DemoFiles:
+    return generate_city(SMALL, tmp_path_factory.mktemp("city"), BASE_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def tickets(city: DemoFiles) -> pd.DataFrame:
+    return pd.read_csv(city.tickets_csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+@pytest.fixture(scope="module")
+def units(city: DemoFiles) -> dict[str, dict[str, Any]]:
+    data = yaml.safe_load((city.config_dir / "units.yaml").read_text(encoding="utf-8"))
+    return {u["code"]: u for u in data["units"]}
+
+
+def test_same_spec_gives_identical_files(
+    city: DemoFiles, tmp_path: Path, plan_calls: PlanCalls
+) -> None:
+    again = generate_city(SMALL, tmp_path / "again", BASE_CONFIG)
+    for name in ("tickets.csv", "config/units.yaml", "config/problems.yaml"):
+        first = (city.tickets_csv.parent / name).read_bytes()
+        assert first == (tmp_path / "again" / name).read_bytes(), name
+    assert plan_calls.calls[0][1:] == plan_calls.calls[-1][1:]
+    assert again.tickets == city.tickets
+
+
+def test_another_seed_gives_other_tickets(
+    city: DemoFiles, tmp_path: Path, plan_calls: PlanCalls
+) -> None:
+    other = generate_city(replace(SMALL, seed=7), tmp_path / "other", BASE_CONFIG)
+    assert other.tickets_csv.read_bytes() != city.tickets_csv.read_bytes()
+
+
+def test_generated_config_validates(city: DemoFiles) -> None:
+    config = load_config(city.config_dir)
+    assert len(config.units.units) == city.units
+    assert len(config.problems.problems) == city.problems == 27
+    assert config.problems.year == SMALL.year
+    copied = {p.name for p in city.config_dir.glob("*.yaml")}
+    assert {p.name for p in BASE_CONFIG.glob("*.yaml")} <= copied
+    assert (city.config_dir / "sources" / "duban.yaml").exists()
+    assert SMALL.mail_domain in config.mail.allowed_domains
+
+
+def test_units_match_the_domain(units: dict[str, dict[str, Any]]) -> None:
+    kinds = pd.Series([u["kind"] for u in units.values()]).value_counts()
+    assert kinds["city"] == 1 and units["city"]["name"] == "市民热线服务中心"
+    assert kinds["district"] == 17
+    assert 300 <= kinds["street"] <= 380
+    assert 90 <= kinds["department"] + kinds["company"] <= 110
+    assert 430 <= len(units) <= 500
+    districts = {u["name"] for u in units.values() if u["kind"] == "district"}
+    assert {"东城区", "朝阳区", "延庆区", "北京经济技术开发区"} <= districts
+    for code, unit in units.items():
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+", code)
+        assert unit["emails"] == [f"{code}@{SMALL.mail_domain}"]
+        if unit["kind"] == "street":
+            assert units[unit["parent"]]["kind"] == "district"
+            assert re.fullmatch(r"d\d\d-s\d{3}", code)
+    for district in (c for c, u in units.items() if u["kind"] == "district"):
+        names = [u["name"] for u in units.values() if u.get("parent") == district]
+        assert len(names) == len(set(names))
+
+
+def test_problems_match_the_domain(city: DemoFiles, units: dict[str, dict[str, Any]]) -> None:
+    problems = load_config(city.config_dir).problems.problems
+    assert len({p.category for p in problems}) == 12
+    assert len({p.lead for p in problems}) == 12
+    cooperating = {c for p in problems for c in p.cooperating}
+    assert len(cooperating) == 54
+    assert {units[c]["kind"] for c in cooperating | {p.lead for p in problems}} <= {
+        "department",
+        "company",
+    }
+    assert {p.approach.value for p in problems} == {"reform", "governance", "rectification"}
+    for p in problems:
+        assert p.lead not in p.cooperating
+        assert 1 <= len(p.ticket_categories) <= 2
+        assert p.focus_month is not None and 1 <= p.focus_month <= 12
+        assert p.plan
+    names = {p.name for p in problems}
+    assert {"房产证办证难", "预付式消费退费难", "拖欠工资", "老旧小区改造", "垃圾清运不及时"} <= names
+
+
+def test_plan_lists(city: DemoFiles, plan_calls: PlanCalls) -> None:
+    tasks, duties, policies, plans = plan_calls.lists
+    assert plan_calls.calls[0][0] == city.plan_workbook
+    assert city.plan_workbook.exists()
+    assert abs(len(tasks) - 603) <= 60 and len(tasks) == city.plan_tasks
+    assert 60 <= len(policies) <= 70 and len(policies) == city.policies
+    assert len(plans) == 27 and all(p["plan"] for p in plans)
+    problems = {p.code: p for p in load_config(city.config_dir).problems.problems}
+    assert len(duties) == sum(len(p.cooperating) for p in problems.values())
+    assert {(d["problem"], d["unit"]) for d in duties} == {
+        (code, c) for code, p in problems.items() for c in p.cooperating
+    }
+    for task in tasks:
+        assert set(task) == TASK_KEYS
+        p = problems[task["problem"]]
+        assert task["owner"] in (p.lead, *p.cooperating)
+        assert task["start_month"] <= task["due_month"]
+        assert task["status"] in ("planned", "in_progress", "done")
+        assert 0 <= task["progress"] <= 1
+        assert bool(task["completed_on"]) == (task["status"] == "done")
+    for policy in policies:
+        assert set(policy) == POLICY_KEYS
+        assert bool(policy["issued_on"]) == (policy["status"] == "done")
+    assert len({t["code"] for t in tasks}) == len(tasks)
+    # As of the demo's today (2026-08-06): past-due tasks mostly done, some lagging.
+    frame = pd.DataFrame(tasks)
+    past = frame[frame.due_month < "2026-08"]
+    lagging = (past.status != "done").mean()
+    assert 0.04 <= lagging <= 0.25
+    assert (frame[frame.due_month > "2026-08"].status != "done").mean() > 0.9
+
+
+def test_ticket_file_reads_back_through_the_mapping(
+    city: DemoFiles, tickets: pd.DataFrame
+) -> None:
+    mapping = load_config(city.config_dir).source("duban")
+    assert list(tickets.columns) == list(mapping.columns.values())
+    assert city.tickets_csv.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = sum(len(chunk.frame) for chunk in read_export(city.tickets_csv, mapping))
+    assert rows == len(tickets) == city.tickets
+
+
+def test_ticket_volume_and_fields(
+    city: DemoFiles, tickets: pd.DataFrame, units: dict[str, dict[str, Any]]
+) -> None:
+    assert 0.85 * 5 * 200 <= len(tickets) <= 1.15 * 5 * 200
+    assert tickets.external_id.is_unique
+    assert tickets.external_id.str.fullmatch(r"2026080[1-5]\d{5}").all()
+    assert set(tickets.unit) <= set(units)
+    assert (tickets.due_at == "").all()
+    assert set(tickets.urgency) <= {"1", "2", "3", "4"}
+    assert set(tickets.status) <= {"open", "in_progress", "closed"}
+    assert set(tickets.resolved) <= {"", "0", "1"}
+    assert set(tickets.satisfaction) <= {"", "satisfied", "basically_satisfied", "dissatisfied"}
+    phones = tickets.caller_phone[tickets.caller_phone != ""]
+    assert phones.str.fullmatch(r"1[3-9]\d{9}|010-\d{8}").all()
+
+    times = {c: pd.to_datetime(tickets[c].replace("", None), format="%Y-%m-%d %H:%M:%S")
+             for c in ("received_at", "dispatched_at", "first_response_at", "closed_at")}  # fmt: skip
+    closed = times["closed_at"].notna()
+    assert (tickets.status[closed] == "closed").all()
+    assert (tickets.status[~closed] != "closed").all()
+    assert (times["closed_at"][closed] >= times["received_at"][closed]).all()
+    assert (times["dispatched_at"].dropna() >= times["received_at"][times["dispatched_at"].notna()]).all()  # fmt: skip
+    assert (tickets.resolved[closed] != "").all() and (tickets.resolved[~closed] == "").all()
+    assert (tickets.satisfaction[~closed] == "").all()
+
+    kinds = tickets.unit.map(lambda c: units[c]["kind"])
+    assert 0.55 <= (kinds == "street").mean() <= 0.85
+    assert kinds.isin(["street", "department", "company"]).all()
+    # A street's tickets name that street and its district.
+    streets = tickets[kinds == "street"]
+    assert (streets.street == streets.unit.map(lambda c: units[c]["name"])).all()
+    parent_names = streets.unit.map(lambda c: units[units[c]["parent"]]["name"])
+    assert (streets.district == parent_names).all()
+    assert (tickets.street != "").all() and (tickets.community != "").all()
+
+    problems = load_config(city.config_dir).problems.problems
+    problem_categories = {c for p in problems for c in p.ticket_categories}
+    assert 0.25 <= tickets.category.isin(problem_categories).mean() <= 0.55
+    for sample in HTML_SAMPLES[:5]:
+        assert tickets.content.str.contains(sample, regex=False).sum() == 1
+
+
+def test_problem_trends_follow_the_monthly_bulletin() -> None:
+    spec = DemoSpec()
+    city = _build_city(spec)
+    coop = _cooperating(spec)
+    urgency = yaml.safe_load((BASE_CONFIG / "urgency.yaml").read_text(encoding="utf-8"))
+    model = _ticket_model(spec, city, coop, urgency)
+    rates = {}
+    for p in PROBLEMS:
+        first = model.categories.index(p.ticket_categories[0][0])
+        rates[p.code] = model.monthly_rate[first]
+    falling = [r for r in rates.values() if r < 0]
+    assert len(falling) == 15
+    assert sum(r < -0.10 for r in falling) == 7
+    assert all(-0.15 <= r <= 0.10 for r in rates.values())
