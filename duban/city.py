@@ -75,8 +75,9 @@ def sync_city(session: Session, config: CityConfig) -> SyncSummary:
             "focus_month": pc.focus_month,
             "lead_unit_id": existing[pc.lead].id,
             "ticket_categories": list(pc.ticket_categories),
-            "plan": pc.plan,
         }
+        if pc.plan is not None:  # else the plan text comes from the plan workbook
+            values["plan"] = pc.plan
         problem = problems.get(pc.code)
         cooperating = [existing[c] for c in pc.cooperating]
         if problem is None:

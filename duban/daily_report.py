@@ -8,7 +8,7 @@ own items, with citizen text masked; the flow renders and archives them (duban.r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -55,7 +55,13 @@ def make_daily_window(config: CityConfig, day: date, since_day: date) -> q.Daily
     )
 
 
-def measure_daily(engine: Engine, config: CityConfig, day: date, since_day: date) -> DailySnapshot:
+def measure_daily(
+    engine: Engine,
+    config: CityConfig,
+    day: date,
+    since_day: date,
+    recorded_since: datetime | None = None,
+) -> DailySnapshot:
     window = make_daily_window(config, day, since_day)
     with engine.connect() as conn:
         return DailySnapshot(
@@ -65,7 +71,7 @@ def measure_daily(engine: Engine, config: CityConfig, day: date, since_day: date
             items=q.unit_items(conn, window, LIST_LIMIT),
             new_items=q.new_items(conn, window, LIST_LIMIT),
             plan_tasks=q.plan_tasks_this_month(conn, window),
-            escalations=q.escalations_in_window(conn, since_day, day),
+            escalations=q.escalations_in_window(conn, since_day, day, recorded_since),
             units=q.units(conn),
             undelivered=undelivered(conn),
         )
@@ -156,10 +162,13 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
     )
     supervisor_of = snap.units["supervisor_id"]
     contexts: dict[int, dict[str, Any]] = {}
+    escalated_units = set(supervisor_steps.get("unit_id", []))
+    supervisors = set(supervisor_of[supervisor_of.index.isin(escalated_units)].dropna())
     unit_ids = (
         set(snap.counts.index)
         | set(snap.plan_tasks.get("unit_id", []))
         | set(esc.get("unit_id", []))
+        | supervisors
     )
     common = _common(config, snap)
     for unit_id in sorted(int(u) for u in unit_ids):

@@ -1325,7 +1325,7 @@ def _ticket_model(
     # 7 fall by more than 10 %, 8 more by 3-10 %, 6 stay about flat, 6 rise.
     order = rng.permutation(len(PROBLEMS))
     problem_rate = np.empty(len(PROBLEMS))
-    bands = [(7, -0.15, -0.11), (8, -0.09, -0.04), (6, -0.005, 0.03), (6, 0.04, 0.10)]
+    bands = [(7, -0.15, -0.11), (8, -0.09, -0.04), (6, 0.0, 0.03), (6, 0.04, 0.10)]
     i = 0
     for count, low, high in bands:
         for idx in order[i : i + count]:
@@ -1484,13 +1484,6 @@ def _day_tickets(
         k == 0,
         tod + rng.integers(3600, 5 * 3600, n),
         morning + (rng.random(n) * (evening - morning)).astype(np.int64),
-    )
-    # On the last allowed working day, close before the hour it came in (safe either way
-    # the deadline is read: end of that day, or the same time of day).
-    last_day = (k == limit) & ~late
-    upper = np.clip(tod, morning + 60, evening)
-    close_tod = np.where(
-        last_day, morning + (rng.random(n) * (upper - morning)).astype(np.int64), close_tod
     )
     closed = close_day * DAY + close_tod
     closed = np.maximum(closed, dispatched + 3600)

@@ -32,6 +32,19 @@ def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]
         run.finished_at = datetime.now()
 
 
+def first_started(engine: Engine, loop: str, period: str) -> datetime | None:
+    """When the first real (not dry) run for this period started: a re-run reports what the
+    first one recorded, so that it shows the same view."""
+    from sqlalchemy import func
+
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(func.min(Run.started_at)).where(
+                Run.loop == loop, Run.period == period, Run.dry_run.is_(False)
+            )
+        )
+
+
 def last_completed_day(engine: Engine, loop: str, before: date) -> date | None:
     """The latest period (a YYYY-MM-DD day) before `before` with a completed, real run."""
     with session_scope(engine) as session:

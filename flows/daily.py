@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from duban.rules.ladder import is_send_day
-from duban.runs import finish_run, last_completed_day, start_run
+from duban.runs import finish_run, first_started, last_completed_day, start_run
 from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
 from tasks.escalate import escalate
@@ -54,8 +54,9 @@ def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, An
 
         last_day = last_completed_day(ctx.engine, LOOP, day)
         since_day = last_day or _previous_working_day(ctx, day)
+        started = first_started(ctx.engine, LOOP, period) or datetime.now()
         escalated = escalate(ctx, day, last_day, dry_run)
-        snapshot = measure(ctx, day, since_day)
+        snapshot = measure(ctx, day, since_day, recorded_since=started)
         snapshot.catch_up_days = _missed_days(ctx, since_day, day)
         rendered = render_daily(ctx, snapshot, dry_run)
         delivered = {"sent": 0, "pending": 0, "refused": 0} if dry_run else deliver(ctx, rendered)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -12,5 +12,7 @@ from tasks.context import LoopContext
 
 
 @task(name="measure-daily", cache_policy=NO_CACHE)
-def measure(ctx: LoopContext, day: date, since_day: date) -> DailySnapshot:
-    return measure_daily(ctx.engine, ctx.config, day, since_day)
+def measure(
+    ctx: LoopContext, day: date, since_day: date, recorded_since: datetime | None = None
+) -> DailySnapshot:
+    return measure_daily(ctx.engine, ctx.config, day, since_day, recorded_since)

@@ -20,6 +20,8 @@ from duban.config import CityConfig, load_config
 from duban.db import make_engine, upgrade
 from duban.models import Base
 
+pytest_plugins = ["tests.smtp_server"]  # the `smtp_server` fixture: a real SMTP server
+
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get(
     "DUBAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

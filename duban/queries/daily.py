@@ -197,8 +197,16 @@ def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
     return _frame(conn, stmt)
 
 
-def escalations_in_window(conn: Connection, since_day: date, day: date) -> pd.DataFrame:
-    """Escalation steps that became due in (since_day, day], with unit and item."""
+def escalations_in_window(
+    conn: Connection, since_day: date, day: date, recorded_since: datetime | None = None
+) -> pd.DataFrame:
+    """Escalation steps that became due in (since_day, day], with unit and item; and those
+    recorded since `recorded_since` (a first run's catch-up of older steps) up to `day`."""
+    window = and_(Escalation.due_on > since_day, Escalation.due_on <= day)
+    if recorded_since is not None:
+        window = or_(
+            window, and_(Escalation.applied_at >= recorded_since, Escalation.due_on <= day)
+        )
     stmt = (
         select(
             Escalation.id, Escalation.item_kind, Escalation.item_id, Escalation.step,
@@ -206,7 +214,7 @@ def escalations_in_window(conn: Connection, since_day: date, day: date) -> pd.Da
             Unit.code.label("unit_code"), Unit.name.label("unit_name"),
         )
         .join(Unit, Unit.id == Escalation.unit_id)
-        .where(Escalation.due_on > since_day, Escalation.due_on <= day)
+        .where(window)
         .order_by(Escalation.level.desc(), Escalation.due_on, Escalation.id)
     )  # fmt: skip
     return _frame(conn, stmt)

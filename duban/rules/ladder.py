@@ -61,20 +61,31 @@ def step_dates(
     - overdue N: the N-th working day after the deadline (still open N working days
       late); N = 0 is read as 1, the first working day it is late.
     """
-    out: list[StepDue] = []
-    for level, step in enumerate(steps, start=1):
-        if step.trigger == "blue":
-            due_on = blue_window_start(deadline, blue_working_days, calendar)
-            reason = f"临近办理时限（{deadline:%Y-%m-%d}），{_action(step)}"
-        elif step.trigger == "red":
-            due_on = calendar.add_working_days(deadline, 1)
-            reason = f"已超过办理时限（{deadline:%Y-%m-%d}）未办结，{_action(step)}"
-        else:
-            late = max(step.working_days, 1)
-            due_on = calendar.add_working_days(deadline, late)
-            reason = f"超期{late}个工作日未办结，{_action(step)}"
-        out.append(StepDue(step=step.step, level=level, due_on=due_on, reason=reason))
-    return out
+    return [
+        _step_due(level, step, deadline, blue_working_days, calendar)
+        for level, step in enumerate(steps, start=1)
+    ]
+
+
+def _step_due(
+    level: int, step: LadderStep, deadline: date, blue_working_days: int, calendar: WorkCalendar
+) -> StepDue:
+    if step.trigger == "blue":
+        due_on = blue_window_start(deadline, blue_working_days, calendar)
+        reason = f"临近办理时限（{deadline:%Y-%m-%d}），{_action(step)}"
+    elif step.trigger == "red":
+        due_on = calendar.add_working_days(deadline, _days_late(step))
+        reason = f"已超过办理时限（{deadline:%Y-%m-%d}）未办结，{_action(step)}"
+    else:
+        late = _days_late(step)
+        due_on = calendar.add_working_days(deadline, late)
+        reason = f"超期{late}个工作日未办结，{_action(step)}"
+    return StepDue(step=step.step, level=level, due_on=due_on, reason=reason)
+
+
+def _days_late(step: LadderStep) -> int:
+    """Working days after the deadline at which a red/overdue step falls due (at least 1)."""
+    return 1 if step.trigger == "red" else max(step.working_days, 1)
 
 
 def steps_to_apply(
@@ -96,13 +107,26 @@ def steps_to_apply(
     gets the red step, which falls due the working day after. A run that was missed for a
     few days therefore records what became due meanwhile — none skipped, none repeated.
     """
-    return [
-        due
-        for due in step_dates(deadline, steps, blue_working_days, calendar)
-        if due.due_on <= today
-        and due.step not in applied
-        and (closed_on is None or closed_on > due.due_on)
-    ]
+    out: list[StepDue] = []
+    working_days_late: int | None = None
+    for level, step in enumerate(steps, start=1):
+        # Decide "due by today" before computing the date, so that only the years up to
+        # `today` are needed: in December, a bulletin date in a year the calendar does not
+        # know yet is not asked for until it can be due.
+        if step.trigger != "blue":
+            if working_days_late is None:
+                working_days_late = calendar.working_days_between(deadline, today)
+            if working_days_late < _days_late(step):
+                continue
+        due = _step_due(level, step, deadline, blue_working_days, calendar)
+        if (
+            due.due_on > today
+            or due.step in applied
+            or (closed_on is not None and closed_on <= due.due_on)
+        ):
+            continue
+        out.append(due)
+    return out
 
 
 def is_send_day(day: date, send_on_non_working_days: bool, calendar: WorkCalendar) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -26,6 +27,7 @@ from duban.demo_city import (
     generate_city,
 )
 from duban.sources import read_export
+from duban.ticket_rows import TicketRefs, validate_rows
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_CONFIG = REPO / "config"
@@ -43,7 +45,7 @@ class PlanCalls:
 
     @property
     def lists(self) -> tuple[list[dict[str, Any]], ...]:
-        [(_path, tasks, duties, policies, plans)] = self.calls
+        _path, tasks, duties, policies, plans = self.calls[0]
         return tasks, duties, policies, plans
 
 
@@ -154,7 +156,13 @@ def test_problems_match_the_domain(city: DemoFiles, units: dict[str, dict[str, A
         assert p.focus_month is not None and 1 <= p.focus_month <= 12
         assert p.plan
     names = {p.name for p in problems}
-    assert {"房产证办证难", "预付式消费退费难", "拖欠工资", "老旧小区改造", "垃圾清运不及时"} <= names
+    assert {
+        "房产证办证难",
+        "预付式消费退费难",
+        "拖欠工资",
+        "老旧小区改造",
+        "垃圾清运不及时",
+    } <= names
 
 
 def test_plan_lists(city: DemoFiles, plan_calls: PlanCalls) -> None:
@@ -189,14 +197,35 @@ def test_plan_lists(city: DemoFiles, plan_calls: PlanCalls) -> None:
     assert (frame[frame.due_month > "2026-08"].status != "done").mean() > 0.9
 
 
-def test_ticket_file_reads_back_through_the_mapping(
-    city: DemoFiles, tickets: pd.DataFrame
-) -> None:
+def test_ticket_file_reads_back_through_the_mapping(city: DemoFiles, tickets: pd.DataFrame) -> None:
     mapping = load_config(city.config_dir).source("duban")
     assert list(tickets.columns) == list(mapping.columns.values())
     assert city.tickets_csv.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = sum(len(chunk.frame) for chunk in read_export(city.tickets_csv, mapping))
     assert rows == len(tickets) == city.tickets
+
+
+def test_every_row_passes_ticket_validation(city: DemoFiles) -> None:
+    """Duban's own row validation (with the working-day calendar) quarantines nothing."""
+    config = load_config(city.config_dir)
+    mapping = config.source("duban")
+    refs = TicketRefs(
+        unit_ids={u.code: i for i, u in enumerate(config.units.units)},
+        problem_by_category={
+            c: i for i, p in enumerate(config.problems.problems) for c in p.ticket_categories
+        },
+        urgency=config.urgency,
+        calendar=config.calendar,
+        city_zone=ZoneInfo(mapping.timezone),
+    )
+    good = 0
+    for chunk in read_export(city.tickets_csv, mapping):
+        rows, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+        assert bad == []
+        assert rows.due_at.notna().all()
+        assert rows.problem_id.notna().any()
+        good += len(rows)
+    assert good == city.tickets
 
 
 def test_ticket_volume_and_fields(
@@ -214,13 +243,25 @@ def test_ticket_volume_and_fields(
     phones = tickets.caller_phone[tickets.caller_phone != ""]
     assert phones.str.fullmatch(r"1[3-9]\d{9}|010-\d{8}").all()
 
-    times = {c: pd.to_datetime(tickets[c].replace("", None), format="%Y-%m-%d %H:%M:%S")
-             for c in ("received_at", "dispatched_at", "first_response_at", "closed_at")}  # fmt: skip
-    closed = times["closed_at"].notna()
+    def when(column: str) -> pd.Series:
+        return pd.to_datetime(tickets[column].replace("", None), format="%Y-%m-%d %H:%M:%S")
+
+    received, dispatched = when("received_at"), when("dispatched_at")
+    responded, resolved_at, closed_at = (
+        when("first_response_at"),
+        when("resolved_at"),
+        when("closed_at"),
+    )
+    closed = closed_at.notna()
+    assert received.notna().all()
     assert (tickets.status[closed] == "closed").all()
     assert (tickets.status[~closed] != "closed").all()
-    assert (times["closed_at"][closed] >= times["received_at"][closed]).all()
-    assert (times["dispatched_at"].dropna() >= times["received_at"][times["dispatched_at"].notna()]).all()  # fmt: skip
+    assert (closed_at[closed] >= received[closed]).all()
+    assert not (dispatched < received).any()
+    assert not (responded < dispatched).any()
+    assert not (closed_at < responded).any()
+    assert not (resolved_at > closed_at).any()
+    assert (tickets.status[responded.isna()] == "open").all()
     assert (tickets.resolved[closed] != "").all() and (tickets.resolved[~closed] == "").all()
     assert (tickets.satisfaction[~closed] == "").all()
 

@@ -9,8 +9,7 @@ at a free port picked first (aiosmtpd cannot take port=0). Switches:
   `recover()`;
 - `reject(address)`: answer 550 to RCPT TO for that address.
 
-It lives in this conftest (not an importable module) because the tests run with
-`--import-mode=importlib` and `tests/` is not a package.
+Loaded as a pytest plugin by tests/conftest.py (`pythonpath = ["."]` makes `tests` importable).
 """
 
 from __future__ import annotations
