@@ -121,7 +121,16 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         database_url=args.database_url,
         reset_database=args.reset_database,
+        daily_runs=_daily_runs(args.daily_runs),
     )
+
+
+def _daily_runs(value: str) -> int | None:
+    if value == "all":
+        return None
+    if not value.isdigit():
+        raise UserError(f"--daily-runs: a number of working days or 'all', not {value!r}")
+    return int(value)
 
 
 def _progress(path: Path) -> tuple[Any, Callable[..., None] | None]:
@@ -159,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=92, help="days of tickets (default 92)")
     demo.add_argument("--daily-volume", type=int, default=1500, help="tickets a day (default 1500)")
     demo.add_argument("--seed", type=int, default=12345)
+    demo.add_argument(
+        "--daily-runs",
+        default="10",
+        help="run the daily loop for the last N working days of the period, or 'all' (10)",
+    )
     demo.add_argument("--database-url", help="default: a SQLite file in --dir (rebuilt each run)")
     demo.add_argument(
         "--reset-database", action="store_true", help="drop Duban's tables in --database-url first"
@@ -204,7 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
     from pydantic import ValidationError
+
+    # Duban runs where the internet may be out of reach: no telemetry from the Prefect server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
     from duban.calendar import CalendarError
     from duban.config import ConfigError

@@ -133,7 +133,7 @@ def _escalation_rows(frame: pd.DataFrame, config: CityConfig, limit: int) -> lis
     return [
         {
             "step_name": names.get(row.step, row.step),
-            "item": f"{kinds.get(str(row.item_kind), str(row.item_kind))} #{row.item_id}",
+            "item": f"{kinds.get(str(row.item_kind), str(row.item_kind))} {row.item_ref}",
             "reason": mask_personal_data(row.reason),
             "unit_name": row.unit_name,
         }

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from duban.settings import Settings, get_settings
 
@@ -50,6 +52,7 @@ def run_demo(
     seed: int,
     database_url: str | None,
     reset_database: bool = False,
+    daily_runs: int | None = 10,
 ) -> int:
     from duban.city import sync_city
     from duban.config import load_config
@@ -97,6 +100,24 @@ def run_demo(
         engine, config, files.tickets_csv, "duban", settings.reports_dir, timezone=settings.timezone
     )
     step("imported the tickets: " + summary.line())
+    engine.dispose()
+
+    _use_settings(settings)
+    run_days = _daily_run_days(config, spec.start, spec.days, daily_runs)
+    if run_days:
+        from flows.daily import daily_report
+
+        step(
+            f"running the daily loop for {len(run_days)} working days "
+            f"({run_days[0]:%Y-%m-%d} … {run_days[-1]:%Y-%m-%d}) in Prefect"
+        )
+        for day in run_days:
+            result = daily_report(day=day)
+            step(
+                f"daily {day:%Y-%m-%d}: {result['units_reported']} units reported, "
+                f"{result['red']} red, new ladder steps {result['escalations'] or 'none'}, "
+                f"{result['mail_sent']} e-mails"
+            )
 
     print()
     print(f"Demo city in {out_dir}/")
@@ -105,5 +126,38 @@ def run_demo(
     print(f"  database: {settings.safe_database_url}")
     print(f"  reports:  {settings.reports_dir}/")
     print(f"  e-mails:  {settings.outbox_dir}/ (.eml files; no SMTP server is configured)")
-    engine.dispose()
+    if run_days:
+        last = run_days[-1]
+        print(
+            f"  daily:    {settings.reports_dir}/daily/{last:%Y-%m-%d}/office-digest.html "
+            "(the city digest; one <unit>-unit.html per unit)"
+        )
     return 0
+
+
+def _use_settings(settings: Settings) -> None:
+    """Point the flows (which read DUBAN_* settings) at the demo city."""
+    import os
+
+    values = {
+        "DUBAN_DATABASE_URL": settings.database_url,
+        "DUBAN_CONFIG_DIR": str(settings.config_dir),
+        "DUBAN_OUTBOX_DIR": str(settings.outbox_dir),
+        "DUBAN_REPORTS_DIR": str(settings.reports_dir),
+        "DUBAN_SMTP_HOST": "",
+    }
+    os.environ.update(values)
+    get_settings.cache_clear()
+
+
+def _daily_run_days(config: Any, start: date, days: int, runs: int | None) -> list[date]:
+    """The working days to run the daily report for: the last `runs` of the period (all if
+    None), ending with the first working day after the last day of tickets."""
+    calendar = config.calendar
+    end = calendar.add_working_days(start + timedelta(days=days - 1), 1)
+    all_days = [
+        start + timedelta(days=i)
+        for i in range(1, (end - start).days + 1)
+        if calendar.is_working_day(start + timedelta(days=i))
+    ]
+    return all_days if runs is None else all_days[-runs:] if runs > 0 else []

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     )
     config_dir: Path = Field(default=Path("config"), description="folder of the YAML config")
     timezone: str = Field(default="Asia/Shanghai", description="the city's time zone")
-    smtp_host: str | None = None
+    smtp_host: str | None = Field(default=None, description="unset or empty: write .eml files")
     smtp_port: int | None = None
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
@@ -55,6 +55,11 @@ class Settings(BaseSettings):
             # Never echo the URL: it may carry a password.
             raise ValueError("DUBAN_DATABASE_URL is not a valid SQLAlchemy URL") from exc
         return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -197,6 +197,10 @@ def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
     return _frame(conn, stmt)
 
 
+def _is(kind: ItemKind) -> ColumnElement[bool]:
+    return Escalation.item_kind == kind.value
+
+
 def escalations_in_window(
     conn: Connection, since_day: date, day: date, recorded_since: datetime | None = None
 ) -> pd.DataFrame:
@@ -212,8 +216,11 @@ def escalations_in_window(
             Escalation.id, Escalation.item_kind, Escalation.item_id, Escalation.step,
             Escalation.level, Escalation.unit_id, Escalation.due_on, Escalation.reason,
             Unit.code.label("unit_code"), Unit.name.label("unit_name"),
+            func.coalesce(Ticket.external_id, PlanTask.code).label("item_ref"),
         )
         .join(Unit, Unit.id == Escalation.unit_id)
+        .outerjoin(Ticket, and_(_is(ItemKind.ticket), Ticket.id == Escalation.item_id))
+        .outerjoin(PlanTask, and_(_is(ItemKind.plan_task), PlanTask.id == Escalation.item_id))
         .where(window)
         .order_by(Escalation.level.desc(), Escalation.due_on, Escalation.id)
     )  # fmt: skip
