@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
 
     # Duban runs where the internet may be out of reach: no telemetry from the Prefect server.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -242,6 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except (ConfigError, ExportError, CalendarError, UserError, ValueError) as exc:
         print(f"duban: error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(
+            f"duban: error: cannot use the database {settings.safe_database_url}: {reason}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("duban: interrupted", file=sys.stderr)

@@ -396,7 +396,8 @@ class CityConfig:
             try:
                 load()
             except ConfigError as exc:
-                found.extend(exc.problems)
+                # A section that depends on a broken one repeats its errors: say each once.
+                found.extend(p for p in exc.problems if p not in found)
         return found
 
 
