@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from duban.bulk_insert import insert_new
 from duban.city import problem_by_category, unit_lookup
 from duban.config import CityConfig
 from duban.db import session_scope
@@ -221,12 +220,8 @@ def _store_chunk(
         changed = known[known["row_hash"] != known["old_hash"]]
         summary.unchanged += len(known) - len(changed)
         if not new.empty:
-            ins = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
-            conn.execute(
-                ins.on_conflict_do_nothing(index_elements=["source", "external_id"]),
-                _records(new),
-            )
+            insert_new(conn, table, new[[*HASHED, "row_hash", "source"]], ["source", "external_id"])
             summary.inserted += len(new)
         if not changed.empty:
             # Bind names must differ from column names in UPDATE ... SET.

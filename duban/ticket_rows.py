@@ -274,6 +274,10 @@ def validate_rows(
 
     out["problem_id"] = out["category"].map(refs.problem_by_category)
 
+    for name in TEXT_FIELDS:  # an empty optional field is NULL, not ""
+        if name != "category":
+            out[name] = out[name].astype(object).where(out[name] != "", None)
+
     bad_index = sorted(errors.by_row)
     bad_rows = [
         BadRow(first_row + i, errors.by_row[i], {k: str(v) for k, v in frame.loc[i].items()})
@@ -282,4 +286,6 @@ def validate_rows(
     good = out.drop(index=bad_index)
     # Within one file the last row of an id wins (an export may list a ticket twice).
     good = good.drop_duplicates(subset="external_id", keep="last")
+    good["unit_id"] = good["unit_id"].astype("int64")  # unknown units were quarantined
+    good["problem_id"] = good["problem_id"].astype("Int64")  # nullable: not every ticket
     return good, bad_rows

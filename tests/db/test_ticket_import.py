@@ -99,6 +99,13 @@ def test_good_rows_are_stored_with_computed_due_time(
     assert (
         stored["A1"].content == "楼下施工噪声，电话13812345678"
     )  # the database keeps the original
+    assert stored["A1"].community is None  # empty optional text is NULL
+    # Stored times compare exactly with bound ones (SQLite keeps them as text).
+    at_ten = datetime(2026, 9, 30, 10, 0)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).where(Ticket.received_at >= at_ten)) == 3
+        assert session.scalar(select(func.count()).where(Ticket.received_at > at_ten)) == 1
+        assert session.scalar(select(func.count()).where(Ticket.received_at == at_ten)) == 2
 
 
 def test_bad_rows_are_quarantined_and_good_rows_kept(
