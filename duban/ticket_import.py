@@ -113,7 +113,19 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _row_hash(frame: pd.DataFrame) -> pd.Series:
-    hashed = pd.util.hash_pandas_object(frame[list(HASHED)].astype(str), index=False)
+    """A stable 64-bit hash of the imported fields of each row, for change detection.
+
+    Times and numbers are hashed as they are (cheap); everything else as text, so the hash
+    does not depend on which dtype a chunk's column happened to get.
+    """
+    parts = {}
+    for name in HASHED:
+        series = frame[name]
+        native = pd.api.types.is_datetime64_any_dtype(series) or (
+            pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        )
+        parts[name] = series if native else series.astype(str)
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(parts, index=frame.index), index=False)
     return pd.Series(hashed.to_numpy(dtype="uint64").view("int64"), index=frame.index)
 
 
