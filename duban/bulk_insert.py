@@ -15,7 +15,7 @@ import io
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table
+from sqlalchemy import Boolean, Connection, Table
 
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -40,11 +40,9 @@ def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame, keys: li
         series = text[name]
         if pd.api.types.is_datetime64_any_dtype(series):
             text[name] = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-        elif pd.api.types.is_bool_dtype(series) or series.dtype == object:
-            # Booleans as t/f; a Python None stays empty (NULL in COPY's CSV format).
-            text[name] = series.map(
-                lambda v: None if v is None else ("t" if v is True else "f" if v is False else v)
-            )
+        elif isinstance(table.c[name].type, Boolean):
+            # t/f; None stays empty, which is NULL in COPY's CSV format.
+            text[name] = series.map({True: "t", False: "f"})
     buffer = io.StringIO()
     text.to_csv(buffer, index=False, header=False, na_rep="")
     raw: Any = conn.connection.dbapi_connection
