@@ -8,13 +8,14 @@ digest. Runs that were missed are caught up; a re-run for the same day sends not
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from duban.rules.ladder import is_send_day
+from duban.rules.ladder import catch_up_days, is_send_day
+from duban.rules.warnings import working_day_on_or_before
 from duban.runs import finish_run, first_started, last_completed_day, start_run
 from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
@@ -53,11 +54,12 @@ def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, An
             return summary
 
         last_day = last_completed_day(ctx.engine, LOOP, day)
-        since_day = last_day or _previous_working_day(ctx, day)
+        since_day = last_day or working_day_on_or_before(day - timedelta(days=1), calendar)
         started = first_started(ctx.engine, LOOP, period) or datetime.now()
         escalated = escalate(ctx, day, last_day, dry_run)
         snapshot = measure(ctx, day, since_day, recorded_since=started)
-        snapshot.catch_up_days = _missed_days(ctx, since_day, day)
+        # Working days strictly between the previous report and this one: missed runs.
+        snapshot.catch_up_days = [d for d in catch_up_days(since_day, day, calendar) if d != day]
         rendered = render_daily(ctx, snapshot, dry_run)
         delivered = {"sent": 0, "pending": 0, "refused": 0} if dry_run else deliver(ctx, rendered)
         summary = {
@@ -81,29 +83,6 @@ def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, An
         raise
     finally:
         ctx.engine.dispose()
-
-
-def _previous_working_day(ctx: LoopContext, day: date) -> date:
-    from datetime import timedelta
-
-    calendar = ctx.config.calendar
-    probe = day - timedelta(days=1)
-    while not calendar.is_working_day(probe):
-        probe -= timedelta(days=1)
-    return probe
-
-
-def _missed_days(ctx: LoopContext, since_day: date, day: date) -> list[date]:
-    """Working days strictly between the previous report and this one: runs that were missed."""
-    from datetime import timedelta
-
-    calendar = ctx.config.calendar
-    days, probe = [], since_day + timedelta(days=1)
-    while probe < day:
-        if calendar.is_working_day(probe):
-            days.append(probe)
-        probe += timedelta(days=1)
-    return days
 
 
 def _artifact(summary: dict[str, Any]) -> None:
