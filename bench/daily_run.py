@@ -119,8 +119,11 @@ def main() -> None:
             summary = daily_report(day=day) if mode == "flow" else plain_daily(day)
             times[mode].append(time.perf_counter() - started)
             mails[mode] = sink.count - before
-            print(f"{mode:5} run {i + 1}: {times[mode][-1]:6.1f} s, {mails[mode]} e-mails, "
-                  f"{summary.get('units_reported')} units", flush=True)
+            print(
+                f"{mode:5} run {i + 1}: {times[mode][-1]:6.1f} s, {mails[mode]} e-mails, "
+                f"{summary.get('units_reported')} units",
+                flush=True,
+            )
     controller.stop()
     flow, plain = statistics.median(times["flow"]), statistics.median(times["plain"])
     print(f"\nday {day}, {args.daily_volume} tickets a day, {args.days} days of history")
