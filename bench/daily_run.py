@@ -140,7 +140,7 @@ def plain_daily(day: Any) -> dict[str, Any]:
     from tasks.deliver import deliver
     from tasks.escalate import escalate
     from tasks.measure import measure
-    from tasks.render import _render_all  # noqa: F401  (render_daily.fn needs a run logger)
+    from tasks.render import render_daily
 
     ctx = load_context()
     assert is_send_day(day, False, ctx.config.calendar)
@@ -149,17 +149,11 @@ def plain_daily(day: Any) -> dict[str, Any]:
     started = datetime.now()
     escalate.fn(ctx, day, last, False)
     snap = measure.fn(ctx, day, last or day, started)
-    rendered = _plain_render(ctx, snap)
+    rendered = render_daily.fn(ctx, snap, False)
     sent = deliver.fn(ctx, rendered)
     finish_run(ctx.engine, run_id, "ok", {})
     ctx.engine.dispose()
     return {"units_reported": len(rendered.notices) - 1, **sent}
-
-
-def _plain_render(ctx: Any, snap: Any) -> Any:
-    from tasks.render import render_daily
-
-    return render_daily.fn(ctx, snap, False)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,22 @@ def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.metrics import metrics_frame, write_metrics
+
+    config = _config(settings)
+    engine = _engine(settings)
+    frame = metrics_frame(
+        engine,
+        config,
+        args.by,
+        date.fromisoformat(args.date_from),
+        date.fromisoformat(args.date_to),
+    )
+    write_metrics(frame, args.format, sys.stdout)
+    return 0
+
+
 def _summary_line(title: str, summary: dict[str, Any]) -> str:
     return f"{title}: " + ", ".join(f"{k} {v}" for k, v in summary.items())
 
@@ -206,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     daily.add_argument("--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
     daily.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
     daily.set_defaults(func=cmd_run_daily)
+
+    met = sub.add_parser("metrics", help="the three rates by unit, problem, category, place")
+    met.add_argument(
+        "--by", choices=["unit", "problem", "category", "district", "street"], default="unit"
+    )
+    met.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD (included)")
+    met.add_argument("--to", dest="date_to", required=True, help="YYYY-MM-DD (included)")
+    met.add_argument("--format", choices=["csv", "json"], default="csv")
+    met.set_defaults(func=cmd_metrics)
 
     cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
         dest="cal", required=True

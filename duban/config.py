@@ -390,6 +390,7 @@ class CityConfig:
             lambda: self.calendar,
             lambda: self.escalation,
             lambda: self.mail,
+            lambda: _metrics_config(self),
         ]
         loaders += [lambda n=n: self.source(n) for n in self.source_names()]  # type: ignore[misc]
         for load in loaders:
@@ -399,6 +400,12 @@ class CityConfig:
                 # A section that depends on a broken one repeats its errors: say each once.
                 found.extend(p for p in exc.problems if p not in found)
         return found
+
+
+def _metrics_config(config: CityConfig) -> object:
+    from duban.metrics import load_metrics_config  # imports this module: load it late
+
+    return load_metrics_config(config)
 
 
 def _check_units(path: Path, units: UnitsFile) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, or_, select
@@ -70,6 +71,22 @@ def apply_escalations(
     result = EscalationResult()
     now = datetime.now()
 
+    @cache
+    def due_steps(
+        deadline: date, closed_on: date | None, applied: frozenset[str], blue: int
+    ) -> list[Any]:
+        # Items share few (deadline, closing day, applied steps) combinations: the rule is
+        # pure, so one evaluation serves them all (a first run may see 10^5-10^6 items).
+        return steps_to_apply(
+            deadline=deadline,
+            closed_on=closed_on,
+            today=day,
+            applied=applied,
+            steps=steps,
+            blue_working_days=blue,
+            calendar=calendar,
+        )
+
     t = Ticket.__table__.c
     done_with_ladder = exists().where(
         Escalation.item_kind == ItemKind.ticket.value,
@@ -90,15 +107,9 @@ def apply_escalations(
         applied = _applied(conn, ItemKind.ticket, select(t.id).where(ticket_filter))
         for item_id, unit_id, due_at, closed_at, status, urgency in tickets:
             closed_on = closed_at.date() if status == TicketStatus.closed and closed_at else None
-            for due in steps_to_apply(
-                deadline=due_at.date(),
-                closed_on=closed_on,
-                today=day,
-                applied=applied.get(item_id, set()),
-                steps=steps,
-                blue_working_days=ladder.warnings.blue_days(urgency),
-                calendar=calendar,
-            ):
+            done_steps = frozenset(applied.get(item_id, ()))
+            blue = ladder.warnings.blue_days(urgency)
+            for due in due_steps(due_at.date(), closed_on, done_steps, blue):
                 rows.append(_row(ItemKind.ticket, item_id, unit_id, due, now))
         result.candidates += len(tickets)
 
@@ -113,15 +124,10 @@ def apply_escalations(
         applied = _applied(conn, ItemKind.plan_task, select(p.id).where(plan_filter))
         for item_id, unit_id, due_month, status, completed_on in tasks:
             done = status == PlanItemStatus.done
-            for due in steps_to_apply(
-                deadline=plan_task_deadline(due_month),
-                closed_on=(completed_on or day) if done else None,
-                today=day,
-                applied=applied.get(item_id, set()),
-                steps=steps,
-                blue_working_days=ladder.warnings.blue_working_days,
-                calendar=calendar,
-            ):
+            closed_on = (completed_on or day) if done else None
+            done_steps = frozenset(applied.get(item_id, ()))
+            blue = ladder.warnings.blue_working_days
+            for due in due_steps(plan_task_deadline(due_month), closed_on, done_steps, blue):
                 rows.append(_row(ItemKind.plan_task, item_id, unit_id, due, now))
         result.candidates += len(tasks)
 

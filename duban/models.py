@@ -221,6 +221,7 @@ class Ticket(Base):
         Index("ix_tickets_street_received", "street", "received_at"),
         Index("ix_tickets_closed", "closed_at"),
         Index("ix_tickets_first_response", "first_response_at"),
+        Index("ix_tickets_due", "due_at"),  # tickets due in a period (on-time closure rate)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

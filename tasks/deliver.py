@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.db import session_scope
@@ -15,6 +15,7 @@ from duban.mailer import Message, make_mailer
 from duban.models import Delivery, Notice
 from duban.outbox import deliver_pending, enqueue
 from tasks.context import LoopContext
+from tasks.log import run_logger
 from tasks.render import RenderResult
 
 
@@ -32,7 +33,7 @@ def message_for(delivery: Delivery, notice: Notice) -> Message:
 @task(name="deliver", cache_policy=NO_CACHE)
 def deliver(ctx: LoopContext, rendered: RenderResult) -> dict[str, Any]:
     """Enqueue one delivery per (notice, recipient), then send every pending delivery."""
-    logger = get_run_logger()
+    logger = run_logger()
     with session_scope(ctx.engine) as session:
         for notice in rendered.notices:
             if notice.notice_id is not None:

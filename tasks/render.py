@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.daily_report import DailySnapshot, office_context, unit_contexts
 from duban.db import session_scope
 from duban.render import archive_notice, existing_notices, render_notice, write_notice_files
 from tasks.context import LoopContext
+from tasks.log import run_logger
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _render_all(
                     audience, kind, notice.subject, recipients, notice.html_path, notice.id
                 )
             )
-    get_run_logger().info(
+    run_logger().info(
         "%s %s: %d notices (%d already recorded)%s",
         loop, period, len(result.notices), result.reused, " — dry run" if dry_run else "",
     )  # fmt: skip

@@ -57,3 +57,22 @@ def test_calendar_due_across_national_day(
     monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
     assert main(["calendar", "due", "2026-09-30", "3"]) == 0
     assert "due 2026-10-10 Sat" in capsys.readouterr().out
+
+
+def test_metrics_prints_the_documented_csv(
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite:///{tmp_path / 'duban.db'}")
+    assert main(["sync"]) == 0
+    capsys.readouterr()
+    assert main(["metrics", "--by", "unit", "--from", "2026-10-01", "--to", "2026-10-31"]) == 0
+    header = capsys.readouterr().out.lstrip("\ufeff").splitlines()[0]
+    assert header.split(",")[:3] == ["unit", "unit_name", "kind"]
+    assert header.endswith(
+        "tickets,responded_in_time,response_rate,due,closed_on_time,on_time_rate,resolved,"
+        "resolution_rate,rated,satisfied,satisfaction_rate,returned"
+    )

@@ -1,0 +1,591 @@
+"""The SQL behind the monthly bulletin (月通报): the three rates, problem volumes, hot spots,
+repeat complaints and the progress of the plans.
+
+Every figure is an aggregate computed by the database; Python only names and types the
+columns of the small result. The definitions are in docs/metrics.md. A period is the
+half-open interval ``[start, end)``; a date stands for its 00:00.
+
+Portability: the response limit is compared in seconds with `seconds_between`, compiled to
+``julianday()`` arithmetic on SQLite and ``EXTRACT(EPOCH FROM …)`` on PostgreSQL; ties are
+broken by code point (``COLLATE "C"`` on PostgreSQL, SQLite's default BINARY).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from duban.models import PlanItemStatus, PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
+
+T = Ticket.__table__.c
+U = Unit.__table__.c
+P = Problem.__table__.c
+
+BY_VALUES: tuple[str, ...] = ("unit", "district", "street", "category", "problem")
+
+# The figures of `unit_rates`, in this order, after the key columns of `KEY_COLUMNS`.
+RATE_COLUMNS: tuple[str, ...] = (
+    "tickets",
+    "responded_in_time",
+    "response_rate",
+    "due",
+    "closed_on_time",
+    "on_time_rate",
+    "resolved",
+    "resolution_rate",
+    "rated",
+    "satisfied",
+    "satisfaction_rate",
+    "returned",
+)
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "unit": ("unit", "unit_name", "kind"),
+    "district": ("district",),
+    "street": ("street",),
+    "category": ("category",),
+    "problem": ("problem", "problem_name"),
+}
+COUNT_COLUMNS = ("tickets", "responded_in_time", "due", "closed_on_time", "resolved", "rated")
+RATE_NAMES = ("response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate")
+
+
+def rate_columns(by: str) -> list[str]:
+    """The exact header of `unit_rates(..., by=by)`."""
+    _check_by(by)
+    return [*KEY_COLUMNS[by], *RATE_COLUMNS]
+
+
+# ---------------------------------------------------------------- dialect helpers
+
+
+class seconds_between(FunctionElement[float]):
+    """``b - a`` in seconds (a float), for two DATETIME/TIMESTAMP expressions.
+
+    SQLite keeps julianday() as whole milliseconds internally; the difference is rounded back
+    to milliseconds so that a response exactly at the limit compares equal to it.
+    """
+
+    type = Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_between_default(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    raise NotImplementedError(f"seconds_between: dialect {compiler.dialect.name} not supported")
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(ROUND((julianday({b}) - julianday({a})) * 86400000.0) / 1000.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_between_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({b} - {a})) AS DOUBLE PRECISION)"
+
+
+def _ordered(conn: Connection, column: Any) -> Any:
+    """`column` for ORDER BY in code-point order on every dialect."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time())
+
+
+def _month_start(value: date) -> date:
+    return date(value.year, value.month, 1)
+
+
+def _add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _ratio(numerator: Any, denominator: Any) -> ColumnElement[Any]:
+    """numerator / denominator as a float; NULL when the denominator is 0."""
+    return cast(numerator, Float) / func.nullif(cast(denominator, Float), 0.0)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _typed(
+    frame: pd.DataFrame, ints: tuple[str, ...] = (), floats: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """int64 for counts and float64 (NaN for NULL) for rates, even when the frame is empty."""
+    for column in ints:
+        frame[column] = frame[column].astype("int64")
+    for column in floats:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame
+
+
+def _plain(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Enum members (UnitKind, PlanItemStatus) as their plain string values."""
+    frame[column] = pd.Series(
+        [getattr(v, "value", v) for v in frame[column]], index=frame.index, dtype=object
+    )
+    return frame
+
+
+def _check_by(by: str) -> None:
+    if by not in KEY_COLUMNS:
+        raise ValueError(f"by: must be one of {', '.join(BY_VALUES)} (got {by!r})")
+
+
+# ---------------------------------------------------------------- the three rates
+
+
+def response_limit_seconds(response_hours: dict[int, float]) -> ColumnElement[Any]:
+    """The ticket's response limit in seconds: a CASE on its urgency level (NULL if unknown)."""
+    whens = [
+        (T.urgency == level, literal(float(hours) * 3600.0, Float))
+        for level, hours in sorted(response_hours.items())
+    ]
+    if not whens:
+        return null()
+    return case(*whens, else_=null())
+
+
+def unit_rates(
+    conn: Connection,
+    start: date | datetime,
+    end: date | datetime,
+    response_hours: dict[int, float],
+    basic_weight: float,
+    by: str = "unit",
+) -> pd.DataFrame:
+    """The three rates (三率) and the other figures of `RATE_COLUMNS` per `by`, for [start, end).
+
+    `by`: unit (the dispatched unit, with its name and kind), district, street, category (the
+    ticket's own text; tickets without a district/street form one group with an empty key),
+    or problem (tickets linked to a problem only). One query, one pass over the tickets
+    received or due in the period. See docs/metrics.md for the formulas.
+    """
+    _check_by(by)
+    start, end = _as_datetime(start), _as_datetime(end)
+    received = and_(T.received_at >= start, T.received_at < end)
+    due_in = and_(T.due_at >= start, T.due_at < end)
+    limit = response_limit_seconds(response_hours)
+    in_time = and_(
+        T.first_response_at.is_not(None),
+        seconds_between(T.received_at, T.first_response_at) <= limit,
+    )
+    closed = T.closed_at.is_not(None)
+    sat = T.satisfaction
+    returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
+
+    keys: list[Any]
+    source: Any = Ticket.__table__
+    if by == "unit":
+        source = source.join(Unit.__table__, U.id == T.unit_id)
+        keys = [U.code.label("unit"), U.name.label("unit_name"), U.kind.label("kind")]
+    elif by == "problem":
+        source = source.join(Problem.__table__, P.id == T.problem_id)
+        keys = [P.code.label("problem"), P.name.label("problem_name")]
+    else:
+        keys = [getattr(T, by).label(by)]
+
+    counts = (
+        select(
+            *keys,
+            _count_if(received).label("tickets"),
+            _count_if(and_(received, in_time)).label("responded_in_time"),
+            _count_if(due_in).label("due"),
+            _count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
+            _count_if(and_(received, T.resolved.is_(True))).label("resolved"),
+            _count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
+            _count_if(and_(received, closed)).label("closed"),
+            _count_if(and_(received, sat.is_not(None))).label("rated"),
+            _count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
+            _count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
+                "n_basic"
+            ),
+            func.coalesce(func.sum(case((received, returns), else_=0)), 0).label("returned"),
+        )
+        .select_from(source)
+        .where(or_(received, due_in))
+        .group_by(*keys)
+        .subquery()
+    )
+    c = counts.c
+    satisfied = cast(c.n_satisfied, Float) + literal(float(basic_weight), Float) * cast(
+        c.n_basic, Float
+    )
+    key_cols = [c[name] for name in KEY_COLUMNS[by]]
+    first = c[KEY_COLUMNS[by][0]]
+    stmt = select(
+        *key_cols,
+        c.tickets,
+        c.responded_in_time,
+        _ratio(c.responded_in_time, c.tickets).label("response_rate"),
+        c.due,
+        c.closed_on_time,
+        _ratio(c.closed_on_time, c.due).label("on_time_rate"),
+        c.resolved,
+        _ratio(c.closed_resolved, c.closed).label("resolution_rate"),
+        c.rated,
+        satisfied.label("satisfied"),
+        (satisfied / func.nullif(cast(c.rated, Float), 0.0)).label("satisfaction_rate"),
+        c.returned,
+    ).order_by(first.is_(None), _ordered(conn, first))
+    frame = _frame(conn, stmt)
+    if by == "unit":
+        frame = _plain(frame, "kind")
+    frame = _typed(frame, ints=(*COUNT_COLUMNS, "returned"), floats=(*RATE_NAMES, "satisfied"))
+    return frame[rate_columns(by)]
+
+
+# ---------------------------------------------------------------- problem volumes
+
+
+def problem_volumes(conn: Connection, month_start: date, year: int | None = None) -> pd.DataFrame:
+    """Per problem: tickets received this month, last month and the same month last year, and
+    the month-on-month and year-on-year changes (NaN when the base month has no tickets).
+
+    Every problem is listed (with zeros), or only those of `year` when it is given.
+    """
+    this_start = _month_start(month_start)
+    ranges = {
+        "this_month": (this_start, _add_months(this_start, 1)),
+        "last_month": (_add_months(this_start, -1), this_start),
+        "same_month_last_year": (_add_months(this_start, -12), _add_months(this_start, -11)),
+    }
+    conds = {
+        name: and_(T.received_at >= _as_datetime(a), T.received_at < _as_datetime(b))
+        for name, (a, b) in ranges.items()
+    }
+    counts = (
+        select(T.problem_id, *(_count_if(cond).label(name) for name, cond in conds.items()))
+        .where(T.problem_id.is_not(None), or_(*conds.values()))
+        .group_by(T.problem_id)
+        .subquery()
+    )
+    this, last, last_year = (func.coalesce(counts.c[name], 0) for name in ranges)
+    stmt = (
+        select(
+            P.code.label("problem"),
+            P.name.label("problem_name"),
+            this.label("this_month"),
+            last.label("last_month"),
+            last_year.label("same_month_last_year"),
+            _ratio(this - last, last).label("mom_change"),
+            _ratio(this - last_year, last_year).label("yoy_change"),
+        )
+        .select_from(Problem.__table__.outerjoin(counts, counts.c.problem_id == P.id))
+        .order_by(_ordered(conn, P.code))
+    )
+    if year is not None:
+        stmt = stmt.where(P.year == year)
+    return _typed(
+        _frame(conn, stmt),
+        ints=("this_month", "last_month", "same_month_last_year"),
+        floats=("mom_change", "yoy_change"),
+    )
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 2):g}%"
+
+
+def _fell(frame: pd.DataFrame, fall_threshold: float) -> tuple[int, int, int]:
+    change = frame["mom_change"]
+    return len(frame), int((change < 0).sum()), int((change < -fall_threshold).sum())
+
+
+def headline(frame: pd.DataFrame, fall_threshold: float) -> str:
+    """E.g. ``27个问题中15个环比下降，其中7个降幅超过10%`` (from `problem_volumes`)."""
+    total, fell, steep = _fell(frame, fall_threshold)
+    return f"{total}个问题中{fell}个环比下降，其中{steep}个降幅超过{_percent(fall_threshold)}"
+
+
+def headline_en(frame: pd.DataFrame, fall_threshold: float) -> str:
+    """E.g. ``15 of 27 problems fell month on month, 7 of them by more than 10 %``."""
+    total, fell, steep = _fell(frame, fall_threshold)
+    pct = _percent(fall_threshold)[:-1]
+    return f"{fell} of {total} problems fell month on month, {steep} of them by more than {pct} %"
+
+
+# ---------------------------------------------------------------- hot spots
+
+
+def _street_counts(start: date | datetime, end: date | datetime, label: str) -> Any:
+    return (
+        select(T.district, T.street, func.count().label(label))
+        .where(
+            T.street.is_not(None),
+            T.received_at >= _as_datetime(start),
+            T.received_at < _as_datetime(end),
+        )
+        .group_by(T.district, T.street)
+    )
+
+
+def hot_spots(
+    conn: Connection, start: date | datetime, end: date | datetime, top_n: int
+) -> pd.DataFrame:
+    """The `top_n` streets (street + district) by tickets received in [start, end); ties go to
+    the street name, then the district, in code-point order. Columns: street, district,
+    tickets, rank (1..top_n)."""
+    counts = _street_counts(start, end, "tickets").subquery()
+    c = counts.c
+    order = (
+        c.tickets.desc(),
+        _ordered(conn, c.street),
+        c.district.is_(None),
+        _ordered(conn, c.district),
+    )
+    ranked = select(
+        c.street, c.district, c.tickets, func.row_number().over(order_by=order).label("rank")
+    ).subquery()
+    stmt = select(ranked).where(ranked.c["rank"] <= top_n).order_by(ranked.c["rank"])
+    return _typed(_frame(conn, stmt), ints=("tickets", "rank"))
+
+
+def rising_streets(
+    conn: Connection,
+    start: date | datetime,
+    end: date | datetime,
+    prev_start: date | datetime,
+    prev_end: date | datetime,
+    top_n: int,
+) -> pd.DataFrame:
+    """Streets whose tickets rose most from [prev_start, prev_end) to [start, end): the
+    `top_n` largest positive rises (this − previous), ties by street name. Columns: street,
+    district, this, previous, change."""
+    now = _street_counts(start, end, "n").subquery()
+    before = _street_counts(prev_start, prev_end, "n").subquery()
+    this = func.coalesce(now.c.n, 0)
+    previous = func.coalesce(before.c.n, 0)
+    same = and_(
+        now.c.street == before.c.street,
+        or_(now.c.district == before.c.district,
+            and_(now.c.district.is_(None), before.c.district.is_(None))),
+    )  # fmt: skip
+    stmt = (
+        select(
+            now.c.street,
+            now.c.district,
+            this.label("this"),
+            previous.label("previous"),
+            (this - previous).label("change"),
+        )
+        .select_from(now.outerjoin(before, same))
+        .where(this - previous > 0)
+        .order_by(
+            (this - previous).desc(),
+            _ordered(conn, now.c.street),
+            now.c.district.is_(None),
+            _ordered(conn, now.c.district),
+        )
+        .limit(top_n)
+    )
+    return _typed(_frame(conn, stmt), ints=("this", "previous", "change"))
+
+
+# ---------------------------------------------------------------- repeat complaints
+
+
+def repeat_complaints(
+    conn: Connection,
+    start: date | datetime,
+    end: date | datetime,
+    min_count: int,
+    by: str = "address",
+) -> pd.DataFrame:
+    """Groups of tickets received in [start, end) with the same address (by="address") or the
+    same caller phone (by="caller") AND the same category, at least `min_count` of them.
+
+    Columns: address|caller, category, tickets, first_received, last_received, units (the
+    codes of the dispatched units, distinct, sorted, comma-separated). Empty keys are ignored.
+    The most tickets first, then by key and category.
+    """
+    if by not in ("address", "caller"):
+        raise ValueError(f"by: must be address or caller (got {by!r})")
+    key = T.address if by == "address" else T.caller_phone
+    in_period = and_(
+        key.is_not(None),
+        key != "",
+        T.received_at >= _as_datetime(start),
+        T.received_at < _as_datetime(end),
+    )
+    groups = (
+        select(
+            key.label("key"),
+            T.category,
+            func.count().label("tickets"),
+            func.min(T.received_at).label("first_received"),
+            func.max(T.received_at).label("last_received"),
+        )
+        .where(in_period)
+        .group_by(key, T.category)
+        .having(func.count() >= min_count)
+        .subquery()
+    )
+    pairs = (
+        select(key.label("key"), T.category, U.code)
+        .select_from(Ticket.__table__.join(Unit.__table__, U.id == T.unit_id))
+        .where(in_period)
+        .distinct()
+        .subquery()
+    )
+    units = (
+        select(
+            pairs.c.key, pairs.c.category, func.aggregate_strings(pairs.c.code, ",").label("units")
+        )
+        .group_by(pairs.c.key, pairs.c.category)
+        .subquery()
+    )
+    g = groups.c
+    stmt = (
+        select(
+            g.key.label(by), g.category, g.tickets, g.first_received, g.last_received,
+            units.c.units,
+        )
+        .select_from(
+            groups.join(units, and_(units.c.key == g.key, units.c.category == g.category))
+        )
+        .order_by(g.tickets.desc(), _ordered(conn, g.key), _ordered(conn, g.category))
+    )  # fmt: skip
+    frame = _typed(_frame(conn, stmt), ints=("tickets",))
+    # The order of string aggregation is not defined in SQL: sort the few codes of each group.
+    frame["units"] = [",".join(sorted(str(s).split(","))) for s in frame["units"]]
+    for column in ("first_received", "last_received"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+# ---------------------------------------------------------------- plan progress
+
+
+def _done_by(status: Any, on: Any, as_of: date) -> ColumnElement[bool]:
+    """Done as of the end of `as_of`: status done, completed (issued) on or before it or on an
+    unrecorded date."""
+    return and_(status == PlanItemStatus.done.value, or_(on.is_(None), on <= as_of))
+
+
+def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
+    """Per problem and its lead unit: the plan tasks and policies of `year` (by due month) and
+    their completion as of the end of day `as_of`.
+
+    Columns: problem, problem_name, lead_unit, lead_unit_name, tasks, tasks_due (due month
+    <= as_of's month), tasks_done, tasks_done_due, completion_to_date (done_due / due),
+    completion_year (done / tasks), policies, policies_issued, issuance_rate.
+    Problems of `year`, and any other problem with plan items due in `year`.
+    """
+    year_start, next_year = date(year, 1, 1), date(year + 1, 1, 1)
+    month = _month_start(as_of)
+    PT, PO = PlanTask.__table__.c, Policy.__table__.c
+    task_due = PT.due_month <= month
+    task_done = _done_by(PT.status, PT.completed_on, as_of)
+    tasks = (
+        select(
+            PT.problem_id,
+            func.count().label("tasks"),
+            _count_if(task_due).label("tasks_due"),
+            _count_if(task_done).label("tasks_done"),
+            _count_if(and_(task_due, task_done)).label("tasks_done_due"),
+        )
+        .where(PT.due_month >= year_start, PT.due_month < next_year)
+        .group_by(PT.problem_id)
+        .subquery()
+    )
+    policies = (
+        select(
+            PO.problem_id,
+            func.count().label("policies"),
+            _count_if(_done_by(PO.status, PO.issued_on, as_of)).label("policies_issued"),
+        )
+        .where(PO.due_month >= year_start, PO.due_month < next_year)
+        .group_by(PO.problem_id)
+        .subquery()
+    )
+    n = {
+        name: func.coalesce(sub.c[name], 0)
+        for sub, names in (
+            (tasks, ("tasks", "tasks_due", "tasks_done", "tasks_done_due")),
+            (policies, ("policies", "policies_issued")),
+        )
+        for name in names
+    }
+    stmt = (
+        select(
+            P.code.label("problem"),
+            P.name.label("problem_name"),
+            U.code.label("lead_unit"),
+            U.name.label("lead_unit_name"),
+            *(n[name].label(name) for name in ("tasks", "tasks_due", "tasks_done")),
+            n["tasks_done_due"].label("tasks_done_due"),
+            _ratio(n["tasks_done_due"], n["tasks_due"]).label("completion_to_date"),
+            _ratio(n["tasks_done"], n["tasks"]).label("completion_year"),
+            n["policies"].label("policies"),
+            n["policies_issued"].label("policies_issued"),
+            _ratio(n["policies_issued"], n["policies"]).label("issuance_rate"),
+        )
+        .select_from(
+            Problem.__table__.join(Unit.__table__, U.id == P.lead_unit_id)
+            .outerjoin(tasks, tasks.c.problem_id == P.id)
+            .outerjoin(policies, policies.c.problem_id == P.id)
+        )
+        .where(or_(P.year == year, tasks.c.problem_id.is_not(None),
+                   policies.c.problem_id.is_not(None)))
+        .order_by(_ordered(conn, P.code))
+    )  # fmt: skip
+    return _typed(
+        _frame(conn, stmt),
+        ints=("tasks", "tasks_due", "tasks_done", "tasks_done_due", "policies", "policies_issued"),
+        floats=("completion_to_date", "completion_year", "issuance_rate"),
+    )
+
+
+def overdue_plan_tasks(conn: Connection, as_of: date) -> pd.DataFrame:
+    """Plan tasks whose due month ended before `as_of` (due_month < as_of's month) and that are
+    not done as of the end of `as_of`. Columns: problem, code, title, owner_unit,
+    owner_unit_name, due_month, status, progress; by due month, problem, code."""
+    PT = PlanTask.__table__.c
+    stmt = (
+        select(
+            P.code.label("problem"), PT.code, PT.title, U.code.label("owner_unit"),
+            U.name.label("owner_unit_name"), PT.due_month, PT.status, PT.progress,
+        )
+        .select_from(
+            PlanTask.__table__.join(Problem.__table__, P.id == PT.problem_id)
+            .join(Unit.__table__, U.id == PT.owner_unit_id)
+        )
+        .where(
+            PT.due_month < _month_start(as_of),
+            ~_done_by(PT.status, PT.completed_on, as_of),
+        )
+        .order_by(PT.due_month, _ordered(conn, P.code), _ordered(conn, PT.code))
+    )  # fmt: skip
+    return _plain(_frame(conn, stmt), "status")
