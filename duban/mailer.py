@@ -44,6 +44,9 @@ class Message:
     text: str
     message_id: str  # e.g. "<delivery-42.daily-2026-10-12-dc@duban>"
     attachments: tuple[Path, ...] = ()
+    # Images the HTML shows as <img src="NAME.png"> (as in the archived copy, where the file
+    # sits beside the page): sent inline, the src rewritten to the part's cid.
+    inline: tuple[Path, ...] = ()
 
 
 class MailError(Exception):
@@ -72,8 +75,15 @@ def _message_id(value: str) -> str:
     return value if value.startswith("<") and value.endswith(">") else f"<{value}>"
 
 
+def inline_cid(path: Path) -> str:
+    """The Content-ID of an inline image: stable, derived from its file name only."""
+    safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", Path(path).name)
+    return f"{safe}@duban"
+
+
 def build_email(message: Message, sender: str) -> EmailMessage:
-    """The RFC 5322 message: multipart/alternative (our text, our HTML), then attachments."""
+    """The RFC 5322 message: multipart/alternative (our text, our HTML with its inline images
+    as multipart/related), then attachments."""
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = sender
     msg["To"] = message.recipient
@@ -83,7 +93,23 @@ def build_email(message: Message, sender: str) -> EmailMessage:
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     # base64 for both parts: safe for any UTF-8 text, any line length, any server (no 8BITMIME).
     msg.set_content(message.text, subtype="plain", charset="utf-8", cte="base64")
-    msg.add_alternative(message.html, subtype="html", charset="utf-8", cte="base64")
+    html = message.html
+    for path in message.inline:
+        html = html.replace(f'src="{Path(path).name}"', f'src="cid:{inline_cid(path)}"')
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    if message.inline:
+        html_part: EmailMessage = msg.get_payload()[1]  # type: ignore[index,assignment]
+        for path in message.inline:
+            image_type = mimetypes.guess_type(Path(path).name)[0] or "image/png"
+            maintype, subtype = image_type.split("/", 1)
+            html_part.add_related(
+                Path(path).read_bytes(),
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{inline_cid(path)}>",
+                filename=Path(path).name,
+                disposition="inline",
+            )
     for path in message.attachments:
         ctype, encoding = mimetypes.guess_type(path.name)
         if ctype is None or encoding is not None:

@@ -321,6 +321,9 @@ class Notice(Base):
     text_path: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Archived files sent with the notice: a PNG that the HTML shows as <img src="NAME.png">
+    # goes inline (cid:), anything else (a ledger workbook) as an attachment.
+    attachments: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Delivery(Base):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -132,8 +133,12 @@ def archive_notice(
     audience: str,
     kind: str,
     rendered: Rendered,
+    attachments: Sequence[Path] = (),
 ) -> Notice:
     """Archive and record a notice once per (loop, period, audience, kind).
+
+    `attachments`: files already archived beside the notice that go with it (a PNG shown by
+    the HTML as <img src="NAME.png"> is sent inline; anything else as an attachment).
 
     If a parallel run recorded the same notice first, its record is returned and ours is
     dropped (the files are identical renders of the same period).
@@ -157,6 +162,7 @@ def archive_notice(
         html_path=str(html_path),
         text_path=str(html_path.with_suffix(".txt")),
         created_at=datetime.now(),
+        attachments=[str(path) for path in attachments],
     )
     try:
         with session.begin_nested():

@@ -20,13 +20,17 @@ from tasks.render import RenderResult
 
 
 def message_for(delivery: Delivery, notice: Notice) -> Message:
-    """The e-mail of one delivery, from the notice's archived files."""
+    """The e-mail of one delivery, from the notice's archived files: PNG files go inline (the
+    HTML shows them), other files as attachments."""
+    files = [Path(p) for p in notice.attachments or []]
     return Message(
         recipient=delivery.recipient,
         subject=notice.subject,
         html=Path(notice.html_path).read_text(encoding="utf-8"),
         text=Path(notice.text_path).read_text(encoding="utf-8"),
         message_id=f"<duban-{delivery.id}.{notice.loop}-{notice.period}-{notice.audience}@duban>",
+        attachments=tuple(p for p in files if p.suffix.lower() != ".png"),
+        inline=tuple(p for p in files if p.suffix.lower() == ".png"),
     )
 
 

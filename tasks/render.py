@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -23,6 +25,7 @@ class PlannedNotice:
     recipients: list[str]
     html_path: str
     notice_id: int | None = None  # None in a dry run: nothing is recorded
+    attachments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -45,21 +48,31 @@ def render_daily(ctx: LoopContext, snap: DailySnapshot, dry_run: bool) -> Render
     ]
     office = office_context(ctx.config, snap, units_reported=len(contexts))
     jobs.append(("office", "digest", "daily_office", office, list(ctx.config.mail.office)))
-    return _render_all(ctx, "daily", period, jobs, dry_run)
+    return render_all(ctx, "daily", period, jobs, dry_run)
 
 
-def _render_all(
+# One notice to render: (audience, kind, template, context, recipients[, attachments]), where
+# attachments are files already archived beside the notice (list[Path]).
+NoticeJob = tuple[Any, ...]
+
+
+def render_all(
     ctx: LoopContext,
     loop: str,
     period: str,
-    jobs: list[tuple[str, str, str, dict[str, Any], list[str]]],
+    jobs: Sequence[NoticeJob],
     dry_run: bool,
 ) -> RenderResult:
+    """Render, archive and record each job's notice once per (loop, period, audience, kind);
+    a notice recorded by an earlier run of the same period is reused, not rendered again.
+    A dry run writes under reports/dry-run and records nothing."""
     result = RenderResult()
     reports = ctx.settings.reports_dir
     with session_scope(ctx.engine) as session:
         known = {} if dry_run else existing_notices(session, loop, period)
-        for audience, kind, template, context, recipients in jobs:
+        for job in jobs:
+            audience, kind, template, context, recipients = job[:5]
+            files: list[Path] = [Path(f) for f in job[5]] if len(job) > 5 else []
             notice = known.get((audience, kind))
             if notice is not None:
                 result.reused += 1
@@ -70,7 +83,14 @@ def _render_all(
                         reports / "dry-run", loop, period, audience, kind, rendered
                     )
                     result.notices.append(
-                        PlannedNotice(audience, kind, rendered.subject, recipients, str(path))
+                        PlannedNotice(
+                            audience,
+                            kind,
+                            rendered.subject,
+                            recipients,
+                            str(path),
+                            attachments=[str(f) for f in files],
+                        )
                     )
                     continue
                 notice = archive_notice(
@@ -79,7 +99,13 @@ def _render_all(
                 )  # fmt: skip
             result.notices.append(
                 PlannedNotice(
-                    audience, kind, notice.subject, recipients, notice.html_path, notice.id
+                    audience,
+                    kind,
+                    notice.subject,
+                    recipients,
+                    notice.html_path,
+                    notice.id,
+                    attachments=list(notice.attachments or []),
                 )
             )
     run_logger().info(
