@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
 from sqlalchemy import Engine, func, select
 
-from duban.city import sync_city
-from duban.config import load_config
 from duban.db import session_scope
 from duban.models import (
     Delivery,
@@ -25,88 +19,15 @@ from duban.models import (
     Run,
     Ticket,
     TicketStatus,
-    Unit,
 )
-from duban.settings import get_settings
 from flows.daily import daily_report
+from tests.flows.helpers import add_ticket
 
 # Mon 2026-10-12; Thu Oct 8, Fri Oct 9 and Sat Oct 10 (调休) are the working days before it.
 DAY = date(2026, 10, 12)
 SCRIPT = "<script>alert('x')</script>"
 DAY_END = datetime(2026, 10, 12, 23, 59, 59)
 LATER = datetime(2026, 10, 21, 23, 59, 59)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
-@pytest.fixture
-def city(
-    engine: Engine,
-    config_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    smtp_server: Any,
-) -> Iterator[dict[str, Any]]:
-    """The example city, its settings pointing at this test's database and SMTP server."""
-    mail = yaml.safe_load((config_dir / "mail.yaml").read_text(encoding="utf-8"))
-    mail["retry_backoff_seconds"] = 0.01
-    (config_dir / "mail.yaml").write_text(
-        yaml.safe_dump(mail, allow_unicode=True), encoding="utf-8"
-    )
-    config = load_config(config_dir)
-    with session_scope(engine) as session:
-        sync_city(session, config)
-    url = engine.url.render_as_string(hide_password=False)
-    options = (engine.dialect.name == "postgresql") and _search_path(engine)
-    if options:
-        url += f"?options={options}"
-    env = {
-        "DUBAN_DATABASE_URL": url,
-        "DUBAN_CONFIG_DIR": str(config_dir),
-        "DUBAN_REPORTS_DIR": str(tmp_path / "reports"),
-        "DUBAN_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "DUBAN_SMTP_HOST": smtp_server.host,
-        "DUBAN_SMTP_PORT": str(smtp_server.port),
-        "DUBAN_SMTP_SECURITY": "none",
-        "DUBAN_MAIL_FROM": "duban@duban.example",
-        "DUBAN_TEMPLATES_DIR": str(Path(__file__).resolve().parents[2] / "templates"),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield {"config": config, "engine": engine, "smtp": smtp_server, "reports": tmp_path / "reports"}
-    get_settings.cache_clear()
-
-
-def _search_path(engine: Engine) -> str:
-    with engine.connect() as conn:
-        schema = conn.exec_driver_sql("SHOW search_path").scalar()
-    return f"-csearch_path%3D{schema}"
-
-
-def _unit_ids(engine: Engine) -> dict[str, int]:
-    with session_scope(engine) as session:
-        return {code: uid for code, uid in session.execute(select(Unit.code, Unit.id))}
-
-
-def add_ticket(
-    engine: Engine, external_id: str, unit: str, received: datetime, due: datetime, **kw: Any
-) -> None:
-    values: dict[str, Any] = {
-        "source": "test", "external_id": external_id, "received_at": received, "due_at": due,
-        "category": "噪声扰民", "street": "建国门街道", "address": "建国门内大街1号",
-        "content": f"工单{external_id}：楼下施工噪声", "unit_id": _unit_ids(engine)[unit],
-        "urgency": 3, "status": TicketStatus.open, "row_hash": 0,
-    }  # fmt: skip
-    values.update(kw)
-    with session_scope(engine) as session:
-        session.add(Ticket(**values))
 
 
 def seed_tickets(engine: Engine) -> None:
