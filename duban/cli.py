@@ -89,6 +89,33 @@ def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.ledger_workbook import import_ledger
+
+    config = _config(settings)
+    engine = _engine(settings)
+    today = datetime.now(settings.zone).date()
+    summary = import_ledger(engine, config, Path(args.path), settings.reports_dir, today=today)
+    print(summary.line())
+    return 0
+
+
+def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.ledger_workbook import ledger_file_name, write_ledger_workbook
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(settings.zone).date()
+    out = Path(args.out) if args.out else settings.reports_dir / "ledger"
+    if not args.out or out.is_dir() or args.out.endswith("/"):
+        out = out / ledger_file_name(args.unit, as_of)
+    path = write_ledger_workbook(_engine(settings), _config(settings), args.unit, as_of, out)
+    print(f"{args.unit}: ledger as of {as_of} written to {path}")
+    return 0
+
+
 def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
     config = _config(settings)
     received = date.fromisoformat(args.date)
@@ -104,6 +131,99 @@ def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
     day = date.fromisoformat(args.date) if args.date else None
     summary = daily_report(day=day, dry_run=args.dry_run)
     print(_summary_line("daily report", summary))
+    return 0
+
+
+def cmd_run_lookback(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.lookback import build_request, unknown_codes
+
+    request = build_request(
+        closed_from=args.closed_from, closed_to=args.closed_to, problems=args.problem or None,
+        units=args.unit or None, window_days=args.window_days, same_place=args.same_place,
+        same_category=not args.any_category, reopen=args.reopen, notify=not args.no_notify,
+    )  # fmt: skip
+    config = _config(settings)
+    unknown = unknown_codes(
+        request, [u.code for u in config.units.units], [p.code for p in config.problems.problems]
+    )
+    if unknown:
+        raise UserError("; ".join(unknown) + " (see config/units.yaml and config/problems.yaml)")
+    from flows.lookback import lookback
+
+    summary = lookback(request=request)
+    print(_summary_line("look-back", summary))
+    return 0
+
+
+def cmd_run_weekly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.weekly_report import parse_week
+    from flows.weekly import weekly_analysis
+
+    parse_week(args.week)  # a bad value is a clear error before Prefect starts
+    summary = weekly_analysis(week=args.week, dry_run=args.dry_run)
+    print(_summary_line("weekly analysis", summary))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from deployments.serve import NoPrefectServer, serve_loops
+
+    _serve_logging()
+    try:
+        served = serve_loops(settings, only=args.loop or None, limit=args.limit)
+    except NoPrefectServer as exc:
+        raise UserError(str(exc)) from None
+    return 0 if served else 1
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from deployments.deploy import NoWorkPool, deploy_loops
+    from deployments.serve import NoPrefectServer
+
+    _serve_logging()
+    try:
+        ids = deploy_loops(
+            settings,
+            args.work_pool,
+            work_queue=args.work_queue,
+            source=Path(args.source).resolve() if args.source else None,
+            only=args.loop or None,
+        )
+    except (NoPrefectServer, NoWorkPool) as exc:
+        raise UserError(str(exc)) from None
+    for name, deployment_id in ids.items():
+        print(f"deployed {name} to work pool {args.work_pool}: {deployment_id}")
+    return 0 if ids else 1
+
+
+def _serve_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.monthly_report import parse_month
+    from flows.monthly import monthly_bulletin
+
+    month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
+    summary = monthly_bulletin(month=month, dry_run=args.dry_run)
+    print(_summary_line("monthly bulletin", summary))
+    if summary.get("status") == "draft":
+        print(f"held as a draft; approve with `duban approve monthly {month}`")
+    return 0
+
+
+def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from duban.monthly_report import parse_month
+    from flows.monthly import approve_monthly
+
+    month = parse_month(args.month).label
+    by = args.by or getpass.getuser()
+    result = approve_monthly(month, by, comment=args.comment, approved=not args.reject)
+    print(_summary_line(f"monthly bulletin {month}", result))
     return 0
 
 
@@ -214,6 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
     plan.add_argument("path")
     plan.set_defaults(func=cmd_import_plan)
+    ledger = imp.add_parser("ledger", help="a lead unit's returned ledger workbook (台账)")
+    ledger.add_argument("path")
+    ledger.set_defaults(func=cmd_import_ledger)
+    led = sub.add_parser("ledger", help="ledger workbooks (台账)").add_subparsers(
+        dest="ledger_command", required=True
+    )
+    export = led.add_parser("export", help="write one lead unit's ledger workbook")
+    export.add_argument("unit", metavar="UNIT_CODE")
+    export.add_argument("--as-of", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
+    export.add_argument("--out", help="file or folder (default DUBAN_REPORTS_DIR/ledger/)")
+    export.set_defaults(func=cmd_ledger_export)
 
     run = sub.add_parser("run", help="run a supervision loop now").add_subparsers(
         dest="loop", required=True
@@ -222,6 +353,51 @@ def build_parser() -> argparse.ArgumentParser:
     daily.add_argument("--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
     daily.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
     daily.set_defaults(func=cmd_run_daily)
+    lookback = run.add_parser("lookback", help="the look-back (回头看) of closed tickets")
+    lookback.add_argument("--closed-from", required=True, help="YYYY-MM-DD (included)")
+    lookback.add_argument("--closed-to", required=True, help="YYYY-MM-DD (included)")
+    lookback.add_argument("--problem", action="append", help="a problem code (repeatable)")
+    lookback.add_argument("--unit", action="append", help="a unit code (repeatable)")
+    lookback.add_argument("--window-days", type=int, default=30, help="recurrence window (30)")
+    lookback.add_argument(
+        "--same-place", choices=["address", "community", "street"], default="address"
+    )
+    lookback.add_argument(
+        "--any-category", action="store_true", help="a recurrence may be of any category"
+    )
+    lookback.add_argument("--reopen", action="store_true", help="reopen the recurred tickets")
+    lookback.add_argument("--no-notify", action="store_true", help="send no notices")
+    lookback.set_defaults(func=cmd_run_lookback)
+    weekly = run.add_parser("weekly", help="the weekly analysis (周分析)")
+    weekly.add_argument("--week", required=True, help="ISO week YYYY-Www, e.g. 2026-W45")
+    weekly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    weekly.set_defaults(func=cmd_run_weekly)
+
+    srv = sub.add_parser("serve", help="register the loops of config/schedules.yaml and run them")
+    srv.add_argument("--loop", action="append", help="only this loop (repeatable)")
+    srv.add_argument("--limit", type=int, help="at most this many flow runs at once")
+    srv.set_defaults(func=cmd_serve)
+
+    dep = sub.add_parser("deploy", help="register the loops with a Prefect work pool")
+    dep.add_argument("--work-pool", required=True, help="a process work pool on the server")
+    dep.add_argument("--work-queue", help="a queue of the pool (default: its default queue)")
+    dep.add_argument("--source", help="the repository checkout on the workers (default: here)")
+    dep.add_argument("--loop", action="append", help="only this loop (repeatable)")
+    dep.set_defaults(func=cmd_deploy)
+
+    monthly = run.add_parser("monthly", help="the monthly bulletin (月通报), held for approval")
+    monthly.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
+    monthly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    monthly.set_defaults(func=cmd_run_monthly)
+    appr = sub.add_parser("approve", help="approve a held bulletin and send it").add_subparsers(
+        dest="approve_loop", required=True
+    )
+    appr_monthly = appr.add_parser("monthly", help="the monthly bulletin of YYYY-MM")
+    appr_monthly.add_argument("month", help="YYYY-MM, e.g. 2026-10")
+    appr_monthly.add_argument("--by", help="who approves (default: the login name)")
+    appr_monthly.add_argument("--comment", default="", help="a note for the audit trail")
+    appr_monthly.add_argument("--reject", action="store_true", help="reject: send nothing")
+    appr_monthly.set_defaults(func=cmd_approve_monthly)
 
     met = sub.add_parser("metrics", help="the three rates by unit, problem, category, place")
     met.add_argument(

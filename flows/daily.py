@@ -21,6 +21,7 @@ from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
 from tasks.escalate import escalate
 from tasks.measure import measure
+from tasks.notify import notify_admins
 from tasks.render import render_daily
 
 LOOP = "daily"
@@ -30,7 +31,11 @@ def today_in_city(ctx: LoopContext) -> date:
     return datetime.now(ctx.settings.zone).date()
 
 
-@flow(name="daily-report", description="日报告: escalate what is late; tell each unit what it owes")
+@flow(
+    name="daily-report",
+    description="日报告: escalate what is late; tell each unit what it owes",
+    on_failure=[notify_admins],
+)
 def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Run the daily report for `day` (default: today in the city's time zone).
 

@@ -95,7 +95,7 @@ def render_all(
                     continue
                 notice = archive_notice(
                     session, reports, loop=loop, period=period, audience=audience, kind=kind,
-                    rendered=rendered,
+                    rendered=rendered, attachments=files,
                 )  # fmt: skip
             result.notices.append(
                 PlannedNotice(

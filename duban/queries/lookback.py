@@ -1,0 +1,216 @@
+"""The SQL of the look-back (回头看): which closed tickets came back.
+
+A ticket is *closed in the period* when its status is closed (or reopened since: it was
+closed in the period all the same) and `closed_at` is in ``[closed_from, closed_until)``, and
+it matches the unit and problem filters. It is *examined* when it has a place under the
+chosen notion of "same place" (a non-empty address, community or street): an empty or NULL
+place never matches anything. An examined ticket has *recurred* when at least one other
+ticket was received strictly after its closure and at most `window_days` days after it
+(``0 < received_at - closed_at <= window_days``; exactly at the window's end counts), at the
+same place and, with `same_category`, of the same category. Definitions: docs/lookback.md.
+
+Everything is one statement per figure: a self-join of the tickets on the place, with window
+functions for the count and the first recurrence; Python only names the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.sql.selectable import Subquery
+
+from duban.models import Problem, Ticket, TicketStatus, Unit
+from duban.queries.metrics import seconds_between
+
+T = Ticket.__table__.c
+U = Unit.__table__.c
+P = Problem.__table__.c
+
+PLACES: tuple[str, ...] = ("address", "community", "street")
+CLOSED_STATUSES = (TicketStatus.closed.value, TicketStatus.reopened.value)
+
+
+@dataclass(frozen=True)
+class LookbackCriteria:
+    """What a look-back examines and what counts as the same problem coming back."""
+
+    closed_from: datetime  # included
+    closed_until: datetime  # excluded: the day after the last closing day, 00:00
+    window_days: int
+    same_place: str = "address"
+    same_category: bool = True
+    unit_ids: tuple[int, ...] = ()  # empty: every unit
+    problem_ids: tuple[int, ...] = ()  # empty: every ticket, with or without a problem
+
+    def __post_init__(self) -> None:
+        if self.same_place not in PLACES:
+            raise ValueError(f"same_place: must be one of {', '.join(PLACES)}")
+        if self.window_days < 1:
+            raise ValueError(f"window_days: must be at least 1 (got {self.window_days})")
+
+
+def _place(table: Any, criteria: LookbackCriteria) -> Any:
+    return table.c[criteria.same_place]
+
+
+def _has_place(place: Any) -> ColumnElement[bool]:
+    return and_(place.is_not(None), func.trim(place) != "")
+
+
+def closed_in_period(criteria: LookbackCriteria) -> Select[Any]:
+    """The tickets closed in the period that match the filters, with their place."""
+    conditions: list[ColumnElement[bool]] = [
+        T.status.in_(CLOSED_STATUSES),
+        T.closed_at >= criteria.closed_from,
+        T.closed_at < criteria.closed_until,
+    ]
+    if criteria.unit_ids:
+        conditions.append(T.unit_id.in_(criteria.unit_ids))
+    if criteria.problem_ids:
+        conditions.append(T.problem_id.in_(criteria.problem_ids))
+    place = _place(Ticket.__table__, criteria)
+    return select(
+        T.id, T.unit_id, T.problem_id, T.closed_at, T.category, place.label("place")
+    ).where(*conditions)
+
+
+def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
+    """(item_id, recurrence_id) for every examined ticket and each ticket that recurred it,
+    with `recurrences` (per item) and `rank` (1 = the first recurrence received)."""
+    e = closed_in_period(criteria).subquery("e")
+    r = Ticket.__table__.alias("r")
+    window_seconds = criteria.window_days * 86400
+    on = [
+        _place(r, criteria) == e.c.place,
+        r.c.id != e.c.id,
+        r.c.received_at > e.c.closed_at,
+        seconds_between(e.c.closed_at, r.c.received_at) <= window_seconds,
+        # The same bounds as constants, so that the index on received_at narrows the join.
+        r.c.received_at > criteria.closed_from,
+        r.c.received_at < criteria.closed_until + timedelta(days=criteria.window_days),
+    ]
+    if criteria.same_category:
+        on.append(r.c.category == e.c.category)
+    return (
+        select(
+            e.c.id.label("item_id"),
+            r.c.id.label("recurrence_id"),
+            func.count().over(partition_by=e.c.id).label("recurrences"),
+            func.row_number()
+            .over(partition_by=e.c.id, order_by=(r.c.received_at, r.c.id))
+            .label("rank"),
+        )
+        .select_from(e.join(r, and_(*on)))
+        .where(_has_place(e.c.place))
+        .subquery("pairs")
+    )
+
+
+def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _ordered(conn: Connection, column: Any) -> Any:
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+FINDING_COLUMNS: tuple[str, ...] = (
+    "item_id", "external_id", "unit_id", "unit_code", "unit_name", "problem_code", "status",
+    "received_at", "closed_at", "category", "district", "street", "community", "address",
+    "content", "recurrences", "first_recurrence_id", "first_recurrence_external_id",
+    "first_recurrence_received_at", "first_recurrence_category", "first_recurrence_content",
+)  # fmt: skip
+
+
+def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
+    """One row per recurred ticket (columns `FINDING_COLUMNS`), by unit code, closing time
+    and id. Citizen text (`content`, `address`, …) is raw: mask it before it leaves."""
+    pairs = recurrence_pairs(criteria)
+    first = select(pairs).where(pairs.c.rank == 1).subquery("first")
+    item = Ticket.__table__.alias("item")
+    rec = Ticket.__table__.alias("rec")
+    i = item.c
+    stmt = (
+        select(
+            i.id.label("item_id"), i.external_id, i.unit_id, U.code.label("unit_code"),
+            U.name.label("unit_name"), P.code.label("problem_code"), i.status, i.received_at,
+            i.closed_at, i.category, i.district, i.street, i.community, i.address, i.content,
+            first.c.recurrences, rec.c.id.label("first_recurrence_id"),
+            rec.c.external_id.label("first_recurrence_external_id"),
+            rec.c.received_at.label("first_recurrence_received_at"),
+            rec.c.category.label("first_recurrence_category"),
+            rec.c.content.label("first_recurrence_content"),
+        )
+        .select_from(
+            first.join(item, item.c.id == first.c.item_id)
+            .join(rec, rec.c.id == first.c.recurrence_id)
+            .join(Unit.__table__, U.id == i.unit_id)
+            .outerjoin(Problem.__table__, P.id == i.problem_id)
+        )
+        .order_by(_ordered(conn, U.code), i.closed_at, i.id)
+    )  # fmt: skip
+    frame = _frame(conn, stmt)
+    frame["status"] = [getattr(s, "value", s) for s in frame["status"]]
+    for column in ("item_id", "unit_id", "recurrences", "first_recurrence_id"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+RATE_COLUMNS: tuple[str, ...] = ("closed", "examined", "recurred", "recurrence_rate")
+
+
+def recurrence_rates(conn: Connection, criteria: LookbackCriteria, by: str) -> pd.DataFrame:
+    """Per unit (`by="unit"`: unit_id, unit_code, unit_name) or per problem (`by="problem"`:
+    problem_id, problem_code, problem_name; tickets without a problem are left out): closed
+    (in the period, matching the filters), examined (of those, with a place), recurred, and
+    recurrence_rate = recurred / examined (NaN when nothing was examined). Only groups with
+    at least one closed ticket; the highest rate first, then by code."""
+    if by not in ("unit", "problem"):
+        raise ValueError(f"by: must be unit or problem (got {by!r})")
+    e = closed_in_period(criteria).subquery("e")
+    pairs = recurrence_pairs(criteria)
+    recurred = select(pairs.c.item_id).where(pairs.c.rank == 1).subquery("recurred")
+    if by == "unit":
+        keys: Sequence[Any] = (U.id.label("unit_id"), U.code.label("unit_code"),
+                               U.name.label("unit_name"))  # fmt: skip
+        source = e.join(Unit.__table__, U.id == e.c.unit_id)
+    else:
+        keys = (P.id.label("problem_id"), P.code.label("problem_code"),
+                P.name.label("problem_name"))  # fmt: skip
+        source = e.join(Problem.__table__, P.id == e.c.problem_id)
+    stmt = (
+        select(
+            *keys,
+            func.count().label("closed"),
+            func.coalesce(
+                func.sum(case((_has_place(e.c.place), literal(1)), else_=literal(0))), 0
+            ).label("examined"),
+            func.count(recurred.c.item_id).label("recurred"),
+        )
+        .select_from(source.outerjoin(recurred, recurred.c.item_id == e.c.id))
+        .group_by(*keys)
+    )
+    frame = _frame(conn, stmt)
+    for column in ("closed", "examined", "recurred"):
+        frame[column] = frame[column].astype("int64")
+    frame["recurrence_rate"] = (frame["recurred"] / frame["examined"].where(frame["examined"] > 0)
+                                ).astype("float64")  # fmt: skip
+    frame = frame.sort_values(
+        ["recurrence_rate", f"{by}_code"], ascending=[False, True], na_position="last"
+    )
+    return frame.reset_index(drop=True)

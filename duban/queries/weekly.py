@@ -1,0 +1,279 @@
+"""The SQL behind the weekly analysis (周分析): week-on-week ticket counts by problem, category
+and district, tickets per day, and the three rates of the whole city.
+
+Every figure is an aggregate computed by the database; Python only names and types the
+columns of the small result. The definitions are in docs/weekly-analysis.md. A week is the
+half-open interval ``[monday 00:00, next monday 00:00)``; hot spots, rising streets and
+repeat complaints come from duban.queries.metrics.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
+
+from duban.models import Problem, Satisfaction, Ticket, Unit
+from duban.queries.metrics import response_limit_seconds, seconds_between
+
+T = Ticket.__table__.c
+U = Unit.__table__.c
+P = Problem.__table__.c
+
+WOW_BY: tuple[str, ...] = ("problem", "category", "district")
+WOW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "problem": ("problem", "problem_name", "lead_unit", "lead_unit_name"),
+    "category": ("category",),
+    "district": ("district",),
+}
+CHANGE_COLUMNS = ("this_week", "last_week", "change", "change_rate")
+CITY_RATE_COLUMNS: tuple[str, ...] = (
+    "tickets",
+    "responded_in_time",
+    "response_rate",
+    "due",
+    "closed_on_time",
+    "on_time_rate",
+    "closed",
+    "closed_resolved",
+    "resolution_rate",
+    "rated",
+    "satisfied",
+    "satisfaction_rate",
+)
+
+
+class day_of(FunctionElement[str]):
+    """The calendar day of a DATETIME/TIMESTAMP as 'YYYY-MM-DD' text, on every dialect."""
+
+    type = String()
+    name = "day_of"
+    inherit_cache = True
+
+
+@compiles(day_of)
+def _day_of_default(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
+    raise NotImplementedError(f"day_of: dialect {compiler.dialect.name} not supported")
+
+
+@compiles(day_of, "sqlite")
+def _day_of_sqlite(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
+    return f"date({arg})"
+
+
+@compiles(day_of, "postgresql")
+def _day_of_pg(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
+    return f"to_char({arg}, 'YYYY-MM-DD')"
+
+
+def _at(value: date) -> datetime:
+    return datetime.combine(value, time())
+
+
+def _ordered(conn: Connection, column: Any) -> Any:
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _ratio(numerator: Any, denominator: Any) -> ColumnElement[Any]:
+    return cast(numerator, Float) / func.nullif(cast(denominator, Float), 0.0)
+
+
+def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _typed(frame: pd.DataFrame, ints: tuple[str, ...], floats: tuple[str, ...]) -> pd.DataFrame:
+    for column in ints:
+        frame[column] = frame[column].astype("int64")
+    for column in floats:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame
+
+
+def week_on_week(
+    conn: Connection, monday: date, by: str = "problem", year: int | None = None
+) -> pd.DataFrame:
+    """Tickets received in the week starting `monday` (this_week) and in the week before
+    (last_week), per `by`, with change = this − last and change_rate = change / last (NaN
+    when last is 0).
+
+    by="problem": every problem (or those of `year`), with zeros, by problem code, with its
+    lead unit. by="category" / "district": the groups with a ticket in either week, most
+    tickets this week first, then by key; tickets without a district form one group with an
+    empty key, listed last among equals.
+    """
+    if by not in WOW_COLUMNS:
+        raise ValueError(f"by: must be one of {', '.join(WOW_BY)} (got {by!r})")
+    this_start, this_end = _at(monday), _at(monday + timedelta(days=7))
+    last_start = _at(monday - timedelta(days=7))
+    this_week = and_(T.received_at >= this_start, T.received_at < this_end)
+    last_week = and_(T.received_at >= last_start, T.received_at < this_start)
+    window = and_(T.received_at >= last_start, T.received_at < this_end)
+
+    if by == "problem":
+        counts = (
+            select(
+                T.problem_id,
+                _count_if(this_week).label("this_week"),
+                _count_if(last_week).label("last_week"),
+            )
+            .where(T.problem_id.is_not(None), window)
+            .group_by(T.problem_id)
+            .subquery()
+        )
+        this, last = (func.coalesce(counts.c[n], 0) for n in ("this_week", "last_week"))
+        stmt = (
+            select(
+                P.code.label("problem"),
+                P.name.label("problem_name"),
+                U.code.label("lead_unit"),
+                U.name.label("lead_unit_name"),
+                this.label("this_week"),
+                last.label("last_week"),
+                (this - last).label("change"),
+                _ratio(this - last, last).label("change_rate"),
+            )
+            .select_from(
+                Problem.__table__.join(Unit.__table__, U.id == P.lead_unit_id).outerjoin(
+                    counts, counts.c.problem_id == P.id
+                )
+            )
+            .order_by(_ordered(conn, P.code))
+        )
+        if year is not None:
+            stmt = stmt.where(P.year == year)
+    else:
+        key = func.coalesce(getattr(T, by), literal("")).label(by)
+        grouped = (
+            select(
+                key,
+                _count_if(this_week).label("this_week"),
+                _count_if(last_week).label("last_week"),
+            )
+            .where(window)
+            .group_by(key)
+            .subquery()
+        )
+        g = grouped.c
+        stmt = select(
+            g[by],
+            g.this_week,
+            g.last_week,
+            (g.this_week - g.last_week).label("change"),
+            _ratio(g.this_week - g.last_week, g.last_week).label("change_rate"),
+        ).order_by(g.this_week.desc(), g[by] == "", _ordered(conn, g[by]))
+    frame = _frame(conn, stmt)
+    frame = _typed(frame, ints=("this_week", "last_week", "change"), floats=("change_rate",))
+    return frame[[*WOW_COLUMNS[by], *CHANGE_COLUMNS]]
+
+
+def daily_volume(conn: Connection, start: date, days: int = 7) -> pd.DataFrame:
+    """Tickets received on each of the `days` days from `start`: columns day (a date) and
+    tickets; a day without tickets is listed with 0."""
+    begin, end = _at(start), _at(start + timedelta(days=days))
+    day = day_of(T.received_at)
+    stmt = (
+        select(day.label("day"), func.count().label("tickets"))
+        .where(T.received_at >= begin, T.received_at < end)
+        .group_by(day)
+    )
+    found = {str(d): int(n) for d, n in conn.execute(stmt)}
+    every = [start + timedelta(days=i) for i in range(days)]
+    return pd.DataFrame(
+        {"day": every, "tickets": [found.get(d.isoformat(), 0) for d in every]}
+    ).astype({"tickets": "int64"})
+
+
+def city_rates(
+    conn: Connection,
+    start: date | datetime,
+    end: date | datetime,
+    response_hours: dict[int, float],
+    basic_weight: float,
+) -> dict[str, Any]:
+    """The three rates (三率) of the whole city for [start, end), with their counts: the same
+    definitions as `unit_rates` (docs/metrics.md), over all tickets. One row, as a dict;
+    a rate whose denominator is 0 is None."""
+    start = start if isinstance(start, datetime) else _at(start)
+    end = end if isinstance(end, datetime) else _at(end)
+    received = and_(T.received_at >= start, T.received_at < end)
+    due_in = and_(T.due_at >= start, T.due_at < end)
+    in_time = and_(
+        T.first_response_at.is_not(None),
+        seconds_between(T.received_at, T.first_response_at)
+        <= response_limit_seconds(response_hours),
+    )
+    closed = T.closed_at.is_not(None)
+    sat = T.satisfaction
+    row = conn.execute(
+        select(
+            _count_if(received).label("tickets"),
+            _count_if(and_(received, in_time)).label("responded_in_time"),
+            _count_if(due_in).label("due"),
+            _count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
+            _count_if(and_(received, closed)).label("closed"),
+            _count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
+            _count_if(and_(received, sat.is_not(None))).label("rated"),
+            _count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
+            _count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
+                "n_basic"
+            ),
+        ).where(or_(received, due_in))
+    ).one()
+    n = {k: int(v or 0) for k, v in row._mapping.items()}
+    satisfied = n["n_satisfied"] + float(basic_weight) * n["n_basic"]
+
+    def rate(num: float, den: int) -> float | None:
+        return num / den if den else None
+
+    out: dict[str, Any] = {
+        "tickets": n["tickets"],
+        "responded_in_time": n["responded_in_time"],
+        "response_rate": rate(n["responded_in_time"], n["tickets"]),
+        "due": n["due"],
+        "closed_on_time": n["closed_on_time"],
+        "on_time_rate": rate(n["closed_on_time"], n["due"]),
+        "closed": n["closed"],
+        "closed_resolved": n["closed_resolved"],
+        "resolution_rate": rate(n["closed_resolved"], n["closed"]),
+        "rated": n["rated"],
+        "satisfied": satisfied,
+        "satisfaction_rate": rate(satisfied, n["rated"]),
+    }
+    return {k: out[k] for k in CITY_RATE_COLUMNS}
+
+
+def lead_units(conn: Connection, codes: list[str]) -> pd.DataFrame:
+    """The units of `codes` that are active: code, name, emails; by code."""
+    if not codes:
+        return pd.DataFrame(columns=["code", "name", "emails"])
+    stmt = (
+        select(U.code, U.name, U.emails)
+        .where(U.code.in_(sorted(set(codes))), U.active.is_(True))
+        .order_by(_ordered(conn, U.code))
+    )
+    return _frame(conn, stmt)

@@ -1,0 +1,85 @@
+"""回头看 — the look-back.
+
+Supervision staff revisit the tickets closed in a period: where the same problem came back
+(another ticket at the same place, of the same category, within the window after the
+closure), the closure is recorded as a finding; on request the ticket is reopened; the
+supervision office gets every finding and each unit concerned its own. The same request
+run again reopens nothing again and sends nothing new. Definitions: docs/lookback.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from duban.lookback import LOOP, LookbackRequest, LookbackSnapshot, check_request
+from duban.runs import finish_run, start_run
+from tasks.context import load_context
+from tasks.deliver import deliver
+from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
+
+ARTIFACT_ROWS = 20
+
+
+@flow(name="lookback", description="回头看: find closed tickets whose problem came back")
+def lookback(request: LookbackRequest) -> dict[str, Any]:
+    """Revisit the tickets closed from `request.closed_from` to `request.closed_to`."""
+    check_request(request)  # the UI's form does not run the model's validators
+    ctx = load_context()
+    period = request.fingerprint()
+    run_id = start_run(ctx.engine, LOOP, period, request.model_dump(mode="json"), False)
+    try:
+        snap = find_recurrences(ctx, request, run_id)
+        reopened = reopen(ctx, request, run_id) if request.reopen else None
+        summary: dict[str, Any] = {"request": period, **summary_of(snap, reopened)}
+        if request.notify:
+            rendered = render_lookback(ctx, snap, reopened)
+            delivered = deliver(ctx, rendered)
+            summary |= {
+                "notices": len(rendered.notices),
+                "notices_already_recorded": rendered.reused,
+                "archive": rendered.folder,
+                **{f"mail_{k}": v for k, v in delivered.items()},
+            }
+        finish_run(ctx.engine, run_id, "ok", summary)
+        _artifact(request, snap, set(reopened.reopened) if reopened else set(), summary)
+        return summary
+    except BaseException as exc:
+        finish_run(ctx.engine, run_id, "failed", {"request": period, "error": type(exc).__name__})
+        raise
+    finally:
+        ctx.engine.dispose()
+
+
+def _artifact(
+    request: LookbackRequest, snap: LookbackSnapshot, reopened: set[int], summary: dict[str, Any]
+) -> None:
+    lines = [f"# 回头看 look-back {summary['request']}", "", "| parameter | value |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in request.describe().items()]
+    lines += ["", "| result | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "request"]
+    rates = snap.unit_rates[snap.unit_rates["recurred"] > 0].head(ARTIFACT_ROWS)
+    if len(rates):
+        lines += ["", "## 复发率最高的单位", "", "| unit | examined | recurred | rate |"]
+        lines += ["|---|---:|---:|---:|"]
+        lines += [
+            f"| {r.unit_code} {r.unit_name} | {r.examined} | {r.recurred} "
+            f"| {100 * r.recurrence_rate:.1f}% |"
+            for r in rates.itertuples(index=False)
+        ]
+    if len(snap.findings):
+        lines += ["", f"## 复发工单（前 {ARTIFACT_ROWS} 项）", ""]
+        lines += ["| ticket | unit | closed | recurrences | first recurrence | reopened |"]
+        lines += ["|---|---|---|---:|---|---|"]
+        lines += [
+            f"| {f.external_id} | {f.unit_code} | {f.closed_at:%Y-%m-%d %H:%M} | {f.recurrences} "
+            f"| {f.first_recurrence_external_id} | {'yes' if f.item_id in reopened else ''} |"
+            for f in snap.findings.head(ARTIFACT_ROWS).itertuples(index=False)
+        ]
+    create_markdown_artifact(
+        key="lookback",
+        markdown="\n".join(lines),
+        description=f"look-back {summary['request']}",
+    )

@@ -1,0 +1,75 @@
+"""Prefect tasks of the look-back (回头看): coarse wrappers over duban.lookback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from duban.lookback import (
+    LOOP,
+    LookbackRequest,
+    LookbackSnapshot,
+    ReopenResult,
+    measure_lookback,
+    office_context,
+    record_findings,
+    reopen_recurred,
+    unit_contexts,
+)
+from tasks.context import LoopContext
+from tasks.log import run_logger
+from tasks.render import NoticeJob, RenderResult, render_all
+
+
+@task(name="find-recurrences", cache_policy=NO_CACHE)
+def find_recurrences(ctx: LoopContext, request: LookbackRequest, run_id: int) -> LookbackSnapshot:
+    """Check the request, find the recurred tickets in SQL and record them for the run."""
+    snap = measure_lookback(ctx.engine, request)
+    recorded = record_findings(ctx.engine, run_id, snap.findings)
+    rate = "—" if snap.rate is None else f"{100 * snap.rate:.1f}%"
+    run_logger().info(
+        "look-back %s: %d closed, %d examined, %d recurred (%s); %d findings recorded",
+        request.fingerprint(), snap.closed, snap.examined, snap.recurred, rate, recorded,
+    )  # fmt: skip
+    return snap
+
+
+@task(name="reopen-recurred", cache_policy=NO_CACHE)
+def reopen(ctx: LoopContext, request: LookbackRequest, run_id: int) -> ReopenResult:
+    """Reopen the recurred tickets once per request, with an audit record each."""
+    result = reopen_recurred(ctx.engine, run_id, request.fingerprint())
+    run_logger().info(
+        "reopened %d tickets (%d not reopened again: reopened before or no longer closed)",
+        len(result.reopened), result.already,
+    )  # fmt: skip
+    return result
+
+
+@task(name="render-lookback", cache_policy=NO_CACHE)
+def render_lookback(
+    ctx: LoopContext, snap: LookbackSnapshot, reopened: ReopenResult | None
+) -> RenderResult:
+    """One notice per unit with recurred tickets (its own items), and the office's."""
+    snap.reopened_ids = set(reopened.reopened) if reopened else set()
+    prefix = ctx.config.mail.subject_prefix
+    contexts = unit_contexts(snap, prefix)
+    jobs: list[NoticeJob] = [
+        (c["unit"]["code"], "unit", "lookback_unit", c, c["emails"]) for c in contexts.values()
+    ]
+    office = office_context(snap, prefix, units_notified=len(contexts))
+    jobs.append(("office", "findings", "lookback_office", office, list(ctx.config.mail.office)))
+    return render_all(ctx, LOOP, snap.request.fingerprint(), jobs, dry_run=False)
+
+
+def summary_of(snap: LookbackSnapshot, reopened: ReopenResult | None) -> dict[str, Any]:
+    """The figures of a run, for its record, the artifact and the command line."""
+    return {
+        "closed": snap.closed,
+        "examined": snap.examined,
+        "recurred": snap.recurred,
+        "recurrence_rate": None if snap.rate is None else round(snap.rate, 4),
+        "reopened": len(reopened.reopened) if reopened else 0,
+        "not_reopened_again": reopened.already if reopened else 0,
+    }

@@ -1,0 +1,87 @@
+"""Prefect tasks of the weekly analysis (周分析): measure, draw the charts, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from duban import charts
+from duban.render import archive_base
+from duban.weekly_report import (
+    CHART_FILES,
+    IsoWeek,
+    WeeklyAnalysis,
+    chart_problems,
+    lead_contexts,
+    measure_weekly,
+    office_context,
+)
+from tasks.context import LoopContext
+from tasks.log import run_logger
+from tasks.render import RenderResult, render_all
+
+LOOP = "weekly"
+
+
+@task(name="measure-weekly", cache_policy=NO_CACHE)
+def measure(ctx: LoopContext, week: IsoWeek) -> WeeklyAnalysis:
+    analysis = measure_weekly(ctx.engine, ctx.config, week)
+    run_logger().info(
+        "week %s: %d tickets (last week %d), %d lead units",
+        week.key, analysis.rates["tickets"], analysis.rates_last_week["tickets"],
+        len(analysis.units),
+    )  # fmt: skip
+    return analysis
+
+
+def chart_folder(ctx: LoopContext, week: IsoWeek, dry_run: bool) -> Path:
+    """The archive folder of the week's notices (the charts sit beside the HTML)."""
+    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
+    return archive_base(reports, LOOP, week.key, "office", "analysis").parent
+
+
+def draw_weekly_charts(analysis: WeeklyAnalysis, folder: Path) -> list[Path]:
+    """weekly-problems.png (top problems, this week against last) and weekly-daily.png
+    (tickets per day of the week)."""
+    week = analysis.week
+    top = chart_problems(analysis)
+    problems_png, daily_png = (folder / name for name in CHART_FILES)
+    charts.week_bars(
+        [str(c) for c in top["problem"]],
+        [int(n) for n in top["this_week"]],
+        [int(n) for n in top["last_week"]],
+        problems_png,
+        f"Tickets by problem, {week.key} vs {week.previous().key}",
+    )
+    charts.daily_line(
+        list(analysis.daily["day"]),
+        [int(n) for n in analysis.daily["tickets"]],
+        daily_png,
+        f"Tickets received per day, {week.key}",
+    )
+    return [problems_png, daily_png]
+
+
+@task(name="draw-weekly-charts", cache_policy=NO_CACHE)
+def draw_charts(ctx: LoopContext, analysis: WeeklyAnalysis, dry_run: bool) -> list[Path]:
+    return draw_weekly_charts(analysis, chart_folder(ctx, analysis.week, dry_run))
+
+
+@task(name="render-weekly", cache_policy=NO_CACHE)
+def render_weekly(
+    ctx: LoopContext, analysis: WeeklyAnalysis, chart_files: list[Path], dry_run: bool
+) -> RenderResult:
+    """The full analysis for the office; the analysis with its own problems first for each
+    lead unit. Each notice carries the charts."""
+    jobs: list[tuple[Any, ...]] = [
+        (code, "analysis", "weekly_lead", c, c["emails"], chart_files)
+        for code, c in lead_contexts(ctx.config, analysis).items()
+    ]
+    office = office_context(ctx.config, analysis)
+    jobs.append(
+        ("office", "analysis", "weekly_office", office, list(ctx.config.mail.office), chart_files)
+    )
+    return render_all(ctx, LOOP, analysis.week.key, jobs, dry_run)

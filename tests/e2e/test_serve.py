@@ -1,0 +1,258 @@
+"""`duban serve` against a real Prefect server: schedules belong to the admins once deployed.
+
+Starts `prefect server start` (SQLite, temporary PREFECT_HOME, a free port), runs `duban
+serve` as a subprocess, edits and adds a schedule through the REST API as the UI does,
+restarts serving, redeploys to a work pool, and finds the admins' schedules intact; runs
+the daily deployment and finds its markdown artifact. Every process is stopped on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DAILY = "daily-report/daily-report"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGINT to the process group (as Ctrl-C), then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float, procs: list[Any]) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        for proc, log in procs:
+            if proc.poll() is not None:
+                pytest.fail(f"{what}: a process exited early:\n{log.read_text()[-4000:]}")
+        try:
+            last = check()
+        except (httpx.HTTPError, KeyError, IndexError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    port = _free_port()
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    values = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'duban.db'}",
+        "DUBAN_CONFIG_DIR": str(config),
+        "DUBAN_REPORTS_DIR": str(tmp_path / "reports"),
+        "DUBAN_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "DUBAN_TEMPLATES_DIR": str(REPO / "templates"),
+        "DUBAN_TIMEZONE": "Asia/Shanghai",
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DUBAN_"))}
+    return {**clean, **values}
+
+
+@pytest.fixture
+def start(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """start(name, *argv): a process in its own group, output to tmp; all stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def _start(name: str, *argv: str) -> tuple[subprocess.Popen[bytes], Path]:
+        log = tmp_path / f"{name}-{len(started)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        started.append(proc)
+        return proc, log
+
+    try:
+        yield _start
+    finally:
+        for proc in reversed(started):
+            _stop(proc)
+
+
+class RetryingClient(httpx.Client):
+    """The Prefect server on SQLite answers 503 while its database is locked: try again, as
+    Prefect's own client does."""
+
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        for _ in range(10):
+            response = super().request(*args, **kwargs)
+            if response.status_code != 503:
+                return response
+            time.sleep(1)
+        return response
+
+
+@pytest.fixture
+def server(env: dict[str, str], start: Callable[..., Any]) -> RetryingClient:
+    port = env["PREFECT_SERVER_API_PORT"]
+    proc = start("prefect-server", str(BIN / "prefect"), "server", "start",
+                 "--host", "127.0.0.1", "--port", port)  # fmt: skip
+    api = RetryingClient(base_url=env["PREFECT_API_URL"], timeout=30)
+    _wait("the Prefect server", lambda: api.get("/health").status_code == 200, 90, [proc])
+    return api
+
+
+def _deployment(api: httpx.Client, name: str = DAILY) -> dict[str, Any]:
+    response = api.get(f"/deployments/name/{name}")
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _schedules(api: httpx.Client) -> dict[str, tuple[str, bool]]:
+    """cron -> (timezone, active) of the daily deployment's schedules."""
+    return {
+        s["schedule"]["cron"]: (s["schedule"]["timezone"], s["active"])
+        for s in _deployment(api)["schedules"]
+    }
+
+
+def _duban(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "duban"), *argv], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
+    env: dict[str, str], server: httpx.Client, start: Callable[..., Any]
+) -> None:
+    api = server
+    synced = _duban(env, "sync")
+    assert synced.returncode == 0, synced.stderr
+    serve_argv = (str(BIN / "duban"), "serve", "--loop", "daily-report",
+                  "--loop", "quarterly-spot-check")  # fmt: skip
+
+    # First start: the deployment is created with the schedule of config/schedules.yaml.
+    proc, log = start("serve", *serve_argv)
+    first = _wait("the daily deployment", lambda: _deployment(api), 60, [(proc, log)])
+    assert _schedules(api) == {"30 8 * * *": ("Asia/Shanghai", True)}
+    assert first["global_concurrency_limit"]["limit"] == 1
+    assert first["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    _wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
+    output = log.read_text()
+    # A loop whose flow module does not exist yet is skipped with a warning naming it.
+    assert "quarterly-spot-check: skipped: its flow module flows.quarterly" in output
+
+    # The admins change the schedule and add a paused one, as the UI does.
+    deployment_id = first["id"]
+    [schedule] = first["schedules"]
+    api.patch(
+        f"/deployments/{deployment_id}/schedules/{schedule['id']}",
+        json={"schedule": {"cron": "45 7 * * *", "timezone": "Asia/Shanghai"}},
+    ).raise_for_status()
+    api.post(
+        f"/deployments/{deployment_id}/schedules",
+        json=[{"schedule": {"cron": "0 18 * * 5", "timezone": "Asia/Shanghai"}, "active": False}],
+    ).raise_for_status()
+    edited = {"45 7 * * *": ("Asia/Shanghai", True), "0 18 * * 5": ("Asia/Shanghai", False)}
+    assert _schedules(api) == edited
+
+    # Stopping serve pauses nothing; starting it again re-registers without touching them.
+    _stop(proc)
+    assert _deployment(api)["paused"] is False
+    before = _deployment(api)["updated"]
+    proc, log = start("serve", *serve_argv)
+    _wait(
+        "the deployment to be registered again",
+        lambda: _deployment(api)["updated"] != before,
+        60,
+        [(proc, log)],
+    )
+    _wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
+    assert "exists: its schedules on the server are kept" in log.read_text()
+    assert _schedules(api) == edited
+    assert _deployment(api)["paused"] is False
+
+    # Run the daily deployment for a given day, dry; it completes and leaves its artifact.
+    created = api.post(
+        f"/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": {"day": "2026-11-02", "dry_run": True}},
+    )
+    created.raise_for_status()
+    run_id = created.json()["id"]
+
+    def final_state() -> str | None:
+        state = api.get(f"/flow_runs/{run_id}").json()["state"]["type"]
+        return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
+
+    state = _wait("the daily run", final_state, 90, [(proc, log)])
+    assert state == "COMPLETED", log.read_text()[-4000:]
+    artifacts = api.post(
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+    ).json()
+    [artifact] = [a for a in artifacts if a["key"] == "daily-report"]
+    assert artifact["type"] == "markdown"
+    assert "daily report 2026-11-02" in artifact["data"]
+    assert "| dry_run | True |" in artifact["data"]
+
+    # A failing run tells the admins through the outbox (no SMTP host: an .eml file).
+    failing = api.post(
+        f"/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": {"day": "2031-01-06", "dry_run": True}},  # a year with no calendar
+    )
+    failing.raise_for_status()
+    run_id = failing.json()["id"]
+    assert _wait("the failing run", final_state, 90, [(proc, log)]) == "FAILED"
+    outbox = Path(env["DUBAN_OUTBOX_DIR"])
+    mails = _wait("the alert e-mail", lambda: list(outbox.glob("*.eml")), 30, [(proc, log)])
+    [mail] = [m.read_text(encoding="utf-8") for m in mails]
+    assert "admin@duban.example" in mail
+    assert "daily-report" in mail
+    _stop(proc)
+
+    # A redeploy to a work pool keeps the admins' schedules too.
+    api.post("/work_pools/", json={"name": "duban-test", "type": "process"}).raise_for_status()
+    deployed = _duban(env, "deploy", "--work-pool", "duban-test", "--loop", "daily-report")
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployed daily-report/daily-report to work pool duban-test" in deployed.stdout
+    after = _deployment(api)
+    assert after["work_pool_name"] == "duban-test"
+    assert after["pull_steps"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+    ]
+    assert after["entrypoint"] == "flows/daily.py:daily_report"
+    assert _schedules(api) == edited

@@ -1,0 +1,170 @@
+"""The look-back flow end to end: Prefect, a real database (SQLite and PostgreSQL) and a real
+SMTP server. Report-only changes nothing in the tickets; reopening happens once, audited;
+the same request run again neither reopens nor sends anything new."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from duban.db import session_scope
+from duban.lookback import LookbackRequest, LookbackRequestError, build_request
+from duban.models import AuditRecord, LookbackFinding, Run, Ticket, TicketStatus
+from flows.lookback import lookback
+from tests.flows.helpers import add_ticket
+
+SCRIPT = "<script>alert('x')</script>"
+CLOSED = TicketStatus.closed
+
+
+def closed(engine: Engine, ext: str, unit: str, received: datetime, closed_at: datetime,
+           **kw: Any) -> None:  # fmt: skip
+    add_ticket(engine, ext, unit, received, received + timedelta(days=5), status=CLOSED,
+               closed_at=closed_at, resolved=True, **kw)  # fmt: skip
+
+
+def seed(engine: Engine) -> None:
+    """Jianguomen: J-BACK came back (J-AGAIN, same address and category), J-FINE did not;
+    Sanlitun: S-BACK came back, with personal data and markup in the citizen text;
+    Donghuamen: D-FINE did not come back — it must receive nothing."""
+    d = datetime
+    closed(engine, "J-BACK", "dc-jianguomen", d(2026, 9, 1, 9), d(2026, 9, 3, 17))
+    add_ticket(engine, "J-AGAIN", "dc-jianguomen", d(2026, 9, 20, 8), d(2026, 9, 25, 18))
+    closed(engine, "J-FINE", "dc-jianguomen", d(2026, 9, 2, 9), d(2026, 9, 4, 17),
+           address="建国门内大街7号", category="占道经营")  # fmt: skip
+    closed(engine, "S-BACK", "cy-sanlitun", d(2026, 9, 5, 9), d(2026, 9, 7, 17),
+           street="三里屯街道", address="三里屯路<b>19</b>号",
+           content=f"请回电13812345678，身份证110101199003071234 {SCRIPT}")  # fmt: skip
+    add_ticket(engine, "S-AGAIN", "cy-sanlitun", d(2026, 9, 9, 8), d(2026, 9, 14, 18),
+               street="三里屯街道", address="三里屯路<b>19</b>号",
+               content="又来了13900001111")  # fmt: skip
+    closed(engine, "D-FINE", "dc-donghuamen", d(2026, 9, 2, 9), d(2026, 9, 6, 17),
+           street="东华门街道", address="东华门大街5号")  # fmt: skip
+
+
+def september(**kw: Any) -> LookbackRequest:
+    return build_request(closed_from=date(2026, 9, 1), closed_to=date(2026, 9, 30), **kw)
+
+
+def tickets_table(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(Ticket.__table__).order_by(Ticket.id))]
+
+
+def by_recipient(smtp: Any) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for received in smtp.messages:
+        for rcpt in received.rcpt_tos:
+            out.setdefault(rcpt, []).append(received)
+    return out
+
+
+def test_report_only_tells_each_unit_its_own_items_and_changes_no_ticket(
+    city: dict[str, Any],
+) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    seed(engine)
+    before = tickets_table(engine)
+    summary = lookback(september())
+    assert tickets_table(engine) == before  # reopen=False: nothing in the tickets changes
+    assert (summary["closed"], summary["examined"], summary["recurred"]) == (4, 4, 2)
+    assert summary["reopened"] == 0 and summary["mail_sent"] == summary["notices"] == 3
+
+    mail = by_recipient(smtp)
+    assert set(mail) == {
+        "jianguomen@duban.example",
+        "sanlitun@duban.example",
+        "office@duban.example",
+    }  # fmt: skip  (Donghuamen had nothing come back: it receives nothing)
+    [jianguomen] = mail["jianguomen@duban.example"]
+    text, html = jianguomen.part("plain"), jianguomen.part("html")
+    assert "回头看" in jianguomen.message["Subject"]
+    for part in (text, html):
+        assert "J-BACK" in part and "J-AGAIN" in part
+        assert "J-FINE" not in part and "S-BACK" not in part and "D-FINE" not in part
+
+    [sanlitun] = mail["sanlitun@duban.example"]
+    text, html = sanlitun.part("plain"), sanlitun.part("html")
+    assert "S-BACK" in text and "S-AGAIN" in text and "J-" not in text and "J-" not in html
+    assert "<script>" not in html and "&lt;script&gt;" in html and "<b>19</b>" not in html
+    for secret in ("13812345678", "110101199003071234", "19900307", "13900001111"):
+        assert secret not in text and secret not in html
+    assert "138****5678" in text
+
+    [office] = mail["office@duban.example"]
+    text = office.part("plain")
+    assert "J-BACK" in text and "S-BACK" in text and "J-FINE" not in text
+    assert "13812345678" not in text and "50.0%" in text  # 2 of 4 examined came back
+
+    with session_scope(engine) as session:
+        findings = session.scalars(select(LookbackFinding)).all()
+        run = session.scalars(select(Run).where(Run.loop == "lookback")).one()
+    assert len(findings) == 2 and not any(f.reopened for f in findings)
+    assert run.status == "ok" and run.period == september().fingerprint()
+
+
+def test_reopen_happens_once_with_audit_and_a_rerun_neither_reopens_nor_resends(
+    city: dict[str, Any],
+) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    seed(engine)
+    request = september(reopen=True)
+    first = lookback(request)
+    assert first["reopened"] == 2 and first["mail_sent"] == 3
+    with session_scope(engine) as session:
+        status = dict(session.execute(select(Ticket.external_id, Ticket.status)).tuples().all())
+        audit = session.scalars(select(AuditRecord)).all()
+    assert {e for e, s in status.items() if s == TicketStatus.reopened} == {"J-BACK", "S-BACK"}
+    assert status["J-FINE"] == CLOSED and status["J-AGAIN"] == TicketStatus.open
+    assert sorted((a.field, a.old, a.new) for a in audit) == [("status", "closed", "reopened")] * 2
+    [j_back] = [a for a in audit if a.entity_id == _id(engine, "J-BACK")]
+    assert j_back.entity == "ticket" and request.fingerprint() in (j_back.origin or "")
+    [jianguomen] = by_recipient(smtp)["jianguomen@duban.example"]
+    assert "已重新开启" in jianguomen.part("plain")
+
+    sent = len(smtp.messages)
+    again = lookback(request)
+    assert again["reopened"] == 0 and again["recurred"] == 2  # still found, not reopened again
+    assert again["mail_sent"] == 0 and again["notices_already_recorded"] == 3
+    assert len(smtp.messages) == sent
+
+    # The unit closes J-BACK again within September; the same request still leaves it alone.
+    with session_scope(engine) as session:
+        ticket = session.get_one(Ticket, _id(engine, "J-BACK"))
+        ticket.status, ticket.closed_at = CLOSED, datetime(2026, 9, 10, 12)
+    add_ticket(engine, "J-THIRD", "dc-jianguomen", datetime(2026, 9, 21, 8), datetime(2026, 9, 26))
+    third = lookback(request)
+    assert third["reopened"] == 0 and len(smtp.messages) == sent
+    with session_scope(engine) as session:
+        assert session.get_one(Ticket, _id(engine, "J-BACK")).status == CLOSED
+        assert len(session.scalars(select(AuditRecord)).all()) == 2
+        reopened = session.scalars(
+            select(LookbackFinding.item_id).where(LookbackFinding.reopened.is_(True))
+        ).all()
+    assert sorted(reopened) == sorted([_id(engine, "J-BACK"), _id(engine, "S-BACK")])
+
+
+def test_unknown_code_fails_the_run_naming_the_code(city: dict[str, Any]) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    seed(engine)
+    with pytest.raises(LookbackRequestError, match="unknown unit code 'dc-nowhere'"):
+        lookback(september(units=["dc-jianguomen", "dc-nowhere"], reopen=True))
+    with session_scope(engine) as session:
+        assert session.scalars(select(Run.status)).all() == ["failed"]
+        assert session.scalars(select(LookbackFinding)).all() == []
+    assert smtp.messages == []
+
+
+def test_no_notify_records_findings_and_sends_nothing(city: dict[str, Any]) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    seed(engine)
+    summary = lookback(september(notify=False, same_place="street"))
+    assert summary["recurred"] == 2 and "notices" not in summary and smtp.messages == []
+
+
+def _id(engine: Engine, ext: str) -> int:
+    with session_scope(engine) as session:
+        return int(session.scalars(select(Ticket.id).where(Ticket.external_id == ext)).one())
