@@ -119,6 +119,10 @@ def run_demo(
                 f"{result['mail_sent']} e-mails"
             )
 
+    end = spec.start + timedelta(days=spec.days - 1)  # the last day of tickets
+    weekly = _run_weekly(end, step)
+    looked_back = _run_lookback(spec.start, end, step)
+
     print()
     print(f"Demo city in {out_dir}/")
     print(f"  config:   {settings.config_dir}/ (units.yaml, problems.yaml, sources/ …)")
@@ -132,7 +136,52 @@ def run_demo(
             f"  daily:    {settings.reports_dir}/daily/{last:%Y-%m-%d}/office-digest.html "
             "(the city digest; one <unit>-unit.html per unit)"
         )
+    if weekly:
+        print(
+            f"  weekly:   {weekly['archive']}/office-analysis.html (with its charts; "
+            "one <unit>-analysis.html per lead unit)"
+        )
+    if looked_back.get("archive"):
+        print(f"  look-back: {looked_back['archive']}/office-findings.html")
     return 0
+
+
+def _last_full_week(end: date) -> str:
+    """The last ISO week (Monday to Sunday) that ends on or before `end`."""
+    sunday = end - timedelta(days=(end.weekday() + 1) % 7)
+    year, week, _ = sunday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _run_weekly(end: date, step: Any) -> dict[str, Any]:
+    from flows.weekly import weekly_analysis
+
+    week = _last_full_week(end)
+    result = weekly_analysis(week=week)
+    step(
+        f"weekly {week}: {result['tickets']} tickets (week before {result['tickets_last_week']}), "
+        f"{result['charts']} charts, {result['mail_sent']} e-mails"
+    )
+    return result
+
+
+def _run_lookback(start: date, end: date, step: Any) -> dict[str, Any]:
+    """回头看 of the tickets closed in the month before the last 30 days: did they come back
+    within 30 days? Report only (nothing is reopened), to the office and the units."""
+    from duban.lookback import LookbackRequest
+    from flows.lookback import lookback
+
+    closed_to = end - timedelta(days=30)
+    closed_from = max(start, closed_to - timedelta(days=29))
+    request = LookbackRequest(
+        closed_from=closed_from, closed_to=closed_to, window_days=30, same_place="community"
+    )
+    result = lookback(request)
+    step(
+        f"look-back of tickets closed {closed_from:%Y-%m-%d} … {closed_to:%Y-%m-%d}: "
+        + ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("request", "archive"))
+    )
+    return result
 
 
 def _use_settings(settings: Settings) -> None:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlalchemy import Engine
 
 from duban.config import CityConfig, Strict, parse_file
 from duban.queries.metrics import BY_VALUES, unit_rates
+from duban.rules.ranking import DEFAULT_PEER_GROUPS, DEFAULT_WEIGHTS, RATES
 
 FORMATS = ("csv", "json")
 
@@ -38,6 +39,34 @@ class MetricsConfig(Strict):
     fall_threshold: float = Field(
         default=0.10, ge=0, le=1, description="a steep month-on-month fall (降幅超过)"
     )
+    # The monthly bulletin's ranking (duban/rules/ranking.py, docs/monthly-bulletin.md).
+    score_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="weight of each rate in the score; a rate left out counts 0",
+    )
+    peer_groups: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_PEER_GROUPS),
+        description="unit kind -> peer group it is ranked in; kinds left out are not ranked",
+    )
+    lowest_named: int = Field(
+        default=3, ge=0, le=100, description="lowest units named per group (at most half)"
+    )
+    min_tickets_to_rank: int = Field(
+        default=10, ge=0, le=1_000_000, description="tickets a unit needs in the month to rank"
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> MetricsConfig:
+        unknown = sorted(set(self.score_weights) - set(RATES))
+        if unknown:
+            raise ValueError(
+                f"score_weights: unknown rate {unknown[0]!r}; one of {', '.join(RATES)}"
+            )
+        if any(w < 0 for w in self.score_weights.values()):
+            raise ValueError("score_weights: a weight cannot be negative")
+        if sum(self.score_weights.values()) <= 0:
+            raise ValueError("score_weights: at least one weight must be above 0")
+        return self
 
 
 def load_metrics_config(config: CityConfig | Path) -> MetricsConfig:

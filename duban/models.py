@@ -219,6 +219,9 @@ class Ticket(Base):
         Index("ix_tickets_problem_received", "problem_id", "received_at"),
         Index("ix_tickets_status_due", "status", "due_at"),
         Index("ix_tickets_street_received", "street", "received_at"),
+        # look-back: tickets at the same place received after a closure
+        Index("ix_tickets_address_received", "address", "received_at"),
+        Index("ix_tickets_community_received", "community", "received_at"),
         Index("ix_tickets_closed", "closed_at"),
         Index("ix_tickets_first_response", "first_response_at"),
         Index("ix_tickets_due", "due_at"),  # tickets due in a period (on-time closure rate)

@@ -19,11 +19,16 @@ from duban.runs import finish_run, start_run
 from tasks.context import load_context
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
+from tasks.notify import notify_admins
 
 ARTIFACT_ROWS = 20
 
 
-@flow(name="lookback", description="回头看: find closed tickets whose problem came back")
+@flow(
+    name="lookback",
+    description="回头看: find closed tickets whose problem came back",
+    on_failure=[notify_admins],
+)
 def lookback(request: LookbackRequest) -> dict[str, Any]:
     """Revisit the tickets closed from `request.closed_from` to `request.closed_to`."""
     check_request(request)  # the UI's form does not run the model's validators

@@ -9,25 +9,36 @@ A re-run for the same week sends nothing new.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from duban.rules.schedule import previous_week
 from duban.runs import finish_run, start_run
+from duban.settings import get_settings
 from duban.weekly_report import parse_week
 from tasks.context import load_context
 from tasks.deliver import deliver
+from tasks.notify import notify_admins
 from tasks.weekly import LOOP, draw_charts, measure, render_weekly
 
 
-@flow(name="weekly-analysis", description="周分析: week-on-week trends, hot spots, repeats, rates")
-def weekly_analysis(week: str, dry_run: bool = False) -> dict[str, Any]:
-    """Run the weekly analysis for the ISO week `week` ("2026-W45").
+@flow(
+    name="weekly-analysis",
+    description="周分析: week-on-week trends, hot spots, repeats, rates",
+    on_failure=[notify_admins],
+)
+def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Run the weekly analysis for the ISO week `week` ("2026-W45"; default: the week before
+    today's in the city's time zone, as a scheduled Monday run wants).
 
     dry_run: render and archive the notices and charts under reports/dry-run without
     recording notices and without sending anything.
     """
+    if week is None:
+        week = previous_week(datetime.now(get_settings().zone).date())
     iso_week = parse_week(week)  # a bad value fails here, before anything is recorded
     logger = get_run_logger()
     ctx = load_context()

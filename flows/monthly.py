@@ -1,0 +1,339 @@
+"""月通报 — the monthly bulletin, sent only after approval.
+
+Once a month: rank the units within their peer groups and name the lowest, report how the
+volume of each problem moved, how the plans and policies progress, which streets to
+re-check and which overdue items are still on the city ledger. The office and every unit
+concerned get the bulletin; each lead unit also gets its ledger workbook (台账).
+
+The bulletin is held as a **draft** until someone approves it (docs/monthly-bulletin.md):
+
+- `wait_for_approval=True` (deployments): the flow run pauses and the Prefect UI shows the
+  `BulletinApproval` form; approving sends, rejecting sends nothing.
+- `wait_for_approval=False` (the command line, the default): the flow leaves the drafts and
+  ends; `duban approve monthly YYYY-MM` approves and sends them — or, when a flow run of
+  that month is paused waiting for approval, resumes it with the approval instead.
+
+A re-run for the same month renders nothing new; approving twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.input import RunInput
+from pydantic import Field
+
+from duban import approval
+from duban.monthly_report import LOOP, parse_month
+from duban.rules.schedule import is_first_working_day_of_month, previous_month
+from duban.runs import finish_run, start_run
+from tasks.context import LoopContext, load_context
+from tasks.monthly import (
+    approve_and_deliver,
+    approve_and_send,
+    archive_folder,
+    deliver_approved,
+    draw_charts,
+    measure,
+    render_monthly,
+    write_workbooks,
+)
+from tasks.notify import notify_admins
+
+FLOW_NAME = "monthly-bulletin"
+
+
+class BulletinApproval(RunInput):
+    """The approval form of a paused monthly bulletin (shown by the Prefect UI)."""
+
+    approved: bool = Field(description="批准发送 (approve and send); unticked: reject")
+    approver: str = Field(min_length=1, max_length=100, description="审批人 (who decides)")
+    comment: str = Field(default="", max_length=400, description="意见 (comment)")
+
+
+@flow(
+    name=FLOW_NAME,
+    description="月通报: rank units, problem volumes, plans, ledger; held for approval, then sent",
+    on_failure=[notify_admins],
+)
+def monthly_bulletin(
+    month: str | None = None,
+    dry_run: bool = False,
+    wait_for_approval: bool | None = None,
+    approval_timeout_hours: float = 72.0,
+    approval_poll_seconds: int = 10,
+) -> dict[str, Any]:
+    """Render the bulletin of `month` ("YYYY-MM") as drafts, then wait for approval or not.
+
+    month: default — the month before today's in the city's time zone, as a scheduled run on
+    the first working day of a month wants; on any other day such a run records a skipped
+    run and exits (its cron fires on days 1-10: see config/schedules.yaml).
+    wait_for_approval: pause this flow run until the approval form is submitted (in the
+    Prefect UI, or by `duban approve monthly`); False leaves the drafts for
+    `duban approve monthly`. Default (None): True when the run belongs to a deployment,
+    False otherwise (the command line). After `approval_timeout_hours` the run ends and
+    the drafts stay.
+    dry_run: render and archive under reports/dry-run; record and send nothing.
+    """
+    logger = get_run_logger()
+    ctx = load_context()
+    if month is None:
+        today = datetime.now(ctx.settings.zone).date()
+        if not is_first_working_day_of_month(today, ctx.config.calendar):
+            return _skipped(ctx, previous_month(today), today)
+        month = previous_month(today)
+    if wait_for_approval is None:
+        wait_for_approval = _in_deployment()
+    try:
+        period = parse_month(month)
+    except ValueError:
+        ctx.engine.dispose()
+        raise
+    parameters = {"month": period.label, "dry_run": dry_run, "wait_for_approval": wait_for_approval}
+    run_id = start_run(ctx.engine, LOOP, period.label, parameters, dry_run)
+    summary: dict[str, Any] = {"month": period.label, "dry_run": dry_run}
+    try:
+        before = approval.state(ctx.engine, LOOP, period.label)
+        if dry_run or before.notices == 0:
+            snap = measure(ctx, period)
+            charts = draw_charts(ctx, snap, dry_run)
+            workbooks = write_workbooks(ctx, snap, dry_run)
+            rendered = render_monthly(ctx, snap, charts, workbooks, dry_run)
+            summary |= {
+                "headline": snap.headline_en,
+                "units_ranked": len(snap.ranked_units),
+                "units_named": sum(r.named for r in snap.ranking),
+                "ledger_items": len(snap.ledger),
+                "notices": len(rendered.notices),
+                "workbooks": len(workbooks),
+            }
+        else:
+            logger.info("%s: the bulletin was rendered by an earlier run", period.label)
+            summary["notices_already_recorded"] = before.notices
+        summary["archive"] = str(archive_folder(ctx, period, dry_run))
+        if dry_run:
+            return _finish(ctx, run_id, summary, "dry-run")
+
+        now = approval.state(ctx.engine, LOOP, period.label)
+        if now.drafts == 0:  # approved earlier: only what is still pending goes out
+            summary |= _mail(deliver_approved(ctx, period.label))
+            return _finish(ctx, run_id, summary, "approved")
+        if not wait_for_approval:
+            logger.info(
+                "%s: held as a draft; approve with `duban approve monthly %s`",
+                period.label, period.label,
+            )  # fmt: skip
+            summary["drafts"] = now.drafts
+            return _finish(ctx, run_id, summary, "draft")
+
+        summary["drafts"] = now.drafts
+        _artifact({**summary, "status": "waiting for approval"})
+        try:
+            decision = pause_flow_run(
+                wait_for_input=BulletinApproval,
+                timeout=int(approval_timeout_hours * 3600),
+                poll_interval=approval_poll_seconds,
+                key=pause_key(period.label),
+            )
+        except FlowPauseTimeout:
+            logger.warning(
+                "%s: not approved within %s hours; the drafts stay: `duban approve monthly %s`",
+                period.label, approval_timeout_hours, period.label,
+            )  # fmt: skip
+            return _finish(ctx, run_id, summary, "draft")
+        via = f"prefect flow run {_flow_run_id()}"
+        summary |= {"approver": decision.approver, "comment": decision.comment}
+        if not decision.approved:
+            approval.reject(
+                ctx.engine, LOOP, period.label, decision.approver, via=via,
+                comment=decision.comment,
+            )  # fmt: skip
+            logger.info("%s: rejected by %s; nothing sent", period.label, decision.approver)
+            return _finish(ctx, run_id, summary, "rejected")
+        result = approve_and_deliver(ctx, period.label, decision.approver, via, decision.comment)
+        summary |= {"approved": result.pop("approved"), **_mail(result)}
+        return _finish(ctx, run_id, summary, "approved")
+    except BaseException as exc:
+        finish_run(
+            ctx.engine, run_id, "failed", {"month": period.label, "error": type(exc).__name__}
+        )
+        raise
+    finally:
+        ctx.engine.dispose()
+
+
+def _in_deployment() -> bool:
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.deployment_id)
+
+
+def _skipped(ctx: LoopContext, label: str, today: date) -> dict[str, Any]:
+    """A scheduled run on a day that is not the first working day of the month."""
+    summary = {"month": label, "skipped": f"{today} is not the first working day of the month"}
+    try:
+        run_id = start_run(ctx.engine, LOOP, label, {"month": None}, False)
+        finish_run(ctx.engine, run_id, "skipped", summary)
+    finally:
+        ctx.engine.dispose()
+    get_run_logger().info("%s: nothing to do today", summary["skipped"])
+    return {**summary, "status": "skipped"}
+
+
+def _mail(delivered: dict[str, Any]) -> dict[str, Any]:
+    return {f"mail_{k}": v for k, v in delivered.items()}
+
+
+def _flow_run_id() -> str:
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else "?"
+
+
+def _finish(ctx: LoopContext, run_id: int, summary: dict[str, Any], status: str) -> dict[str, Any]:
+    summary = {**summary, "status": status}
+    finish_run(ctx.engine, run_id, "ok", summary)
+    _artifact(summary)
+    return summary
+
+
+def _artifact(summary: dict[str, Any]) -> None:
+    month = summary["month"]
+    lines = [f"# 月通报 monthly bulletin {month}", ""]
+    status = summary.get("status")
+    if status == "waiting for approval":
+        lines += [
+            f"**Waiting for approval**: {summary.get('drafts', 0)} notices are held as drafts. "
+            "Resume this run with the approval form, or run "
+            f"`duban approve monthly {month} --by NAME`.",
+            "",
+        ]
+    elif status == "draft":
+        lines += [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "month"]
+    create_markdown_artifact(
+        key=f"monthly-bulletin-{month}",
+        markdown="\n".join(lines),
+        description=f"monthly bulletin {month}",
+    )
+
+
+# ---------------------------------------------------------------- approval from outside
+
+
+def paused_flow_run(month: str) -> UUID | None:
+    """The flow run of this month's bulletin that is paused waiting for approval, if any
+    (the most recent one): by its pause key, or by its `month` parameter."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    label = parse_month(month).label
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            ),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=50,
+        )
+    for run in runs:
+        # A scheduled run has no month parameter: its pause key names the month.
+        key = run.state.state_details.pause_key if run.state else None
+        if key == pause_key(label) or str((run.parameters or {}).get("month", "")) == label:
+            return run.id
+    return None
+
+
+def pause_key(month: str) -> str:
+    return f"approve-monthly-{month}"
+
+
+def approve_monthly(
+    month: str,
+    approver: str,
+    comment: str = "",
+    approved: bool = True,
+    wait_seconds: float = 60.0,
+) -> dict[str, Any]:
+    """Approve (or reject) the drafts of `month`: both ways converge.
+
+    If a flow run of this month is paused waiting for approval, resume it with the decision
+    (it approves, audits and delivers itself) and wait up to `wait_seconds` for it to do so;
+    otherwise — or if the resumed run does not approve in time (its process died) — approve
+    and deliver here. Idempotent: approving again sends nothing twice.
+    """
+    period = parse_month(month)
+    ctx = load_context()
+    try:
+        current = approval.state(ctx.engine, LOOP, period.label)
+        if current.notices == 0:
+            raise ValueError(
+                f"no monthly bulletin for {period.label} has been rendered; "
+                f"run `duban run monthly --month {period.label}` first"
+            )
+        decision = BulletinApproval(approved=approved, approver=approver, comment=comment)
+        run_id = _paused_or_none(period.label) if current.drafts else None
+        if run_id is not None:
+            _resume(run_id, decision)
+            waited = time.monotonic() + wait_seconds
+            while time.monotonic() < waited:
+                after = approval.state(ctx.engine, LOOP, period.label)
+                if after.drafts == 0 or after.rejections > current.rejections:
+                    return {"month": period.label, "resumed_flow_run": str(run_id),
+                            "status": "approved" if approved else "rejected"}  # fmt: skip
+                time.sleep(0.5)
+        if not approved:
+            rejected = approval.reject(
+                ctx.engine, LOOP, period.label, approver, via="cli", comment=comment
+            )
+            return {"month": period.label, "status": "rejected", "drafts": len(rejected)}
+        result = approve_and_send(ctx, period.label, approver, via="cli", comment=comment)
+        return {"month": period.label, "status": "approved", **_mail_keys(result)}
+    finally:
+        ctx.engine.dispose()
+
+
+def _paused_or_none(month: str) -> UUID | None:
+    """The paused flow run of `month`, or None — also when the Prefect API cannot be asked
+    (then approving here is the only way, and it is safe: both paths are idempotent)."""
+    try:
+        return paused_flow_run(month)
+    except Exception as exc:
+        logging.getLogger("duban").warning(
+            "cannot look for a paused flow run of %s (%s); approving directly", month, exc
+        )
+        return None
+
+
+def _resume(run_id: UUID, decision: BulletinApproval, attempts: int = 5) -> None:
+    """Resume the paused run with the decision. Just after pausing, the run saves its form's
+    schema; until then the server refuses the input: try again a few times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            resume_flow_run(run_id, run_input=decision.model_dump(mode="json"))
+            return
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
+
+
+def _mail_keys(result: dict[str, Any]) -> dict[str, Any]:
+    return {k if k == "approved" else f"mail_{k}": v for k, v in result.items()}
