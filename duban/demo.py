@@ -121,6 +121,7 @@ def run_demo(
 
     end = spec.start + timedelta(days=spec.days - 1)  # the last day of tickets
     weekly = _run_weekly(end, step)
+    monthly = _run_monthly(end, step)
     looked_back = _run_lookback(spec.start, end, step)
 
     print()
@@ -140,6 +141,11 @@ def run_demo(
         print(
             f"  weekly:   {weekly['archive']}/office-analysis.html (with its charts; "
             "one <unit>-analysis.html per lead unit)"
+        )
+    if monthly:
+        print(
+            f"  monthly:  {monthly['archive']}/office-bulletin.html (the bulletin; lead units "
+            "also got their ledger workbook ledger-<unit>-<date>.xlsx)"
         )
     if looked_back.get("archive"):
         print(f"  look-back: {looked_back['archive']}/office-findings.html")
@@ -163,6 +169,28 @@ def _run_weekly(end: date, step: Any) -> dict[str, Any]:
         f"{result['charts']} charts, {result['mail_sent']} e-mails"
     )
     return result
+
+
+def _last_full_month(end: date) -> str:
+    """The last calendar month that ends on or before `end`."""
+    last = end if (end + timedelta(days=1)).day == 1 else end.replace(day=1) - timedelta(days=1)
+    return f"{last:%Y-%m}"
+
+
+def _run_monthly(end: date, step: Any) -> dict[str, Any]:
+    """月通报: rendered as drafts, then approved (as an administrator would, in the Prefect
+    UI or with `duban approve monthly`) and sent."""
+    from flows.monthly import approve_monthly, monthly_bulletin
+
+    month = _last_full_month(end)
+    drafted = monthly_bulletin(month=month, wait_for_approval=False)
+    step(
+        f"monthly {month}: {drafted.get('headline', '')}; {drafted.get('units_ranked')} units "
+        f"ranked, {drafted.get('drafts', 0)} notices held as drafts"
+    )
+    approved = approve_monthly(month, "duban demo", comment="approved by the demo")
+    step(f"monthly {month} approved: " + ", ".join(f"{k} {v}" for k, v in approved.items()))
+    return drafted
 
 
 def _run_lookback(start: date, end: date, step: Any) -> dict[str, Any]:
