@@ -8,121 +8,17 @@ the daily deployment and finds its markdown artifact. Every process is stopped o
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.e2e.processes import BIN, REPO, RetryingClient, stop, wait
+
 DAILY = "daily-report/daily-report"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGINT to the process group (as Ctrl-C), then SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, procs: list[Any]) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        for proc, log in procs:
-            if proc.poll() is not None:
-                pytest.fail(f"{what}: a process exited early:\n{log.read_text()[-4000:]}")
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, IndexError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    port = _free_port()
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    values = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_LOGGING_LEVEL": "INFO",
-        "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'duban.db'}",
-        "DUBAN_CONFIG_DIR": str(config),
-        "DUBAN_REPORTS_DIR": str(tmp_path / "reports"),
-        "DUBAN_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "DUBAN_TEMPLATES_DIR": str(REPO / "templates"),
-        "DUBAN_TIMEZONE": "Asia/Shanghai",
-    }
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DUBAN_"))}
-    return {**clean, **values}
-
-
-@pytest.fixture
-def start(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """start(name, *argv): a process in its own group, output to tmp; all stopped at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def _start(name: str, *argv: str) -> tuple[subprocess.Popen[bytes], Path]:
-        log = tmp_path / f"{name}-{len(started)}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        started.append(proc)
-        return proc, log
-
-    try:
-        yield _start
-    finally:
-        for proc in reversed(started):
-            _stop(proc)
-
-
-class RetryingClient(httpx.Client):
-    """The Prefect server on SQLite answers 503 while its database is locked: try again, as
-    Prefect's own client does."""
-
-    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
-        for _ in range(10):
-            response = super().request(*args, **kwargs)
-            if response.status_code != 503:
-                return response
-            time.sleep(1)
-        return response
 
 
 @pytest.fixture
@@ -131,7 +27,7 @@ def server(env: dict[str, str], start: Callable[..., Any]) -> RetryingClient:
     proc = start("prefect-server", str(BIN / "prefect"), "server", "start",
                  "--host", "127.0.0.1", "--port", port)  # fmt: skip
     api = RetryingClient(base_url=env["PREFECT_API_URL"], timeout=30)
-    _wait("the Prefect server", lambda: api.get("/health").status_code == 200, 90, [proc])
+    wait("the Prefect server", lambda: api.get("/health").status_code == 200, 90, [proc])
     return api
 
 
@@ -168,11 +64,11 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
 
     # First start: the deployment is created with the schedule of config/schedules.yaml.
     proc, log = start("serve", *serve_argv)
-    first = _wait("the daily deployment", lambda: _deployment(api), 60, [(proc, log)])
+    first = wait("the daily deployment", lambda: _deployment(api), 60, [(proc, log)])
     assert _schedules(api) == {"30 8 * * *": ("Asia/Shanghai", True)}
     assert first["global_concurrency_limit"]["limit"] == 1
     assert first["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
-    _wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
+    wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
     output = log.read_text()
     # A loop whose flow module does not exist yet is skipped with a warning naming it.
     assert "quarterly-spot-check: skipped: its flow module flows.quarterly" in output
@@ -192,17 +88,17 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
     assert _schedules(api) == edited
 
     # Stopping serve pauses nothing; starting it again re-registers without touching them.
-    _stop(proc)
+    stop(proc)
     assert _deployment(api)["paused"] is False
     before = _deployment(api)["updated"]
     proc, log = start("serve", *serve_argv)
-    _wait(
+    wait(
         "the deployment to be registered again",
         lambda: _deployment(api)["updated"] != before,
         60,
         [(proc, log)],
     )
-    _wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
+    wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
     assert "exists: its schedules on the server are kept" in log.read_text()
     assert _schedules(api) == edited
     assert _deployment(api)["paused"] is False
@@ -219,7 +115,7 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
         state = api.get(f"/flow_runs/{run_id}").json()["state"]["type"]
         return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
 
-    state = _wait("the daily run", final_state, 90, [(proc, log)])
+    state = wait("the daily run", final_state, 90, [(proc, log)])
     assert state == "COMPLETED", log.read_text()[-4000:]
     artifacts = api.post(
         "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
@@ -236,13 +132,13 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
     )
     failing.raise_for_status()
     run_id = failing.json()["id"]
-    assert _wait("the failing run", final_state, 90, [(proc, log)]) == "FAILED"
+    assert wait("the failing run", final_state, 90, [(proc, log)]) == "FAILED"
     outbox = Path(env["DUBAN_OUTBOX_DIR"])
-    mails = _wait("the alert e-mail", lambda: list(outbox.glob("*.eml")), 30, [(proc, log)])
+    mails = wait("the alert e-mail", lambda: list(outbox.glob("*.eml")), 30, [(proc, log)])
     [mail] = [m.read_text(encoding="utf-8") for m in mails]
     assert "admin@duban.example" in mail
     assert "daily-report" in mail
-    _stop(proc)
+    stop(proc)
 
     # A redeploy to a work pool keeps the admins' schedules too.
     api.post("/work_pools/", json={"name": "duban-test", "type": "process"}).raise_for_status()
