@@ -59,8 +59,13 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
     api = server
     synced = _duban(env, "sync")
     assert synced.returncode == 0, synced.stderr
+    # A loop whose flow has not landed yet (as quarterly and annual once were).
+    schedules = Path(env["DUBAN_CONFIG_DIR"]) / "schedules.yaml"
+    text = schedules.read_text(encoding="utf-8")
+    text += "\n  - name: future-loop\n    flow: flows.future:future_loop\n    cron: null\n"
+    schedules.write_text(text, encoding="utf-8")
     serve_argv = (str(BIN / "duban"), "serve", "--loop", "daily-report",
-                  "--loop", "quarterly-spot-check")  # fmt: skip
+                  "--loop", "future-loop")  # fmt: skip
 
     # First start: the deployment is created with the schedule of config/schedules.yaml.
     proc, log = start("serve", *serve_argv)
@@ -71,7 +76,7 @@ def test_serve_keeps_admin_schedules_and_runs_the_daily_report(
     wait("the runner to start", lambda: "being served" in log.read_text(), 60, [(proc, log)])
     output = log.read_text()
     # A loop whose flow module does not exist yet is skipped with a warning naming it.
-    assert "quarterly-spot-check: skipped: its flow module flows.quarterly" in output
+    assert "future-loop: skipped: its flow module flows.future" in output
 
     # The admins change the schedule and add a paused one, as the UI does.
     deployment_id = first["id"]
