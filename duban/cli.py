@@ -102,6 +102,19 @@ def cmd_import_ledger(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_checks(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.checklist_workbook import import_checks
+
+    config = _config(settings)
+    engine = _engine(settings)
+    today = datetime.now(settings.zone).date()
+    summary = import_checks(engine, config, Path(args.path), settings.reports_dir, today=today)
+    print(summary.line())
+    return 0
+
+
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
@@ -200,6 +213,7 @@ def _serve_logging() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every poll of the Prefect API
 
 
 def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,6 +225,27 @@ def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
     print(_summary_line("monthly bulletin", summary))
     if summary.get("status") == "draft":
         print(f"held as a draft; approve with `duban approve monthly {month}`")
+    return 0
+
+
+def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.evaluation import parse_year
+    from flows.annual import annual_evaluation
+
+    year = parse_year(args.year) if args.year else None  # a clear error before Prefect starts
+    summary = annual_evaluation(year=year, dry_run=args.dry_run)
+    summary = {k: v for k, v in summary.items() if k not in ("groups", "totals")}
+    print(_summary_line("annual evaluation", summary))
+    return 0
+
+
+def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.spot_check import parse_quarter
+    from flows.quarterly import quarterly_spot_check
+
+    quarter = parse_quarter(args.quarter).label if args.quarter else None
+    summary = quarterly_spot_check(quarter=quarter, dry_run=args.dry_run)
+    print(_summary_line("quarterly spot check", summary))
     return 0
 
 
@@ -337,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = imp.add_parser("ledger", help="a lead unit's returned ledger workbook (台账)")
     ledger.add_argument("path")
     ledger.set_defaults(func=cmd_import_ledger)
+    checks = imp.add_parser("checks", help="a returned spot-check checklist (抽查核验)")
+    checks.add_argument("path")
+    checks.set_defaults(func=cmd_import_checks)
     led = sub.add_parser("ledger", help="ledger workbooks (台账)").add_subparsers(
         dest="ledger_command", required=True
     )
@@ -389,6 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     monthly.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
     monthly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
     monthly.set_defaults(func=cmd_run_monthly)
+    quarterly = run.add_parser("quarterly", help="the quarterly spot check (季度抽查核验)")
+    quarterly.add_argument("--quarter", help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, "
+                           "on the first working day of a quarter)")  # fmt: skip
+    quarterly.add_argument("--dry-run", action="store_true", help="draw and render; record nothing")
+    quarterly.set_defaults(func=cmd_run_quarterly)
+    annual = run.add_parser("annual", help="the year-end evaluation (年终考评) and summary")
+    annual.add_argument("--year", help="YYYY, e.g. 2026 (default: last year, on its due day)")
+    annual.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    annual.set_defaults(func=cmd_run_annual)
     appr = sub.add_parser("approve", help="approve a held bulletin and send it").add_subparsers(
         dest="approve_loop", required=True
     )

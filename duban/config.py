@@ -163,6 +163,9 @@ class EscalationFile(Strict):
 class MailFile(Strict):
     office: list[str] = Field(min_length=1, description="the supervision office's addresses")
     admins: list[str] = Field(default_factory=list, description="told when a run fails")
+    leadership: list[str] = Field(
+        default_factory=list, description="receive the annual summary (年总结) with the office"
+    )
     allowed_domains: list[str] = Field(min_length=1)
     staging_redirect: str | None = Field(
         default=None, description="when set, every e-mail goes to this one address instead"
@@ -391,6 +394,8 @@ class CityConfig:
             lambda: self.escalation,
             lambda: self.mail,
             lambda: _metrics_config(self),
+            lambda: _spot_check_config(self),
+            lambda: _evaluation_config(self),
         ]
         loaders += [lambda n=n: self.source(n) for n in self.source_names()]  # type: ignore[misc]
         for load in loaders:
@@ -402,10 +407,24 @@ class CityConfig:
         return found
 
 
+def _spot_check_config(config: CityConfig) -> object:
+    from duban.spot_check import failure_level, load_spot_check_config  # imports this module
+
+    spot = load_spot_check_config(config)
+    failure_level(spot, config)  # escalate_to names a step of the ladder
+    return spot
+
+
 def _metrics_config(config: CityConfig) -> object:
     from duban.metrics import load_metrics_config  # imports this module: load it late
 
     return load_metrics_config(config)
+
+
+def _evaluation_config(config: CityConfig) -> object:
+    from duban.evaluation import load_evaluation_config  # imports this module: load it late
+
+    return load_evaluation_config(config)
 
 
 def _check_units(path: Path, units: UnitsFile) -> None:

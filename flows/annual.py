@@ -1,0 +1,145 @@
+"""年终绩效考评 / 年总结 — the year-end evaluation and the annual summary.
+
+Once a year, on the first working day of January, for the year before: score every unit
+from the year's record — the three rates, the plans it leads or owns, failed spot checks,
+escalations to the ledger, look-back recurrences, and a credit for the old, hard items it
+finally closed — rank the units within their peer groups, write the scores CSV, send the
+leadership and the office the summary (the CSV attached) and each unit its own breakdown.
+
+A re-run for the same year renders nothing new and sends only what is still pending.
+docs/evaluation.md describes every component.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from duban import approval
+from duban.evaluation import LOOP, AnnualSnapshot, parse_year
+from duban.rules.ranking import GROUP_NAMES
+from duban.rules.schedule import is_due, previous_year
+from duban.runs import finish_run, start_run
+from tasks.annual import (
+    archive_folder,
+    measure,
+    recorded_notices,
+    render_annual,
+    write_scores,
+)
+from tasks.context import LoopContext, load_context
+from tasks.deliver import deliver
+from tasks.notify import notify_admins
+
+FLOW_NAME = "annual-evaluation"
+
+
+@flow(
+    name=FLOW_NAME,
+    description="年终考评: score and rank every unit for the year; summary and breakdowns",
+    on_failure=[notify_admins],
+)
+def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+    """Evaluate `year` (e.g. 2026) and send the annual summary and the units' breakdowns.
+
+    year: default — the year before today's in the city's time zone, as a scheduled run on
+    the first working day of January wants; on any other day such a run records a skipped
+    run and exits (its cron fires on January 1-10: see config/schedules.yaml).
+    dry_run: render and archive under reports/dry-run; record and send nothing.
+    """
+    logger = get_run_logger()
+    ctx = load_context()
+    if year is None:
+        today = datetime.now(ctx.settings.zone).date()
+        if not is_due(today, "first_working_day_of_year", ctx.config.calendar):
+            return _skipped(ctx, previous_year(today), today)
+        year = int(previous_year(today))
+    try:
+        year = parse_year(year)
+    except ValueError:
+        ctx.engine.dispose()
+        raise
+    period = str(year)
+    run_id = start_run(ctx.engine, LOOP, period, {"year": year, "dry_run": dry_run}, dry_run)
+    summary: dict[str, Any] = {"year": period, "dry_run": dry_run}
+    try:
+        before = approval.state(ctx.engine, LOOP, period).notices
+        if dry_run or before == 0:
+            snap = measure(ctx, year)
+            csv_path = write_scores(ctx, snap, dry_run)
+            rendered = render_annual(ctx, snap, csv_path, dry_run)
+            summary |= _figures(snap) | {"notices": len(rendered.notices),
+                                         "scores_csv": str(csv_path)}  # fmt: skip
+        else:
+            logger.info("%s: the evaluation was rendered by an earlier run", period)
+            summary["notices_already_recorded"] = before
+            rendered = None
+        summary["archive"] = str(archive_folder(ctx, year, dry_run))
+        if not dry_run:
+            delivered = deliver(ctx, rendered or recorded_notices(ctx, year))
+            summary |= {f"mail_{k}": v for k, v in delivered.items()}
+        status = "dry-run" if dry_run else "ok"
+        finish_run(ctx.engine, run_id, "ok", {**summary, "status": status})
+        _artifact(summary)
+        return {**summary, "status": status}
+    except BaseException as exc:
+        finish_run(ctx.engine, run_id, "failed", {"year": period, "error": type(exc).__name__})
+        raise
+    finally:
+        ctx.engine.dispose()
+
+
+def _figures(snap: AnnualSnapshot) -> dict[str, Any]:
+    """For the run record and the artifact: the counts, each group's top and bottom units and
+    every unit's total (the full breakdown is in scores.csv)."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for s in snap.ranked:
+        g = groups.setdefault(s.group or "", {"top": [], "bottom": []})
+        if s.top:
+            g["top"].append(f"{s.code} {s.total:.2f}")
+        if s.bottom:
+            g["bottom"].append(f"{s.code} {s.total:.2f}")
+    return {
+        "units_scored": len(snap.scores),
+        "units_ranked": len(snap.ranked),
+        "groups": groups,
+        "totals": {s.code: s.total for s in snap.scores},
+    }
+
+
+def _skipped(ctx: LoopContext, label: str, today: date) -> dict[str, Any]:
+    """A scheduled run on a day that is not the first working day of the year."""
+    summary = {"year": label, "skipped": f"{today} is not the first working day of the year"}
+    try:
+        run_id = start_run(ctx.engine, LOOP, label, {"year": None}, False)
+        finish_run(ctx.engine, run_id, "skipped", summary)
+    finally:
+        ctx.engine.dispose()
+    get_run_logger().info("%s: nothing to do today", summary["skipped"])
+    return {**summary, "status": "skipped"}
+
+
+def _artifact(summary: dict[str, Any]) -> None:
+    year = summary["year"]
+    lines = [f"# 年终考评 annual evaluation {year}", "", "| | |", "|---|---|"]
+    lines += [
+        f"| {key} | {value} |"
+        for key, value in summary.items()
+        if key not in ("year", "groups", "totals")
+    ]
+    for group, named in (summary.get("groups") or {}).items():
+        lines += ["", f"## {GROUP_NAMES.get(group, group)}", ""]
+        lines += [f"- 前列 top: {', '.join(named['top']) or '—'}"]
+        lines += [f"- 靠后 bottom: {', '.join(named['bottom']) or '—'}"]
+    totals = summary.get("totals") or {}
+    if totals:
+        lines += ["", "## 总分 totals", "", "| unit | total |", "|---|---:|"]
+        lines += [f"| {code} | {total:.2f} |" for code, total in sorted(totals.items())]
+    create_markdown_artifact(
+        key=f"annual-evaluation-{year}",
+        markdown="\n".join(lines),
+        description=f"annual evaluation {year}",
+    )

@@ -1,0 +1,98 @@
+"""Prefect tasks of the year-end evaluation (年终绩效考评): measure and score, write the scores
+CSV, render the annual summary and each unit's breakdown. Delivery is tasks.deliver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from duban.approval import recipients_for
+from duban.db import session_scope
+from duban.evaluation import (
+    LOOP,
+    SCORES_CSV,
+    AnnualSnapshot,
+    breakdown_units,
+    measure_annual,
+    summary_context,
+    unit_context,
+    write_scores_csv,
+)
+from duban.models import Notice
+from duban.render import archive_base
+from tasks.context import LoopContext
+from tasks.log import run_logger
+from tasks.render import NoticeJob, PlannedNotice, RenderResult, render_all
+
+
+def archive_folder(ctx: LoopContext, year: int, dry_run: bool) -> Path:
+    """reports/annual/<year>/ (under reports/dry-run/ in a dry run): the notices and the
+    scores CSV side by side."""
+    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
+    return archive_base(reports, LOOP, str(year), "office", "summary").parent
+
+
+@task(name="measure-annual", cache_policy=NO_CACHE)
+def measure(ctx: LoopContext, year: int) -> AnnualSnapshot:
+    snap = measure_annual(ctx.engine, ctx.config, year)
+    run_logger().info(
+        "year %s: %d units scored, %d ranked", year, len(snap.scores), len(snap.ranked)
+    )
+    return snap
+
+
+@task(name="write-annual-scores", cache_policy=NO_CACHE)
+def write_scores(ctx: LoopContext, snap: AnnualSnapshot, dry_run: bool) -> Path:
+    """reports/annual/<year>/scores.csv: every unit's components, total and place."""
+    return write_scores_csv(snap, archive_folder(ctx, snap.year, dry_run) / SCORES_CSV)
+
+
+def summary_recipients(ctx: LoopContext) -> list[str]:
+    """The leadership (mail.yaml `leadership`) and the office, each address once."""
+    mail = ctx.config.mail
+    return list(dict.fromkeys([*mail.leadership, *mail.office]))
+
+
+@task(name="render-annual", cache_policy=NO_CACHE)
+def render_annual(
+    ctx: LoopContext, snap: AnnualSnapshot, scores_csv: Path, dry_run: bool
+) -> RenderResult:
+    """The annual summary (with the scores CSV attached) and one breakdown per unit with a
+    record and an address."""
+    jobs: list[NoticeJob] = [
+        ("office", "summary", "annual_summary",
+         summary_context(ctx.config, snap, scores_csv.name), summary_recipients(ctx),
+         [scores_csv]),
+    ]  # fmt: skip
+    for code in breakdown_units(snap):
+        context = unit_context(ctx.config, snap, code)
+        jobs.append((code, "breakdown", "annual_unit", context, snap.recipients(code)))
+    return render_all(ctx, LOOP, snap.period, jobs, dry_run)
+
+
+@task(name="recorded-annual", cache_policy=NO_CACHE)
+def recorded_notices(ctx: LoopContext, year: int) -> RenderResult:
+    """The notices an earlier run of `year` recorded, with their recipients now: delivering
+    them again enqueues only what is missing (the outbox is unique per notice and recipient)
+    and sends only what is pending."""
+    result = RenderResult()
+    with session_scope(ctx.engine) as session:
+        notices = session.scalars(
+            select(Notice)
+            .where(Notice.loop == LOOP, Notice.period == str(year))
+            .order_by(Notice.id)
+        ).all()
+        for n in notices:
+            recipients = (
+                summary_recipients(ctx) if n.audience == "office"
+                else recipients_for(session, ctx.config, n.audience)
+            )  # fmt: skip
+            result.notices.append(
+                PlannedNotice(n.audience, n.kind, n.subject, recipients, n.html_path, n.id,
+                              list(n.attachments or []))
+            )  # fmt: skip
+        result.reused = len(result.notices)
+    return result

@@ -1,0 +1,97 @@
+"""Prefect tasks of the quarterly spot check (季度抽查核验): coarse wrappers over
+duban.spot_check and duban.checklist_workbook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from duban.checklist_workbook import checklist_file_name, render_checklist_workbook
+from duban.db import session_scope
+from duban.models import Unit
+from duban.render import archive_base, existing_notices
+from duban.spot_check import (
+    LOOP,
+    QuarterPeriod,
+    SampleDraw,
+    draw_sample,
+    load_spot_check_config,
+    office_context,
+    unit_context,
+)
+from tasks.context import LoopContext
+from tasks.log import run_logger
+from tasks.render import NoticeJob, RenderResult, render_all
+
+
+def archive_folder(ctx: LoopContext, period: QuarterPeriod, dry_run: bool) -> Path:
+    """reports/quarterly/<YYYY-Qn>/ (under reports/dry-run/ in a dry run)."""
+    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
+    return archive_base(reports, LOOP, period.label, "office", "report").parent
+
+
+@task(name="draw-spot-check-sample", cache_policy=NO_CACHE)
+def draw(ctx: LoopContext, period: QuarterPeriod, dry_run: bool) -> SampleDraw:
+    """Draw the quarter's sample and record it once; a re-run gets the recorded one."""
+    spot = load_spot_check_config(ctx.config)
+    sample = draw_sample(ctx.engine, ctx.config, spot, period, dry_run=dry_run)
+    run_logger().info(
+        "spot check %s: population %d in %d strata; %d items %s (draw fingerprint %s)",
+        period.label, sample.population, len(sample.strata), sample.drawn,
+        "recorded by an earlier run" if sample.recorded_before else "drawn now",
+        sample.fingerprint,
+    )  # fmt: skip
+    return sample
+
+
+@task(name="write-checklist", cache_policy=NO_CACHE)
+def write_checklist(
+    ctx: LoopContext, period: QuarterPeriod, sample: SampleDraw, dry_run: bool
+) -> Path | None:
+    """The inspectors' checklist beside the notices; None when nothing was drawn. Once the
+    office's report is recorded, the workbook sent with it is kept as it is."""
+    if not sample.drawn:
+        return None
+    path = archive_folder(ctx, period, dry_run) / checklist_file_name(period.label)
+    if not dry_run and path.exists():
+        with session_scope(ctx.engine) as session:
+            if ("office", "report") in existing_notices(session, LOOP, period.label):
+                return path
+    spot = load_spot_check_config(ctx.config)
+    return render_checklist_workbook(
+        sample.items, period, sample.fingerprint, spot.describe(), path
+    )
+
+
+@task(name="render-quarterly", cache_policy=NO_CACHE)
+def render_quarterly(
+    ctx: LoopContext, sample: SampleDraw, workbook: Path | None, dry_run: bool
+) -> RenderResult:
+    """The quarter report for the office (the checklist attached) and, for each active unit
+    with sampled items, a notice listing its own items only."""
+    spot = load_spot_check_config(ctx.config)
+    prefix = ctx.config.mail.subject_prefix
+    with session_scope(ctx.engine) as session:
+        units = {
+            u.code: (u.name, list(u.emails or []), u.active) for u in session.scalars(select(Unit))
+        }
+    jobs: list[NoticeJob] = []
+    codes = sorted(set(sample.items["unit_code"])) if sample.drawn else []
+    for code in codes:
+        _, emails, active = units[code]
+        context = unit_context(sample, spot, prefix, code)
+        if context is None or not active or not emails:
+            continue
+        jobs.append((code, "sample", "quarterly_unit", context, emails))
+    office = office_context(
+        sample, spot, prefix, {code: v[0] for code, v in units.items()},
+        workbook.name if workbook else None, units_notified=len(jobs),
+    )  # fmt: skip
+    jobs.append(
+        ("office", "report", "quarterly_office", office, list(ctx.config.mail.office),
+         [workbook] if workbook else [])
+    )  # fmt: skip
+    return render_all(ctx, LOOP, sample.quarter, jobs, dry_run)
