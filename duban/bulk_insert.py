@@ -1,50 +1,119 @@
-"""Fast insert of many new rows, below SQLAlchemy's per-value processing.
+"""Fast insert and upsert of many rows, below SQLAlchemy's per-value processing.
 
-PostgreSQL: COPY (CSV) into a temporary table, then INSERT … SELECT … ON CONFLICT DO
-NOTHING — rows a parallel import inserted meanwhile are skipped, not duplicated.
-SQLite: the driver's executemany with INSERT … ON CONFLICT DO NOTHING, timestamps written
-in SQLAlchemy's own storage format ("YYYY-MM-DD HH:MM:SS.ffffff") so that they compare
+PostgreSQL: COPY (text format) into a temporary staging table, then one INSERT … SELECT …
+ON CONFLICT: rows a parallel import inserted meanwhile are skipped (`insert_new`) or updated
+where they differ (`upsert`), never duplicated. The COPY text is built column by column:
+each column becomes a list of strings (escaped only when the column holds a character that
+needs it), and only the final join runs per row.
+SQLite: the driver's executemany with INSERT … ON CONFLICT, timestamps written in
+SQLAlchemy's own storage format ("YYYY-MM-DD HH:MM:SS.ffffff") so that they compare
 correctly with the values SQLAlchemy binds in queries.
 
-The frame must hold exactly the table's columns to fill, with None/NaT for NULL.
+The frame must hold exactly the table's columns to fill, with None/NaT/NA for NULL.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, Connection, Table
 
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+_COPY_NULL = "\\N"
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
 
 
 def insert_new(conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str]) -> None:
+    """INSERT the rows; a row whose key exists already is left alone (DO NOTHING)."""
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        _copy_postgres(conn, table, frame, keys)
+        _copy_postgres(conn, table, frame, keys, changed_when=None)
     else:
-        _executemany_sqlite(conn, table, frame, keys)
+        _executemany_sqlite(conn, table, frame, keys, changed_when=None)
+
+
+def upsert(
+    conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str], changed_when: str
+) -> None:
+    """INSERT the rows; a row whose key exists gets the frame's other columns, but only if
+    its column `changed_when` (a hash of the rest) differs: unchanged rows are not written."""
+    if frame.empty:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_postgres(conn, table, frame, keys, changed_when)
+    else:
+        _executemany_sqlite(conn, table, frame, keys, changed_when)
 
 
 def _quoted(names: list[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
-def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str]) -> None:
+def _conflict_clause(
+    table: str, columns: list[str], keys: list[str], changed_when: str | None
+) -> str:
+    if changed_when is None:
+        return f"ON CONFLICT ({_quoted(keys)}) DO NOTHING"
+    assignments = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
+    return (
+        f"ON CONFLICT ({_quoted(keys)}) DO UPDATE SET {assignments} "
+        f'WHERE "{table}"."{changed_when}" IS DISTINCT FROM excluded."{changed_when}"'
+    )
+
+
+def copy_text_column(series: pd.Series, boolean: bool = False) -> list[str]:
+    """One column in COPY's text format: a string per row, `\\N` for NULL."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series.to_numpy(dtype="datetime64[us]")
+        missing = np.isnat(values)
+        whole = (values[~missing].astype(np.int64) % 1_000_000 == 0).all()
+        text = np.datetime_as_string(values, unit="s" if whole else "us").astype(object)
+        text[missing] = _COPY_NULL
+        return list(text)
+    if boolean:
+        mapped = series.map({True: "t", False: "f"}).to_numpy(dtype=object, copy=True)
+        mapped[pd.isna(mapped)] = _COPY_NULL
+        return list(mapped)
+    if pd.api.types.is_integer_dtype(series):  # int64, or nullable Int64
+        numbers = series.to_numpy(dtype=object, na_value=None).tolist()
+        return [_COPY_NULL if v is None else str(v) for v in numbers]
+    objects = series.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(objects)
+    objects[missing] = ""
+    try:
+        joined = "".join(objects.tolist())
+    except TypeError:  # not all text
+        objects = np.array([str(v) for v in objects.tolist()], dtype=object)
+        joined = "".join(objects.tolist())
+    if any(ch in joined for ch in _COPY_SPECIAL):
+        objects = np.array([_escaped(v) for v in objects.tolist()], dtype=object)
+    objects[missing] = _COPY_NULL
+    return list(objects)
+
+
+def _escaped(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def copy_text(frame: pd.DataFrame, table: Table) -> str:
+    """The frame as the body of `COPY … FROM STDIN` (text format)."""
+    columns = [
+        copy_text_column(frame[name], isinstance(table.c[str(name)].type, Boolean))
+        for name in frame.columns
+    ]
+    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+def _copy_postgres(
+    conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str], changed_when: str | None
+) -> None:
     columns = [str(c) for c in frame.columns]
-    text = frame.copy()
-    for name in columns:
-        series = text[name]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            text[name] = series.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-        elif isinstance(table.c[name].type, Boolean):
-            # t/f; None stays empty, which is NULL in COPY's CSV format.
-            text[name] = series.map({True: "t", False: "f"})
-    buffer = io.StringIO()
-    text.to_csv(buffer, index=False, header=False, na_rep="")
+    body = copy_text(frame, table)
     raw: Any = conn.connection.dbapi_connection
     temp = f"tmp_{table.name}_load"
     with raw.cursor() as cur:
@@ -52,16 +121,16 @@ def _copy_postgres(conn: Connection, table: Table, frame: pd.DataFrame, keys: li
             f'CREATE TEMP TABLE IF NOT EXISTS "{temp}" '
             f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
         )
-        with cur.copy(f'COPY "{temp}" ({_quoted(columns)}) FROM STDIN WITH (FORMAT csv)') as copy:
-            copy.write(buffer.getvalue())
+        with cur.copy(f'COPY "{temp}" ({_quoted(columns)}) FROM STDIN') as copy:
+            copy.write(body)
         cur.execute(
             f'INSERT INTO "{table.name}" ({_quoted(columns)}) SELECT {_quoted(columns)} '
-            f'FROM "{temp}" ON CONFLICT ({_quoted(keys)}) DO NOTHING'
+            f'FROM "{temp}" {_conflict_clause(table.name, columns, keys, changed_when)}'
         )
 
 
 def _executemany_sqlite(
-    conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str]
+    conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str], changed_when: str | None
 ) -> None:
     columns = [str(c) for c in frame.columns]
     values: list[list[Any]] = []
@@ -75,7 +144,7 @@ def _executemany_sqlite(
     placeholders = ", ".join("?" for _ in columns)
     sql = (
         f'INSERT INTO "{table.name}" ({_quoted(columns)}) VALUES ({placeholders}) '
-        f"ON CONFLICT ({_quoted(keys)}) DO NOTHING"
+        f"{_conflict_clause(table.name, columns, keys, changed_when)}"
     )
     raw: Any = conn.connection.dbapi_connection
     cur = raw.cursor()

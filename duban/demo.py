@@ -123,6 +123,7 @@ def run_demo(
     weekly = _run_weekly(end, step)
     monthly = _run_monthly(end, step)
     looked_back = _run_lookback(spec.start, end, step)
+    checked = _run_spot_check(end, settings, step)
 
     print()
     print(f"Demo city in {out_dir}/")
@@ -146,6 +147,11 @@ def run_demo(
         print(
             f"  monthly:  {monthly['archive']}/office-bulletin.html (the bulletin; lead units "
             "also got their ledger workbook ledger-<unit>-<date>.xlsx)"
+        )
+    if checked:
+        print(
+            f"  spot check: {checked['archive']}/office-report.html and the checklist "
+            f"{checked['checklist']} (filled in by the demo's inspectors: {checked['returned']})"
         )
     if looked_back.get("archive"):
         print(f"  look-back: {looked_back['archive']}/office-findings.html")
@@ -193,6 +199,62 @@ def _run_monthly(end: date, step: Any) -> dict[str, Any]:
     return drafted
 
 
+def _last_full_quarter(end: date) -> str:
+    """The last quarter that ends on or before `end`."""
+    after = end + timedelta(days=1)
+    if after.day == 1 and after.month in (1, 4, 7, 10):
+        last_day = end
+    else:
+        last_day = date(end.year, 3 * ((end.month - 1) // 3) + 1, 1) - timedelta(days=1)
+    return f"{last_day.year}-Q{(last_day.month - 1) // 3 + 1}"
+
+
+def _run_spot_check(end: date, settings: Settings, step: Any) -> dict[str, Any]:
+    """季度抽查核验: draw the sample, send the checklist; then play the inspectors: fill the
+    checklist (every tenth item fails) and import it, as `duban import checks` does."""
+    from flows.quarterly import quarterly_spot_check
+
+    quarter = _last_full_quarter(end)
+    result = quarterly_spot_check(quarter=quarter)
+    step(
+        f"spot check {quarter}: {result['drawn']} of {result['population']} items drawn in "
+        f"{result['strata']} strata (draw {result['fingerprint']}), {result['mail_sent']} e-mails"
+    )
+    if not result.get("checklist"):
+        return {}
+    path = Path(result["archive"]) / result["checklist"]
+    returned = _inspect(path, path.with_name(f"returned-{path.name}"), settings, step)
+    return {**result, "returned": returned}
+
+
+def _inspect(path: Path, target: Path, settings: Settings, step: Any) -> str:
+    from openpyxl import load_workbook
+
+    from duban.checklist_workbook import CHECKLIST, import_checks
+    from duban.config import load_config
+    from duban.db import make_engine
+
+    checked_on = date.today()  # the inspectors check after the draw, which is made today
+    book = load_workbook(path)
+    ws = book[CHECKLIST.zh]
+    header = {c.value: c.column for c in ws[1]}
+    for i, row in enumerate(range(2, ws.max_row + 1)):
+        failed = i % 10 == 9
+        ws.cell(row, header["核验结果"]).value = "不通过" if failed else "通过"
+        ws.cell(row, header["核验说明"]).value = "现场核实：问题仍未解决" if failed else None
+        ws.cell(row, header["核验日期"]).value = checked_on
+    book.save(target)
+    engine = make_engine(settings.database_url)
+    try:
+        summary = import_checks(
+            engine, load_config(settings.config_dir), target, settings.reports_dir
+        )
+    finally:
+        engine.dispose()
+    step("inspectors' checklist imported: " + summary.line())
+    return str(target)
+
+
 def _run_lookback(start: date, end: date, step: Any) -> dict[str, Any]:
     """回头看 of the tickets closed in the month before the last 30 days: did they come back
     within 30 days? Report only (nothing is reopened), to the office and the units."""
@@ -202,7 +264,7 @@ def _run_lookback(start: date, end: date, step: Any) -> dict[str, Any]:
     closed_to = end - timedelta(days=30)
     closed_from = max(start, closed_to - timedelta(days=29))
     request = LookbackRequest(
-        closed_from=closed_from, closed_to=closed_to, window_days=30, same_place="community"
+        closed_from=closed_from, closed_to=closed_to, window_days=30, same_place="address"
     )
     result = lookback(request)
     step(

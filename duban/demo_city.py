@@ -1527,8 +1527,13 @@ def _day_tickets(
     community = city.communities[street, slot]
     village = city.villages[street, slot]
     road = city.roads[street, rng.integers(0, ROADS_PER_STREET, n)]
-    number = rng.integers(1, 200, n).astype(str).astype(object)
-    building = rng.integers(1, 21, n).astype(str).astype(object)
+    # Complaints cluster: skewing the uniform draws towards the first numbers and buildings
+    # makes a few compounds on each road the usual suspects, so that repeat complaints and
+    # look-back recurrences happen at the same address (the draws themselves are unchanged).
+    number_draw = rng.integers(1, 200, n)
+    building_draw = rng.integers(1, 21, n)
+    number = (1 + (number_draw - 1) ** 4 // 199**3).astype(str).astype(object)
+    building = (1 + (building_draw - 1) ** 2 // 20).astype(str).astype(object)
     address = np.where(
         village,
         community + number + "号",

@@ -6,6 +6,7 @@ so that validation can name the exact bad value. Files of any size are streamed.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
 from duban.config import SourceMapping
@@ -27,7 +29,7 @@ class ExportError(ValueError):
 @dataclass(frozen=True)
 class RawChunk:
     first_row: int  # spreadsheet row number of the chunk's first data row (the header is row 1)
-    frame: pd.DataFrame  # columns: the mapped ticket fields, values: stripped strings
+    frame: pd.DataFrame  # columns: the mapped ticket fields, values: stripped str (object dtype)
     sheet: str | None = None
     bytes_read: int = 0  # for progress: how far into the file this chunk ends
 
@@ -46,9 +48,25 @@ def _check_header(path: Path, header: list[str], mapping: SourceMapping) -> dict
     return {str(field): column for field, column in mapping.columns.items()}
 
 
+def _stripped(values: Any) -> pd.Series:
+    """Cells as a Series of plain `str` objects (object dtype), stripped, "" for empty.
+
+    A list comprehension over the cells is several times faster than `.str.strip()`, and
+    an object Series skips pandas' string-dtype inference: this runs for every cell.
+    """
+    cells = np.empty(len(values), dtype=object)
+    try:
+        cells[:] = list(map(str.strip, values))
+    except TypeError:  # a cell that is not text (the parsers give text; be safe)
+        cells[:] = [_cell_text(v).strip() for v in values]
+    return pd.Series(cells, dtype=object, copy=False)
+
+
 def _to_fields(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    out = pd.DataFrame({field: frame[col] for field, col in columns.items()})
-    return out.fillna("").astype(str).apply(lambda s: s.str.strip())
+    stripped: dict[str, pd.Series] = {}
+    for col in set(columns.values()):
+        stripped[col] = _stripped(frame[col].to_numpy(dtype=object))
+    return pd.DataFrame({field: stripped[col] for field, col in columns.items()}, copy=False)
 
 
 def read_export(
@@ -72,11 +90,18 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
         header = _csv_header(path, handle, mapping)
         columns = _check_header(path, header, mapping)
         handle.seek(0)
+        encoding = mapping.encoding
+        if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+            # The C parser decodes UTF-8 itself; "utf-8-sig" would route every byte through
+            # Python's incremental decoder. Skip the byte-order mark here instead.
+            if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+                handle.seek(0)
+            encoding = "utf-8"
         reader = pd.read_csv(
             handle,
             sep=mapping.delimiter,
-            encoding=mapping.encoding,
-            dtype=str,
+            encoding=encoding,
+            dtype=object,
             keep_default_na=False,
             na_filter=False,
             usecols=sorted(set(columns.values())),
@@ -156,5 +181,8 @@ def _read_xlsx(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[
 
 
 def _frame(rows: list[list[str]], fields: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=fields, dtype=str)
-    return frame.apply(lambda s: s.str.strip())
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+    return pd.DataFrame(
+        {field: _stripped(values) for field, values in zip(fields, columns, strict=True)},
+        copy=False,
+    )

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, insert, select, update
+from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, insert, select
 
-from duban.bulk_insert import insert_new
+from duban.bulk_insert import insert_new, upsert
 from duban.city import problem_by_category, unit_lookup
 from duban.config import CityConfig
 from duban.db import session_scope
@@ -94,39 +96,53 @@ class _Report:
         return str(self.path)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """DataFrame rows as plain dicts for the DB driver: NaT/NaN -> None, numpy -> Python.
-
-    Column by column (vectorised), not value by value: this runs for every imported row.
-    """
-    columns: list[list[Any]] = []
-    for name in frame.columns:
-        series = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            values = series.dt.to_pydatetime().tolist() if len(series) else []
-            mask = series.isna().tolist()
-            columns.append([None if m else v for v, m in zip(values, mask, strict=True)])
-        else:
-            columns.append(series.astype(object).where(series.notna(), None).tolist())
-    names = [str(c) for c in frame.columns]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+# Columns whose values are (nearly) all distinct: hashing them directly skips factorising.
+_DISTINCT = frozenset({"external_id", "content", "address", "caller_phone"})
 
 
 def _row_hash(frame: pd.DataFrame) -> pd.Series:
     """A stable 64-bit hash of the imported fields of each row, for change detection.
 
     Times and numbers are hashed as they are (cheap); everything else as text, so the hash
-    does not depend on which dtype a chunk's column happened to get.
+    does not depend on which dtype a chunk's column happened to get. The values equal
+    `pandas.util.hash_pandas_object(frame[HASHED] with text columns .astype(str),
+    index=False)` — stored hashes stay valid — computed column by column without
+    converting columns that are already all `str`.
     """
-    parts = {}
+    hashes = []
     for name in HASHED:
         series = frame[name]
         native = pd.api.types.is_datetime64_any_dtype(series) or (
             pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         )
-        parts[name] = series if native else series.astype(str)
-    hashed = pd.util.hash_pandas_object(pd.DataFrame(parts, index=frame.index), index=False)
-    return pd.Series(hashed.to_numpy(dtype="uint64").view("int64"), index=frame.index)
+        if native:
+            values = (
+                series.array
+                if isinstance(series.dtype, pd.api.extensions.ExtensionDtype)
+                else series.to_numpy()
+            )
+            hashes.append(pd.util.hash_array(values))
+            continue
+        values = series.to_numpy(dtype=object)
+        if all(type(v) is str for v in values):
+            hashes.append(pd.util.hash_array(values, categorize=name not in _DISTINCT))
+        else:
+            hashes.append(pd.util.hash_array(series.astype(str).array))
+    combined = _combine_hashes(hashes, len(frame))
+    return pd.Series(combined.view("int64"), index=frame.index)
+
+
+def _combine_hashes(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    """pandas' own combination of column hashes (pandas.core.util.hashing, not public)."""
+    out = np.zeros(length, dtype=np.uint64) + np.uint64(0x345678)
+    mult = np.uint64(1000003)
+    for i, a in enumerate(arrays):
+        inverse_i = len(arrays) - i
+        out ^= a
+        out *= mult
+        mult += np.uint64(82520 + inverse_i + inverse_i)
+    out += np.uint64(97531)
+    return out
 
 
 def _one_of(conn: Any, column: Any, values: list[str]) -> Any:
@@ -175,14 +191,42 @@ def import_tickets(
     report = _Report(
         reports_dir / "quarantine" / f"{stamp}-run{run_id}-{source}-{path.stem}.csv", path.name
     )
+    # Two stages overlap: while the database stores one chunk (in a worker thread; the
+    # driver waits for the server without holding the GIL), the next is read and validated.
+    # Chunks are stored, counted and reported strictly in file order, one transaction each.
+    pending: tuple[Future[None], RawChunk, list[BadRow]] | None = None
+
+    def finish(stored: tuple[Future[None], RawChunk, list[BadRow]]) -> None:
+        future, chunk, bad = stored
+        future.result()  # raises what storing raised
+        report.write(bad, chunk.sheet)
+        summary.read += len(chunk.frame)
+        if on_chunk:
+            on_chunk(chunk, summary)
+
     try:
-        for chunk in read_export(path, mapping, chunk_rows):
-            good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
-            _store_chunk(engine, source, run_id, str(path), chunk.sheet, good, bad, summary)
-            report.write(bad, chunk.sheet)
-            summary.read += len(chunk.frame)
-            if on_chunk:
-                on_chunk(chunk, summary)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
+            try:
+                for chunk in read_export(path, mapping, chunk_rows):
+                    good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+                    if not good.empty:
+                        good = good.assign(row_hash=_row_hash(good))
+                    if pending is not None:
+                        finish(pending)
+                        pending = None
+                    future = writer.submit(
+                        _store_chunk, engine, source, run_id, str(path), chunk.sheet, good, bad,
+                        summary,
+                    )  # fmt: skip
+                    pending = (future, chunk, bad)
+                if pending is not None:
+                    finish(pending)
+                    pending = None
+            finally:
+                # An error while reading the next chunk: the one in flight still ends (and
+                # is counted) before the error goes on.
+                if pending is not None and pending[0].exception() is None:
+                    finish(pending)
     finally:
         summary.report_path = report.close()
         with session_scope(engine) as session:
@@ -204,6 +248,13 @@ def _store_chunk(
     bad: list[BadRow],
     summary: ImportSummary,
 ) -> None:
+    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
+
+    `good` carries its `row_hash`. Existing rows of the chunk's ids are looked up first
+    (one indexed query), so that unchanged rows are neither sent nor written, and the
+    summary can tell new from changed. New rows are inserted (ON CONFLICT DO NOTHING), changed
+    rows upserted (ON CONFLICT … DO UPDATE … WHERE the hash differs).
+    """
     table = TICKETS
     with engine.begin() as conn:
         if bad:
@@ -221,37 +272,32 @@ def _store_chunk(
                     for b in bad
                 ],
             )
-            summary.quarantined += len(bad)
-        if good.empty:
-            return
-        good = good.assign(row_hash=_row_hash(good), source=source)
-        ids = good["external_id"].tolist()
-        existing = pd.DataFrame(
-            conn.execute(
-                select(table.c.external_id, table.c.id, table.c.row_hash).where(
-                    table.c.source == source, _one_of(conn, table.c.external_id, ids)
-                )
-            ).all(),
-            columns=["external_id", "id", "old_hash"],
-        )
-        merged = good.merge(existing, on="external_id", how="left")
-        new = merged[merged["id"].isna()].drop(columns=["id", "old_hash"])
-        known = merged[merged["id"].notna()]
-        changed = known[known["row_hash"] != known["old_hash"]]
-        summary.unchanged += len(known) - len(changed)
-        if not new.empty:
-            # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
-            insert_new(conn, table, new[[*HASHED, "row_hash", "source"]], ["source", "external_id"])
-            summary.inserted += len(new)
-        if not changed.empty:
-            # Bind names must differ from column names in UPDATE ... SET.
-            columns = [c for c in (*HASHED, "row_hash") if c != "external_id"]
-            frame = changed[[*columns, "id"]].rename(columns=lambda c: f"v_{c}")
-            rows = _records(frame)
-            stmt = (
-                update(table)
-                .where(table.c.id == bindparam("v_id"))
-                .values({c: bindparam(f"v_{c}") for c in columns})
+        if not good.empty:
+            ids = good["external_id"].tolist()
+            existing = pd.DataFrame(
+                conn.execute(
+                    select(table.c.external_id, table.c.row_hash).where(
+                        table.c.source == source, _one_of(conn, table.c.external_id, ids)
+                    )
+                ).all(),
+                columns=["external_id", "old_hash"],
             )
-            conn.execute(stmt, rows)
-            summary.updated += len(changed)
+            # Positions, not a merge: a merge would turn the 64-bit hashes into floats.
+            found = pd.Index(existing["external_id"]).get_indexer(good["external_id"])
+            is_new = found < 0
+            old_hash = np.append(existing["old_hash"].to_numpy(dtype=np.int64), 0)[found]
+            changed = ~is_new & (old_hash != good["row_hash"].to_numpy())
+            keys = ["source", "external_id"]
+            columns = [*HASHED, "row_hash"]
+            # Apart: an upsert that may update costs SQLite twice an insert's time.
+            # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
+            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
+            upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
+            counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
+        else:
+            counts = (0, 0, 0)
+    # Counted once committed (the writer thread runs one chunk at a time).
+    summary.quarantined += len(bad)
+    summary.inserted += counts[0]
+    summary.updated += counts[1]
+    summary.unchanged += counts[2]

@@ -261,3 +261,75 @@ def test_nyc311_export_loads_by_configuration_alone(
     assert reasons[7]["column"] == "Agency" and reasons[7]["value"] == "TLC"
     assert reasons[8]["column"] == "Closed Date"
     assert reasons[9]["column"] == "Created Date" and reasons[9]["value"] == "2024-13-45"
+
+
+def test_updates_inserts_and_quarantine_in_one_chunk(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    """One chunk that holds a changed row, an unchanged row, a new row and a bad row: on
+    PostgreSQL the staging (COPY) path, on SQLite the executemany path."""
+    run(engine, city, write_csv(tmp_path / "v1.csv", [row("U1"), row("U2")]), tmp_path)
+    rows = [
+        row("U1", status="closed", closed_at="2026-10-09 16:00:00", resolved="0",
+            satisfaction="不满意", content="改\t行\n第二行 \\N 反斜杠", returned_count="2"),
+        row("U2"),
+        row("U3", community="建国门社区", urgency="4"),
+        row("U4", received_at="not a date"),
+    ]  # fmt: skip
+    summary = run(engine, city, write_csv(tmp_path / "v2.csv", rows), tmp_path)
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (4, 1, 1, 1)
+    assert summary.quarantined == 1
+    stored = tickets(engine)
+    assert set(stored) == {"U1", "U2", "U3"}
+    u1 = stored["U1"]
+    assert u1.status is TicketStatus.closed and u1.closed_at == datetime(2026, 10, 9, 16, 0)
+    assert u1.resolved is False and u1.returned_count == 2
+    assert u1.satisfaction is not None and u1.satisfaction.value == "dissatisfied"
+    assert u1.content == "改\t行\n第二行 \\N 反斜杠"  # COPY's special characters survive
+    assert stored["U2"].closed_at is None and stored["U2"].resolved is None
+    # Level 4 = 11 working days after Wed Sep 30: Oct 8, 9, 10 (make-up), 12-16, 19-21.
+    assert stored["U3"].due_at == datetime(2026, 10, 21, 23, 59, 59)
+    assert stored["U3"].community == "建国门社区" and stored["U3"].problem_id is None
+    with session_scope(engine) as session:
+        [bad] = session.scalars(select(QuarantinedRow)).all()
+    assert bad.row_number == 5 and bad.errors[0]["field"] == "received_at"
+    # Nothing changed since: a third import writes nothing.
+    again = run(engine, city, write_csv(tmp_path / "v3.csv", rows), tmp_path)
+    assert (again.inserted, again.updated, again.unchanged, again.quarantined) == (0, 0, 3, 1)
+
+
+def test_chunk_boundary_inside_duplicates(engine: Engine, city: CityConfig, tmp_path: Path) -> None:
+    """An id listed on both sides of a chunk boundary: inserted by the first chunk, updated
+    by the second; the file's last row wins, and re-importing changes nothing."""
+    rows = [
+        row("D1", category="first"),
+        row("D2"),
+        row("D1", category="second"),  # row 4: the boundary is after row 3 (chunk_rows=2)
+        row("D1", category="third"),
+        row("D3"),
+    ]
+    summary = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=2)
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (5, 3, 1, 0)
+    stored = tickets(engine)
+    assert len(stored) == 3 and stored["D1"].category == "third"
+    again = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=2)
+    # Chunk 1 holds D1 "first" (differs from the stored "third"): written back, and chunk 2
+    # writes "third" again, as the first import did. The last row still wins.
+    assert (again.inserted, again.updated) == (0, 2)
+    assert tickets(engine)["D1"].category == "third"
+
+
+def test_an_error_in_a_later_chunk_keeps_the_stored_chunks(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    """Chunks commit one by one while the next is read: a file that breaks in its third
+    chunk keeps the first two, and the run records what was stored."""
+    path = write_csv(tmp_path / "broken.csv", [row(f"E{i}") for i in range(4)])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('E9,"2026-09-30 10:00:00\n')  # an unterminated quote: unparseable
+    with pytest.raises(ExportError):
+        run(engine, city, path, tmp_path, chunk_rows=2)
+    assert set(tickets(engine)) == {"E0", "E1", "E2", "E3"}
+    with session_scope(engine) as session:
+        [record] = session.scalars(select(ImportRun)).all()
+    assert (record.read, record.inserted) == (4, 4) and record.finished_at is not None
