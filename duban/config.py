@@ -396,6 +396,8 @@ class CityConfig:
             lambda: _metrics_config(self),
             lambda: _spot_check_config(self),
             lambda: _evaluation_config(self),
+            lambda: _lookback_config(self),
+            lambda: _schedules_config(self),
         ]
         loaders += [lambda n=n: self.source(n) for n in self.source_names()]  # type: ignore[misc]
         for load in loaders:
@@ -419,6 +421,20 @@ def _metrics_config(config: CityConfig) -> object:
     from duban.metrics import load_metrics_config  # imports this module: load it late
 
     return load_metrics_config(config)
+
+
+def _lookback_config(config: CityConfig) -> object:
+    from duban.lookback import load_lookback_config  # imports this module: load it late
+
+    return load_lookback_config(config.root)
+
+
+def _schedules_config(config: CityConfig) -> object:
+    from duban.schedule_config import FILE_NAME, load_schedules
+
+    if not (config.root / FILE_NAME).exists():
+        return None  # only `duban serve` and `duban deploy` need it
+    return load_schedules(config.root)
 
 
 def _evaluation_config(config: CityConfig) -> object:

@@ -170,3 +170,29 @@ def test_no_notify_records_findings_and_sends_nothing(city: dict[str, Any]) -> N
 def _id(engine: Engine, ext: str) -> int:
     with session_scope(engine) as session:
         return int(session.scalars(select(Ticket.id).where(Ticket.external_id == ext)).one())
+
+
+def test_scheduled_lookback_examines_the_closures_whose_window_just_ended(
+    city: dict[str, Any],
+) -> None:
+    """On Tue 2026-09-15 the 30-day schedule looks at the tickets closed on 2026-08-15 (their
+    windows ended on 2026-09-14 at the latest); one closed a day later waits its turn."""
+    from flows.scheduled_lookback import scheduled_lookback
+
+    engine, smtp = city["engine"], city["smtp"]
+    d = datetime
+    closed(engine, "J-AUG", "dc-jianguomen", d(2026, 8, 10, 9), d(2026, 8, 15, 17))
+    add_ticket(engine, "J-AUG-AGAIN", "dc-jianguomen", d(2026, 8, 20, 8), d(2026, 8, 25, 18))
+    closed(engine, "J-LATER", "dc-jianguomen", d(2026, 8, 11, 9), d(2026, 8, 16, 17),
+           address="建国门内大街9号")  # fmt: skip
+    add_ticket(engine, "J-LATER-AGAIN", "dc-jianguomen", d(2026, 8, 21, 8), d(2026, 8, 26, 18),
+               address="建国门内大街9号")  # fmt: skip
+
+    result = scheduled_lookback(day=date(2026, 9, 15))
+    assert result["30天回头看"]["closed"] == 1 and result["30天回头看"]["recurred"] == 1
+    unit_mail = by_recipient(smtp)["jianguomen@duban.example"]
+    assert len(unit_mail) == 1
+    assert "J-AUG" in unit_mail[0].part("plain") and "J-LATER" not in unit_mail[0].part("plain")
+
+    assert scheduled_lookback(day=date(2026, 9, 15))["30天回头看"]["mail_sent"] == 0  # re-run
+    assert scheduled_lookback(day=date(2026, 9, 19))["skipped"] == "not a working day"

@@ -1,0 +1,49 @@
+"""回头看 on a schedule — the look-backs of `config/lookback.yaml`.
+
+Each working day, for every configured schedule (by default: 30 days at the same address,
+90 days in the same community), look back at the tickets closed `window_days + 1` days ago,
+whose recurrence windows have all just ended. Each is an ordinary look-back run (a subflow
+with its own record, artifact and notices), so a re-run for the same day finds its
+notices recorded and sends nothing new. Enabled in `config/schedules.yaml`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from duban.config import load_config
+from duban.lookback import load_lookback_config, scheduled_request
+from duban.settings import get_settings
+from flows.lookback import lookback
+from tasks.notify import notify_admins
+
+
+@flow(
+    name="scheduled-lookback",
+    description="回头看: the scheduled look-backs of config/lookback.yaml",
+    on_failure=[notify_admins],
+)
+def scheduled_lookback(day: date | None = None) -> dict[str, Any]:
+    """Run every look-back schedule of config/lookback.yaml for `day` (default: today in the
+    city's time zone). Nothing happens on a non-working day: the windows that ended then
+    are examined on the next working day, by a schedule with `closed_days` > 1, or not."""
+    settings = get_settings()
+    day = day or datetime.now(settings.zone).date()
+    config = load_config(settings.config_dir)
+    logger = get_run_logger()
+    if not config.calendar.is_working_day(day):
+        logger.info("%s is not a working day: no scheduled look-back", day)
+        return {"day": f"{day}", "skipped": "not a working day"}
+    schedules = load_lookback_config(config.root).lookback_schedules
+    results: dict[str, Any] = {"day": f"{day}"}
+    for schedule in schedules:
+        request = scheduled_request(schedule, day)
+        summary = lookback(request)
+        results[schedule.name] = {
+            k: summary.get(k) for k in ("request", "closed", "recurred", "mail_sent")
+        }
+        logger.info("%s: %s", schedule.name, results[schedule.name])
+    return results
