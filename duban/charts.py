@@ -27,13 +27,19 @@ LAST_COLOUR = "#9aa0a6"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not the locale's names
 
 
-def _figure() -> Figure:
-    figure = Figure(figsize=SIZE, dpi=DPI)
+def new_figure(size: tuple[float, float] = SIZE) -> Figure:
+    """A figure on the Agg canvas (no display), at the charts' fixed DPI."""
+    figure = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(figure)
     return figure
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def _figure() -> Figure:
+    return new_figure()
+
+
+def save_png(figure: Figure, path: Path) -> Path:
+    """Write `figure` atomically as a deterministic PNG (no software/time metadata)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
@@ -66,7 +72,7 @@ def week_bars(
     ax.legend(loc="upper right")
     ax.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def daily_line(days: Sequence[date], tickets: Sequence[int], path: Path, title: str) -> Path:
@@ -83,4 +89,4 @@ def daily_line(days: Sequence[date], tickets: Sequence[int], path: Path, title: 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_png(figure, path)

@@ -15,10 +15,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from duban.charts import DPI, LAST_COLOUR, THIS_COLOUR
+from duban.charts import LAST_COLOUR, THIS_COLOUR, new_figure
+from duban.charts import save_png as _save
 
 PROBLEMS_CHART = "monthly-problems.png"
 SCORES_CHART = "monthly-scores.png"
@@ -26,17 +26,7 @@ NAMED_COLOUR = "#f9ab00"
 
 
 def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-    tmp.replace(path)
-    return path
+    return new_figure((width, height))
 
 
 def problem_bars(

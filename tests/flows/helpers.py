@@ -28,3 +28,12 @@ def add_ticket(
     values.update(kw)
     with session_scope(engine) as session:
         session.add(Ticket(**values))
+
+
+def by_recipient(smtp: Any) -> dict[str, list[Any]]:
+    """The messages a real SMTP server received, by recipient."""
+    out: dict[str, list[Any]] = {}
+    for received in smtp.messages:
+        for rcpt in received.rcpt_tos:
+            out.setdefault(rcpt, []).append(received)
+    return out

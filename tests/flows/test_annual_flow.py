@@ -29,7 +29,7 @@ from duban.models import (
 )
 from duban.rules.schedule import is_due
 from flows.annual import annual_evaluation
-from tests.flows.helpers import unit_ids
+from tests.flows.helpers import by_recipient, unit_ids
 
 YEAR = 2026
 SCRIPT = "<script>alert('x')</script>"
@@ -106,14 +106,6 @@ def seed(city: dict[str, Any]) -> None:
             run_id=run.id, item_kind="ticket", item_id=ids["A010"],
             unit_id=units["dc-donghuamen"], recurrences=2, reopened=False,
         ))  # fmt: skip
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def points_and_total(text: str) -> tuple[list[Decimal], Decimal]:

@@ -21,7 +21,7 @@ from duban.models import (
     TicketStatus,
 )
 from flows.daily import daily_report
-from tests.flows.helpers import add_ticket
+from tests.flows.helpers import add_ticket, by_recipient
 
 # Mon 2026-10-12; Thu Oct 8, Fri Oct 9 and Sat Oct 10 (调休) are the working days before it.
 DAY = date(2026, 10, 12)
@@ -58,14 +58,6 @@ def seed_tickets(engine: Engine) -> None:
         engine, "D-OLD", "dc-donghuamen", datetime(2026, 9, 1, 9), datetime(2026, 9, 10, 23, 59),
         status=TicketStatus.closed, closed_at=datetime(2026, 9, 2, 9), resolved=True,
     )  # fmt: skip
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def test_each_unit_gets_exactly_its_own_items(city: dict[str, Any]) -> None:

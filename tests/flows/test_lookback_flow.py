@@ -14,7 +14,7 @@ from duban.db import session_scope
 from duban.lookback import LookbackRequest, LookbackRequestError, build_request
 from duban.models import AuditRecord, LookbackFinding, Run, Ticket, TicketStatus
 from flows.lookback import lookback
-from tests.flows.helpers import add_ticket
+from tests.flows.helpers import add_ticket, by_recipient
 
 SCRIPT = "<script>alert('x')</script>"
 CLOSED = TicketStatus.closed
@@ -52,14 +52,6 @@ def september(**kw: Any) -> LookbackRequest:
 def tickets_table(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(Ticket.__table__).order_by(Ticket.id))]
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def test_report_only_tells_each_unit_its_own_items_and_changes_no_ticket(

@@ -28,7 +28,7 @@ from duban.models import (
     TicketStatus,
 )
 from flows.monthly import approve_monthly, monthly_bulletin, pause_key, paused_flow_run
-from tests.flows.helpers import unit_ids
+from tests.flows.helpers import by_recipient, unit_ids
 
 MONTH = "2026-10"
 STREETS = {  # unit → (tickets in October, how many closed on time and satisfied)
@@ -104,14 +104,6 @@ def seed(city: dict[str, Any]) -> None:
                 owner_unit_id=units[owner], due_month=date(2026, 9, 1), status="in_progress",
                 progress=0.4,
             ))  # fmt: skip
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from duban.db import session_scope
 from duban.models import Run, SpotCheckSample, Ticket, TicketStatus
 from flows.quarterly import quarterly_spot_check
-from tests.flows.helpers import add_ticket
+from tests.flows.helpers import add_ticket, by_recipient
 
 SCRIPT = "<script>alert('x')</script>"
 OFFICE = "office@duban.example"
@@ -39,14 +39,6 @@ def seed(engine: Any) -> None:
     with session_scope(engine) as session:
         ticket = session.scalars(select(Ticket).where(Ticket.external_id == "D-NO")).one()
         ticket.resolved = False
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def sample_of(engine: Any) -> list[tuple[str, int]]:

@@ -14,7 +14,7 @@ from duban.db import session_scope
 from duban.models import Delivery, Notice, Problem, Run
 from duban.weekly_report import WeekError
 from flows.weekly import weekly_analysis
-from tests.flows.helpers import add_ticket
+from tests.flows.helpers import add_ticket, by_recipient
 
 WEEK = "2026-W45"  # Mon 2026-11-02 .. Sun 2026-11-08; the week before is 2026-W44
 MONDAY = datetime(2026, 11, 2)
@@ -61,14 +61,6 @@ def seed_tickets(engine: Engine) -> None:
         )  # fmt: skip
     for day in range(5):  # street tickets, no problem
         ticket("dc-jianguomen", MONDAY + timedelta(days=day, hours=11))
-
-
-def by_recipient(smtp: Any) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for received in smtp.messages:
-        for rcpt in received.rcpt_tos:
-            out.setdefault(rcpt, []).append(received)
-    return out
 
 
 def inline_images(message: Any) -> dict[str, bytes]:
