@@ -56,25 +56,37 @@ def problem_bars(
     return _save(figure, path)
 
 
+LOWEST_SHOWN = 12
+
+
 def score_bars(
-    groups: Sequence[tuple[str, Sequence[tuple[str, float, bool]]]], path: Path, title: str
+    groups: Sequence[tuple[str, Sequence[tuple[str, float, bool]]]],
+    path: Path,
+    title: str,
+    lowest: int = LOWEST_SHOWN,
 ) -> Path:
-    """One panel per peer group: each ranked unit's score (0..100) by rank, the named lowest
-    in another colour. `groups`: (group name, [(unit code, score, named), ...])."""
-    rows = max(1, len(groups))
-    widest = max([len(units) for _, units in groups] or [1])
-    figure = _figure(max(8.0, 0.32 * widest + 2), 2.6 * rows)
-    for index, (name, units) in enumerate(groups or [("none", [])], start=1):
-        ax = figure.add_subplot(rows, 1, index)
-        positions = list(range(len(units)))
-        colours = [NAMED_COLOUR if named else THIS_COLOUR for _, _, named in units]
-        ax.bar(positions, [s for _, s, _ in units], 0.6, color=colours)
-        ax.set_xticks(positions, [c for c, _, _ in units], rotation=90 if len(units) > 10 else 0)
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("score")
-        ax.set_title(f"{title}: {name}")
+    """One panel per peer group: the `lowest` units of the group by score (0..100), lowest
+    at the top, the named ones in another colour; the panel's title gives the group's size
+    and median, so the chart stays readable whether a group has 5 or 340 units.
+    `groups`: (group name, [(unit code, score, named), ...]) in rank order, best first."""
+    panels = list(groups) or [("none", [])]
+    heights = [0.9 + 0.24 * min(lowest, max(1, len(units))) for _, units in panels]
+    figure = _figure(8.0, sum(heights) + 0.3)
+    grid = figure.add_gridspec(len(panels), 1, height_ratios=heights)
+    for index, (name, units) in enumerate(panels):
+        ax = figure.add_subplot(grid[index, 0])
+        shown = list(units)[-lowest:]  # the lowest, best of them first
+        positions = list(range(len(shown)))
+        colours = [NAMED_COLOUR if named else THIS_COLOUR for _, _, named in shown]
+        ax.barh(positions, [s for _, s, _ in shown], 0.6, color=colours)
+        ax.set_yticks(positions, [c for c, _, _ in shown], fontsize=8)
+        ax.set_xlim(0, 100)
+        scores = sorted(s for _, s, _ in units)
+        median = scores[len(scores) // 2] if scores else None
+        summary = f"{len(units)} units" + (f", median {median:.1f}" if median is not None else "")
+        ax.set_title(f"{title}: {name}, lowest {len(shown)} of {summary}", fontsize=9)
         if not units:
             ax.text(0.5, 0.5, "no ranked units", ha="center", va="center", transform=ax.transAxes)
-        ax.grid(axis="y", alpha=0.3)
+        ax.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return _save(figure, path)
