@@ -109,19 +109,34 @@ def render_monthly(
     """The full bulletin for the office; the bulletin for each ranked unit and each lead unit
     (with its ledger workbook attached). Recorded as drafts: nothing is enqueued here."""
     names = [p.name for p in charts]
+    office = office_context(ctx.config, snap, names)
     jobs: list[NoticeJob] = [
-        ("office", "bulletin", "monthly_bulletin", office_context(ctx.config, snap, names),
+        ("office", "bulletin", "monthly_bulletin", {**office, **_shared(ctx, office)},
          list(ctx.config.mail.office), list(charts)),
     ]  # fmt: skip
+    shared: dict[str, Any] | None = None  # the same for every unit: rendered once
     for code in sorted(set(snap.ranked_units) | set(snap.lead_units)):
         recipients = snap.recipients(code)
         if not recipients:
             continue
         workbook = workbooks.get(code)
         context = unit_context(ctx.config, snap, code, names, workbook.name if workbook else None)
+        shared = shared or _shared(ctx, context)
         files = [*charts, *([workbook] if workbook else [])]
-        jobs.append((code, "bulletin", "monthly_bulletin", context, recipients, files))
+        jobs.append((code, "bulletin", "monthly_bulletin", {**context, **shared}, recipients,
+                     files))  # fmt: skip
     return render_all(ctx, LOOP, snap.period.label, jobs, dry_run)
+
+
+def _shared(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
+    """The rankings, volumes, plans, hot spots and ledger of the bulletin — everything but
+    the greeting and the unit's own box — rendered once for an audience (office or units)
+    and put into each of its notices (templates/mail/_monthly_shared.*.j2)."""
+    from markupsafe import Markup
+
+    html = ctx.templates.get_template("mail/_monthly_shared.html.j2").render(**context)
+    text = ctx.templates.get_template("mail/_monthly_shared.txt.j2").render(**context)
+    return {"shared_html": Markup(html), "shared_text": text}
 
 
 # ---------------------------------------------------------------- after approval
