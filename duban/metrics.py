@@ -23,6 +23,33 @@ from duban.rules.ranking import DEFAULT_PEER_GROUPS, DEFAULT_WEIGHTS, RATES
 FORMATS = ("csv", "json")
 
 
+class SupervisedStreets(Strict):
+    """Streets under municipal supervision (市级挂牌督办街乡) and the exit rule 降量、提率、去低
+    (duban/rules/exit_rule.py): names as the tickets' street column has them."""
+
+    streets: list[str] = Field(default_factory=list, description="street names under supervision")
+    volume_fall: float = Field(
+        default=0.0, ge=0, le=1, description="降量: the least month-on-month fall of tickets"
+    )
+    rates: list[str] = Field(
+        default_factory=lambda: ["response_rate", "resolution_rate", "satisfaction_rate"],
+        description="提率: rates that must not fall month on month",
+    )
+    rate_floor: float = Field(
+        default=0.98, ge=0, le=1, description="a rate at or above this need not rise further"
+    )
+    min_satisfaction: float = Field(
+        default=0.85, ge=0, le=1, description="去低: the satisfaction rate a street must reach"
+    )
+
+    @model_validator(mode="after")
+    def _rates(self) -> SupervisedStreets:
+        unknown = [r for r in self.rates if r not in RATES]
+        if unknown:
+            raise ValueError(f"rates: unknown rate {unknown[0]!r}; one of {', '.join(RATES)}")
+        return self
+
+
 class MetricsConfig(Strict):
     """config/metrics.yaml; every field has a default and the file may be absent."""
 
@@ -54,6 +81,7 @@ class MetricsConfig(Strict):
     min_tickets_to_rank: int = Field(
         default=10, ge=0, le=1_000_000, description="tickets a unit needs in the month to rank"
     )
+    supervised_streets: SupervisedStreets = Field(default_factory=SupervisedStreets)
 
     @model_validator(mode="after")
     def _weights(self) -> MetricsConfig:

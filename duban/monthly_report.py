@@ -24,6 +24,8 @@ from duban.metrics import MetricsConfig, load_metrics_config, metrics_frame
 from duban.models import Unit
 from duban.queries import metrics as qm
 from duban.queries.monthly import open_ledger, open_ledger_by_unit
+from duban.rules.exit_rule import StreetMonth, exit_verdict
+from duban.rules.exit_rule import as_dict as exit_as_dict
 from duban.rules.ranking import GROUP_NAMES, RATE_NAMES, RATES, RankedUnit, UnitRates, rank_units
 
 LOOP = "monthly"
@@ -81,6 +83,7 @@ class MonthlySnapshot:
     ledger_by_unit: pd.DataFrame
     ledger_steps: list[str]
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
+    supervised: list[dict[str, Any]] = field(default_factory=list)  # exit-rule verdicts
 
     @property
     def lead_units(self) -> list[str]:
@@ -108,6 +111,37 @@ def _missing(value: Any) -> bool:
 
 def _opt(value: Any) -> float | None:
     return None if _missing(value) else float(value)
+
+
+def supervised_streets(
+    engine: Engine, config: CityConfig, settings: MetricsConfig, period: MonthPeriod
+) -> list[dict[str, Any]]:
+    """Each street under municipal supervision, this month against the previous one, with
+    the verdict of the exit rule 降量、提率、去低 (duban/rules/exit_rule.py)."""
+    rule = settings.supervised_streets
+    if not rule.streets:
+        return []
+    last_day = period.start - timedelta(days=1)
+    frames = [
+        metrics_frame(engine, config, "street", start, end).set_index("street")
+        for start, end in ((period.start, period.as_of), (last_day.replace(day=1), last_day))
+    ]
+
+    def month(frame: pd.DataFrame, street: str) -> StreetMonth:
+        if street not in frame.index:
+            return StreetMonth(0, dict.fromkeys(RATES))
+        row = frame.loc[street]
+        return StreetMonth(int(row["tickets"]), {name: _opt(row[name]) for name in RATES})
+
+    out = []
+    for street in rule.streets:
+        this, last = month(frames[0], street), month(frames[1], street)
+        verdict = exit_verdict(
+            street, this, last, volume_fall=rule.volume_fall, rates=tuple(rule.rates),
+            rate_floor=rule.rate_floor, min_satisfaction=rule.min_satisfaction,
+        )  # fmt: skip
+        out.append(exit_as_dict(verdict, this, last))
+    return out
 
 
 def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> MonthlySnapshot:
@@ -141,7 +175,9 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
                 select(Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.active)
             )
         }
+    supervised = supervised_streets(engine, config, settings, period)
     return MonthlySnapshot(
+        supervised=supervised,
         period=period,
         settings=settings,
         rates=rates,
@@ -250,6 +286,7 @@ def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dic
         "overdue_total": len(overdue),
         "overdue_by_unit": _records(overdue_by_unit),
         "hot_spots": _records(snap.hot_spots),
+        "supervised": snap.supervised,
         "ledger_steps": [{"step": st, "name": step_names.get(st, st)} for st in snap.ledger_steps],
         "ledger_by_unit": _records(snap.ledger_by_unit),
         "ledger_total": len(snap.ledger),
