@@ -21,7 +21,7 @@ import shutil
 import socket
 import statistics
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,6 @@ def prepare(out: Path, volume: int, days: int) -> tuple[Path, Path, Any]:
         engine.dispose()
     config = load_config(out / "config")
     calendar = config.calendar
-    from datetime import timedelta
 
     last = spec.start + timedelta(days=days - 1)
     return template, out / "config", calendar.add_working_days(last, 1)
@@ -135,6 +134,7 @@ def main() -> None:
 def plain_daily(day: Any) -> dict[str, Any]:
     """The daily flow's steps without Prefect: the tasks' own functions, in the same order."""
     from duban.rules.ladder import is_send_day
+    from duban.rules.warnings import working_day_on_or_before
     from duban.runs import finish_run, last_completed_day, start_run
     from tasks.context import load_context
     from tasks.deliver import deliver
@@ -146,9 +146,11 @@ def plain_daily(day: Any) -> dict[str, Any]:
     assert is_send_day(day, False, ctx.config.calendar)
     run_id = start_run(ctx.engine, "daily", f"{day}", {}, False)
     last = last_completed_day(ctx.engine, "daily", day)
+    # As the flow does: with no earlier report, the window starts at the previous working day.
+    since = last or working_day_on_or_before(day - timedelta(days=1), ctx.config.calendar)
     started = datetime.now()
     escalate.fn(ctx, day, last, False)
-    snap = measure.fn(ctx, day, last or day, started)
+    snap = measure.fn(ctx, day, since, started)
     rendered = render_daily.fn(ctx, snap, False)
     sent = deliver.fn(ctx, rendered)
     finish_run(ctx.engine, run_id, "ok", {})

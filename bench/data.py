@@ -1,0 +1,352 @@
+"""Benchmark databases: the demo city's year of tickets, streamed into PostgreSQL with COPY.
+
+One database per size (`duban_bench_full`, `duban_bench_tenth`, …), kept between runs and
+reused when its `bench_spec` table records the same spec and says it is complete
+(`--rebuild` forces a new one). The city, its problems and its plan come from
+`duban.demo_city` through Duban's own `sync_city` and `import_plan`; the tickets come from
+the demo city's per-day generator (`_day_tickets`), are validated and given their due time
+by the import's own vectorised `validate_rows` (so `due_at`, `problem_id`, `status` … are
+what `duban import tickets` would store) and hashed with its `_row_hash`, then go straight
+into `tickets` with one COPY per day — never the whole year in memory, and not through the
+import's per-chunk upsert. The secondary indexes are dropped for the load and rebuilt after.
+
+The year is 2025 (chinese-calendar knows 2025 and 2026, so every due time is computable):
+tickets from 2025-01-01 to 2025-12-30, the demo's "today" is 2025-12-31 (the daily report's
+day). 2025-12-30 — the day the daily report reports as new — is forced to `peak_day`
+tickets. After loading, the escalation ladder is applied once for 2025-12-30 (with a
+catch-up of the whole year) so that the monthly ledger and the year-end evaluation see the
+escalations a city running Duban daily would have; that state is saved in `bench_base_*`
+tables and restored before each measured run (`reset`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO / "var" / "bench"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+YEAR = 2025
+START = date(YEAR, 1, 1)
+DAYS = 364  # 2025-01-01 … 2025-12-30
+REPORT_DAY = date(YEAR, 12, 31)
+MONTH = f"{YEAR}-11"
+# Beijing scale (docs: DOMAIN.md): ~12 million tickets a year, ~1 million a month, a busy
+# working day 50,000.
+FULL_YEAR = 12_000_000
+FULL_PEAK_DAY = 50_000
+SIZES = {"full": 1.0, "tenth": 0.1, "hundredth": 0.01}
+# Tables a loop writes to: saved after preparation, restored before each run.
+STATE_TABLES = (
+    "escalations",
+    "notices",
+    "deliveries",
+    "runs",
+    "audit",
+    "spot_check_samples",
+    "lookback_findings",
+)
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    size: str
+    daily_volume: int
+    peak_day: int
+    start: str = START.isoformat()
+    days: int = DAYS
+    seed: int = 12345
+    version: int = 1  # bump when the generation changes
+
+    @property
+    def database(self) -> str:
+        return f"duban_bench_{self.size}"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.database}"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+
+    @property
+    def folder(self) -> Path:
+        return BENCH_DIR / f"loops-{self.size}"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.folder / "config"
+
+
+def spec_for(size: str) -> BenchSpec:
+    scale = SIZES[size]
+    return BenchSpec(
+        size=size,
+        daily_volume=round(FULL_YEAR * scale / DAYS),
+        peak_day=round(FULL_PEAK_DAY * scale),
+    )
+
+
+def _spec_json(spec: BenchSpec) -> str:
+    return json.dumps(asdict(spec), sort_keys=True)
+
+
+def is_complete(spec: BenchSpec) -> bool:
+    try:
+        with psycopg.connect(spec.dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "SELECT spec FROM bench_spec WHERE complete ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row) and row[0] == _spec_json(spec) and spec.config_dir.exists()
+
+
+def ensure(spec: BenchSpec, rebuild: bool = False) -> dict[str, Any]:
+    """The database of `spec`, built unless a complete one exists; returns its facts."""
+    if rebuild or not is_complete(spec):
+        build(spec)
+    record_daily_history(spec)
+    with psycopg.connect(spec.dsn) as conn:
+        facts = conn.execute(
+            "SELECT facts FROM bench_spec WHERE complete ORDER BY id DESC"
+        ).fetchone()
+    assert facts is not None
+    return dict(json.loads(facts[0]))
+
+
+def _log(message: str) -> None:
+    print(f"[data {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def build(spec: BenchSpec) -> None:
+    import shutil
+
+    from duban import demo_city as dc
+    from duban.city import sync_city
+    from duban.config import load_config
+    from duban.db import make_engine, session_scope, upgrade
+    from duban.plan_import import import_plan, write_plan_workbook
+
+    started = time.perf_counter()
+    _log(f"building {spec.database} ({spec.daily_volume} tickets a day, peak {spec.peak_day})")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{spec.database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{spec.database}"')
+    shutil.rmtree(spec.folder, ignore_errors=True)
+    spec.folder.mkdir(parents=True)
+
+    # The city, as duban.demo_city.generate_city writes it, without the ticket CSV.
+    demo = dc.DemoSpec(
+        seed=spec.seed, start=START, days=spec.days, daily_volume=spec.daily_volume, year=YEAR
+    )
+    base_config = REPO / "config"
+    dc._copy_config(base_config, spec.config_dir, demo.mail_domain)
+    city = dc._build_city(demo)
+    coop = dc._cooperating(demo)
+    comment = "# Generated by bench/data.py through duban.demo_city.\n"
+    dc._dump_yaml(spec.config_dir / "units.yaml", {"units": city.units}, comment)
+    dc._dump_yaml(spec.config_dir / "problems.yaml", dc._problems_yaml(demo, city, coop), comment)
+    tasks, duties, policies, plans = dc._build_plan(demo, city, coop)
+    plan_path = spec.folder / "plan.xlsx"
+    write_plan_workbook(plan_path, tasks, duties, policies, plans)
+
+    engine = make_engine(spec.url)
+    upgrade(engine)
+    config = load_config(spec.config_dir)
+    with session_scope(engine) as session:
+        sync_city(session, config)
+    import_plan(engine, config, plan_path, spec.folder / "reports")
+    with psycopg.connect(spec.dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_spec (id serial PRIMARY KEY, spec text NOT NULL, "
+            "facts text, complete boolean NOT NULL DEFAULT false, "
+            "created_at timestamp NOT NULL DEFAULT now())"
+        )
+        conn.execute("INSERT INTO bench_spec (spec) VALUES (%s)", [_spec_json(spec)])
+    _log(f"city and plan ready ({time.perf_counter() - started:.0f} s)")
+
+    tickets = load_tickets(spec, demo, city, coop, config, engine)
+    _log(f"{tickets} tickets loaded ({time.perf_counter() - started:.0f} s)")
+
+    # The daily loop's history: the ladder applied once, catching up the whole year.
+    from duban.escalation import apply_escalations
+
+    t0 = time.perf_counter()
+    last = START
+    for month in range(1, 13):  # month by month, as a daily loop would have caught up
+        day = min(date(YEAR + month // 12, month % 12 + 1, 1), REPORT_DAY) - timedelta(days=1)
+        result = apply_escalations(engine, config, day, last_run_day=last, dry_run=False)
+        last = day
+        _log(f"escalations to {day}: {result.counts()} ({time.perf_counter() - t0:.0f} s)")
+    engine.dispose()
+
+    with psycopg.connect(spec.dsn, autocommit=True) as conn:
+        for table in STATE_TABLES:
+            conn.execute(f'DROP TABLE IF EXISTS "bench_base_{table}"')
+            conn.execute(f'CREATE TABLE "bench_base_{table}" AS TABLE "{table}"')
+        conn.execute("VACUUM ANALYZE")
+        counts = {
+            "tickets": tickets,
+            "units": conn.execute("SELECT count(*) FROM units").fetchone()[0],  # type: ignore[index]
+            "problems": conn.execute("SELECT count(*) FROM problems").fetchone()[0],  # type: ignore[index]
+            "plan_tasks": conn.execute("SELECT count(*) FROM plan_tasks").fetchone()[0],  # type: ignore[index]
+            "escalations": conn.execute("SELECT count(*) FROM escalations").fetchone()[0],  # type: ignore[index]
+            "peak_day": conn.execute(
+                "SELECT count(*) FROM tickets WHERE received_at >= %s AND received_at < %s",
+                [REPORT_DAY - timedelta(days=1), REPORT_DAY],
+            ).fetchone()[0],  # type: ignore[index]
+            "month": conn.execute(
+                "SELECT count(*) FROM tickets WHERE received_at >= %s AND received_at < %s",
+                [date(YEAR, 11, 1), date(YEAR, 12, 1)],
+            ).fetchone()[0],  # type: ignore[index]
+            "size_mb": round(
+                conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**20  # type: ignore[index]
+            ),
+            "build_seconds": round(time.perf_counter() - started),
+        }
+        conn.execute(
+            "UPDATE bench_spec SET complete = true, facts = %s WHERE spec = %s",
+            [json.dumps(counts), _spec_json(spec)],
+        )
+    _log(f"{spec.database} complete: {counts}")
+
+
+def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, engine: Any) -> int:
+    """Generate each day's tickets, validate them as the import does, COPY them in."""
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    from duban import demo_city as dc
+    from duban.city import problem_by_category, unit_lookup
+    from duban.db import session_scope
+    from duban.models import Ticket
+    from duban.ticket_import import HASHED, _row_hash
+    from duban.ticket_rows import TicketRefs, validate_rows
+
+    urgency = yaml.safe_load((spec.config_dir / "urgency.yaml").read_text(encoding="utf-8"))
+    model = dc._ticket_model(demo, city, coop, urgency)
+    workdays = dc._working_days(
+        START - timedelta(days=31), START + timedelta(days=spec.days + 120), REPO / "config"
+    )
+    counts, p_category = dc._daily_counts(demo, model, workdays)
+    counts[-1] = spec.peak_day  # 2025-12-30: the day the daily report reports as new
+    id_width = max(5, len(str(int(counts.max(initial=0)))))
+    mapping = config.source("duban")
+    with session_scope(engine) as session:
+        refs = TicketRefs(
+            unit_ids=unit_lookup(session, config, mapping.unit_by),
+            problem_by_category=problem_by_category(session),
+            urgency=config.urgency,
+            calendar=config.calendar,
+            city_zone=ZoneInfo("Asia/Shanghai"),
+        )
+    table: Any = Ticket.__table__
+    indexes = [ix for ix in table.indexes if not ix.unique]
+    columns = [*HASHED, "row_hash", "source"]
+    copy_sql = f"COPY tickets ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+    total = 0
+    started = time.perf_counter()
+    with psycopg.connect(spec.dsn) as conn:
+        conn.execute("SET session_replication_role = replica")  # no FK triggers while loading
+        for ix in indexes:
+            conn.execute(f'DROP INDEX IF EXISTS "{ix.name}"')
+        conn.commit()
+        for d in range(spec.days):
+            frame = dc._day_tickets(
+                demo, city, model, d, int(counts[d]), p_category[d], workdays, id_width
+            )
+            good, bad = validate_rows(frame, 2, mapping, refs)
+            if bad:
+                raise RuntimeError(f"day {d}: {len(bad)} rows refused, e.g. {bad[0].errors}")
+            good = good.assign(row_hash=_row_hash(good), source="duban")[columns]
+            text = good.copy()
+            for name in (
+                "received_at",
+                "dispatched_at",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+                "due_at",
+            ):
+                text[name] = good[name].dt.strftime("%Y-%m-%d %H:%M:%S")
+            text["resolved"] = good["resolved"].map({True: "t", False: "f"})
+            buffer = io.StringIO()
+            text.to_csv(buffer, index=False, header=False, na_rep="")
+            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                copy.write(buffer.getvalue())
+            conn.commit()
+            total += len(good)
+            if d % 30 == 29 or d == spec.days - 1:
+                rate = total / (time.perf_counter() - started)
+                _log(f"day {d + 1}/{spec.days}: {total} tickets ({rate:,.0f} a second)")
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        t0 = time.perf_counter()
+        for ix in indexes:
+            cols = ", ".join(c.name for c in ix.columns)
+            conn.execute(f'CREATE INDEX "{ix.name}" ON tickets ({cols})')
+            conn.commit()
+        _log(f"{len(indexes)} indexes rebuilt ({time.perf_counter() - t0:.0f} s)")
+    return total
+
+
+def record_daily_history(spec: BenchSpec) -> None:
+    """The daily loop ran yesterday (2025-12-30): a completed `runs` row in the saved state,
+    so that the measured daily report is a regular day's run (candidates: open items and
+    those closed since yesterday), not a first run catching up 31 days. Idempotent."""
+    yesterday = (REPORT_DAY - timedelta(days=1)).isoformat()
+    with psycopg.connect(spec.dsn) as conn:
+        done = conn.execute(
+            "SELECT 1 FROM bench_base_runs WHERE loop = 'daily' AND period = %s", [yesterday]
+        ).fetchone()
+    if done:
+        return
+    reset(spec)
+    from duban.db import make_engine
+    from duban.runs import finish_run, start_run
+
+    engine = make_engine(spec.url)
+    run_id = start_run(engine, "daily", yesterday, {"day": yesterday, "dry_run": False}, False)
+    finish_run(engine, run_id, "ok", {"day": yesterday, "note": "bench/data.py history"})
+    engine.dispose()
+    with psycopg.connect(spec.dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_base_runs")
+        conn.execute("CREATE TABLE bench_base_runs AS TABLE runs")
+
+
+def prewarm(spec: BenchSpec) -> float:
+    """Read the tickets and escalations tables and their indexes once (pg_prewarm, 'read'
+    mode: into the OS cache), so that the first measured run does not pay for a cold cache
+    that the runs after it do not. Returns the seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(spec.dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        conn.execute(
+            "SELECT pg_prewarm(c.oid, 'read') FROM pg_class c "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE c.relname IN ('tickets', 'escalations') "
+            "OR i.indrelid IN ('tickets'::regclass, 'escalations'::regclass)"
+        )
+    return time.perf_counter() - started
+
+
+def reset(spec: BenchSpec) -> None:
+    """Restore the loops' tables to their state after preparation: the loops only add rows
+    there, so delete those above the saved copy's highest id (children first)."""
+    order = ("deliveries", "audit", "spot_check_samples", "lookback_findings", "notices",
+             "escalations", "runs")  # fmt: skip
+    with psycopg.connect(spec.dsn) as conn:
+        for table in order:
+            row = conn.execute(f'SELECT coalesce(max(id), 0) FROM "bench_base_{table}"').fetchone()
+            conn.execute(f'DELETE FROM "{table}" WHERE id > %s', [row[0] if row else 0])
+        conn.commit()
