@@ -168,7 +168,7 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
         overdue = qm.overdue_plan_tasks(conn, period.as_of)
         spots = qm.hot_spots(conn, period.start, period.end, settings.hot_spots_top_n)
         ledger = open_ledger(conn, period.as_of, steps)
-        ledger_units = open_ledger_by_unit(conn, period.as_of, steps)
+        ledger_units = open_ledger_by_unit(conn, period.as_of, steps, ledger)
         units = {
             code: {"name": name, "kind": str(kind), "emails": emails or [], "active": active}
             for code, name, kind, emails, active in conn.execute(

@@ -21,10 +21,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from duban.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
-from duban.queries.metrics import _count_if, _done_by, _frame, _ordered, _plain, _typed
+from duban.queries.metrics import _done_by, _frame, _ordered, _plain, _typed
 
 E = Escalation.__table__.c
 T = Ticket.__table__.c
@@ -130,26 +130,25 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def open_ledger_by_unit(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataFrame:
+def open_ledger_by_unit(
+    conn: Connection, as_of: date, steps: Sequence[str], ledger: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per unit with items on the ledger as of `as_of` and still open: `items`, and for each
     step of `steps` the items whose highest step it is (columns named after the steps).
-    Columns: unit, unit_name, unit_kind, items, *steps; by unit code."""
+    Columns: unit, unit_name, unit_kind, items, *steps; by unit code.
+
+    Counted from the rows of `open_ledger` (pass them as `ledger` when you have them): the
+    join of items and steps is the expensive part, and it need not run twice."""
     columns = ["unit", "unit_name", "unit_kind", "items", *steps]
     if not steps:
         return pd.DataFrame({c: [] for c in columns})
-    source, still_open, _top, step, _ = _open_items(as_of, steps)
-    stmt = (
-        select(
-            U.code.label("unit"),
-            U.name.label("unit_name"),
-            U.kind.label("unit_kind"),
-            func.count().label("items"),
-            *(_count_if(step.c.step == literal(name)).label(name) for name in steps),
-        )
-        .select_from(source)
-        .where(still_open)
-        .group_by(U.code, U.name, U.kind)
-        .order_by(_ordered(conn, U.code))
-    )
-    frame = _typed(_frame(conn, stmt), ints=("items", *steps))
-    return _plain(frame, "unit_kind")[columns]
+    rows = open_ledger(conn, as_of, steps) if ledger is None else ledger
+    if rows.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    counts = pd.crosstab(
+        [rows["unit"], rows["unit_name"], rows["unit_kind"]], rows["step"]
+    ).reindex(columns=list(steps), fill_value=0)
+    counts.columns = list(steps)
+    counts.insert(0, "items", counts.sum(axis=1))
+    frame = counts.reset_index().sort_values("unit", kind="stable", ignore_index=True)
+    return _typed(frame, ints=("items", *steps))[columns]

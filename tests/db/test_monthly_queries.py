@@ -159,6 +159,8 @@ def test_open_ledger_by_unit_counts_the_same_items(engine: Engine, city_config: 
     raw = seed(engine, city_config, rng_seed=5)
     with engine.connect() as conn:
         got = open_ledger_by_unit(conn, AS_OF, STEPS)
+        from_rows = open_ledger_by_unit(conn, AS_OF, STEPS, open_ledger(conn, AS_OF, STEPS))
+    pd.testing.assert_frame_equal(from_rows, got)
     want = expected_ledger(raw, AS_OF)
     counts = (
         want.assign(n=1)
