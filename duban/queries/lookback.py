@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import Subquery
 
 from duban.models import Problem, Ticket, TicketStatus, Unit
-from duban.queries.metrics import seconds_between
+from duban.queries.metrics import _frame, _ordered, seconds_between
 
 T = Ticket.__table__.c
 U = Unit.__table__.c
@@ -118,15 +118,6 @@ def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
         .where(_has_place(e.c.place))
         .subquery("pairs")
     )
-
-
-def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _ordered(conn: Connection, column: Any) -> Any:
-    return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
 FINDING_COLUMNS: tuple[str, ...] = (

@@ -9,17 +9,13 @@ repeat complaints come from duban.queries.metrics.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
-    ColumnElement,
     Connection,
-    Float,
     and_,
-    case,
-    cast,
     func,
     literal,
     or_,
@@ -31,7 +27,16 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
 from duban.models import Problem, Satisfaction, Ticket, Unit
-from duban.queries.metrics import response_limit_seconds, seconds_between
+from duban.queries.metrics import (
+    _as_datetime,
+    _count_if,
+    _frame,
+    _ordered,
+    _ratio,
+    _typed,
+    response_limit_seconds,
+    seconds_between,
+)
 
 T = Ticket.__table__.c
 U = Unit.__table__.c
@@ -85,35 +90,6 @@ def _day_of_pg(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
     return f"to_char({arg}, 'YYYY-MM-DD')"
 
 
-def _at(value: date) -> datetime:
-    return datetime.combine(value, time())
-
-
-def _ordered(conn: Connection, column: Any) -> Any:
-    return column.collate("C") if conn.dialect.name == "postgresql" else column
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _ratio(numerator: Any, denominator: Any) -> ColumnElement[Any]:
-    return cast(numerator, Float) / func.nullif(cast(denominator, Float), 0.0)
-
-
-def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _typed(frame: pd.DataFrame, ints: tuple[str, ...], floats: tuple[str, ...]) -> pd.DataFrame:
-    for column in ints:
-        frame[column] = frame[column].astype("int64")
-    for column in floats:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    return frame
-
-
 def week_on_week(
     conn: Connection, monday: date, by: str = "problem", year: int | None = None
 ) -> pd.DataFrame:
@@ -128,8 +104,8 @@ def week_on_week(
     """
     if by not in WOW_COLUMNS:
         raise ValueError(f"by: must be one of {', '.join(WOW_BY)} (got {by!r})")
-    this_start, this_end = _at(monday), _at(monday + timedelta(days=7))
-    last_start = _at(monday - timedelta(days=7))
+    this_start, this_end = _as_datetime(monday), _as_datetime(monday + timedelta(days=7))
+    last_start = _as_datetime(monday - timedelta(days=7))
     this_week = and_(T.received_at >= this_start, T.received_at < this_end)
     last_week = and_(T.received_at >= last_start, T.received_at < this_start)
     window = and_(T.received_at >= last_start, T.received_at < this_end)
@@ -194,7 +170,7 @@ def week_on_week(
 def daily_volume(conn: Connection, start: date, days: int = 7) -> pd.DataFrame:
     """Tickets received on each of the `days` days from `start`: columns day (a date) and
     tickets; a day without tickets is listed with 0."""
-    begin, end = _at(start), _at(start + timedelta(days=days))
+    begin, end = _as_datetime(start), _as_datetime(start + timedelta(days=days))
     day = day_of(T.received_at)
     stmt = (
         select(day.label("day"), func.count().label("tickets"))
@@ -218,8 +194,7 @@ def city_rates(
     """The three rates (三率) of the whole city for [start, end), with their counts: the same
     definitions as `unit_rates` (docs/metrics.md), over all tickets. One row, as a dict;
     a rate whose denominator is 0 is None."""
-    start = start if isinstance(start, datetime) else _at(start)
-    end = end if isinstance(end, datetime) else _at(end)
+    start, end = _as_datetime(start), _as_datetime(end)
     received = and_(T.received_at >= start, T.received_at < end)
     due_in = and_(T.due_at >= start, T.due_at < end)
     in_time = and_(
