@@ -21,7 +21,6 @@ workbooks (duban/plan_import.py, duban/ledger_workbook.py).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -32,10 +31,9 @@ from sqlalchemy import Engine, select
 
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.ledger_workbook import Finding, LedgerError, _save_deterministic
+from duban.ledger_workbook import Finding, LedgerError, _save_deterministic, write_findings
 from duban.models import ImportRun, SpotCheckSample
 from duban.plan_import import (
-    REPORT_COLUMNS,
     Column,
     SheetSpec,
     _cell_text,
@@ -433,19 +431,7 @@ class _Check:
 
 
 def _reject(path: Path, findings: list[Finding], reports_dir: Path | None) -> ChecklistError:
-    report = None
-    if reports_dir is not None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        report = reports_dir / "rejected" / f"{stamp}-checks-{path.stem}.csv"
-        report.parent.mkdir(parents=True, exist_ok=True)
-        with report.open("w", newline="", encoding="utf-8-sig") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(REPORT_COLUMNS)
-            for f in findings:
-                writer.writerow(
-                    [f.file, f.sheet or "", f.row or "", f.field or "", f.column or "",
-                     mask_personal_data(f.value), mask_personal_data(f.reason)]
-                )  # fmt: skip
+    report = write_findings(reports_dir, "checks", path, findings) if reports_dir else None
     n = len(findings)
     return ChecklistError(
         f"{path.name}: checklist rejected, nothing was recorded: "

@@ -618,7 +618,7 @@ class _Workbook:
 
 
 def _reject(path: Path, findings: list[Finding], reports_dir: Path | None) -> LedgerError:
-    report = _write_findings(reports_dir, path, findings) if reports_dir is not None else None
+    report = write_findings(reports_dir, "ledger", path, findings) if reports_dir else None
     n = len(findings)
     return LedgerError(
         f"{path.name}: ledger workbook rejected, nothing was changed: "
@@ -628,10 +628,11 @@ def _reject(path: Path, findings: list[Finding], reports_dir: Path | None) -> Le
     )
 
 
-def _write_findings(reports_dir: Path, path: Path, findings: list[Finding]) -> Path:
-    """Every finding as a CSV line (the columns of the plan import's quarantine report)."""
+def write_findings(reports_dir: Path, kind: str, path: Path, findings: list[Finding]) -> Path:
+    """Every finding of a rejected workbook as a CSV line (the columns of the plan import's
+    quarantine report), under reports_dir/rejected/<time>-<kind>-<file>.csv."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = reports_dir / "rejected" / f"{stamp}-ledger-{path.stem}.csv"
+    target = reports_dir / "rejected" / f"{stamp}-{kind}-{path.stem}.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
