@@ -81,14 +81,7 @@ def approve(
             .scalars()
             .all()
         )
-        session.add_all(
-            AuditRecord(
-                at=now, actor=actor[:100], entity="notice", entity_id=notice_id,
-                field="approval", old="draft", new=APPROVED,
-                origin=_origin(loop, period, via, comment),
-            )
-            for notice_id in ids
-        )  # fmt: skip
+        _audit(session, ids, now, actor, APPROVED, _origin(loop, period, via, comment))
     return ids
 
 
@@ -106,15 +99,21 @@ def reject(
                 )
             ).all()
         )
-        session.add_all(
-            AuditRecord(
-                at=now, actor=actor[:100], entity="notice", entity_id=notice_id,
-                field="approval", old="draft", new=REJECTED,
-                origin=_origin(loop, period, via, comment),
-            )
-            for notice_id in ids
-        )  # fmt: skip
+        _audit(session, ids, now, actor, REJECTED, _origin(loop, period, via, comment))
     return ids
+
+
+def _audit(
+    session: Session, ids: list[int], now: datetime, actor: str, decision: str, origin: str
+) -> None:
+    """One audit record per draft decided: approval, draft -> `decision`."""
+    session.add_all(
+        AuditRecord(
+            at=now, actor=actor[:100], entity="notice", entity_id=notice_id,
+            field="approval", old="draft", new=decision, origin=origin,
+        )
+        for notice_id in ids
+    )  # fmt: skip
 
 
 def approved_notices(engine: Engine, loop: str, period: str) -> list[tuple[int, str]]:
