@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -217,7 +218,13 @@ class Ticket(Base):
         Index("ix_tickets_unit_received", "unit_id", "received_at"),
         Index("ix_tickets_received", "received_at"),
         Index("ix_tickets_problem_received", "problem_id", "received_at"),
-        Index("ix_tickets_status_due", "status", "due_at"),
+        # open tickets by deadline (the daily ladder, unit lists): small, since most are closed
+        Index(
+            "ix_tickets_open_due",
+            "due_at",
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
         Index("ix_tickets_street_received", "street", "received_at"),
         # look-back: tickets at the same place received after a closure
         Index("ix_tickets_address_received", "address", "received_at"),

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, String, cast, func, null, or_, select, union_all
 
 from duban.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries.metrics import _done_by, _frame, _ordered, _plain, _typed
@@ -38,49 +38,78 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _open_items(as_of: date, steps: Sequence[str]) -> Any:
-    """One row per open item on the ledger as of `as_of`: its highest step's row."""
-    end_of_day = datetime.combine(as_of + timedelta(days=1), time())
-    top = (
+def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
+    """One row per item with a step among `steps` due by `as_of`: its highest step (by level),
+    that step's unit and reason, and `since`, the earliest such step's due day.
+
+    A window over the item's steps, not a join of the steps with their maximum: the planner
+    cannot estimate such a self-join (it expected 1–6 rows where a city has 500,000) and
+    nested loops over it."""
+    item = (E.item_kind, E.item_id)
+    ranked = (
         select(
             E.item_kind,
             E.item_id,
-            func.max(E.level).label("level"),
-            func.min(E.due_on).label("since"),
+            E.step,
+            E.level,
+            E.unit_id,
+            E.reason,
+            func.min(E.due_on).over(partition_by=item).label("since"),
+            func.row_number()
+            .over(partition_by=item, order_by=(E.level.desc(), E.step))
+            .label("rank"),
         )
         .where(E.step.in_(list(steps)), E.due_on <= as_of)
-        .group_by(E.item_kind, E.item_id)
-        .subquery("top")
+        .subquery("ranked")
     )
-    step = Escalation.__table__.alias("step")
-    problem_of_task = Problem.__table__.alias("task_problem")
-    problem_of_policy = Problem.__table__.alias("policy_problem")
-    is_ticket = top.c.item_kind == ItemKind.ticket.value
-    is_task = top.c.item_kind == ItemKind.plan_task.value
-    is_policy = top.c.item_kind == ItemKind.policy.value
-    source = (
-        top.join(
-            step,
-            and_(
-                step.c.item_kind == top.c.item_kind,
-                step.c.item_id == top.c.item_id,
-                step.c.level == top.c.level,
-                step.c.step.in_(list(steps)),
-            ),
+    columns = [c for c in ranked.c if c.name != "rank"]
+    return select(*columns).where(ranked.c.rank == 1).cte("top")
+
+
+def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
+    """The open items on the ledger, one SELECT per item kind (tickets, plan tasks, policies)
+    joined to that kind's table alone, as a UNION ALL with the LEDGER_COLUMNS."""
+    end_of_day = datetime.combine(as_of + timedelta(days=1), time())
+    top = _top_steps(as_of, steps)
+    problem = Problem.__table__.alias("problem")
+
+    def branch(kind: ItemKind, table: Any, ref: Any, code: Any, title: Any, open_: Any) -> Any:
+        return (
+            select(
+                U.code.label("unit"),
+                U.name.label("unit_name"),
+                U.kind.label("unit_kind"),
+                top.c.item_kind,
+                top.c.item_id,
+                ref.label("item_ref"),
+                code.label("problem"),
+                title.label("title"),
+                top.c.step,
+                top.c.level,
+                top.c.since,
+                top.c.reason,
+            )
+            .select_from(
+                top.join(table, table.c.id == top.c.item_id).join(
+                    Unit.__table__, U.id == top.c.unit_id
+                )
+            )
+            .where(top.c.item_kind == kind.value, open_)
         )
-        .join(Unit.__table__, U.id == step.c.unit_id)
-        .outerjoin(Ticket.__table__, and_(is_ticket, T.id == top.c.item_id))
-        .outerjoin(PlanTask.__table__, and_(is_task, PT.id == top.c.item_id))
-        .outerjoin(problem_of_task, problem_of_task.c.id == PT.problem_id)
-        .outerjoin(Policy.__table__, and_(is_policy, PO.id == top.c.item_id))
-        .outerjoin(problem_of_policy, problem_of_policy.c.id == PO.problem_id)
-    )
-    still_open = or_(
-        and_(is_ticket, T.id.is_not(None), or_(T.closed_at.is_(None), T.closed_at >= end_of_day)),
-        and_(is_task, PT.id.is_not(None), ~_done_by(PT.status, PT.completed_on, as_of)),
-        and_(is_policy, PO.id.is_not(None), ~_done_by(PO.status, PO.issued_on, as_of)),
-    )
-    return source, still_open, top, step, (problem_of_task, problem_of_policy)
+
+    tickets = branch(
+        ItemKind.ticket, Ticket.__table__, T.external_id, cast(null(), String), T.category,
+        or_(T.closed_at.is_(None), T.closed_at >= end_of_day),
+    )  # fmt: skip
+    tasks = branch(
+        ItemKind.plan_task, PlanTask.__table__, PT.code, problem.c.code, PT.title,
+        ~_done_by(PT.status, PT.completed_on, as_of),
+    ).outerjoin(problem, problem.c.id == PT.problem_id)  # fmt: skip
+    policies = branch(
+        ItemKind.policy, Policy.__table__, PO.code, problem.c.code, PO.title,
+        ~_done_by(PO.status, PO.issued_on, as_of),
+    ).outerjoin(problem, problem.c.id == PO.problem_id)  # fmt: skip
+    return union_all(tickets, tasks, policies).subquery("ledger")
 
 
 def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataFrame:
@@ -93,29 +122,10 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
     """
     if not steps:
         return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
-    source, still_open, top, step, (tp, pp) = _open_items(as_of, steps)
-    ref = func.coalesce(T.external_id, PT.code, PO.code)
-    stmt = (
-        select(
-            U.code.label("unit"),
-            U.name.label("unit_name"),
-            U.kind.label("unit_kind"),
-            top.c.item_kind,
-            top.c.item_id,
-            ref.label("item_ref"),
-            func.coalesce(tp.c.code, pp.c.code).label("problem"),
-            func.coalesce(T.category, PT.title, PO.title).label("title"),
-            step.c.step,
-            top.c.level,
-            top.c.since,
-            step.c.reason,
-        )
-        .select_from(source)
-        .where(still_open)
-        .order_by(
-            _ordered(conn, U.code), top.c.since, top.c.item_kind, _ordered(conn, ref),
-            top.c.item_id,
-        )
+    rows = _ledger_rows(as_of, steps)
+    stmt = select(*(rows.c[name] for name in LEDGER_COLUMNS)).order_by(
+        _ordered(conn, rows.c.unit), rows.c.since, rows.c.item_kind,
+        _ordered(conn, rows.c.item_ref), rows.c.item_id,
     )  # fmt: skip
     frame = _typed(_frame(conn, stmt), ints=("item_id", "level"))
     frame = _plain(_plain(frame, "unit_kind"), "item_kind")
