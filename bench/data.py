@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -32,7 +33,9 @@ from typing import Any
 import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_DIR = REPO / "var" / "bench"
+# DUBAN_BENCH_DIR: where the generated files and results go (a clean clone can point it at
+# an earlier checkout's folder to reuse the databases built from it).
+BENCH_DIR = Path(os.environ.get("DUBAN_BENCH_DIR") or REPO / "var" / "bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 YEAR = 2025
 START = date(YEAR, 1, 1)

@@ -1,7 +1,7 @@
 """Import rate of `duban import tickets` on a ~1-million-row canonical CSV, against a floor.
 
     .venv/bin/python bench/import_rate.py [--rows-per-day N] [--days N] [--chunk-rows N]
-        [--sqlite] [--postgres URL]
+        [--sqlite] [--postgres URL] [--repeat N] [--out FILE]
 
 e.g. `.venv/bin/python bench/import_rate.py --sqlite
 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test` (use `--days 10` while
@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -38,6 +41,7 @@ from duban.sources import DEFAULT_CHUNK_ROWS
 from duban.ticket_import import import_tickets
 
 REPO = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(os.environ.get("DUBAN_BENCH_DIR") or REPO / "var" / "bench")
 
 
 def _engine(url: str, schema: str | None) -> Engine:
@@ -63,15 +67,15 @@ def child(url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_
 
 def run(
     url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_rows: int
-) -> list[float]:
-    """A first import and a re-import, each in a subprocess; their rates (rows/s)."""
+) -> dict[str, dict[str, float]]:
+    """A first import and a re-import, each in a subprocess: seconds, rows/s, peak MiB."""
     engine = _engine(url, schema)
     upgrade(engine)
     with session_scope(engine) as session:
         sync_city(session, load_config(config_dir))
     dialect = engine.dialect.name
     engine.dispose()
-    rates = []
+    results = {}
     for label in ("first import", "re-import"):
         command = [sys.executable, __file__, "--child", url, "--schema", schema or "",
                    "--config", str(config_dir), "--csv", str(csv_path),
@@ -79,13 +83,16 @@ def run(
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         rate = result["read"] / result["seconds"]
-        rates.append(rate)
+        results[label] = {
+            "seconds": result["seconds"], "rows_per_s": rate, "peak_mib": result["peak_mib"],
+            "rows": result["read"],
+        }  # fmt: skip
         print(
             f"{dialect:10} {label:12} {result['read']:>9} rows {result['seconds']:7.1f} s "
             f"{rate:>9,.0f} rows/s  peak {result['peak_mib']:5.0f} MiB  ({result['line']})",
             flush=True,
         )
-    return rates
+    return results
 
 
 def copy_floor(url: str, schema: str, csv_path: Path) -> float:
@@ -114,6 +121,13 @@ def copy_floor(url: str, schema: str, csv_path: Path) -> float:
     return seconds
 
 
+def _median_of(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {
+        label: {key: statistics.median(r[label][key] for r in runs) for key in runs[0][label]}
+        for label in runs[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows-per-day", type=int, default=11_000)
@@ -121,6 +135,8 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--postgres", metavar="URL")
+    parser.add_argument("--repeat", type=int, default=1, help="medians of this many rounds")
+    parser.add_argument("--out", type=Path, help="write the medians here as JSON")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -129,7 +145,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.schema or None, args.config, args.csv, args.chunk_rows)
         return
-    out = REPO / "var" / "bench" / f"import-{args.rows_per_day}x{args.days}"
+    out = BENCH_DIR / f"import-{args.rows_per_day}x{args.days}"
     csv_path = out / "tickets.csv"
     if not csv_path.exists():
         started = time.perf_counter()
@@ -142,36 +158,77 @@ def main() -> None:
             flush=True,
         )
     print(f"chunk rows: {args.chunk_rows}", flush=True)
-    if args.sqlite:
-        db = out / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        run(f"sqlite:///{db}", None, out / "config", csv_path, args.chunk_rows)
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.postgres)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            floor = copy_floor(args.postgres, schema, csv_path)
-            rows = sum(1 for _ in csv_path.open("rb")) - 1  # the demo's rows hold no newlines
-            floor_rate = rows / floor
+    rows = sum(1 for _ in csv_path.open("rb")) - 1  # the demo's rows hold no newlines
+    sqlite_runs, pg_runs, floors = [], [], []
+    for round_ in range(args.repeat):
+        if args.repeat > 1:
+            print(f"round {round_ + 1} of {args.repeat}", flush=True)
+        if args.sqlite:
+            db = out / "bench.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            sqlite_runs.append(
+                run(f"sqlite:///{db}", None, out / "config", csv_path, args.chunk_rows)
+            )
+        if args.postgres:
+            floor, pg_round = postgres_round(args.postgres, out / "config", csv_path, rows, args)
+            floors.append(floor)
+            pg_runs.append(pg_round)
+    medians: dict[str, Any] = {"rows": rows, "repeat": args.repeat, "file": str(csv_path)}
+    if sqlite_runs:
+        medians["sqlite"] = _median_of(sqlite_runs)
+    if pg_runs:
+        floor = statistics.median(floors)
+        pg = _median_of(pg_runs)
+        medians["postgresql"] = pg
+        medians["copy_floor"] = {"seconds": floor, "rows_per_s": rows / floor}
+        if args.repeat > 1:
+            print(f"medians of {args.repeat} rounds:", flush=True)
+            print(f"{'postgresql':10} {'COPY floor':12} {floor:7.1f} s", flush=True)
+        for label, result in pg.items():
             print(
-                f"{'postgresql':10} {'COPY floor':12} {rows:>9} rows {floor:7.1f} s "
-                f"{floor_rate:>9,.0f} rows/s  (COPY … FROM STDIN (FORMAT csv, HEADER) into a "
-                "bare table of text columns)",
+                f"{'postgresql':10} {label:12} {result['seconds']:7.1f} s "
+                f"{result['rows_per_s']:>9,.0f} rows/s  {result['seconds'] / floor:5.2f}× "
+                "the COPY floor's time",
                 flush=True,
             )
-            rates = run(args.postgres, schema, out / "config", csv_path, args.chunk_rows)
-            for label, rate in zip(("first import", "re-import"), rates, strict=True):
-                print(
-                    f"{'postgresql':10} {label:12} {floor_rate / rate:5.2f}× the COPY floor's time",
-                    flush=True,
-                )
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    for label, result in medians.get("sqlite", {}).items():
+        print(
+            f"{'sqlite':10} {label:12} {result['seconds']:7.1f} s "
+            f"{result['rows_per_s']:>9,.0f} rows/s",
+            flush=True,
+        )
+    if args.out:
+        args.out.write_text(json.dumps(medians, indent=2), encoding="utf-8")
+
+
+def postgres_round(
+    url: str, config_dir: Path, csv_path: Path, rows: int, args: argparse.Namespace
+) -> tuple[float, dict[str, dict[str, float]]]:
+    """In a fresh schema: the COPY floor, then a first import and a re-import."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        floor = copy_floor(url, schema, csv_path)
+        print(
+            f"{'postgresql':10} {'COPY floor':12} {rows:>9} rows {floor:7.1f} s "
+            f"{rows / floor:>9,.0f} rows/s  (COPY … FROM STDIN (FORMAT csv, HEADER) into a "
+            "bare table of text columns)",
+            flush=True,
+        )
+        result = run(url, schema, config_dir, csv_path, args.chunk_rows)
+        for label, r in result.items():
+            print(
+                f"{'postgresql':10} {label:12} {r['seconds'] / floor:5.2f}× the COPY floor's time",
+                flush=True,
+            )
+        return floor, result
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 if __name__ == "__main__":

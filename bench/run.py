@@ -1,20 +1,25 @@
-"""The loops at Beijing scale on PostgreSQL, each beside its floor — the one command:
+"""Duban at Beijing scale, each figure beside its floor — the one command:
 
-    .venv/bin/python bench/run.py --size tenth --size full --repeat 3
+    .venv/bin/python bench/run.py --repeat 3
 
-For each size (bench/data.py builds or reuses `duban_bench_<size>`) and each loop (daily
-report, monthly notice, year-end evaluation), side by side in the same run, medians of
---repeat runs, flow and plain alternating:
+Three parts (--part, default all), medians of --repeat runs, side by side in the same run:
 
-- flow:  the Prefect flow, against one Prefect server started here (on PostgreSQL);
-- plain: the same steps as plain functions (Prefect's share = (flow - plain) / flow);
-- floor: the analysis steps' SELECT statements replayed on a bare psycopg cursor, and for
-         the daily report a plain smtplib loop sending as many messages of the same size
-         to the same local SMTP server (aiosmtpd on 127.0.0.1).
+- import: `duban import tickets` of the demo city's ~1,010,000-row export (bench/
+  import_rate.py), a first import and a re-import, on SQLite and on PostgreSQL (database
+  duban_bench_import), beside a bare PostgreSQL COPY of the same file;
+- loops: for each size (--size, default tenth and full; bench/data.py builds or reuses
+  `duban_bench_<size>` on PostgreSQL) and each loop (daily report, monthly notice, year-end
+  evaluation), flow and plain alternating:
+  - flow:  the Prefect flow, against one Prefect server started here (on PostgreSQL);
+  - plain: the same steps as plain functions (Prefect's share = (flow - plain) / flow);
+  - floor: the analysis steps' SELECT statements replayed on a bare psycopg cursor, and a
+           plain smtplib loop sending as many messages of the same size to the same local
+           SMTP server (aiosmtpd on 127.0.0.1);
+- sqlite: the daily report on SQLite, 50,000 tickets a day (bench/daily_run.py).
 
-Every Duban run is a subprocess whose peak RSS comes from os.wait4. The loops' tables are
-restored (bench/data.py `reset`) before every run. Results: var/bench/loops-<size>.json and
-a markdown table on stdout (also var/bench/loops-results.md).
+Every Duban run of the loops is a subprocess whose peak RSS comes from os.wait4. The loops'
+tables are restored (bench/data.py `reset`) before every run. Results: var/bench/*.json and
+a markdown table on stdout (also var/bench/results.md). DUBAN_BENCH_DIR moves var/bench.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ import data
 REPO = data.REPO
 PY = sys.executable
 LOOPS = ("daily", "monthly", "annual")
+PARTS = ("import", "loops", "sqlite")
+IMPORT_DB = "duban_bench_import"
 PREFECT_DB = "duban_bench_prefect"
 # Targets (2 cores, PostgreSQL): seconds and ratios.
 TARGETS = {
@@ -46,6 +53,8 @@ TARGETS = {
     "monthly": "under 60 s; analysis within 1.5x of its SQL",
     "annual": "under 180 s",
 }
+IMPORT_TARGET_ROWS_S = 100_000
+IMPORT_TARGET_X_COPY = 3.0
 MEMORY_LIMIT_MB = 2048
 
 
@@ -380,6 +389,88 @@ def table(all_results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _bench_script(script: str, args: list[str], out: Path) -> dict[str, Any]:
+    """Run bench/<script> with `args --out out` (its lines go to this one's stdout)."""
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    subprocess.run(
+        [PY, str(REPO / "bench" / script), *args, "--out", str(out)], env=env, check=True
+    )
+    return dict(json.loads(out.read_text(encoding="utf-8")))
+
+
+def bench_import(repeat: int) -> dict[str, Any]:
+    """`duban import tickets` of the demo city's ~1,010,000-row export, first import and
+    re-import, on SQLite and on PostgreSQL (database duban_bench_import), beside COPY."""
+    import psycopg
+
+    with psycopg.connect(data.PG_ADMIN, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [IMPORT_DB])
+        if not exists.fetchone():
+            admin.execute(f'CREATE DATABASE "{IMPORT_DB}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{IMPORT_DB}"
+    args = ["--sqlite", "--postgres", url, "--repeat", str(repeat)]
+    return _bench_script("import_rate.py", args, data.BENCH_DIR / "import.json")
+
+
+def bench_sqlite_daily(repeat: int) -> dict[str, Any]:
+    """The daily report on SQLite: 50,000 tickets a day, 14 days of history."""
+    return _bench_script(
+        "daily_run.py", ["--repeat", str(repeat)], data.BENCH_DIR / "daily-sqlite.json"
+    )
+
+
+def import_table(result: dict[str, Any]) -> str:
+    floor = result.get("copy_floor", {}).get("seconds")
+    lines = [
+        f"Import of {result['rows']:,} rows (median of {result['repeat']}):",
+        "",
+        "| database | import | seconds | rows/s | × COPY floor | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    if floor:
+        lines.append(
+            f"| postgresql | floor: COPY into a bare table | {floor:.1f} s "
+            f"| {result['rows'] / floor:,.0f} | 1.00 | |"
+        )
+    for db in ("postgresql", "sqlite"):
+        for label, r in result.get(db, {}).items():
+            ratio = f"{r['seconds'] / floor:.2f}" if floor and db == "postgresql" else ""
+            lines.append(
+                f"| {db} | {label} | {r['seconds']:.1f} s | {r['rows_per_s']:,.0f} | {ratio} "
+                f"| {r['peak_mib']:.0f} MiB |"
+            )
+    first = result.get("postgresql", {}).get("first import")
+    if first and floor:
+        met = (
+            first["rows_per_s"] >= IMPORT_TARGET_ROWS_S
+            and first["seconds"] / floor <= IMPORT_TARGET_X_COPY
+        )
+        lines += [
+            "",
+            f"Target (PostgreSQL first import): at least {IMPORT_TARGET_ROWS_S:,} rows/s and "
+            f"within {IMPORT_TARGET_X_COPY:.0f}x of COPY: **{'met' if met else 'not met'}** "
+            f"({first['rows_per_s']:,.0f} rows/s, {first['seconds'] / floor:.2f}x).",
+        ]
+    return "\n".join(lines)
+
+
+def sqlite_table(result: dict[str, Any]) -> str:
+    flow, plain = result["flow_s"], result["plain_s"]
+    return "\n".join(
+        [
+            f"Daily report on SQLite, {result['daily_volume']:,} tickets a day, "
+            f"{result['days']} days of history, {result['emails']} e-mails "
+            f"(median of {result['repeat']}):",
+            "",
+            "| flow | plain | Prefect share | peak RSS (whole bench process) |",
+            "|---|---|---|---|",
+            f"| {flow:.1f} s | {plain:.1f} s | {(flow - plain) / flow:.0%} "
+            f"| {result['peak_mib_process']:.0f} MiB |",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -387,6 +478,13 @@ def main() -> None:
         action="append",
         choices=list(data.SIZES),
         help="tenth, full or hundredth; repeatable (default: tenth and full)",
+    )
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=PARTS,
+        help="import (1 M-row export, SQLite and PostgreSQL), loops (PostgreSQL, --size), "
+        "sqlite (daily report on SQLite); repeatable (default: all three)",
     )
     parser.add_argument("--loop", action="append", choices=LOOPS, help="default: all three")
     parser.add_argument("--repeat", type=int, default=3)
@@ -400,9 +498,30 @@ def main() -> None:
     args = parser.parse_args()
     sizes = args.size or ["tenth", "full"]
     loops = args.loop or list(LOOPS)
+    parts = args.part or list(PARTS)
     data.BENCH_DIR.mkdir(parents=True, exist_ok=True)
     info = machine()
     log(f"machine: {info}")
+    sections = []
+    if "import" in parts:
+        log("import: the demo city's 1 M-row export, SQLite and PostgreSQL, beside COPY")
+        sections.append(import_table(bench_import(args.repeat)))
+    if "loops" in parts:
+        sections.append(bench_loops(args, sizes, loops))
+    if "sqlite" in parts:
+        log("sqlite: the daily report on SQLite")
+        sections.append(sqlite_table(bench_sqlite_daily(args.repeat)))
+    header = (
+        f"{time.strftime('%Y-%m-%d %H:%M')} — {info['nproc']} cores, {info['memory_gib']} GiB, "
+        f"PostgreSQL {info['postgresql']}, median of {args.repeat}, "
+        f"load at start {info['loadavg_at_start'][0]:.1f}"
+    )
+    text = "\n\n".join([header, *sections])
+    (data.BENCH_DIR / "results.md").write_text(text + "\n", encoding="utf-8")
+    print("\n" + text)
+
+
+def bench_loops(args: argparse.Namespace, sizes: list[str], loops: list[str]) -> str:
     for size in sizes:
         spec = data.spec_for(size)
         if args.rebuild or not data.is_complete(spec):
@@ -443,12 +562,8 @@ def main() -> None:
         prefect.terminate()
         prefect.wait(timeout=30)
     text = table(all_results)
-    header = (
-        f"{time.strftime('%Y-%m-%d %H:%M')} — {info['nproc']} cores, {info['memory_gib']} GiB, "
-        f"PostgreSQL {info['postgresql']}, median of {args.repeat}"
-    )
-    (data.BENCH_DIR / "loops-results.md").write_text(header + "\n\n" + text + "\n")
-    print("\n" + header + "\n\n" + text)
+    (data.BENCH_DIR / "loops-results.md").write_text(text + "\n", encoding="utf-8")
+    return text
 
 
 if __name__ == "__main__":
