@@ -74,6 +74,7 @@ def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
             timezone=settings.timezone,
             chunk_rows=args.chunk_rows,
             on_chunk=on_chunk,
+            bulk=args.bulk,
         )
     print(summary.line())
     return 0
@@ -365,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("path")
     tickets.add_argument("--source", required=True, help="mapping in config/sources/NAME.yaml")
     tickets.add_argument("--chunk-rows", type=int, default=20_000)
+    tickets.add_argument(
+        "--bulk",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bulk mode for a first load: drop the non-unique indexes of tickets for the load "
+        "and rebuild them after (other readers are slow meanwhile); default: chosen "
+        "automatically (a CSV of 100,000+ rows, more than twice what the table holds)",
+    )
     tickets.set_defaults(func=cmd_import_tickets)
     plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
     plan.add_argument("path")

@@ -4,14 +4,21 @@ Walk: read_export (chunks of strings) -> validate_rows (typed good rows + bad ro
 -> per chunk, one transaction: look up existing ids, insert the new, update the changed,
 leave the unchanged, record the bad in quarantine and in a CSV report.
 Re-importing the same or an updated export changes what changed and never duplicates.
+
+Bulk mode (a first load, e.g. a year of history): the non-unique indexes of `tickets` are
+dropped before the load and rebuilt after it, so that the load pays one index build instead
+of per-row index upkeep. The primary key and the unique (source, external_id) stay, so the
+upserts work as always and nothing can be duplicated. See `import_tickets`.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -19,7 +26,22 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ARRAY, Engine, String, Table, any_, bindparam, insert, select
+from sqlalchemy import (
+    ARRAY,
+    Engine,
+    Index,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from duban.bulk_insert import insert_new, upsert
 from duban.city import problem_by_category, unit_lookup
@@ -35,6 +57,15 @@ QUARANTINE = cast(Table, QuarantinedRow.__table__)
 HASHED = (*RECORD_FIELDS, "unit_id", "problem_id")
 REPORT_COLUMNS = ("file", "sheet", "row", "field", "column", "value", "reason")
 
+log = logging.getLogger(__name__)
+
+# Bulk mode is chosen automatically only for exports of at least this many (estimated) rows.
+BULK_MIN_ROWS = 100_000
+# How much of a CSV export is read to estimate its row count (bytes per line).
+_ESTIMATE_SAMPLE_BYTES = 1 << 20
+# Memory for each index build of the rebuild on PostgreSQL (SET LOCAL, one transaction each).
+REBUILD_MAINTENANCE_WORK_MEM = "512MB"
+
 
 @dataclass
 class ImportSummary:
@@ -46,6 +77,9 @@ class ImportSummary:
     unchanged: int = 0
     quarantined: int = 0
     report_path: str | None = None
+    bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
+    index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
+    indexes_recreated: list[str] = field(default_factory=list)  # found missing before the load
 
     def line(self) -> str:
         text = (
@@ -54,6 +88,10 @@ class ImportSummary:
         )
         if self.report_path:
             text += f" (see {self.report_path})"
+        if self.bulk:
+            text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
+        if self.indexes_recreated:
+            text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
         return text
 
 
@@ -153,6 +191,110 @@ def _one_of(conn: Any, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
+def secondary_indexes() -> list[Index]:
+    """The non-unique indexes of `tickets` as the model declares them (partial ones with
+    their WHERE): those bulk mode drops and rebuilds. The primary key and the unique
+    (source, external_id) are constraints, not among these, and always stay."""
+    return sorted((ix for ix in TICKETS.indexes if not ix.unique), key=lambda ix: str(ix.name))
+
+
+def _missing_indexes(engine: Engine) -> list[Index]:
+    present = {ix["name"] for ix in inspect(engine).get_indexes(TICKETS.name)}
+    return [ix for ix in secondary_indexes() if ix.name not in present]
+
+
+def _create_indexes(engine: Engine, indexes: list[Index]) -> None:
+    """Create the indexes exactly as declared, each in its own transaction (one built is
+    kept if a later one fails); on PostgreSQL with more maintenance_work_mem for the sort."""
+    for ix in indexes:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text(f"SET LOCAL maintenance_work_mem = '{REBUILD_MAINTENANCE_WORK_MEM}'")
+                )
+            conn.execute(CreateIndex(ix, if_not_exists=True))
+
+
+def ensure_ticket_indexes(engine: Engine) -> list[str]:
+    """Recreate every index of `tickets` that the model declares and the database lacks (a
+    bulk import killed before its rebuild leaves them missing); return their names.
+
+    Idempotent, and cheap when nothing is missing (one catalog query). Runs at the start of
+    every import.
+    """
+    missing = _missing_indexes(engine)
+    if not missing:
+        return []
+    names = [str(ix.name) for ix in missing]
+    log.warning(
+        "the tickets table lacks %d of its indexes (%s), probably left by an interrupted bulk "
+        "import; recreating them now",
+        len(names),
+        ", ".join(names),
+    )
+    _create_indexes(engine, missing)
+    return names
+
+
+def estimate_export_rows(path: Path) -> int | None:
+    """The export's data rows, estimated cheaply; None when unknown (Excel workbooks).
+
+    CSV: the file's size over the bytes per line of its first MiB (exact for a smaller file;
+    a quoted value spanning lines makes it a little high).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".txt"):
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        sample = handle.read(_ESTIMATE_SAMPLE_BYTES)
+    lines = sample.count(b"\n")
+    if len(sample) >= size:  # the whole file
+        if sample and not sample.endswith(b"\n"):
+            lines += 1
+        return max(lines - 1, 0)  # less the header
+    return max(round(size * max(lines, 1) / len(sample)) - 1, 0)
+
+
+def _ticket_rows(engine: Engine, at_most: int) -> int:
+    """How many rows `tickets` holds, counted up to `at_most` (bounded cost on any table)."""
+    some = select(literal(1)).select_from(TICKETS).limit(at_most).subquery()
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(some)) or 0)
+
+
+def choose_bulk(
+    engine: Engine, path: Path, bulk: bool | None = None, *, min_rows: int = BULK_MIN_ROWS
+) -> bool:
+    """Whether to import in bulk mode: `bulk` when given, else automatically.
+
+    Automatic: a CSV export of at least `min_rows` (estimated) rows, more than twice what
+    the table holds now — a first load: at least half its rows are new, so one index build
+    costs less than their per-row upkeep (a re-import of the file that filled the table
+    stays normal, however big). An Excel export (row count unknown without reading it) only
+    into an empty table.
+    """
+    path = Path(path)
+    if bulk is not None:
+        return bulk
+    if not path.is_file():
+        return False  # reading reports it
+    estimate = estimate_export_rows(path)
+    if estimate is None:
+        return _ticket_rows(engine, 1) == 0
+    if estimate < min_rows:
+        return False
+    return 2 * _ticket_rows(engine, (estimate + 1) // 2) < estimate
+
+
+def _drop_secondary_indexes(engine: Engine) -> None:
+    """DROP INDEX IF EXISTS each non-unique index, in one transaction committed at once (the
+    table's lock is not held through the load)."""
+    with engine.begin() as conn:
+        for ix in secondary_indexes():
+            conn.execute(DropIndex(ix, if_exists=True))
+
+
 def import_tickets(
     engine: Engine,
     config: CityConfig,
@@ -163,13 +305,24 @@ def import_tickets(
     timezone: str = "Asia/Shanghai",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[RawChunk, ImportSummary], None] | None = None,
+    bulk: bool | None = None,
 ) -> ImportSummary:
     """Import one export; return what happened. Errors of the whole file raise ExportError.
 
     `timezone` is the city's (DUBAN_TIMEZONE): times are converted to it from the export's.
+
+    `bulk`: True forces bulk mode, False forbids it, None chooses (`choose_bulk`): bulk for
+    a CSV export of at least BULK_MIN_ROWS estimated rows, more than twice what the table
+    holds (an Excel export only into an empty table). Bulk mode drops the non-unique indexes of
+    `tickets` (its own committed transaction) and rebuilds them as the model declares them
+    when the load ends, in a `finally`: also after an error (the chunks committed before it
+    stay, as always). It is meant for the first load: while the indexes are absent, other
+    readers of `tickets` are slow. Every import first recreates any index a killed bulk
+    import left missing (`ensure_ticket_indexes`).
     """
     mapping = config.source(source)
     path = Path(path)
+    recreated = ensure_ticket_indexes(engine)
     with session_scope(engine) as session:
         refs = TicketRefs(
             unit_ids=unit_lookup(session, config, mapping.unit_by),
@@ -186,7 +339,7 @@ def import_tickets(
         run_id = run.id
     if not refs.unit_ids:
         raise ValueError("no units in the database: run `duban sync` (config/units.yaml) first")
-    summary = ImportSummary(run_id=run_id, file=str(path))
+    summary = ImportSummary(run_id=run_id, file=str(path), indexes_recreated=recreated)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     report = _Report(
         reports_dir / "quarantine" / f"{stamp}-run{run_id}-{source}-{path.stem}.csv", path.name
@@ -205,28 +358,47 @@ def import_tickets(
             on_chunk(chunk, summary)
 
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
-            try:
-                for chunk in read_export(path, mapping, chunk_rows):
-                    good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
-                    if not good.empty:
-                        good = good.assign(row_hash=_row_hash(good))
+        summary.bulk = choose_bulk(engine, path, bulk)
+        try:
+            if summary.bulk:
+                log.info("bulk mode: dropping the non-unique indexes of tickets for the load")
+                _drop_secondary_indexes(engine)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
+                try:
+                    for chunk in read_export(path, mapping, chunk_rows):
+                        good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+                        if not good.empty:
+                            good = good.assign(row_hash=_row_hash(good))
+                        if pending is not None:
+                            finish(pending)
+                            pending = None
+                        future = writer.submit(
+                            _store_chunk, engine, source, run_id, str(path), chunk.sheet, good,
+                            bad, summary,
+                        )  # fmt: skip
+                        pending = (future, chunk, bad)
                     if pending is not None:
                         finish(pending)
                         pending = None
-                    future = writer.submit(
-                        _store_chunk, engine, source, run_id, str(path), chunk.sheet, good, bad,
-                        summary,
-                    )  # fmt: skip
-                    pending = (future, chunk, bad)
-                if pending is not None:
-                    finish(pending)
-                    pending = None
-            finally:
-                # An error while reading the next chunk: the one in flight still ends (and
-                # is counted) before the error goes on.
-                if pending is not None and pending[0].exception() is None:
-                    finish(pending)
+                finally:
+                    # An error while reading the next chunk: the one in flight still ends
+                    # (and is counted) before the error goes on.
+                    if pending is not None and pending[0].exception() is None:
+                        finish(pending)
+        finally:
+            if summary.bulk:
+                # After an error too (the writer thread has ended: its chunk is committed or
+                # rolled back). A killed process leaves them to the next import's
+                # ensure_ticket_indexes.
+                started = time.perf_counter()
+                missing = _missing_indexes(engine)
+                _create_indexes(engine, missing)
+                summary.index_rebuild_s = time.perf_counter() - started
+                log.info(
+                    "bulk mode: rebuilt %d indexes of tickets in %.1f s",
+                    len(missing),
+                    summary.index_rebuild_s,
+                )
     finally:
         summary.report_path = report.close()
         with session_scope(engine) as session:

@@ -4,19 +4,24 @@ re-import idempotent, a foreign export loaded by configuration alone."""
 from __future__ import annotations
 
 import csv
+import logging
+import shutil
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select, text
 
 from duban.city import sync_city
 from duban.config import CityConfig, load_config
-from duban.db import session_scope
+from duban.db import make_engine, session_scope, upgrade
 from duban.models import ImportRun, QuarantinedRow, Ticket, TicketStatus
 from duban.sources import ExportError
-from duban.ticket_import import import_tickets
+from duban.ticket_import import choose_bulk, estimate_export_rows, import_tickets
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = [
@@ -333,3 +338,217 @@ def test_an_error_in_a_later_chunk_keeps_the_stored_chunks(
     with session_scope(engine) as session:
         [record] = session.scalars(select(ImportRun)).all()
     assert (record.read, record.inserted) == (4, 4) and record.finished_at is not None
+
+
+# Bulk mode: the non-unique indexes dropped for the load and rebuilt after.
+
+MODEL_INDEXES = {str(ix.name) for ix in Ticket.__table__.indexes if not ix.unique}
+PARTIAL_INDEXES = {
+    str(ix.name)
+    for ix in Ticket.__table__.indexes
+    if ix.dialect_options["postgresql"]["where"] is not None
+    or ix.dialect_options["sqlite"]["where"] is not None
+}
+
+
+def index_names(engine: Engine) -> set[str]:
+    return {str(ix["name"]) for ix in inspect(engine).get_indexes("tickets")}
+
+
+def index_definition(engine: Engine, name: str) -> str:
+    """The index's definition as the database holds it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            sql = (
+                "SELECT indexdef FROM pg_indexes"
+                " WHERE schemaname = current_schema() AND indexname = :n"
+            )
+        else:
+            sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"
+        return str(conn.scalar(text(sql), {"n": name}))
+
+
+def assert_every_model_index(engine: Engine) -> None:
+    assert MODEL_INDEXES and index_names(engine) >= MODEL_INDEXES
+    assert PARTIAL_INDEXES  # the model's partial index keeps its WHERE
+    for name in PARTIAL_INDEXES:
+        assert "WHERE" in index_definition(engine, name).upper()
+        assert "closed" in index_definition(engine, name)
+
+
+def table_contents(engine: Engine) -> list[tuple[Any, ...]]:
+    """Every column of every ticket but the time of the import."""
+    columns = [c for c in Ticket.__table__.c if c.name != "imported_at"]
+    with engine.connect() as conn:
+        query = select(*columns).order_by(Ticket.source, Ticket.external_id)
+        return [tuple(r) for r in conn.execute(query)]
+
+
+@pytest.fixture
+def fresh_engine(
+    engine: Engine,
+    city_config: CityConfig,
+    tmp_path: Path,
+    sqlite_template: Path,
+    pg_url: str,
+) -> Iterator[Engine]:
+    """A second fresh, migrated and synced database of the same dialect as `engine`."""
+    schema = None
+    if engine.dialect.name == "sqlite":
+        path = tmp_path / "fresh.db"
+        shutil.copy(sqlite_template, path)
+        eng = make_engine(f"sqlite:///{path}")
+    else:
+        schema = f"duban_test_{uuid.uuid4().hex[:10]}"
+        admin = make_engine(pg_url)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        eng = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+        upgrade(eng)
+    with session_scope(eng) as session:
+        sync_city(session, city_config)
+    yield eng
+    eng.dispose()
+    if schema is not None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def history_rows() -> list[dict[str, str]]:
+    """Open and closed tickets (the partial index), a bad row, an id repeated across chunks."""
+    rows = []
+    for i in range(14):
+        if i % 3 == 0:
+            rows.append(
+                row(f"H{i}", status="closed", closed_at="2026-10-09 16:00:00", resolved="1")
+            )
+        else:
+            rows.append(row(f"H{i}", urgency=str(1 + i % 4), community=f"社区{i % 2}"))
+    rows.insert(5, row("H-bad", received_at="not a date"))
+    rows.append(row("H2", category="again, later"))
+    return rows
+
+
+def test_bulk_import_stores_the_same_rows_and_rebuilds_every_index(
+    engine: Engine, fresh_engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "history.csv", history_rows())
+    during_load: list[set[str]] = []
+
+    def look(chunk: Any, summary: Any) -> None:
+        during_load.append(index_names(engine))
+
+    bulk = run(engine, city, path, tmp_path, chunk_rows=3, bulk=True, on_chunk=look)
+    normal = run(fresh_engine, city, path, tmp_path / "normal", chunk_rows=3, bulk=False)
+    assert bulk.bulk and not normal.bulk
+    assert bulk.index_rebuild_s > 0 and normal.index_rebuild_s == 0
+    assert "bulk mode" in bulk.line() and "bulk mode" not in normal.line()
+    counts = ("read", "inserted", "updated", "unchanged", "quarantined")
+    assert [getattr(bulk, c) for c in counts] == [getattr(normal, c) for c in counts]
+    assert (bulk.read, bulk.inserted, bulk.quarantined) == (16, 14, 1)
+    assert table_contents(engine) == table_contents(fresh_engine)
+    assert len(table_contents(engine)) == 14
+    # The load ran without the non-unique indexes; the unique key stayed.
+    assert len(during_load) == 6
+    assert all(not (names & MODEL_INDEXES) for names in during_load)
+    assert_every_model_index(engine)
+    assert_every_model_index(fresh_engine)
+
+    # Re-imported, bulk and normal alike: H2 is written back by chunk 1, then by its later
+    # row (as test_chunk_boundary_inside_duplicates); nothing else changes.
+    again = run(engine, city, path, tmp_path, chunk_rows=3, bulk=True)
+    again_normal = run(fresh_engine, city, path, tmp_path / "normal", chunk_rows=3, bulk=False)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 2, 13)
+    assert [getattr(again, c) for c in counts] == [getattr(again_normal, c) for c in counts]
+    assert table_contents(engine) == table_contents(fresh_engine)
+    assert_every_model_index(engine)
+
+
+def test_an_error_in_a_bulk_import_keeps_stored_chunks_and_every_index(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "broken.csv", [row(f"E{i}") for i in range(4)])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('E9,"2026-09-30 10:00:00\n')  # an unterminated quote: unparseable
+    with pytest.raises(ExportError):
+        run(engine, city, path, tmp_path, chunk_rows=2, bulk=True)
+    assert set(tickets(engine)) == {"E0", "E1", "E2", "E3"}
+    assert_every_model_index(engine)
+    with session_scope(engine) as session:
+        [record] = session.scalars(select(ImportRun)).all()
+    assert (record.read, record.inserted) == (4, 4) and record.finished_at is not None
+
+
+def test_the_next_import_recreates_indexes_a_killed_bulk_import_left_missing(
+    engine: Engine, city: CityConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(engine, city, write_csv(tmp_path / "day1.csv", [row("K1")]), tmp_path)
+    gone = sorted(PARTIAL_INDEXES | {"ix_tickets_received"})
+    with engine.begin() as conn:
+        for name in gone:
+            conn.execute(text(f"DROP INDEX {name}"))
+    assert not (set(gone) & index_names(engine))
+
+    with caplog.at_level(logging.WARNING, logger="duban.ticket_import"):
+        summary = run(
+            engine, city, write_csv(tmp_path / "day2.csv", [row("K2")]), tmp_path, bulk=False
+        )
+    assert summary.indexes_recreated == gone and not summary.bulk
+    assert "recreated missing indexes" in summary.line()
+    assert any(all(n in r.getMessage() for n in gone) for r in caplog.records)
+    assert_every_model_index(engine)
+    assert set(tickets(engine)) == {"K1", "K2"}
+    # Nothing missing: nothing to do, nothing said.
+    third = run(engine, city, write_csv(tmp_path / "day3.csv", [row("K3")]), tmp_path)
+    assert third.indexes_recreated == []
+
+
+def test_a_small_import_stays_on_the_normal_path(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    during_load: list[set[str]] = []
+
+    def look(chunk: Any, summary: Any) -> None:
+        during_load.append(index_names(engine))
+
+    path = write_csv(tmp_path / "small.csv", [row(f"S{i}") for i in range(5)])
+    summary = run(engine, city, path, tmp_path, chunk_rows=2, on_chunk=look)  # into an empty table
+    assert not summary.bulk and summary.index_rebuild_s == 0
+    assert "bulk" not in summary.line()
+    assert len(during_load) == 3 and all(names >= MODEL_INDEXES for names in during_load)
+
+
+def test_automatic_choice_of_bulk_mode(engine: Engine, city: CityConfig, tmp_path: Path) -> None:
+    big = write_csv(
+        tmp_path / "big.csv", [row(f"B{i}", address=f"{i}号" * (i % 7)) for i in range(120_000)]
+    )
+    assert big.stat().st_size > 4 << 20  # the estimate samples its first MiB only
+    estimate = estimate_export_rows(big)
+    assert estimate is not None and abs(estimate - 120_000) < 120_000 * 0.05
+    assert estimate_export_rows(tmp_path / "x.xlsx") is None
+    small = write_csv(tmp_path / "small.csv", [row(f"S{i}") for i in range(8)])
+    assert estimate_export_rows(small) == 8
+
+    from openpyxl import Workbook
+
+    workbook = tmp_path / "export.xlsx"
+    Workbook().save(workbook)
+
+    # An empty table: the big export goes bulk, the small one does not; Excel goes bulk.
+    assert choose_bulk(engine, big) is True
+    assert choose_bulk(engine, big, False) is False
+    assert choose_bulk(engine, small) is False
+    assert choose_bulk(engine, small, True) is True
+    assert choose_bulk(engine, workbook) is True
+    # A table that holds 5 rows (with a threshold of 3 rows): bulk only for an export of
+    # more than twice that; never for a re-import of the file that filled it.
+    five = write_csv(tmp_path / "five.csv", [row(f"T{i}") for i in range(5)])
+    run(engine, city, five, tmp_path)
+    ten = write_csv(tmp_path / "ten.csv", [row(f"F{i}") for i in range(10)])
+    eleven = write_csv(tmp_path / "eleven.csv", [row(f"F{i}") for i in range(11)])
+    assert choose_bulk(engine, five, min_rows=3) is False
+    assert choose_bulk(engine, ten, min_rows=3) is False
+    assert choose_bulk(engine, eleven, min_rows=3) is True
+    assert choose_bulk(engine, eleven) is False  # below the 100,000 rows of the default
+    assert choose_bulk(engine, workbook) is False  # Excel: only into an empty table
