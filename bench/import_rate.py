@@ -50,14 +50,17 @@ def _engine(url: str, schema: str | None) -> Engine:
     return make_engine(url)
 
 
-def child(url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_rows: int) -> None:
+def child(
+    url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_rows: int, bulk: str
+) -> None:
     """One import in this process; prints one JSON line: seconds, summary, peak memory."""
     engine = _engine(url, schema)
     config = load_config(config_dir)
     started = time.perf_counter()
     summary = import_tickets(
-        engine, config, csv_path, "duban", config_dir.parent / "reports", chunk_rows=chunk_rows
-    )
+        engine, config, csv_path, "duban", config_dir.parent / "reports", chunk_rows=chunk_rows,
+        bulk={"auto": None, "on": True, "off": False}[bulk],
+    )  # fmt: skip
     seconds = time.perf_counter() - started
     engine.dispose()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -66,7 +69,12 @@ def child(url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_
 
 
 def run(
-    url: str, schema: str | None, config_dir: Path, csv_path: Path, chunk_rows: int
+    url: str,
+    schema: str | None,
+    config_dir: Path,
+    csv_path: Path,
+    chunk_rows: int,
+    bulk: str = "auto",
 ) -> dict[str, dict[str, float]]:
     """A first import and a re-import, each in a subprocess: seconds, rows/s, peak MiB."""
     engine = _engine(url, schema)
@@ -79,7 +87,8 @@ def run(
     for label in ("first import", "re-import"):
         command = [sys.executable, __file__, "--child", url, "--schema", schema or "",
                    "--config", str(config_dir), "--csv", str(csv_path),
-                   "--chunk-rows", str(chunk_rows)]  # fmt: skip
+                   "--chunk-rows", str(chunk_rows),
+                   "--bulk", bulk if label == "first import" else "auto"]  # fmt: skip
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         rate = result["read"] / result["seconds"]
@@ -137,13 +146,19 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL")
     parser.add_argument("--repeat", type=int, default=1, help="medians of this many rounds")
     parser.add_argument("--out", type=Path, help="write the medians here as JSON")
+    parser.add_argument(
+        "--bulk",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the first import's bulk mode (auto: as `duban import tickets` chooses)",
+    )
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.schema or None, args.config, args.csv, args.chunk_rows)
+        child(args.child, args.schema or None, args.config, args.csv, args.chunk_rows, args.bulk)
         return
     out = BENCH_DIR / f"import-{args.rows_per_day}x{args.days}"
     csv_path = out / "tickets.csv"
@@ -168,7 +183,7 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
             sqlite_runs.append(
-                run(f"sqlite:///{db}", None, out / "config", csv_path, args.chunk_rows)
+                run(f"sqlite:///{db}", None, out / "config", csv_path, args.chunk_rows, args.bulk)
             )
         if args.postgres:
             floor, pg_round = postgres_round(args.postgres, out / "config", csv_path, rows, args)
@@ -218,7 +233,7 @@ def postgres_round(
             "bare table of text columns)",
             flush=True,
         )
-        result = run(url, schema, config_dir, csv_path, args.chunk_rows)
+        result = run(url, schema, config_dir, csv_path, args.chunk_rows, args.bulk)
         for label, r in result.items():
             print(
                 f"{'postgresql':10} {label:12} {r['seconds'] / floor:5.2f}× the COPY floor's time",
