@@ -7,6 +7,7 @@ own items, with citizen text masked; the flow renders and archives them (duban.r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -106,9 +107,20 @@ def _place(row: Any) -> str:
     return mask_personal_data(" ".join(str(p) for p in (row.street, row.address) if p))
 
 
-def _ticket_rows(frame: pd.DataFrame, step_names: dict[int, str]) -> list[dict[str, Any]]:
+def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
+    """The frame's rows (named tuples) grouped by `key(row)`, in the frame's order: one pass
+    over the frame instead of a boolean mask and an itertuples per unit (which cost 4 s for
+    ~430 units)."""
+    groups: dict[Any, list[Any]] = {}
+    if len(frame):
+        for row in frame.itertuples(index=False):
+            groups.setdefault(key(row), []).append(row)
+    return groups
+
+
+def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[str, Any]]:
     out = []
-    for row in frame.itertuples(index=False):
+    for row in rows:
         level = getattr(row, "escalation_level", None)
         colour = getattr(row, "colour", "green")
         out.append(
@@ -127,7 +139,9 @@ def _ticket_rows(frame: pd.DataFrame, step_names: dict[int, str]) -> list[dict[s
     return out
 
 
-def _escalation_rows(frame: pd.DataFrame, config: CityConfig, limit: int) -> list[dict[str, Any]]:
+def _escalation_rows(
+    rows: pd.DataFrame | list[Any], config: CityConfig, limit: int
+) -> list[dict[str, Any]]:
     names = {s.step: s.name for s in config.escalation.steps}
     kinds = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
     return [
@@ -137,7 +151,11 @@ def _escalation_rows(frame: pd.DataFrame, config: CityConfig, limit: int) -> lis
             "reason": mask_personal_data(row.reason),
             "unit_name": row.unit_name,
         }
-        for row in frame.head(limit).itertuples(index=False)
+        for row in (
+            rows.head(limit).itertuples(index=False)
+            if isinstance(rows, pd.DataFrame)
+            else rows[:limit]
+        )
     ]
 
 
@@ -171,6 +189,20 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
         | supervisors
     )
     common = _common(config, snap)
+    supervisor_by_unit = {int(u): int(s) for u, s in supervisor_of.dropna().items()}
+
+    def by_unit(row: Any) -> int:
+        return int(row.unit_id)
+
+    def by_supervisor(row: Any) -> int | None:
+        return supervisor_by_unit.get(int(row.unit_id))
+
+    items_of = _rows_by(snap.items, by_unit)
+    new_items_of = _rows_by(snap.new_items, by_unit)
+    tasks_of = _rows_by(snap.plan_tasks, by_unit)
+    steps_of = _rows_by(own_steps, by_unit)
+    # The steps of a unit's subordinates, grouped by the supervisor, in the frame's order.
+    supervised_of = _rows_by(supervisor_steps, by_supervisor)
     for unit_id in sorted(int(u) for u in unit_ids):
         if unit_id not in snap.units.index or not snap.units.at[unit_id, "active"]:
             continue
@@ -181,24 +213,11 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
                 ["new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"], 0
             )
         )
-        items = snap.items[snap.items["unit_id"] == unit_id] if len(snap.items) else snap.items
-        new_items = (
-            snap.new_items[snap.new_items["unit_id"] == unit_id]
-            if len(snap.new_items)
-            else snap.new_items
-        )
-        tasks = (
-            snap.plan_tasks[snap.plan_tasks["unit_id"] == unit_id]
-            if len(snap.plan_tasks)
-            else snap.plan_tasks
-        )
-        mine = own_steps[own_steps["unit_id"] == unit_id] if len(own_steps) else own_steps
-        subordinates = set(supervisor_of[supervisor_of == unit_id].index)
-        supervised = (
-            supervisor_steps[supervisor_steps["unit_id"].isin(subordinates)]
-            if len(supervisor_steps) and subordinates
-            else supervisor_steps.iloc[0:0]
-        )
+        items = items_of.get(unit_id, [])
+        new_items = new_items_of.get(unit_id, [])
+        tasks = tasks_of.get(unit_id, [])
+        mine = steps_of.get(unit_id, [])
+        supervised = supervised_of.get(unit_id, [])
         has_news = (
             counts["new"] or counts["red"] or counts["yellow"] or counts["blue"]
             or counts["due_soon"] or len(tasks) or len(mine) or len(supervised)
@@ -222,7 +241,7 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
                     "status": STATUS_NAMES.get(str(row.status), str(row.status)),
                     "progress": float(row.progress),
                 }
-                for row in tasks.itertuples(index=False)
+                for row in tasks
             ],
             "escalations": _escalation_rows(mine, config, LIST_LIMIT),
             "escalation_total": len(mine),
