@@ -235,8 +235,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     from duban import demo_city as dc
     from duban.city import problem_by_category, unit_lookup
     from duban.db import session_scope
-    from duban.models import Ticket
-    from duban.ticket_import import HASHED, _row_hash
+    from duban.ticket_import import HASHED, _row_hash, secondary_indexes
     from duban.ticket_rows import TicketRefs, validate_rows
 
     urgency = yaml.safe_load((spec.config_dir / "urgency.yaml").read_text(encoding="utf-8"))
@@ -256,8 +255,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
             calendar=config.calendar,
             city_zone=ZoneInfo("Asia/Shanghai"),
         )
-    table: Any = Ticket.__table__
-    indexes = [ix for ix in table.indexes if not ix.unique]
+    indexes = secondary_indexes()  # the ones bulk import drops and rebuilds, as declared
     columns = [*HASHED, "row_hash", "source"]
     copy_sql = f"COPY tickets ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     total = 0
