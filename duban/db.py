@@ -90,13 +90,20 @@ def drop_schema(engine: Engine) -> None:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
-def insert_ignore(conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> int:
-    """INSERT rows, skipping those whose unique `keys` exist already; returns rows inserted."""
+def insert_ignore(
+    conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str], batch: int = 5000
+) -> int:
+    """INSERT rows, skipping those whose unique `keys` exist already, `batch` rows per
+    statement (bounded memory and parameter counts); returns rows inserted, as far as the
+    driver reports it (executemany does not on every driver: count when it matters)."""
     if not rows:
         return 0
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
-    result = conn.execute(stmt, rows)
-    return max(int(result.rowcount or 0), 0)
+    inserted = 0
+    for start in range(0, len(rows), batch):
+        result = conn.execute(stmt, rows[start : start + batch])
+        inserted += max(int(result.rowcount or 0), 0)
+    return inserted

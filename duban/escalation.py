@@ -135,13 +135,7 @@ def apply_escalations(
     result.new_steps = rows
     if not dry_run and rows:
         with engine.begin() as conn:
-            for start in range(0, len(rows), 5000):
-                insert_ignore(
-                    conn,
-                    Escalation.__table__,
-                    rows[start : start + 5000],
-                    ["item_kind", "item_id", "step"],
-                )
+            insert_ignore(conn, Escalation.__table__, rows, ["item_kind", "item_id", "step"])
     return result
 
 

@@ -259,13 +259,9 @@ def draw_sample(
             ]
             inserted = 0
             if not dry_run:
-                for begin in range(0, len(rows), 5000):
-                    insert_ignore(
-                        conn,
-                        SpotCheckSample.__table__,
-                        rows[begin : begin + 5000],
-                        ["quarter", "item_kind", "item_id"],
-                    )
+                insert_ignore(
+                    conn, SpotCheckSample.__table__, rows, ["quarter", "item_kind", "item_id"]
+                )
                 # (executemany reports no row count on every driver: count them)
                 inserted = int(
                     conn.scalar(select(func.count()).where(SpotCheckSample.quarter == period.label))
