@@ -236,7 +236,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     from duban.city import problem_by_category, unit_lookup
     from duban.db import session_scope
     from duban.ticket_import import HASHED, _row_hash, secondary_indexes
-    from duban.ticket_rows import TicketRefs, validate_rows
+    from duban.ticket_rows import DATETIME_FIELDS, TicketRefs, validate_rows
 
     urgency = yaml.safe_load((spec.config_dir / "urgency.yaml").read_text(encoding="utf-8"))
     model = dc._ticket_model(demo, city, coop, urgency)
@@ -274,14 +274,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
                 raise RuntimeError(f"day {d}: {len(bad)} rows refused, e.g. {bad[0].errors}")
             good = good.assign(row_hash=_row_hash(good), source="duban")[columns]
             text = good.copy()
-            for name in (
-                "received_at",
-                "dispatched_at",
-                "first_response_at",
-                "resolved_at",
-                "closed_at",
-                "due_at",
-            ):
+            for name in DATETIME_FIELDS:
                 text[name] = good[name].dt.strftime("%Y-%m-%d %H:%M:%S")
             text["resolved"] = good["resolved"].map({True: "t", False: "f"})
             buffer = io.StringIO()
