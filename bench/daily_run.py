@@ -47,12 +47,12 @@ def _free_port() -> int:
 
 
 def prepare(out: Path, volume: int, days: int) -> tuple[Path, Path, Any]:
-    from duban.city import sync_city
     from duban.config import load_config
     from duban.db import make_engine, session_scope, upgrade
-    from duban.demo_city import DemoSpec, generate_city
-    from duban.plan_import import import_plan
-    from duban.ticket_import import import_tickets
+    from duban.demo.city import DemoSpec, generate_city
+    from duban.ingest.city import sync_city
+    from duban.ingest.plan import import_plan
+    from duban.ingest.tickets import import_tickets
 
     template = out / "template.db"
     spec = DemoSpec(days=days, daily_volume=volume)
@@ -154,10 +154,10 @@ def main() -> None:
 
 def plain_daily(day: Any) -> dict[str, Any]:
     """The daily flow's steps without Prefect: the tasks' own functions, in the same order."""
+    from duban.context import load_context
+    from duban.db.runs import finish_run, last_completed_day, start_run
     from duban.rules.ladder import is_send_day
     from duban.rules.warnings import working_day_on_or_before
-    from duban.runs import finish_run, last_completed_day, start_run
-    from tasks.context import load_context
     from tasks.deliver import deliver
     from tasks.escalate import escalate
     from tasks.measure import measure

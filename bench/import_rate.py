@@ -33,12 +33,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from duban.city import sync_city
 from duban.config import load_config
 from duban.db import make_engine, session_scope, upgrade
-from duban.demo_city import DemoSpec, generate_city
-from duban.sources import DEFAULT_CHUNK_ROWS
-from duban.ticket_import import import_tickets
+from duban.demo.city import DemoSpec, generate_city
+from duban.ingest.city import sync_city
+from duban.ingest.sources import DEFAULT_CHUNK_ROWS
+from duban.ingest.tickets import import_tickets
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("DUBAN_BENCH_DIR") or REPO / "var" / "bench")

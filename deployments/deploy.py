@@ -14,7 +14,7 @@ from uuid import UUID
 
 from deployments.registry import REPO
 from deployments.serve import prefect_api_url
-from duban.schedule_config import load_schedules
+from duban.config.schedules import load_schedules
 from duban.settings import Settings
 
 log = logging.getLogger("duban.deployments")

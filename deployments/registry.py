@@ -31,7 +31,7 @@ from prefect.schedules import Cron
 from prefect.utilities.callables import parameter_schema
 
 from duban.config import ConfigError
-from duban.schedule_config import FILE_NAME, LoopSchedule, SchedulesFile
+from duban.config.schedules import FILE_NAME, LoopSchedule, SchedulesFile
 
 log = logging.getLogger("duban.deployments")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from duban.schedule_config import load_schedules
+from duban.config.schedules import load_schedules
 from duban.settings import Settings
 
 log = logging.getLogger("duban.deployments")

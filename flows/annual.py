@@ -18,11 +18,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from duban import approval
-from duban.evaluation import LOOP, AnnualSnapshot, parse_year
+from duban.context import LoopContext, load_context
+from duban.db.runs import finish_run, start_run
+from duban.loops.annual.evaluation import LOOP, AnnualSnapshot, parse_year
+from duban.notices import approval
 from duban.rules.ranking import GROUP_NAMES
 from duban.rules.schedule import is_due, previous_year
-from duban.runs import finish_run, start_run
 from tasks.annual import (
     archive_folder,
     measure,
@@ -30,7 +31,6 @@ from tasks.annual import (
     render_annual,
     write_scores,
 )
-from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 

@@ -14,10 +14,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from duban.context import LoopContext, load_context
+from duban.db.runs import finish_run, first_started, last_completed_day, start_run
 from duban.rules.ladder import catch_up_days, is_send_day
 from duban.rules.warnings import working_day_on_or_before
-from duban.runs import finish_run, first_started, last_completed_day, start_run
-from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
 from tasks.escalate import escalate
 from tasks.measure import measure

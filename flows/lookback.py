@@ -14,9 +14,9 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from duban.lookback import LOOP, LookbackRequest, LookbackSnapshot, check_request
-from duban.runs import finish_run, start_run
-from tasks.context import load_context
+from duban.context import load_context
+from duban.db.runs import finish_run, start_run
+from duban.loops.lookback.findings import LOOP, LookbackRequest, LookbackSnapshot, check_request
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
 from tasks.notify import notify_admins

@@ -32,11 +32,11 @@ from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from duban import approval
-from duban.monthly_report import LOOP, parse_month
+from duban.context import LoopContext, load_context
+from duban.db.runs import finish_run, start_run
+from duban.loops.monthly.report import LOOP, parse_month
+from duban.notices import approval
 from duban.rules.schedule import is_first_working_day_of_month, previous_month
-from duban.runs import finish_run, start_run
-from tasks.context import LoopContext, load_context
 from tasks.monthly import (
     approve_and_deliver,
     approve_and_send,

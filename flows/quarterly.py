@@ -17,10 +17,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from duban.context import LoopContext, load_context
+from duban.db.runs import finish_run, start_run
+from duban.loops.quarterly.sample import LOOP, SampleDraw, parse_quarter, results
 from duban.rules.schedule import is_due, previous_quarter
-from duban.runs import finish_run, start_run
-from duban.spot_check import LOOP, SampleDraw, parse_quarter, results
-from tasks.context import LoopContext, load_context
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.quarterly import archive_folder, draw, render_quarterly, write_checklist

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from duban.config import load_config
-from duban.lookback import load_lookback_config, scheduled_request
+from duban.loops.lookback.findings import load_lookback_config, scheduled_request
 from duban.settings import get_settings
 from flows.lookback import lookback
 from tasks.notify import notify_admins

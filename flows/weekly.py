@@ -15,11 +15,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from duban.context import load_context
+from duban.db.runs import finish_run, start_run
+from duban.loops.weekly.report import parse_week
 from duban.rules.schedule import previous_week
-from duban.runs import finish_run, start_run
 from duban.settings import get_settings
-from duban.weekly_report import parse_week
-from tasks.context import load_context
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.weekly import LOOP, draw_charts, measure, render_weekly

@@ -9,9 +9,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from duban.approval import recipients_for
+from duban.context import LoopContext
 from duban.db import session_scope
-from duban.evaluation import (
+from duban.db.models import Notice
+from duban.loops.annual.evaluation import (
     LOOP,
     SCORES_CSV,
     AnnualSnapshot,
@@ -21,9 +22,8 @@ from duban.evaluation import (
     unit_context,
     write_scores_csv,
 )
-from duban.models import Notice
-from duban.render import archive_base
-from tasks.context import LoopContext
+from duban.notices.approval import recipients_for
+from duban.notices.render import archive_base
 from tasks.log import run_logger
 from tasks.render import NoticeJob, PlannedNotice, RenderResult, render_all
 

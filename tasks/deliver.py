@@ -10,11 +10,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from duban.context import LoopContext
 from duban.db import session_scope
-from duban.mailer import Message, make_mailer
-from duban.models import Delivery, Notice
-from duban.outbox import deliver_pending, enqueue
-from tasks.context import LoopContext
+from duban.db.models import Delivery, Notice
+from duban.notices.mailer import Message, make_mailer
+from duban.notices.outbox import deliver_pending, enqueue
 from tasks.log import run_logger
 from tasks.render import RenderResult
 

@@ -8,8 +8,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban.escalation import apply_escalations
-from tasks.context import LoopContext
+from duban.context import LoopContext
+from duban.loops.daily.escalation import apply_escalations
 from tasks.log import run_logger
 
 

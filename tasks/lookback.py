@@ -1,4 +1,4 @@
-"""Prefect tasks of the look-back (回头看): coarse wrappers over duban.lookback."""
+"""Prefect tasks of the look-back (回头看): coarse wrappers over duban.loops.lookback.findings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban.lookback import (
+from duban.context import LoopContext
+from duban.loops.lookback.findings import (
     LOOP,
     LookbackRequest,
     LookbackSnapshot,
@@ -18,7 +19,6 @@ from duban.lookback import (
     reopen_recurred,
     unit_contexts,
 )
-from tasks.context import LoopContext
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 

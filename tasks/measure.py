@@ -7,8 +7,8 @@ from datetime import date, datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban.daily_report import DailySnapshot, measure_daily
-from tasks.context import LoopContext
+from duban.context import LoopContext
+from duban.loops.daily.report import DailySnapshot, measure_daily
 
 
 @task(name="measure-daily", cache_policy=NO_CACHE)

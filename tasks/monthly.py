@@ -15,12 +15,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban import approval
+from duban.context import LoopContext
 from duban.db import session_scope
-from duban.ledger_workbook import LedgerError, ledger_file_name, write_ledger_workbook
-from duban.mailer import make_mailer
-from duban.monthly_charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
-from duban.monthly_report import (
+from duban.loops.monthly.charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
+from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledger_workbook
+from duban.loops.monthly.report import (
     LOOP,
     MonthlySnapshot,
     MonthPeriod,
@@ -28,10 +27,11 @@ from duban.monthly_report import (
     office_context,
     unit_context,
 )
-from duban.outbox import deliver_pending, enqueue
-from duban.render import archive_base
+from duban.notices import approval
+from duban.notices.mailer import make_mailer
+from duban.notices.outbox import deliver_pending, enqueue
+from duban.notices.render import archive_base
 from duban.rules.ranking import GROUP_ORDER
-from tasks.context import LoopContext
 from tasks.deliver import message_for
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all

@@ -20,7 +20,7 @@ import socket
 from datetime import datetime
 from typing import Any
 
-from duban.render import Rendered
+from duban.notices.render import Rendered
 
 log = logging.getLogger("duban.notify")
 
@@ -123,9 +123,9 @@ def send_failure_notice(
     """
     from duban.config import load_config
     from duban.db import make_engine, session_scope, upgrade
-    from duban.mailer import make_mailer
-    from duban.outbox import deliver_pending, enqueue
-    from duban.render import archive_notice
+    from duban.notices.mailer import make_mailer
+    from duban.notices.outbox import deliver_pending, enqueue
+    from duban.notices.render import archive_notice
     from duban.settings import get_settings
     from tasks.deliver import message_for
 

@@ -1,5 +1,5 @@
 """Prefect tasks of the quarterly spot check (季度抽查核验): coarse wrappers over
-duban.spot_check and duban.checklist_workbook."""
+duban.loops.quarterly.sample and duban.loops.quarterly.checklist."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from duban.checklist_workbook import checklist_file_name, render_checklist_workbook
+from duban.context import LoopContext
 from duban.db import session_scope
-from duban.models import Unit
-from duban.render import archive_base, existing_notices
-from duban.spot_check import (
+from duban.db.models import Unit
+from duban.loops.quarterly.checklist import checklist_file_name, render_checklist_workbook
+from duban.loops.quarterly.sample import (
     LOOP,
     QuarterPeriod,
     SampleDraw,
@@ -22,7 +22,7 @@ from duban.spot_check import (
     office_context,
     unit_context,
 )
-from tasks.context import LoopContext
+from duban.notices.render import archive_base, existing_notices
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 

@@ -10,10 +10,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban.daily_report import DailySnapshot, office_context, unit_contexts
+from duban.context import LoopContext
 from duban.db import session_scope
-from duban.render import archive_notice, existing_notices, render_notice, write_notice_files
-from tasks.context import LoopContext
+from duban.loops.daily.report import DailySnapshot, office_context, unit_contexts
+from duban.notices.render import archive_notice, existing_notices, render_notice, write_notice_files
 from tasks.log import run_logger
 
 

@@ -8,9 +8,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from duban import charts
-from duban.render import archive_base
-from duban.weekly_report import (
+from duban.context import LoopContext
+from duban.loops.weekly.report import (
     CHART_FILES,
     IsoWeek,
     WeeklyAnalysis,
@@ -19,7 +18,8 @@ from duban.weekly_report import (
     measure_weekly,
     office_context,
 )
-from tasks.context import LoopContext
+from duban.notices import charts
+from duban.notices.render import archive_base
 from tasks.log import run_logger
 from tasks.render import RenderResult, render_all
 

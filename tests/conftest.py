@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from duban.config import CityConfig, load_config
 from duban.db import make_engine, upgrade
-from duban.models import Base
+from duban.db.models import Base
 
 pytest_plugins = ["tests.smtp_server"]  # the `smtp_server` fixture: a real SMTP server
 

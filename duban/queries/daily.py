@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 
-from duban.models import (
+from duban.db.models import (
     Escalation,
     ItemKind,
     PlanItemStatus,

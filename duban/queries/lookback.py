@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.selectable import Subquery
 
-from duban.models import Problem, Ticket, TicketStatus, Unit
+from duban.db.models import Problem, Ticket, TicketStatus, Unit
 from duban.queries.metrics import _frame, _ordered, seconds_between
 
 T = Ticket.__table__.c

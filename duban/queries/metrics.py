@@ -33,7 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from duban.models import PlanItemStatus, PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
+from duban.db.models import PlanItemStatus, PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
 
 T = Ticket.__table__.c
 U = Unit.__table__.c

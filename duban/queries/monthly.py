@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, String, cast, func, null, or_, select, union_all
 
-from duban.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
+from duban.db.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries.metrics import _done_by, _frame, _ordered, _plain, _typed
 
 E = Escalation.__table__.c

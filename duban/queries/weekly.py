@@ -26,7 +26,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
-from duban.models import Problem, Satisfaction, Ticket, Unit
+from duban.db.models import Problem, Satisfaction, Ticket, Unit
 from duban.queries.metrics import (
     _as_datetime,
     _count_if,

@@ -103,7 +103,7 @@ class ScoringRule:
 
 @dataclass(frozen=True)
 class UnitRecord:
-    """One unit's record of the year (from duban/queries/evaluation.py)."""
+    """One unit's record of the year (from duban/queries/annual.py)."""
 
     code: str
     name: str

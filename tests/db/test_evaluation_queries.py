@@ -1,4 +1,4 @@
-"""The SQL of the year-end evaluation (duban/queries/evaluation.py) on SQLite and PostgreSQL,
+"""The SQL of the year-end evaluation (duban/queries/annual.py) on SQLite and PostgreSQL,
 checked against an independent plain-pandas computation over the raw generated rows, from
 the definitions in the module's docstring (never by calling the code under test), plus
 hand-made cases with known answers: a unit with no tickets, a ledger ticket closed in the
@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from duban.city import sync_city
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     Escalation,
     LookbackFinding,
     PlanTask,
@@ -28,7 +27,8 @@ from duban.models import (
     Ticket,
     Unit,
 )
-from duban.queries import evaluation as qe
+from duban.ingest.city import sync_city
+from duban.queries import annual as qe
 
 YEAR = 2026
 STEPS = ["ledger", "bulletin"]

@@ -10,7 +10,7 @@ from uuid import uuid4
 from sqlalchemy import func, select
 
 from duban.db import make_engine
-from duban.models import Delivery, Notice
+from duban.db.models import Delivery, Notice
 from duban.settings import Settings
 from tasks.notify import failure_notice, send_failure_notice
 

@@ -13,19 +13,19 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import Engine, func, select
 
-from duban.city import sync_city
 from duban.cli import main
 from duban.config import CityConfig
 from duban.db import make_engine, session_scope, upgrade
-from duban.ledger_workbook import (
+from duban.db.models import AuditRecord, ImportRun, PlanItemStatus, PlanTask, Policy
+from duban.ingest.city import sync_city
+from duban.ingest.plan import import_plan, write_plan_workbook
+from duban.loops.monthly.ledger import (
     LedgerError,
     import_ledger,
     ledger_file_name,
     ledger_unit_codes,
     write_ledger_workbook,
 )
-from duban.models import AuditRecord, ImportRun, PlanItemStatus, PlanTask, Policy
-from duban.plan_import import import_plan, write_plan_workbook
 from duban.settings import get_settings
 
 AS_OF = date(2026, 5, 31)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from duban.city import sync_city
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.models import Problem, Ticket, Unit
+from duban.db.models import Problem, Ticket, Unit
+from duban.ingest.city import sync_city
 from duban.queries.lookback import LookbackCriteria, findings, recurrence_rates
 
 FROM, UNTIL = datetime(2026, 9, 1), datetime(2026, 10, 1)  # closed in September

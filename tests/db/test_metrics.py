@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from duban.city import sync_city
 from duban.config import CityConfig, ConfigError
 from duban.db import session_scope
+from duban.db.models import PlanTask, Policy, Problem, Ticket, Unit
+from duban.ingest.city import sync_city
 from duban.metrics import (
     MetricsConfig,
     load_metrics_config,
@@ -27,7 +28,6 @@ from duban.metrics import (
     period,
     write_metrics,
 )
-from duban.models import PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries.metrics import headline as headline_zh
 from duban.queries.metrics import (
     headline_en,

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from duban.db import make_engine, schema_is_current, upgrade
-from duban.models import Base
+from duban.db.models import Base
 
 
 def _assert_matches_model(engine: Engine) -> None:

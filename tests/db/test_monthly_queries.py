@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from duban.city import sync_city
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.models import Escalation, PlanTask, Policy, Problem, Ticket, Unit
+from duban.db.models import Escalation, PlanTask, Policy, Problem, Ticket, Unit
+from duban.ingest.city import sync_city
 from duban.queries.monthly import LEDGER_COLUMNS, open_ledger, open_ledger_by_unit
 
 STEPS = ["ledger", "bulletin"]

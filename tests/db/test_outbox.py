@@ -19,7 +19,8 @@ from sqlalchemy import Engine, select, update
 
 from duban.config import MailFile
 from duban.db import session_scope
-from duban.mailer import (
+from duban.db.models import Delivery, DeliveryStatus, Notice
+from duban.notices.mailer import (
     FileMailer,
     Message,
     SmtpMailer,
@@ -27,8 +28,7 @@ from duban.mailer import (
     eml_name,
     make_mailer,
 )
-from duban.models import Delivery, DeliveryStatus, Notice
-from duban.outbox import RecipientRefused, allowed, deliver_pending, enqueue
+from duban.notices.outbox import RecipientRefused, allowed, deliver_pending, enqueue
 from duban.settings import Settings
 
 HTML = (
@@ -167,7 +167,7 @@ def test_recipient_outside_allowed_domains_is_refused_and_never_sent(
 ) -> None:
     mail = mail_file()
     notice_id = add_notice(engine, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="duban.outbox"):
+    with caplog.at_level(logging.WARNING, logger="duban.notices.outbox"):
         queue(engine, notice_id, ["ok@duban.example", "x@y.com"], mail)
     assert "x@y.com is outside the allowed mail domains" in caplog.text
     refused = rows(engine)["x@y.com"]

@@ -12,10 +12,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import Engine, func, select
 
-from duban.city import sync_city
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     AuditRecord,
     ImportRun,
     PlanItemStatus,
@@ -26,8 +25,9 @@ from duban.models import (
     Responsibility,
     Unit,
 )
-from duban.plan_import import PlanImportSummary, import_plan, write_plan_workbook
-from duban.sources import ExportError
+from duban.ingest.city import sync_city
+from duban.ingest.plan import PlanImportSummary, import_plan, write_plan_workbook
+from duban.ingest.sources import ExportError
 
 
 @pytest.fixture

@@ -15,16 +15,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 
-from duban.checklist_workbook import (
-    CHECKLIST,
-    ChecklistError,
-    import_checks,
-    render_checklist_workbook,
-)
-from duban.city import sync_city
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     AuditRecord,
     Escalation,
     ImportRun,
@@ -36,13 +29,20 @@ from duban.models import (
     TicketStatus,
     Unit,
 )
-from duban.queries.spot_check import population, spot_check_failures
-from duban.spot_check import (
+from duban.ingest.city import sync_city
+from duban.loops.quarterly.checklist import (
+    CHECKLIST,
+    ChecklistError,
+    import_checks,
+    render_checklist_workbook,
+)
+from duban.loops.quarterly.sample import (
     FAILED_STEP,
     draw_sample,
     load_spot_check_config,
     parse_quarter,
 )
+from duban.queries.quarterly import population, spot_check_failures
 
 Q3 = parse_quarter("2026-Q3")
 TODAY = date(2026, 10, 20)

@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, insert, select
 
-from duban.city import sync_city
 from duban.config import load_config
 from duban.db import session_scope
+from duban.db.models import Satisfaction, Ticket, TicketStatus, Unit
+from duban.ingest.city import sync_city
+from duban.loops.monthly.report import parse_month, supervised_streets
 from duban.metrics import load_metrics_config
-from duban.models import Satisfaction, Ticket, TicketStatus, Unit
-from duban.monthly_report import parse_month, supervised_streets
 
 
 def _tickets(engine: Engine, street: str, month: date, n: int, satisfied: int) -> None:

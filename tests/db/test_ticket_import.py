@@ -16,12 +16,12 @@ import pytest
 import yaml
 from sqlalchemy import Engine, func, inspect, select, text
 
-from duban.city import sync_city
 from duban.config import CityConfig, load_config
 from duban.db import make_engine, session_scope, upgrade
-from duban.models import ImportRun, QuarantinedRow, Ticket, TicketStatus
-from duban.sources import ExportError
-from duban.ticket_import import choose_bulk, estimate_export_rows, import_tickets
+from duban.db.models import ImportRun, QuarantinedRow, Ticket, TicketStatus
+from duban.ingest.city import sync_city
+from duban.ingest.sources import ExportError
+from duban.ingest.tickets import choose_bulk, estimate_export_rows, import_tickets
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = [
@@ -490,7 +490,7 @@ def test_the_next_import_recreates_indexes_a_killed_bulk_import_left_missing(
             conn.execute(text(f"DROP INDEX {name}"))
     assert not (set(gone) & index_names(engine))
 
-    with caplog.at_level(logging.WARNING, logger="duban.ticket_import"):
+    with caplog.at_level(logging.WARNING, logger="duban.ingest.tickets"):
         summary = run(
             engine, city, write_csv(tmp_path / "day2.csv", [row("K2")]), tmp_path, bulk=False
         )

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from duban.db import make_engine
-from duban.models import TicketStatus
+from duban.db.models import TicketStatus
 from tests.conftest import PG_URL
 from tests.e2e.processes import BIN, REPO, RetryingClient, wait
 from tests.flows.helpers import add_ticket

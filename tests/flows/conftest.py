@@ -13,9 +13,9 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
-from duban.city import sync_city
 from duban.config import load_config
 from duban.db import session_scope
+from duban.ingest.city import sync_city
 from duban.settings import get_settings
 
 

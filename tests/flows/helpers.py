@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from duban.db import session_scope
-from duban.models import Ticket, TicketStatus, Unit
+from duban.db.models import Ticket, TicketStatus, Unit
 
 
 def unit_ids(engine: Engine) -> dict[str, int]:

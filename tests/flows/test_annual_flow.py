@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import Engine, func, insert, select
 
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     Delivery,
     Escalation,
     LookbackFinding,

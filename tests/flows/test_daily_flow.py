@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     Delivery,
     DeliveryStatus,
     Escalation,

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from duban.db import session_scope
-from duban.lookback import LookbackRequest, LookbackRequestError, build_request
-from duban.models import AuditRecord, LookbackFinding, Run, Ticket, TicketStatus
+from duban.db.models import AuditRecord, LookbackFinding, Run, Ticket, TicketStatus
+from duban.loops.lookback.findings import LookbackRequest, LookbackRequestError, build_request
 from flows.lookback import lookback
 from tests.flows.helpers import add_ticket, by_recipient
 

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from sqlalchemy import Engine, func, insert, select
 
 from duban.db import session_scope
-from duban.models import (
+from duban.db.models import (
     AuditRecord,
     Delivery,
     DeliveryStatus,

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from duban.db import session_scope
-from duban.models import Run, SpotCheckSample, Ticket, TicketStatus
+from duban.db.models import Run, SpotCheckSample, Ticket, TicketStatus
 from flows.quarterly import quarterly_spot_check
 from tests.flows.helpers import add_ticket, by_recipient
 

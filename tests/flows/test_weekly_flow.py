@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 
 from duban.cli import main
 from duban.db import session_scope
-from duban.models import Delivery, Notice, Problem, Run
-from duban.weekly_report import WeekError
+from duban.db.models import Delivery, Notice, Problem, Run
+from duban.loops.weekly.report import WeekError
 from flows.weekly import weekly_analysis
 from tests.flows.helpers import add_ticket, by_recipient
 

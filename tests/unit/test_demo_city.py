@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from duban.config import load_config
-from duban.demo_city import (
+from duban.demo.city import (
     HTML_SAMPLES,
     PROBLEMS,
     DemoFiles,
@@ -26,8 +26,8 @@ from duban.demo_city import (
     _ticket_model,
     generate_city,
 )
-from duban.sources import read_export
-from duban.ticket_rows import TicketRefs, validate_rows
+from duban.ingest.rows import TicketRefs, validate_rows
+from duban.ingest.sources import read_export
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_CONFIG = REPO / "config"
@@ -51,16 +51,16 @@ class PlanCalls:
 
 @pytest.fixture(scope="module")
 def plan_calls() -> Iterator[PlanCalls]:
-    """Wrap duban.plan_import.write_plan_workbook (a stand-in while it does not exist)."""
+    """Wrap duban.ingest.plan.write_plan_workbook (a stand-in while it does not exist)."""
     recorder = PlanCalls()
     with pytest.MonkeyPatch.context() as mp:
         try:
-            import duban.plan_import as module
+            import duban.ingest.plan as module
 
             real = module.write_plan_workbook
         except (ImportError, AttributeError):
-            module = types.ModuleType("duban.plan_import")
-            mp.setitem(sys.modules, "duban.plan_import", module)
+            module = types.ModuleType("duban.ingest.plan")
+            mp.setitem(sys.modules, "duban.ingest.plan", module)
             real = None
 
         def write(path: Path, *lists: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from duban.lookback import (
+from duban.loops.lookback.findings import (
     LookbackRequest,
     LookbackRequestError,
     LookbackSchedule,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from duban.mailer import Message, build_email, inline_cid
+from duban.notices.mailer import Message, build_email, inline_cid
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from duban.config import ConfigError
+from duban.loops.quarterly.sample import load_spot_check_config, secret_bytes
 from duban.rules.sampling import (
     Candidate,
     SampleRule,
@@ -22,7 +23,6 @@ from duban.rules.sampling import (
     seed_fingerprint,
     stratum_seed,
 )
-from duban.spot_check import load_spot_check_config, secret_bytes
 
 SECRET = b"a-secret-of-the-supervision-office"
 RULE = SampleRule(min_count=3, percent=Decimal("0.02"))

@@ -10,6 +10,7 @@ import pytest
 
 from duban.calendar import WorkCalendar
 from duban.config import ConfigError
+from duban.config.schedules import load_schedules
 from duban.rules.schedule import (
     LATEST_FIRST_WORKING_DAY,
     cron_days,
@@ -25,7 +26,6 @@ from duban.rules.schedule import (
     previous_week,
     previous_year,
 )
-from duban.schedule_config import load_schedules
 
 REPO = Path(__file__).resolve().parents[2]
 CAL = WorkCalendar()
@@ -281,7 +281,7 @@ def test_an_existing_deployment_is_registered_without_schedules() -> None:
     from typing import Any, cast
 
     from deployments.registry import Loop, build_deployment
-    from duban.schedule_config import LoopSchedule
+    from duban.config.schedules import LoopSchedule
     from flows.daily import daily_report
 
     config = LoopSchedule(

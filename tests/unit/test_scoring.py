@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from duban.config import ConfigError
-from duban.evaluation import EvaluationConfig, load_evaluation_config
+from duban.loops.annual.evaluation import EvaluationConfig, load_evaluation_config
 from duban.rules.scoring import (
     COMPONENTS,
     CREDITS,

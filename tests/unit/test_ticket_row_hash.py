@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from duban.ticket_import import HASHED, _row_hash
+from duban.ingest.tickets import HASHED, _row_hash
 
 
 def reference_hash(frame: pd.DataFrame) -> list[int]:

@@ -1,0 +1,517 @@
+"""The `duban` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from duban.settings import Settings, get_settings
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def _engine(settings: Settings) -> Any:
+    from duban.db import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)  # idempotent: brings an empty or older database to the current schema
+    return engine
+
+
+def _config(settings: Settings) -> Any:
+    from duban.config import load_config
+
+    return load_config(settings.config_dir)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    _engine(settings)
+    print(f"schema is current: {settings.safe_database_url}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    problems = _config(settings).validate_all()
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{settings.config_dir}: configuration is valid")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.db import session_scope
+    from duban.ingest.city import sync_city
+
+    config = _config(settings)
+    engine = _engine(settings)
+    with session_scope(engine) as session:
+        summary = sync_city(session, config)
+    print(summary.line())
+    return 0
+
+
+def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.ingest.tickets import import_tickets
+
+    config = _config(settings)
+    engine = _engine(settings)
+    progress, on_chunk = _progress(Path(args.path))
+    with progress:
+        summary = import_tickets(
+            engine,
+            config,
+            Path(args.path),
+            args.source,
+            settings.reports_dir,
+            timezone=settings.timezone,
+            chunk_rows=args.chunk_rows,
+            on_chunk=on_chunk,
+            bulk=args.bulk,
+        )
+    print(summary.line())
+    return 0
+
+
+def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.ingest.plan import import_plan
+
+    config = _config(settings)
+    engine = _engine(settings)
+    summary = import_plan(engine, config, Path(args.path), settings.reports_dir)
+    print(summary.line())
+    return 0
+
+
+def cmd_import_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.loops.monthly.ledger import import_ledger
+
+    config = _config(settings)
+    engine = _engine(settings)
+    today = datetime.now(settings.zone).date()
+    summary = import_ledger(engine, config, Path(args.path), settings.reports_dir, today=today)
+    print(summary.line())
+    return 0
+
+
+def cmd_import_checks(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.loops.quarterly.checklist import import_checks
+
+    config = _config(settings)
+    engine = _engine(settings)
+    today = datetime.now(settings.zone).date()
+    summary = import_checks(engine, config, Path(args.path), settings.reports_dir, today=today)
+    print(summary.line())
+    return 0
+
+
+def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from duban.loops.monthly.ledger import ledger_file_name, write_ledger_workbook
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(settings.zone).date()
+    out = Path(args.out) if args.out else settings.reports_dir / "ledger"
+    if not args.out or out.is_dir() or args.out.endswith("/"):
+        out = out / ledger_file_name(args.unit, as_of)
+    path = write_ledger_workbook(_engine(settings), _config(settings), args.unit, as_of, out)
+    print(f"{args.unit}: ledger as of {as_of} written to {path}")
+    return 0
+
+
+def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
+    config = _config(settings)
+    received = date.fromisoformat(args.date)
+    due = config.calendar.due_date(received, args.working_days)
+    limit = f"{args.working_days} working days"
+    print(f"received {received:%Y-%m-%d %a}, {limit}: due {due:%Y-%m-%d %a} 23:59:59")
+    return 0
+
+
+def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.daily import daily_report
+
+    day = date.fromisoformat(args.date) if args.date else None
+    summary = daily_report(day=day, dry_run=args.dry_run)
+    print(_summary_line("daily report", summary))
+    return 0
+
+
+def cmd_run_lookback(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.lookback.findings import build_request, unknown_codes
+
+    request = build_request(
+        closed_from=args.closed_from, closed_to=args.closed_to, problems=args.problem or None,
+        units=args.unit or None, window_days=args.window_days, same_place=args.same_place,
+        same_category=not args.any_category, reopen=args.reopen, notify=not args.no_notify,
+    )  # fmt: skip
+    config = _config(settings)
+    unknown = unknown_codes(
+        request, [u.code for u in config.units.units], [p.code for p in config.problems.problems]
+    )
+    if unknown:
+        raise UserError("; ".join(unknown) + " (see config/units.yaml and config/problems.yaml)")
+    from flows.lookback import lookback
+
+    summary = lookback(request=request)
+    print(_summary_line("look-back", summary))
+    return 0
+
+
+def cmd_run_weekly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.weekly.report import parse_week
+    from flows.weekly import weekly_analysis
+
+    parse_week(args.week)  # a bad value is a clear error before Prefect starts
+    summary = weekly_analysis(week=args.week, dry_run=args.dry_run)
+    print(_summary_line("weekly analysis", summary))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from deployments.serve import NoPrefectServer, serve_loops
+
+    _serve_logging()
+    try:
+        served = serve_loops(settings, only=args.loop or None, limit=args.limit)
+    except NoPrefectServer as exc:
+        raise UserError(str(exc)) from None
+    return 0 if served else 1
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from deployments.deploy import NoWorkPool, deploy_loops
+    from deployments.serve import NoPrefectServer
+
+    _serve_logging()
+    try:
+        ids = deploy_loops(
+            settings,
+            args.work_pool,
+            work_queue=args.work_queue,
+            source=Path(args.source).resolve() if args.source else None,
+            only=args.loop or None,
+        )
+    except (NoPrefectServer, NoWorkPool) as exc:
+        raise UserError(str(exc)) from None
+    for name, deployment_id in ids.items():
+        print(f"deployed {name} to work pool {args.work_pool}: {deployment_id}")
+    return 0 if ids else 1
+
+
+def _serve_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every poll of the Prefect API
+
+
+def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.monthly.report import parse_month
+    from flows.monthly import monthly_bulletin
+
+    month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
+    summary = monthly_bulletin(month=month, dry_run=args.dry_run)
+    print(_summary_line("monthly bulletin", summary))
+    if summary.get("status") == "draft":
+        print(f"held as a draft; approve with `duban approve monthly {month}`")
+    return 0
+
+
+def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.annual.evaluation import parse_year
+    from flows.annual import annual_evaluation
+
+    year = parse_year(args.year) if args.year else None  # a clear error before Prefect starts
+    summary = annual_evaluation(year=year, dry_run=args.dry_run)
+    summary = {k: v for k, v in summary.items() if k not in ("groups", "totals")}
+    print(_summary_line("annual evaluation", summary))
+    return 0
+
+
+def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.quarterly.sample import parse_quarter
+    from flows.quarterly import quarterly_spot_check
+
+    quarter = parse_quarter(args.quarter).label if args.quarter else None
+    summary = quarterly_spot_check(quarter=quarter, dry_run=args.dry_run)
+    print(_summary_line("quarterly spot check", summary))
+    return 0
+
+
+def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from duban.loops.monthly.report import parse_month
+    from flows.monthly import approve_monthly
+
+    month = parse_month(args.month).label
+    by = args.by or getpass.getuser()
+    result = approve_monthly(month, by, comment=args.comment, approved=not args.reject)
+    print(_summary_line(f"monthly bulletin {month}", result))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.metrics import metrics_frame, write_metrics
+
+    config = _config(settings)
+    engine = _engine(settings)
+    frame = metrics_frame(
+        engine,
+        config,
+        args.by,
+        date.fromisoformat(args.date_from),
+        date.fromisoformat(args.date_to),
+    )
+    write_metrics(frame, args.format, sys.stdout)
+    return 0
+
+
+def _summary_line(title: str, summary: dict[str, Any]) -> str:
+    return f"{title}: " + ", ".join(f"{k} {v}" for k, v in summary.items())
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.demo import run_demo
+
+    return run_demo(
+        Path(args.dir),
+        days=args.days,
+        daily_volume=args.daily_volume,
+        seed=args.seed,
+        database_url=args.database_url,
+        reset_database=args.reset_database,
+        daily_runs=_daily_runs(args.daily_runs),
+    )
+
+
+def _daily_runs(value: str) -> int | None:
+    if value == "all":
+        return None
+    if not value.isdigit():
+        raise UserError(f"--daily-runs: a number of working days or 'all', not {value!r}")
+    return int(value)
+
+
+def _progress(path: Path) -> tuple[Any, Callable[..., None] | None]:
+    """A progress bar on a terminal; nothing otherwise."""
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext(), None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("importing {task.fields[name]}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("import", total=path.stat().st_size, name=path.name, rows=0)
+
+    def on_chunk(chunk: Any, summary: Any) -> None:
+        progress.update(task, completed=chunk.bytes_read or None, rows=summary.read)
+
+    return progress, on_chunk
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duban", description="Duban (督办): supervision loops")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="generate the demo city and run every loop over it")
+    demo.add_argument("--dir", default="var/demo", help="where the demo writes (default var/demo)")
+    demo.add_argument("--days", type=int, default=92, help="days of tickets (default 92)")
+    demo.add_argument("--daily-volume", type=int, default=1500, help="tickets a day (default 1500)")
+    demo.add_argument("--seed", type=int, default=12345)
+    demo.add_argument(
+        "--daily-runs",
+        default="10",
+        help="run the daily loop for the last N working days of the period, or 'all' (10)",
+    )
+    demo.add_argument("--database-url", help="default: a SQLite file in --dir (rebuilt each run)")
+    demo.add_argument(
+        "--reset-database", action="store_true", help="drop Duban's tables in --database-url first"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="cfg", required=True)
+    cfg.add_parser("check", help="validate config/*.yaml").set_defaults(func=cmd_config_check)
+
+    sub.add_parser("sync", help="load units and problems from config").set_defaults(func=cmd_sync)
+
+    imp = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
+    tickets = imp.add_parser("tickets", help="a hotline export (CSV or XLSX)")
+    tickets.add_argument("path")
+    tickets.add_argument("--source", required=True, help="mapping in config/sources/NAME.yaml")
+    tickets.add_argument("--chunk-rows", type=int, default=20_000)
+    tickets.add_argument(
+        "--bulk",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bulk mode for a first load: drop the non-unique indexes of tickets for the load "
+        "and rebuild them after (other readers are slow meanwhile); default: chosen "
+        "automatically (a CSV of 100,000+ rows, more than twice what the table holds)",
+    )
+    tickets.set_defaults(func=cmd_import_tickets)
+    plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
+    plan.add_argument("path")
+    plan.set_defaults(func=cmd_import_plan)
+    ledger = imp.add_parser("ledger", help="a lead unit's returned ledger workbook (台账)")
+    ledger.add_argument("path")
+    ledger.set_defaults(func=cmd_import_ledger)
+    checks = imp.add_parser("checks", help="a returned spot-check checklist (抽查核验)")
+    checks.add_argument("path")
+    checks.set_defaults(func=cmd_import_checks)
+    led = sub.add_parser("ledger", help="ledger workbooks (台账)").add_subparsers(
+        dest="ledger_command", required=True
+    )
+    export = led.add_parser("export", help="write one lead unit's ledger workbook")
+    export.add_argument("unit", metavar="UNIT_CODE")
+    export.add_argument("--as-of", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
+    export.add_argument("--out", help="file or folder (default DUBAN_REPORTS_DIR/ledger/)")
+    export.set_defaults(func=cmd_ledger_export)
+
+    run = sub.add_parser("run", help="run a supervision loop now").add_subparsers(
+        dest="loop", required=True
+    )
+    daily = run.add_parser("daily", help="the daily report (日报告)")
+    daily.add_argument("--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
+    daily.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    daily.set_defaults(func=cmd_run_daily)
+    lookback = run.add_parser("lookback", help="the look-back (回头看) of closed tickets")
+    lookback.add_argument("--closed-from", required=True, help="YYYY-MM-DD (included)")
+    lookback.add_argument("--closed-to", required=True, help="YYYY-MM-DD (included)")
+    lookback.add_argument("--problem", action="append", help="a problem code (repeatable)")
+    lookback.add_argument("--unit", action="append", help="a unit code (repeatable)")
+    lookback.add_argument("--window-days", type=int, default=30, help="recurrence window (30)")
+    lookback.add_argument(
+        "--same-place", choices=["address", "community", "street"], default="address"
+    )
+    lookback.add_argument(
+        "--any-category", action="store_true", help="a recurrence may be of any category"
+    )
+    lookback.add_argument("--reopen", action="store_true", help="reopen the recurred tickets")
+    lookback.add_argument("--no-notify", action="store_true", help="send no notices")
+    lookback.set_defaults(func=cmd_run_lookback)
+    weekly = run.add_parser("weekly", help="the weekly analysis (周分析)")
+    weekly.add_argument("--week", required=True, help="ISO week YYYY-Www, e.g. 2026-W45")
+    weekly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    weekly.set_defaults(func=cmd_run_weekly)
+
+    srv = sub.add_parser("serve", help="register the loops of config/schedules.yaml and run them")
+    srv.add_argument("--loop", action="append", help="only this loop (repeatable)")
+    srv.add_argument("--limit", type=int, help="at most this many flow runs at once")
+    srv.set_defaults(func=cmd_serve)
+
+    dep = sub.add_parser("deploy", help="register the loops with a Prefect work pool")
+    dep.add_argument("--work-pool", required=True, help="a process work pool on the server")
+    dep.add_argument("--work-queue", help="a queue of the pool (default: its default queue)")
+    dep.add_argument("--source", help="the repository checkout on the workers (default: here)")
+    dep.add_argument("--loop", action="append", help="only this loop (repeatable)")
+    dep.set_defaults(func=cmd_deploy)
+
+    monthly = run.add_parser("monthly", help="the monthly bulletin (月通报), held for approval")
+    monthly.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
+    monthly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    monthly.set_defaults(func=cmd_run_monthly)
+    quarterly = run.add_parser("quarterly", help="the quarterly spot check (季度抽查核验)")
+    quarterly.add_argument("--quarter", help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, "
+                           "on the first working day of a quarter)")  # fmt: skip
+    quarterly.add_argument("--dry-run", action="store_true", help="draw and render; record nothing")
+    quarterly.set_defaults(func=cmd_run_quarterly)
+    annual = run.add_parser("annual", help="the year-end evaluation (年终考评) and summary")
+    annual.add_argument("--year", help="YYYY, e.g. 2026 (default: last year, on its due day)")
+    annual.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
+    annual.set_defaults(func=cmd_run_annual)
+    appr = sub.add_parser("approve", help="approve a held bulletin and send it").add_subparsers(
+        dest="approve_loop", required=True
+    )
+    appr_monthly = appr.add_parser("monthly", help="the monthly bulletin of YYYY-MM")
+    appr_monthly.add_argument("month", help="YYYY-MM, e.g. 2026-10")
+    appr_monthly.add_argument("--by", help="who approves (default: the login name)")
+    appr_monthly.add_argument("--comment", default="", help="a note for the audit trail")
+    appr_monthly.add_argument("--reject", action="store_true", help="reject: send nothing")
+    appr_monthly.set_defaults(func=cmd_approve_monthly)
+
+    met = sub.add_parser("metrics", help="the three rates by unit, problem, category, place")
+    met.add_argument(
+        "--by", choices=["unit", "problem", "category", "district", "street"], default="unit"
+    )
+    met.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD (included)")
+    met.add_argument("--to", dest="date_to", required=True, help="YYYY-MM-DD (included)")
+    met.add_argument("--format", choices=["csv", "json"], default="csv")
+    met.set_defaults(func=cmd_metrics)
+
+    cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
+        dest="cal", required=True
+    )
+    due = cal.add_parser("due", help="due date of a ticket received on DATE")
+    due.add_argument("date", help="YYYY-MM-DD")
+    due.add_argument("working_days", type=int)
+    due.set_defaults(func=cmd_calendar_due)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
+    # Duban runs where the internet may be out of reach: no telemetry from the Prefect server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+    from duban.calendar import CalendarError
+    from duban.config import ConfigError
+    from duban.ingest.sources import ExportError
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "DUBAN_" + str(err["loc"][0]).upper() if err["loc"] else "DUBAN_*"
+            print(f"duban: error: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.func(args, settings)
+        return result
+    except (ConfigError, ExportError, CalendarError, UserError, ValueError) as exc:
+        print(f"duban: error: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(
+            f"duban: error: cannot use the database {settings.safe_database_url}: {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("duban: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,475 @@
+"""`duban import tickets`: an export file into the tickets table, upserted by (source, id).
+
+Walk: read_export (chunks of strings) -> validate_rows (typed good rows + bad rows)
+-> per chunk, one transaction: look up existing ids, insert the new, update the changed,
+leave the unchanged, record the bad in quarantine and in a CSV report.
+Re-importing the same or an updated export changes what changed and never duplicates.
+
+Bulk mode (a first load, e.g. a year of history): the non-unique indexes of `tickets` are
+dropped before the load and rebuilt after it, so that the load pays one index build instead
+of per-row index upkeep. The primary key and the unique (source, external_id) stay, so the
+upserts work as always and nothing can be duplicated. See `import_tickets`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    ARRAY,
+    Engine,
+    Index,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.schema import CreateIndex, DropIndex
+
+from duban.config import CityConfig
+from duban.db import session_scope
+from duban.db.bulk_insert import insert_new, upsert
+from duban.db.models import ImportRun, QuarantinedRow, Ticket
+from duban.ingest.city import problem_by_category, unit_lookup
+from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
+from duban.ingest.sources import DEFAULT_CHUNK_ROWS, RawChunk, read_export
+from duban.rules.masking import mask_personal_data
+
+TICKETS = cast(Table, Ticket.__table__)
+QUARANTINE = cast(Table, QuarantinedRow.__table__)
+HASHED = (*RECORD_FIELDS, "unit_id", "problem_id")
+REPORT_COLUMNS = ("file", "sheet", "row", "field", "column", "value", "reason")
+
+log = logging.getLogger(__name__)
+
+# Bulk mode is chosen automatically only for exports of at least this many (estimated) rows.
+BULK_MIN_ROWS = 100_000
+# How much of a CSV export is read to estimate its row count (bytes per line).
+_ESTIMATE_SAMPLE_BYTES = 1 << 20
+# Memory for each index build of the rebuild on PostgreSQL (SET LOCAL, one transaction each).
+REBUILD_MAINTENANCE_WORK_MEM = "512MB"
+
+
+@dataclass
+class ImportSummary:
+    run_id: int
+    file: str
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    report_path: str | None = None
+    bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
+    index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
+    indexes_recreated: list[str] = field(default_factory=list)  # found missing before the load
+
+    def line(self) -> str:
+        text = (
+            f"{self.file}: read {self.read}, inserted {self.inserted}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, quarantined {self.quarantined}"
+        )
+        if self.report_path:
+            text += f" (see {self.report_path})"
+        if self.bulk:
+            text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
+        if self.indexes_recreated:
+            text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
+        return text
+
+
+class _Report:
+    """The quarantine report: one CSV line per finding; personal data masked."""
+
+    def __init__(self, path: Path, file_name: str) -> None:
+        self.path = path
+        self.file_name = file_name
+        self._handle: Any = None
+        self._writer: Any = None
+
+    def write(self, bad: list[BadRow], sheet: str | None) -> None:
+        if not bad:
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", newline="", encoding="utf-8-sig")
+            self._writer = csv.writer(self._handle)
+            self._writer.writerow(REPORT_COLUMNS)
+        for row in bad:
+            for err in row.errors:
+                value = mask_personal_data(err["value"])
+                self._writer.writerow(
+                    [
+                        self.file_name,
+                        sheet or "",
+                        row.row_number,
+                        err["field"],
+                        err["column"],
+                        value,
+                        mask_personal_data(err["reason"]),
+                    ]
+                )
+
+    def close(self) -> str | None:
+        if self._handle is None:
+            return None
+        self._handle.close()
+        return str(self.path)
+
+
+# Columns whose values are (nearly) all distinct: hashing them directly skips factorising.
+_DISTINCT = frozenset({"external_id", "content", "address", "caller_phone"})
+
+
+def _row_hash(frame: pd.DataFrame) -> pd.Series:
+    """A stable 64-bit hash of the imported fields of each row, for change detection.
+
+    Times and numbers are hashed as they are (cheap); everything else as text, so the hash
+    does not depend on which dtype a chunk's column happened to get. The values equal
+    `pandas.util.hash_pandas_object(frame[HASHED] with text columns .astype(str),
+    index=False)` — stored hashes stay valid — computed column by column without
+    converting columns that are already all `str`.
+    """
+    hashes = []
+    for name in HASHED:
+        series = frame[name]
+        native = pd.api.types.is_datetime64_any_dtype(series) or (
+            pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        )
+        if native:
+            values = (
+                series.array
+                if isinstance(series.dtype, pd.api.extensions.ExtensionDtype)
+                else series.to_numpy()
+            )
+            hashes.append(pd.util.hash_array(values))
+            continue
+        values = series.to_numpy(dtype=object)
+        if all(type(v) is str for v in values):
+            hashes.append(pd.util.hash_array(values, categorize=name not in _DISTINCT))
+        else:
+            hashes.append(pd.util.hash_array(series.astype(str).array))
+    combined = _combine_hashes(hashes, len(frame))
+    return pd.Series(combined.view("int64"), index=frame.index)
+
+
+def _combine_hashes(arrays: list[np.ndarray], length: int) -> np.ndarray:
+    """pandas' own combination of column hashes (pandas.core.util.hashing, not public)."""
+    out = np.zeros(length, dtype=np.uint64) + np.uint64(0x345678)
+    mult = np.uint64(1000003)
+    for i, a in enumerate(arrays):
+        inverse_i = len(arrays) - i
+        out ^= a
+        out *= mult
+        mult += np.uint64(82520 + inverse_i + inverse_i)
+    out += np.uint64(97531)
+    return out
+
+
+def _one_of(conn: Any, column: Any, values: list[str]) -> Any:
+    """column IN values: one array parameter on PostgreSQL (20,000 separate parameters cost
+    more to send and plan than the lookup itself), an expanding IN elsewhere."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("ids", values, type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def secondary_indexes() -> list[Index]:
+    """The non-unique indexes of `tickets` as the model declares them (partial ones with
+    their WHERE): those bulk mode drops and rebuilds. The primary key and the unique
+    (source, external_id) are constraints, not among these, and always stay."""
+    return sorted((ix for ix in TICKETS.indexes if not ix.unique), key=lambda ix: str(ix.name))
+
+
+def _missing_indexes(engine: Engine) -> list[Index]:
+    present = {ix["name"] for ix in inspect(engine).get_indexes(TICKETS.name)}
+    return [ix for ix in secondary_indexes() if ix.name not in present]
+
+
+def _create_indexes(engine: Engine, indexes: list[Index]) -> None:
+    """Create the indexes exactly as declared, each in its own transaction (one built is
+    kept if a later one fails); on PostgreSQL with more maintenance_work_mem for the sort."""
+    for ix in indexes:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text(f"SET LOCAL maintenance_work_mem = '{REBUILD_MAINTENANCE_WORK_MEM}'")
+                )
+            conn.execute(CreateIndex(ix, if_not_exists=True))
+
+
+def ensure_ticket_indexes(engine: Engine) -> list[str]:
+    """Recreate every index of `tickets` that the model declares and the database lacks (a
+    bulk import killed before its rebuild leaves them missing); return their names.
+
+    Idempotent, and cheap when nothing is missing (one catalog query). Runs at the start of
+    every import.
+    """
+    missing = _missing_indexes(engine)
+    if not missing:
+        return []
+    names = [str(ix.name) for ix in missing]
+    log.warning(
+        "the tickets table lacks %d of its indexes (%s), probably left by an interrupted bulk "
+        "import; recreating them now",
+        len(names),
+        ", ".join(names),
+    )
+    _create_indexes(engine, missing)
+    return names
+
+
+def estimate_export_rows(path: Path) -> int | None:
+    """The export's data rows, estimated cheaply; None when unknown (Excel workbooks).
+
+    CSV: the file's size over the bytes per line of its first MiB (exact for a smaller file;
+    a quoted value spanning lines makes it a little high).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".txt"):
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        sample = handle.read(_ESTIMATE_SAMPLE_BYTES)
+    lines = sample.count(b"\n")
+    if len(sample) >= size:  # the whole file
+        if sample and not sample.endswith(b"\n"):
+            lines += 1
+        return max(lines - 1, 0)  # less the header
+    return max(round(size * max(lines, 1) / len(sample)) - 1, 0)
+
+
+def _ticket_rows(engine: Engine, at_most: int) -> int:
+    """How many rows `tickets` holds, counted up to `at_most` (bounded cost on any table)."""
+    some = select(literal(1)).select_from(TICKETS).limit(at_most).subquery()
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(some)) or 0)
+
+
+def choose_bulk(
+    engine: Engine, path: Path, bulk: bool | None = None, *, min_rows: int = BULK_MIN_ROWS
+) -> bool:
+    """Whether to import in bulk mode: `bulk` when given, else automatically.
+
+    Automatic: a CSV export of at least `min_rows` (estimated) rows, more than twice what
+    the table holds now — a first load: at least half its rows are new, so one index build
+    costs less than their per-row upkeep (a re-import of the file that filled the table
+    stays normal, however big). An Excel export (row count unknown without reading it) only
+    into an empty table.
+    """
+    path = Path(path)
+    if bulk is not None:
+        return bulk
+    if not path.is_file():
+        return False  # reading reports it
+    estimate = estimate_export_rows(path)
+    if estimate is None:
+        return _ticket_rows(engine, 1) == 0
+    if estimate < min_rows:
+        return False
+    return 2 * _ticket_rows(engine, (estimate + 1) // 2) < estimate
+
+
+def _drop_secondary_indexes(engine: Engine) -> None:
+    """DROP INDEX IF EXISTS each non-unique index, in one transaction committed at once (the
+    table's lock is not held through the load)."""
+    with engine.begin() as conn:
+        for ix in secondary_indexes():
+            conn.execute(DropIndex(ix, if_exists=True))
+
+
+def import_tickets(
+    engine: Engine,
+    config: CityConfig,
+    path: Path,
+    source: str,
+    reports_dir: Path,
+    *,
+    timezone: str = "Asia/Shanghai",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_chunk: Callable[[RawChunk, ImportSummary], None] | None = None,
+    bulk: bool | None = None,
+) -> ImportSummary:
+    """Import one export; return what happened. Errors of the whole file raise ExportError.
+
+    `timezone` is the city's (DUBAN_TIMEZONE): times are converted to it from the export's.
+
+    `bulk`: True forces bulk mode, False forbids it, None chooses (`choose_bulk`): bulk for
+    a CSV export of at least BULK_MIN_ROWS estimated rows, more than twice what the table
+    holds (an Excel export only into an empty table). Bulk mode drops the non-unique indexes of
+    `tickets` (its own committed transaction) and rebuilds them as the model declares them
+    when the load ends, in a `finally`: also after an error (the chunks committed before it
+    stay, as always). It is meant for the first load: while the indexes are absent, other
+    readers of `tickets` are slow. Every import first recreates any index a killed bulk
+    import left missing (`ensure_ticket_indexes`).
+    """
+    mapping = config.source(source)
+    path = Path(path)
+    recreated = ensure_ticket_indexes(engine)
+    with session_scope(engine) as session:
+        refs = TicketRefs(
+            unit_ids=unit_lookup(session, config, mapping.unit_by),
+            problem_by_category=problem_by_category(session),
+            urgency=config.urgency,
+            calendar=config.calendar,
+            city_zone=ZoneInfo(timezone),
+        )
+        run = ImportRun(
+            kind="tickets", source=source, file_name=str(path), started_at=datetime.now()
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    if not refs.unit_ids:
+        raise ValueError("no units in the database: run `duban sync` (config/units.yaml) first")
+    summary = ImportSummary(run_id=run_id, file=str(path), indexes_recreated=recreated)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    report = _Report(
+        reports_dir / "quarantine" / f"{stamp}-run{run_id}-{source}-{path.stem}.csv", path.name
+    )
+    # Two stages overlap: while the database stores one chunk (in a worker thread; the
+    # driver waits for the server without holding the GIL), the next is read and validated.
+    # Chunks are stored, counted and reported strictly in file order, one transaction each.
+    pending: tuple[Future[None], RawChunk, list[BadRow]] | None = None
+
+    def finish(stored: tuple[Future[None], RawChunk, list[BadRow]]) -> None:
+        future, chunk, bad = stored
+        future.result()  # raises what storing raised
+        report.write(bad, chunk.sheet)
+        summary.read += len(chunk.frame)
+        if on_chunk:
+            on_chunk(chunk, summary)
+
+    try:
+        summary.bulk = choose_bulk(engine, path, bulk)
+        try:
+            if summary.bulk:
+                log.info("bulk mode: dropping the non-unique indexes of tickets for the load")
+                _drop_secondary_indexes(engine)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
+                try:
+                    for chunk in read_export(path, mapping, chunk_rows):
+                        good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+                        if not good.empty:
+                            good = good.assign(row_hash=_row_hash(good))
+                        if pending is not None:
+                            finish(pending)
+                            pending = None
+                        future = writer.submit(
+                            _store_chunk, engine, source, run_id, str(path), chunk.sheet, good,
+                            bad, summary,
+                        )  # fmt: skip
+                        pending = (future, chunk, bad)
+                    if pending is not None:
+                        finish(pending)
+                        pending = None
+                finally:
+                    # An error while reading the next chunk: the one in flight still ends
+                    # (and is counted) before the error goes on.
+                    if pending is not None and pending[0].exception() is None:
+                        finish(pending)
+        finally:
+            if summary.bulk:
+                # After an error too (the writer thread has ended: its chunk is committed or
+                # rolled back). A killed process leaves them to the next import's
+                # ensure_ticket_indexes.
+                started = time.perf_counter()
+                missing = _missing_indexes(engine)
+                _create_indexes(engine, missing)
+                summary.index_rebuild_s = time.perf_counter() - started
+                log.info(
+                    "bulk mode: rebuilt %d indexes of tickets in %.1f s",
+                    len(missing),
+                    summary.index_rebuild_s,
+                )
+    finally:
+        summary.report_path = report.close()
+        with session_scope(engine) as session:
+            run = session.get_one(ImportRun, run_id)
+            run.finished_at = datetime.now()
+            run.read, run.inserted, run.updated = summary.read, summary.inserted, summary.updated
+            run.unchanged, run.quarantined = summary.unchanged, summary.quarantined
+            run.report_path = summary.report_path
+    return summary
+
+
+def _store_chunk(
+    engine: Engine,
+    source: str,
+    run_id: int,
+    file_name: str,
+    sheet: str | None,
+    good: pd.DataFrame,
+    bad: list[BadRow],
+    summary: ImportSummary,
+) -> None:
+    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
+
+    `good` carries its `row_hash`. Existing rows of the chunk's ids are looked up first
+    (one indexed query), so that unchanged rows are neither sent nor written, and the
+    summary can tell new from changed. New rows are inserted (ON CONFLICT DO NOTHING), changed
+    rows upserted (ON CONFLICT … DO UPDATE … WHERE the hash differs).
+    """
+    table = TICKETS
+    with engine.begin() as conn:
+        if bad:
+            conn.execute(
+                insert(QUARANTINE),
+                [
+                    {
+                        "import_run_id": run_id,
+                        "file_name": file_name,
+                        "sheet": sheet,
+                        "row_number": b.row_number,
+                        "errors": b.errors,
+                        "raw": b.raw,
+                    }
+                    for b in bad
+                ],
+            )
+        if not good.empty:
+            ids = good["external_id"].tolist()
+            existing = pd.DataFrame(
+                conn.execute(
+                    select(table.c.external_id, table.c.row_hash).where(
+                        table.c.source == source, _one_of(conn, table.c.external_id, ids)
+                    )
+                ).all(),
+                columns=["external_id", "old_hash"],
+            )
+            # Positions, not a merge: a merge would turn the 64-bit hashes into floats.
+            found = pd.Index(existing["external_id"]).get_indexer(good["external_id"])
+            is_new = found < 0
+            old_hash = np.append(existing["old_hash"].to_numpy(dtype=np.int64), 0)[found]
+            changed = ~is_new & (old_hash != good["row_hash"].to_numpy())
+            keys = ["source", "external_id"]
+            columns = [*HASHED, "row_hash"]
+            # Apart: an upsert that may update costs SQLite twice an insert's time.
+            # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
+            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
+            upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
+            counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
+        else:
+            counts = (0, 0, 0)
+    # Counted once committed (the writer thread runs one chunk at a time).
+    summary.quarantined += len(bad)
+    summary.inserted += counts[0]
+    summary.updated += counts[1]
+    summary.unchanged += counts[2]

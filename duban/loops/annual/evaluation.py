@@ -1,0 +1,505 @@
+"""The year-end evaluation (年终绩效考评) and annual summary (年总结): settings, the year's
+record per unit, the scores, the template contexts and the scores CSV.
+
+`measure_annual()` runs the SQL (duban/queries/annual.py, `unit_rates` of
+duban/queries/metrics.py) into an `AnnualSnapshot` of small frames and scores the units with
+the pure rules of duban/rules/scoring.py. `summary_context()` (the leadership and the office)
+and `unit_context()` (each unit: only its own items) feed templates/mail/annual_*.j2.
+docs/evaluation.md describes every component.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field, model_validator
+from sqlalchemy import Engine, select
+
+from duban.config import CityConfig, Strict, parse_file
+from duban.db.models import Unit
+from duban.metrics import load_metrics_config
+from duban.queries import annual as qe
+from duban.queries.metrics import unit_rates
+from duban.rules.masking import mask_personal_data
+from duban.rules.ranking import GROUP_NAMES, RATES
+from duban.rules.scoring import (
+    COMPONENT_NAMES,
+    COMPONENTS,
+    CREDITS,
+    DEFAULT_RATE_WEIGHTS,
+    PENALTIES,
+    RATE_COMPONENTS,
+    PerItem,
+    ScoringRule,
+    UnitRecord,
+    UnitScore,
+    rank_scores,
+)
+
+LOOP = "annual"
+SCORES_CSV = "scores.csv"
+CONTENT_CHARS = 60
+_YEAR = re.compile(r"^\d{4}$")
+KIND_NAMES = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
+
+
+# ---------------------------------------------------------------- settings
+
+
+class PerItemConfig(Strict):
+    points_per_item: float = Field(ge=0, le=100, description="points per item")
+    cap: float = Field(ge=0, le=100, description="the most points the component takes or gives")
+
+
+class OldItemsConfig(PerItemConfig):
+    long_overdue_days: int = Field(
+        default=30, ge=1, le=3650, description="closed more than this many days after due"
+    )
+
+
+class EvaluationConfig(Strict):
+    """config/evaluation.yaml; every key has a default and the file may be absent."""
+
+    rate_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_WEIGHTS),
+        description="weight of each rate component in the rate block (0..100 points)",
+    )
+    spot_check_failures: PerItemConfig = PerItemConfig(points_per_item=2.0, cap=10.0)
+    escalations: PerItemConfig = PerItemConfig(points_per_item=0.5, cap=15.0)
+    recurrences: PerItemConfig = PerItemConfig(points_per_item=1.0, cap=10.0)
+    old_items_closed: OldItemsConfig = OldItemsConfig(points_per_item=1.0, cap=10.0)
+    min_tickets_to_rank: int = Field(default=10, ge=0, le=10_000_000)
+    top_named: int = Field(default=3, ge=0, le=100)
+    bottom_named: int = Field(default=3, ge=0, le=100)
+    list_limit: int = Field(default=20, ge=1, le=1000, description="items listed per component")
+
+    @model_validator(mode="after")
+    def _weights(self) -> EvaluationConfig:
+        unknown = sorted(set(self.rate_weights) - set(RATE_COMPONENTS))
+        if unknown:
+            raise ValueError(
+                f"rate_weights: unknown rate {unknown[0]!r}; one of {', '.join(RATE_COMPONENTS)}"
+            )
+        if any(w < 0 for w in self.rate_weights.values()):
+            raise ValueError("rate_weights: a weight cannot be negative")
+        if sum(self.rate_weights.values()) <= 0:
+            raise ValueError("rate_weights: at least one weight must be above 0")
+        return self
+
+    def rule(self) -> ScoringRule:
+        def per(c: PerItemConfig) -> PerItem:
+            return PerItem(c.points_per_item, c.cap)
+
+        return ScoringRule(
+            rate_weights=dict(self.rate_weights),
+            spot_check_failures=per(self.spot_check_failures),
+            escalations=per(self.escalations),
+            recurrences=per(self.recurrences),
+            old_items_closed=per(self.old_items_closed),
+        )
+
+
+def load_evaluation_config(config: CityConfig | Path) -> EvaluationConfig:
+    """evaluation.yaml of a config folder (or of `config.root`); defaults when it is absent."""
+    root = config.root if isinstance(config, CityConfig) else Path(config)
+    path = root / "evaluation.yaml"
+    return parse_file(path, EvaluationConfig) if path.exists() else EvaluationConfig()
+
+
+def parse_year(value: str | int) -> int:
+    """ "2026" (or 2026) → 2026; a clear error otherwise."""
+    text = str(value).strip()
+    if not _YEAR.match(text) or not 2000 <= int(text) <= 2100:
+        raise ValueError(f"year: expected YYYY, e.g. 2026 (got {value!r})")
+    return int(text)
+
+
+# ---------------------------------------------------------------- the year's record
+
+
+@dataclass
+class AnnualSnapshot:
+    year: int
+    settings: EvaluationConfig
+    ledger_steps: list[str]
+    step_names: dict[str, str]
+    rates: pd.DataFrame  # unit_rates(by="unit") of the year
+    plan: pd.DataFrame  # plan_by_unit
+    spot_checks: pd.DataFrame  # spot_checks_by_unit
+    escalations: pd.DataFrame  # escalations_by_unit
+    recurrences: pd.DataFrame  # recurrences_by_unit
+    old_items: pd.DataFrame  # old_items_by_unit
+    items: dict[str, pd.DataFrame]  # the capped lists behind the components, by component
+    scores: list[UnitScore]
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
+
+    @property
+    def period(self) -> str:
+        return str(self.year)
+
+    @property
+    def ranked(self) -> list[UnitScore]:
+        return [s for s in self.scores if s.rank is not None]
+
+    def recipients(self, code: str) -> list[str]:
+        unit = self.units.get(code)
+        return list(unit["emails"] or []) if unit and unit["active"] else []
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _opt(value: Any) -> float | None:
+    return None if _missing(value) else float(value)
+
+
+def _indexed(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {str(row["unit"]): row for row in frame.to_dict(orient="records")}
+
+
+def records_of(
+    units: dict[str, dict[str, Any]],
+    rates: pd.DataFrame,
+    plan: pd.DataFrame,
+    spot_checks: pd.DataFrame,
+    escalations: pd.DataFrame,
+    recurrences: pd.DataFrame,
+    old_items: pd.DataFrame,
+) -> list[UnitRecord]:
+    """One `UnitRecord` per active unit (a unit with no record at all has no rates and zero
+    counts), from the per-unit aggregates."""
+    r, p, s = _indexed(rates), _indexed(plan), _indexed(spot_checks)
+    e, rec, old = _indexed(escalations), _indexed(recurrences), _indexed(old_items)
+    out: list[UnitRecord] = []
+    for code in sorted(units):
+        unit = units[code]
+        if not unit["active"]:
+            continue
+        mine_r, mine_p = r.get(code, {}), p.get(code, {})
+        values: dict[str, float | None] = {name: _opt(mine_r.get(name)) for name in RATES}
+        values["plan_task_completion"] = _opt(mine_p.get("task_completion"))
+        values["policy_issuance"] = _opt(mine_p.get("policy_issuance"))
+        counts = {
+            "spot_check_failures": int(s.get(code, {}).get("failed", 0)),
+            "escalations": int(e.get(code, {}).get("steps", 0)),
+            "recurrences": int(rec.get(code, {}).get("items", 0)),
+            "old_items_closed": int(old.get(code, {}).get("items", 0)),
+        }
+        out.append(
+            UnitRecord(
+                code=code, name=str(unit["name"]), kind=str(unit["kind"]),
+                tickets=int(mine_r.get("tickets", 0)), rates=values, counts=counts,
+                plan_items=int(mine_p.get("tasks", 0)) + int(mine_p.get("policies", 0)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnapshot:
+    settings = load_evaluation_config(config)
+    metrics = load_metrics_config(config)
+    steps = [s.step for s in config.escalation.steps if s.trigger == "overdue"]
+    response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
+    start, end = qe.year_bounds(year)
+    days = settings.old_items_closed.long_overdue_days
+    limit = settings.list_limit
+    with engine.connect() as conn:
+        rates = unit_rates(
+            conn, start, end, response_hours, metrics.basically_satisfied_weight, by="unit"
+        )
+        plan = qe.plan_by_unit(conn, year)
+        spot = qe.spot_checks_by_unit(conn, year)
+        esc = qe.escalations_by_unit(conn, year, steps)
+        rec = qe.recurrences_by_unit(conn, year)
+        old = qe.old_items_by_unit(conn, year, steps, days)
+        items = {
+            "old_items_closed": qe.old_items(conn, year, steps, days, limit),
+            "spot_check_failures": qe.spot_check_failure_items(conn, year, limit),
+            "escalations": qe.escalation_items(conn, year, steps, limit),
+            "recurrences": qe.recurrence_items(conn, year, limit),
+        }
+        units = {
+            code: {"name": name, "kind": str(getattr(kind, "value", kind)),
+                   "emails": emails or [], "active": active}
+            for code, name, kind, emails, active in conn.execute(
+                select(Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.active)
+            )
+        }  # fmt: skip
+    records = records_of(units, rates, plan, spot, esc, rec, old)
+    scores = rank_scores(
+        records,
+        settings.rule(),
+        peer_groups=metrics.peer_groups,
+        min_tickets=settings.min_tickets_to_rank,
+        top_named=settings.top_named,
+        bottom_named=settings.bottom_named,
+    )
+    return AnnualSnapshot(
+        year=year, settings=settings, ledger_steps=steps,
+        step_names={s.step: s.name for s in config.escalation.steps}, rates=rates, plan=plan,
+        spot_checks=spot, escalations=esc, recurrences=rec, old_items=old, items=items,
+        scores=scores, units=units,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- the scores CSV
+
+
+def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
+    """Every unit's score: its place, and per component its value, weight and points."""
+    rows: list[dict[str, Any]] = []
+    for s in snap.scores:
+        row: dict[str, Any] = {
+            "year": snap.year, "group": s.group or "", "rank": s.rank, "group_size": s.group_size,
+            "unit": s.code, "unit_name": s.name, "kind": s.kind, "tickets": s.tickets,
+        }  # fmt: skip
+        for c in s.components:
+            row[f"{c.key}_value"] = c.value
+            row[f"{c.key}_weight"] = round(c.weight, 6)
+            row[f"{c.key}_points"] = c.points
+        row |= {"total": s.total, "top": s.top, "bottom": s.bottom,
+                "not_ranked": s.not_ranked or ""}  # fmt: skip
+        rows.append(row)
+    columns = ["year", "group", "rank", "group_size", "unit", "unit_name", "kind", "tickets"]
+    columns += [f"{k}_{part}" for k in COMPONENTS for part in ("value", "weight", "points")]
+    columns += ["total", "top", "bottom", "not_ranked"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["rank"] = frame["rank"].astype("Int64")
+    return frame
+
+
+def write_scores_csv(snap: AnnualSnapshot, path: Path) -> Path:
+    """The scores as CSV (UTF-8 with a BOM, for Excel), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as out:
+        out.write("\ufeff")
+        scores_frame(snap).to_csv(out, index=False, na_rep="", lineterminator="\n")
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------- contexts
+
+
+def _fmt_value(kind: str, value: float | None) -> str:
+    if value is None:
+        return "—（无数据）"
+    return f"{value:.1f}" if kind == "rate" else f"{int(value)} 项"
+
+
+def _fmt_weight(kind: str, weight: float) -> str:
+    if kind == "rate":
+        return f"{100 * weight:.1f}%"
+    return f"{weight:+.2f} 分/项"
+
+
+def _component_rows(s: UnitScore) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": c.key, "name": c.name, "kind": c.kind, "value": _fmt_value(c.kind, c.value),
+            "weight": _fmt_weight(c.kind, c.weight), "points": f"{c.points:.2f}",
+            "cap": None if c.cap is None else f"{c.cap:g}", "capped": c.capped,
+            "missing": c.kind == "rate" and c.value is None,
+        }
+        for c in s.components
+    ]  # fmt: skip
+
+
+def _block_sums(s: UnitScore) -> dict[str, str]:
+    def total(keys: tuple[str, ...]) -> float:
+        return round(sum(c.points for c in s.components if c.key in keys), 2)
+
+    return {
+        "rates": f"{total(RATE_COMPONENTS):.2f}",
+        "penalties": f"{total(PENALTIES):.2f}",
+        "credit": f"{total(CREDITS):.2f}",
+    }
+
+
+def _score_row(s: UnitScore) -> dict[str, Any]:
+    return {
+        "code": s.code, "name": s.name, "kind": s.kind, "rank": s.rank,
+        "group_size": s.group_size, "tickets": s.tickets, "total": f"{s.total:.2f}",
+        "top": s.top, "bottom": s.bottom, "not_ranked": s.not_ranked or "", **_block_sums(s),
+    }  # fmt: skip
+
+
+def _groups(snap: AnnualSnapshot) -> list[dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for s in snap.scores:
+        if s.group is None:
+            continue
+        g = groups.setdefault(
+            s.group,
+            {"key": s.group, "name": GROUP_NAMES.get(s.group, s.group), "ranked": [],
+             "unranked": [], "top": [], "bottom": []},
+        )  # fmt: skip
+        row = _score_row(s)
+        (g["ranked"] if s.rank is not None else g["unranked"]).append(row)
+        if s.top:
+            g["top"].append(row)
+        if s.bottom:
+            g["bottom"].append(row)
+    return list(groups.values())
+
+
+def _sum(frame: pd.DataFrame, column: str) -> int:
+    return int(frame[column].sum()) if len(frame) else 0
+
+
+def city_figures(snap: AnnualSnapshot) -> dict[str, Any]:
+    """The city-wide figures of the year, from the per-unit aggregates."""
+    r = snap.rates
+    tickets, due, rated = _sum(r, "tickets"), _sum(r, "due"), _sum(r, "rated")
+    satisfied = float(r["satisfied"].sum()) if len(r) else 0.0
+    tasks, policies = _sum(snap.plan, "tasks"), _sum(snap.plan, "policies")
+    return {
+        "tickets": tickets,
+        "response_rate": _sum(r, "responded_in_time") / tickets if tickets else None,
+        "on_time_rate": _sum(r, "closed_on_time") / due if due else None,
+        "resolved": _sum(r, "resolved"),
+        "satisfaction_rate": satisfied / rated if rated else None,
+        "units_ranked": len(snap.ranked),
+        "plan_tasks": tasks,
+        "plan_tasks_done": _sum(snap.plan, "tasks_done"),
+        "policies": policies,
+        "policies_issued": _sum(snap.plan, "policies_issued"),
+        "spot_checks": _sum(snap.spot_checks, "checked"),
+        "spot_check_failures": _sum(snap.spot_checks, "failed"),
+        "escalation_steps": _sum(snap.escalations, "steps"),
+        "recurrences": _sum(snap.recurrences, "items"),
+        "old_items_closed": _sum(snap.old_items, "items"),
+        "old_items_on_ledger": _sum(snap.old_items, "on_ledger"),
+        "old_items_long_overdue": _sum(snap.old_items, "long_overdue"),
+    }
+
+
+def _weights(snap: AnnualSnapshot) -> dict[str, Any]:
+    s = snap.settings
+    return {
+        "rates": [
+            {"name": COMPONENT_NAMES[k], "weight": float(s.rate_weights.get(k, 0.0))}
+            for k in RATE_COMPONENTS
+        ],
+        "per_item": [
+            {
+                "name": COMPONENT_NAMES[k],
+                "points": getattr(s, k).points_per_item,
+                "cap": getattr(s, k).cap,
+                "sign": "-" if k in PENALTIES else "+",
+            }
+            for k in (*PENALTIES, *CREDITS)
+        ],
+        "long_overdue_days": s.old_items_closed.long_overdue_days,
+    }
+
+
+def _common(config: CityConfig, snap: AnnualSnapshot) -> dict[str, Any]:
+    return {
+        "year": snap.year,
+        "subject_prefix": config.mail.subject_prefix,
+        "generated_for": f"年终考评 {snap.year}",
+        "weights": _weights(snap),
+        "ledger_step_names": "、".join(snap.step_names.get(s, s) for s in snap.ledger_steps),
+    }
+
+
+def summary_context(config: CityConfig, snap: AnnualSnapshot, csv_name: str) -> dict[str, Any]:
+    """The annual summary (年总结) for the leadership and the office: the ranking of every peer
+    group, its top and bottom units, the city's figures; the full scores in the CSV."""
+    return {
+        **_common(config, snap),
+        "groups": _groups(snap),
+        "city": city_figures(snap),
+        "csv_name": csv_name,
+    }
+
+
+def _text(value: Any) -> str:
+    """Citizen text for a notice: masked, shortened (autoescape does the escaping)."""
+    text = mask_personal_data(None if _missing(value) else str(value))
+    return text if len(text) <= CONTENT_CHARS else text[:CONTENT_CHARS] + "…"
+
+
+def _mine(frame: pd.DataFrame, code: str) -> list[dict[str, Any]]:
+    if not len(frame):
+        return []
+    rows = frame[frame["unit"] == code].to_dict(orient="records")
+    return [{str(k): (None if _missing(v) else v) for k, v in row.items()} for row in rows]
+
+
+def _unit_items(snap: AnnualSnapshot, code: str, s: UnitScore) -> dict[str, Any]:
+    old = [
+        {"external_id": r["external_id"], "category": r["category"], "due_at": r["due_at"],
+         "closed_at": r["closed_at"], "days_late": f"{max(0.0, r['days_late'] or 0.0):.0f}",
+         "on_ledger": bool(r["on_ledger"]), "long_overdue": bool(r["long_overdue"]),
+         "content": _text(r["content"])}
+        for r in _mine(snap.items["old_items_closed"], code)
+    ]  # fmt: skip
+    spot = [
+        {"quarter": r["quarter"], "kind": KIND_NAMES.get(str(r["item_kind"]), r["item_kind"]),
+         "ref": r["item_ref"] or "", "note": _text(r["note"]), "checked_at": r["checked_at"]}
+        for r in _mine(snap.items["spot_check_failures"], code)
+    ]  # fmt: skip
+    esc = [
+        {"kind": KIND_NAMES.get(str(r["item_kind"]), r["item_kind"]), "ref": r["item_ref"] or "",
+         "step": snap.step_names.get(str(r["step"]), r["step"]), "due_on": r["due_on"]}
+        for r in _mine(snap.items["escalations"], code)
+    ]  # fmt: skip
+    rec = [
+        {"external_id": r["external_id"], "category": r["category"], "closed_at": r["closed_at"],
+         "recurrences": int(r["recurrences"]), "content": _text(r["content"])}
+        for r in _mine(snap.items["recurrences"], code)
+    ]  # fmt: skip
+
+    def total(key: str) -> int:
+        return int(s.component(key).value or 0)
+
+    return {
+        "old_items_closed": {"rows": old, "total": total("old_items_closed")},
+        "spot_check_failures": {"rows": spot, "total": total("spot_check_failures")},
+        "escalations": {"rows": esc, "total": total("escalations")},
+        "recurrences": {"rows": rec, "total": total("recurrences")},
+    }
+
+
+def has_record(s: UnitScore) -> bool:
+    """Whether a unit has anything to report for the year (tickets, plan items, counts)."""
+    return (
+        s.tickets > 0
+        or any(c.value is not None and c.value != 0 for c in s.components if c.kind != "rate")
+        or any(c.value is not None for c in s.components if c.kind == "rate")
+    )
+
+
+def unit_context(config: CityConfig, snap: AnnualSnapshot, code: str) -> dict[str, Any]:
+    """One unit's breakdown: its place, every component (value, weight, points) and the items
+    behind its penalties and its credit — its own items only."""
+    s = next(x for x in snap.scores if x.code == code)
+    rates = _mine(snap.rates, code)
+    plan = _mine(snap.plan, code)
+    return {
+        **_common(config, snap),
+        "unit": {"code": code, "name": s.name},
+        "own": {
+            **_score_row(s),
+            "group_name": GROUP_NAMES.get(s.group or "", s.group or ""),
+            "components": _component_rows(s),
+        },
+        "counts": rates[0] if rates else None,
+        "plan": plan[0] if plan else None,
+        "items": _unit_items(snap, code, s),
+        "list_limit": snap.settings.list_limit,
+    }
+
+
+def breakdown_units(snap: AnnualSnapshot) -> list[str]:
+    """Units that get their own breakdown: active, with an address, with a record."""
+    return [s.code for s in snap.scores if snap.recipients(s.code) and has_record(s)]

@@ -1,0 +1,152 @@
+"""Applying the escalation ladder to the database: each step once per item, in order.
+
+The rules (which step is due when) are in duban.rules.ladder; this module finds the
+candidates with SQL, asks the rules, and records new steps with INSERT … ON CONFLICT DO
+NOTHING on (item_kind, item_id, step), so that a re-run or a parallel run never records a
+step twice. A run after missed days catches up: every step that became due meanwhile, in
+order, with the working day it became due (`due_on`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, or_, select
+
+from duban.config import CityConfig
+from duban.db import insert_ignore
+from duban.db.models import Escalation, ItemKind, PlanItemStatus, PlanTask, Ticket, TicketStatus
+from duban.rules.ladder import steps_to_apply
+from duban.rules.warnings import blue_cutoff, plan_task_deadline
+
+FIRST_RUN_CATCH_UP_DAYS = 31
+
+
+@dataclass
+class EscalationResult:
+    candidates: int = 0
+    new_steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.new_steps:
+            out[row["step"]] = out.get(row["step"], 0) + 1
+        return out
+
+
+def _applied(conn: Any, kind: ItemKind, ids_query: Any) -> dict[int, set[str]]:
+    rows = conn.execute(
+        select(Escalation.item_id, Escalation.step).where(
+            Escalation.item_kind == kind.value, Escalation.item_id.in_(ids_query)
+        )
+    )
+    applied: dict[int, set[str]] = {}
+    for item_id, step in rows:
+        applied.setdefault(item_id, set()).add(step)
+    return applied
+
+
+def apply_escalations(
+    engine: Engine,
+    config: CityConfig,
+    day: date,
+    *,
+    last_run_day: date | None,
+    dry_run: bool = False,
+) -> EscalationResult:
+    """Record every ladder step due on or before `day` that is not recorded yet."""
+    calendar = config.calendar
+    ladder = config.escalation
+    steps = ladder.steps
+    levels = [lv.level for lv in config.urgency.levels]
+    max_blue = max(ladder.warnings.blue_days(lv) for lv in levels)
+    latest_deadline = blue_cutoff(day, max_blue, calendar)
+    closed_since = datetime.combine(
+        last_run_day or day - timedelta(days=FIRST_RUN_CATCH_UP_DAYS), time()
+    )
+    last_step = steps[-1].step
+    result = EscalationResult()
+    now = datetime.now()
+
+    @cache
+    def due_steps(
+        deadline: date, closed_on: date | None, applied: frozenset[str], blue: int
+    ) -> list[Any]:
+        # Items share few (deadline, closing day, applied steps) combinations: the rule is
+        # pure, so one evaluation serves them all (a first run may see 10^5-10^6 items).
+        return steps_to_apply(
+            deadline=deadline,
+            closed_on=closed_on,
+            today=day,
+            applied=applied,
+            steps=steps,
+            blue_working_days=blue,
+            calendar=calendar,
+        )
+
+    t = Ticket.__table__.c
+    done_with_ladder = exists().where(
+        Escalation.item_kind == ItemKind.ticket.value,
+        Escalation.item_id == t.id,
+        Escalation.step == last_step,
+    )
+    ticket_filter = and_(
+        t.due_at < datetime.combine(latest_deadline + timedelta(days=1), time()),
+        t.received_at < datetime.combine(day + timedelta(days=1), time()),
+        or_(t.status != TicketStatus.closed.value, t.closed_at >= closed_since),
+        ~done_with_ladder,
+    )
+    rows: list[dict[str, Any]] = []
+    with engine.connect() as conn:
+        tickets = conn.execute(
+            select(t.id, t.unit_id, t.due_at, t.closed_at, t.status, t.urgency).where(ticket_filter)
+        ).all()
+        applied = _applied(conn, ItemKind.ticket, select(t.id).where(ticket_filter))
+        for item_id, unit_id, due_at, closed_at, status, urgency in tickets:
+            closed_on = closed_at.date() if status == TicketStatus.closed and closed_at else None
+            done_steps = frozenset(applied.get(item_id, ()))
+            blue = ladder.warnings.blue_days(urgency)
+            for due in due_steps(due_at.date(), closed_on, done_steps, blue):
+                rows.append(_row(ItemKind.ticket, item_id, unit_id, due, now))
+        result.candidates += len(tickets)
+
+        p = PlanTask.__table__.c
+        plan_filter = and_(
+            p.due_month <= latest_deadline.replace(day=1),
+            or_(p.status != PlanItemStatus.done.value, p.completed_on >= closed_since.date()),
+        )
+        tasks = conn.execute(
+            select(p.id, p.owner_unit_id, p.due_month, p.status, p.completed_on).where(plan_filter)
+        ).all()
+        applied = _applied(conn, ItemKind.plan_task, select(p.id).where(plan_filter))
+        for item_id, unit_id, due_month, status, completed_on in tasks:
+            done = status == PlanItemStatus.done
+            closed_on = (completed_on or day) if done else None
+            done_steps = frozenset(applied.get(item_id, ()))
+            blue = ladder.warnings.blue_working_days
+            for due in due_steps(plan_task_deadline(due_month), closed_on, done_steps, blue):
+                rows.append(_row(ItemKind.plan_task, item_id, unit_id, due, now))
+        result.candidates += len(tasks)
+
+    rows.sort(key=lambda r: (r["due_on"], r["level"], r["item_kind"], r["item_id"]))
+    result.new_steps = rows
+    if not dry_run and rows:
+        with engine.begin() as conn:
+            insert_ignore(conn, Escalation.__table__, rows, ["item_kind", "item_id", "step"])
+    return result
+
+
+def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "item_kind": kind.value,
+        "item_id": item_id,
+        "step": due.step,
+        "level": due.level,
+        "unit_id": unit_id,
+        "due_on": due.due_on,
+        "applied_at": now,
+        "reason": due.reason,
+    }

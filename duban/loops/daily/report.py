@@ -1,0 +1,285 @@
+"""The daily report: what each unit owes today, and the city digest for the office.
+
+measure_daily() runs the SQL (duban.queries.daily) into a DailySnapshot of small frames;
+unit_contexts()/office_context() turn it into template contexts holding only each unit's
+own items, with citizen text masked; the flow renders and archives them (duban.notices.render).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from duban.config import CityConfig
+from duban.db.models import Delivery, DeliveryStatus, Notice
+from duban.queries import daily as q
+from duban.rules.masking import mask_personal_data
+from duban.rules.warnings import blue_cutoff
+
+COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "蓝色·临期", "green": "绿色"}
+STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
+LIST_LIMIT = 50
+
+
+@dataclass
+class DailySnapshot:
+    window: q.DailyWindow
+    since_day: date  # the previous report's day L: tickets from L 00:00, ladder steps after L
+    counts: pd.DataFrame  # by unit id
+    items: pd.DataFrame
+    new_items: pd.DataFrame
+    plan_tasks: pd.DataFrame
+    escalations: pd.DataFrame
+    units: pd.DataFrame
+    undelivered: list[dict[str, Any]] = field(default_factory=list)
+    catch_up_days: list[date] = field(default_factory=list)
+
+
+def make_daily_window(config: CityConfig, day: date, since_day: date) -> q.DailyWindow:
+    """The window of the report for `day`, following the previous report's day `since_day`."""
+    calendar = config.calendar
+    warnings = config.escalation.warnings
+    levels = config.urgency.levels
+    return q.make_window(
+        day,
+        since_day,
+        blue_cutoff={
+            lv.level: blue_cutoff(day, warnings.blue_days(lv.level), calendar) for lv in levels
+        },
+        response_hours={lv.level: lv.response_hours for lv in levels},
+        due_soon_day=calendar.add_working_days(day, 2),
+    )
+
+
+def measure_daily(
+    engine: Engine,
+    config: CityConfig,
+    day: date,
+    since_day: date,
+    recorded_since: datetime | None = None,
+) -> DailySnapshot:
+    window = make_daily_window(config, day, since_day)
+    with engine.connect() as conn:
+        return DailySnapshot(
+            window=window,
+            since_day=since_day,
+            counts=q.unit_counts(conn, window),
+            items=q.unit_items(conn, window, LIST_LIMIT),
+            new_items=q.new_items(conn, window, LIST_LIMIT),
+            plan_tasks=q.plan_tasks_this_month(conn, window),
+            escalations=q.escalations_in_window(conn, since_day, day, recorded_since),
+            units=q.units(conn),
+            undelivered=undelivered(conn),
+        )
+
+
+def undelivered(conn: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """Deliveries still pending after an attempt, or refused: for the office's digest."""
+    rows = conn.execute(
+        select(
+            Delivery.recipient,
+            Delivery.status,
+            Delivery.attempts,
+            Delivery.last_error,
+            Notice.subject,
+        )
+        .join(Notice, Notice.id == Delivery.notice_id)
+        .where(
+            (Delivery.status == DeliveryStatus.refused.value)
+            | ((Delivery.status != DeliveryStatus.sent.value) & (Delivery.attempts > 0))
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    return [
+        {"recipient": r.recipient, "status": str(r.status), "attempts": r.attempts,
+         "error": r.last_error or "", "subject": r.subject}
+        for r in rows
+    ]  # fmt: skip
+
+
+def _place(row: Any) -> str:
+    return mask_personal_data(" ".join(str(p) for p in (row.street, row.address) if p))
+
+
+def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
+    """The frame's rows (named tuples) grouped by `key(row)`, in the frame's order: one pass
+    over the frame instead of a boolean mask and an itertuples per unit (which cost 4 s for
+    ~430 units)."""
+    groups: dict[Any, list[Any]] = {}
+    if len(frame):
+        for row in frame.itertuples(index=False):
+            groups.setdefault(key(row), []).append(row)
+    return groups
+
+
+def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        level = getattr(row, "escalation_level", None)
+        colour = getattr(row, "colour", "green")
+        out.append(
+            {
+                "external_id": row.external_id,
+                "received_at": row.received_at,
+                "due_at": row.due_at,
+                "category": row.category,
+                "place": _place(row),
+                "content": mask_personal_data(row.content),
+                "colour": colour,
+                "colour_name": COLOUR_NAMES.get(colour, colour),
+                "escalation": "" if level is None or pd.isna(level) else step_names[int(level)],
+            }
+        )
+    return out
+
+
+def _escalation_rows(
+    rows: pd.DataFrame | list[Any], config: CityConfig, limit: int
+) -> list[dict[str, Any]]:
+    names = {s.step: s.name for s in config.escalation.steps}
+    kinds = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
+    return [
+        {
+            "step_name": names.get(row.step, row.step),
+            "item": f"{kinds.get(str(row.item_kind), str(row.item_kind))} {row.item_ref}",
+            "reason": mask_personal_data(row.reason),
+            "unit_name": row.unit_name,
+        }
+        for row in (
+            rows.head(limit).itertuples(index=False)
+            if isinstance(rows, pd.DataFrame)
+            else rows[:limit]
+        )
+    ]
+
+
+def _common(config: CityConfig, snap: DailySnapshot) -> dict[str, Any]:
+    return {
+        "day": snap.window.day,
+        "since_day": snap.since_day,
+        "last_day": snap.window.day - timedelta(days=1),
+        "subject_prefix": config.mail.subject_prefix,
+        "generated_for": f"日报 {snap.window.day:%Y-%m-%d}",
+    }
+
+
+def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str, Any]]:
+    """One context per unit with something to report: only that unit's own items."""
+    step_names = {i + 1: s.name for i, s in enumerate(config.escalation.steps)}
+    notify = {s.step: set(s.notify) for s in config.escalation.steps}
+    esc = snap.escalations
+    own_steps = esc[esc["step"].map(lambda s: "unit" in notify.get(s, set()))] if len(esc) else esc
+    supervisor_steps = (
+        esc[esc["step"].map(lambda s: "supervisor" in notify.get(s, set()))] if len(esc) else esc
+    )
+    supervisor_of = snap.units["supervisor_id"]
+    contexts: dict[int, dict[str, Any]] = {}
+    escalated_units = set(supervisor_steps.get("unit_id", []))
+    supervisors = set(supervisor_of[supervisor_of.index.isin(escalated_units)].dropna())
+    unit_ids = (
+        set(snap.counts.index)
+        | set(snap.plan_tasks.get("unit_id", []))
+        | set(esc.get("unit_id", []))
+        | supervisors
+    )
+    common = _common(config, snap)
+    supervisor_by_unit = {int(u): int(s) for u, s in supervisor_of.dropna().items()}
+
+    def by_unit(row: Any) -> int:
+        return int(row.unit_id)
+
+    def by_supervisor(row: Any) -> int | None:
+        return supervisor_by_unit.get(int(row.unit_id))
+
+    items_of = _rows_by(snap.items, by_unit)
+    new_items_of = _rows_by(snap.new_items, by_unit)
+    tasks_of = _rows_by(snap.plan_tasks, by_unit)
+    steps_of = _rows_by(own_steps, by_unit)
+    # The steps of a unit's subordinates, grouped by the supervisor, in the frame's order.
+    supervised_of = _rows_by(supervisor_steps, by_supervisor)
+    for unit_id in sorted(int(u) for u in unit_ids):
+        if unit_id not in snap.units.index or not snap.units.at[unit_id, "active"]:
+            continue
+        counts = (
+            snap.counts.loc[unit_id].to_dict()
+            if unit_id in snap.counts.index
+            else dict.fromkeys(
+                ["new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"], 0
+            )
+        )
+        items = items_of.get(unit_id, [])
+        new_items = new_items_of.get(unit_id, [])
+        tasks = tasks_of.get(unit_id, [])
+        mine = steps_of.get(unit_id, [])
+        supervised = supervised_of.get(unit_id, [])
+        has_news = (
+            counts["new"] or counts["red"] or counts["yellow"] or counts["blue"]
+            or counts["due_soon"] or len(tasks) or len(mine) or len(supervised)
+        )  # fmt: skip
+        if not has_news:
+            continue
+        unit = snap.units.loc[unit_id]
+        contexts[unit_id] = {
+            **common,
+            "unit": {"code": unit["code"], "name": unit["name"]},
+            "emails": list(unit["emails"] or []),
+            "counts": {k: int(v) for k, v in counts.items()},
+            "items": _ticket_rows(items, step_names),
+            "items_total": int(counts["red"] + counts["yellow"] + counts["blue"]) or len(items),
+            "new_items": _ticket_rows(new_items, step_names),
+            "plan_tasks": [
+                {
+                    "problem": f"{row.problem_code} {row.problem_name}",
+                    "code": row.code,
+                    "title": row.title,
+                    "status": STATUS_NAMES.get(str(row.status), str(row.status)),
+                    "progress": float(row.progress),
+                }
+                for row in tasks
+            ],
+            "escalations": _escalation_rows(mine, config, LIST_LIMIT),
+            "escalation_total": len(mine),
+            "supervised": _escalation_rows(supervised, config, LIST_LIMIT),
+            "supervised_total": len(supervised),
+        }
+    return contexts
+
+
+def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int) -> dict[str, Any]:
+    counts = snap.counts
+    totals = {
+        c: int(counts[c].sum()) if len(counts) else 0
+        for c in ("new", "responded", "resolved", "open", "red", "yellow", "blue")
+    }
+    top = counts.sort_values(["red", "open"], ascending=False).head(10) if len(counts) else counts
+    top_red = [
+        {"name": snap.units.at[uid, "name"], "red": int(row["red"]), "open": int(row["open"])}
+        for uid, row in top.iterrows()
+        if row["red"] > 0
+    ]
+    notify = {s.step: set(s.notify) for s in config.escalation.steps}
+    esc = snap.escalations
+    office_steps = (
+        esc[esc["step"].map(lambda s: "office" in notify.get(s, set()))] if len(esc) else esc
+    )
+    step_counts = [
+        {"name": s.name, "count": int((esc["step"] == s.step).sum()) if len(esc) else 0}
+        for s in config.escalation.steps
+    ]
+    return {
+        **_common(config, snap),
+        "totals": totals,
+        "units_reported": units_reported,
+        "top_red": top_red,
+        "step_counts": step_counts,
+        "ledger": _escalation_rows(office_steps, config, 200),
+        "ledger_total": len(office_steps),
+        "undelivered": [{**d, "error": mask_personal_data(d["error"])} for d in snap.undelivered],
+        "catch_up_days": [f"{d:%m-%d}" for d in snap.catch_up_days],
+    }

@@ -1,0 +1,544 @@
+"""The look-back (回头看): were closed tickets really solved, or did the problem come back?
+
+Supervision staff ask for a look-back with a `LookbackRequest` (the command line, or the
+Prefect UI's custom-run form); the flow (flows/lookback.py) then:
+
+1. checks the request (`request_problems`, `resolve_codes`) — in plain code, because the
+   UI does not run the model's validators;
+2. finds the recurred tickets in SQL (`measure_lookback`, duban/queries/lookback.py) and
+   records one `LookbackFinding` per recurred ticket for the run (`record_findings`);
+3. with `reopen`, sets each recurred ticket back to status `reopened`, once per request
+   (`reopen_recurred`), with an `AuditRecord` per change;
+4. with `notify`, tells the supervision office everything and each unit concerned its own
+   items (`office_context`, `unit_contexts`).
+
+A request is identified by its `fingerprint()`: the Run's period and the notices' period.
+Re-running the same request reopens nothing again and sends nothing new. Definitions and
+parameters: docs/lookback.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
+
+from duban.config import Strict, parse_file
+from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Problem, Run, Ticket, Unit
+from duban.db.models import TicketStatus as Status
+from duban.queries import lookback as q
+from duban.rules.masking import mask_personal_data
+
+LOOP = "lookback"
+ACTOR = "回头看 lookback"
+LIST_LIMIT_UNIT = 200
+LIST_LIMIT_OFFICE = 1000
+PLACE_NAMES = {"address": "同一地址", "community": "同一社区", "street": "同一街道"}
+STATUS_NAMES = {
+    "closed": "已办结",
+    "reopened": "已重新开启",
+    "open": "待办",
+    "in_progress": "办理中",
+}
+
+
+class LookbackRequestError(ValueError):
+    """A look-back request that cannot run; the message says what to fix."""
+
+
+class LookbackRequest(BaseModel):
+    """回头看 look-back: which closed tickets to revisit, and what counts as a recurrence."""
+
+    model_config = ConfigDict(
+        title="回头看 Look-back request", extra="forbid", str_strip_whitespace=True
+    )
+
+    closed_from: date = Field(
+        title="办结日期自 Closed from",
+        description="First day of closure of the tickets to revisit (included). "
+        "回头看的工单办结日期起（含）。",
+    )
+    closed_to: date = Field(
+        title="办结日期至 Closed to",
+        description="Last day of closure (included); not before 'Closed from'. "
+        "办结日期止（含），不得早于起始日期。",
+    )
+    problems: list[str] | None = Field(
+        default=None,
+        title="问题编号 Problems",
+        description="Only tickets of these One-Question-a-Month problems (codes such as P01, "
+        "config/problems.yaml). Empty: every ticket. 仅限这些“每月一题”问题；留空为全部。",
+    )
+    units: list[str] | None = Field(
+        default=None,
+        title="承办单位 Units",
+        description="Only tickets of these responsible units (codes such as dc-jianguomen, "
+        "config/units.yaml; a unit's own tickets, not its sub-units'). Empty: every unit. "
+        "仅限这些承办单位；留空为全部。",
+    )
+    window_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        title="复发观察期（天） Recurrence window (days)",
+        description="A ticket received within this many days after the closure (end "
+        "included) counts as a recurrence. 办结后多少天内再次来电视为复发。",
+    )
+    same_place: Literal["address", "community", "street"] = Field(
+        default="address",
+        title="同一地点 Same place",
+        description="What counts as the same place: the same address, community or street. "
+        "An empty place never matches. 以地址、社区或街道判定同一地点；为空的不参与比对。",
+    )
+    same_category: bool = Field(
+        default=True,
+        title="同一类别 Same category",
+        description="Count only tickets of the same category as recurrences. "
+        "仅同一诉求类别视为复发。",
+    )
+    reopen: bool = Field(
+        default=False,
+        title="重新开启 Reopen",
+        description="Set each recurred ticket back to 'reopened' (once per request, audited). "
+        "Off: report only, nothing in the tickets changes. 复发工单重新开启；关闭时只报告。",
+    )
+    notify: bool = Field(
+        default=True,
+        title="发送通报 Notify",
+        description="Send the findings to the supervision office and to each unit "
+        "concerned (its own items only). 向督办室及相关单位发送回头看通报。",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LookbackRequest:
+        problems = request_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def problem_codes(self) -> list[str]:
+        return _codes(self.problems)
+
+    def unit_codes(self) -> list[str]:
+        return _codes(self.units)
+
+    def fingerprint(self) -> str:
+        """A stable name of what this request examines and does (not of `notify`): the same
+        request always gets the same one. `YYMMDD-YYMMDD-<8 hex>`, 22 characters."""
+        key = {
+            "closed_from": self.closed_from.isoformat(),
+            "closed_to": self.closed_to.isoformat(),
+            "problems": self.problem_codes(),
+            "units": self.unit_codes(),
+            "window_days": self.window_days,
+            "same_place": self.same_place,
+            "same_category": self.same_category,
+            "reopen": self.reopen,
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        return f"{self.closed_from:%y%m%d}-{self.closed_to:%y%m%d}-{digest[:8]}"
+
+    def describe(self) -> dict[str, str]:
+        """The parameters in the words of the notices."""
+        return {
+            "办结日期": f"{self.closed_from:%Y-%m-%d} 至 {self.closed_to:%Y-%m-%d}",
+            "复发观察期": f"办结后 {self.window_days} 天内",
+            "同一地点": PLACE_NAMES[self.same_place],
+            "同一类别": "是" if self.same_category else "否（任何类别）",
+            "问题": "、".join(self.problem_codes()) or "全部",
+            "承办单位": "、".join(self.unit_codes()) or "全部",
+            "处理方式": "复发工单重新开启" if self.reopen else "仅报告，不改变工单状态",
+        }
+
+
+def _codes(values: Iterable[str] | None) -> list[str]:
+    return sorted({v.strip() for v in values or () if v and v.strip()})
+
+
+def request_problems(request: LookbackRequest) -> list[str]:
+    """What is wrong with the request on its own (without the database); empty when fine.
+    Plain code: the Prefect UI does not run the model's validators."""
+    problems = []
+    if request.closed_to < request.closed_from:
+        problems.append(
+            f"closed_to {request.closed_to} is before closed_from {request.closed_from}"
+        )
+    if not 1 <= request.window_days <= 366:
+        problems.append(f"window_days must be between 1 and 366 (got {request.window_days})")
+    if request.same_place not in q.PLACES:
+        problems.append(f"same_place must be one of {', '.join(q.PLACES)}")
+    return problems
+
+
+def check_request(request: LookbackRequest) -> None:
+    problems = request_problems(request)
+    if problems:
+        raise LookbackRequestError("look-back request: " + "; ".join(problems))
+
+
+def build_request(**values: Any) -> LookbackRequest:
+    """A request from plain values, or LookbackRequestError with one line per problem."""
+    try:
+        return LookbackRequest(**values)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {msg}" if where else msg)
+        raise LookbackRequestError("look-back request: " + "; ".join(lines)) from None
+
+
+def unknown_codes(
+    request: LookbackRequest, unit_codes: Iterable[str], problem_codes: Iterable[str]
+) -> list[str]:
+    """One message per code of the request that is not among the known ones."""
+    units, problems = set(unit_codes), set(problem_codes)
+    return [f"unknown unit code {c!r}" for c in request.unit_codes() if c not in units] + [
+        f"unknown problem code {c!r}" for c in request.problem_codes() if c not in problems
+    ]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    unit_ids: tuple[int, ...]
+    problem_ids: tuple[int, ...]
+
+
+def resolve_codes(conn: Connection, request: LookbackRequest) -> Resolved:
+    """The database ids of the request's unit and problem codes, or LookbackRequestError
+    naming every unknown code."""
+    units = dict(
+        conn.execute(select(Unit.code, Unit.id).where(Unit.code.in_(request.unit_codes())))
+        .tuples()
+        .all()
+    )
+    problems = dict(
+        conn.execute(
+            select(Problem.code, Problem.id).where(Problem.code.in_(request.problem_codes()))
+        )
+        .tuples()
+        .all()
+    )
+    unknown = unknown_codes(request, units, problems)
+    if unknown:
+        raise LookbackRequestError(
+            "look-back request: " + "; ".join(unknown)
+            + " (see config/units.yaml and config/problems.yaml; `duban sync` loads them)"
+        )  # fmt: skip
+    return Resolved(tuple(sorted(units.values())), tuple(sorted(problems.values())))
+
+
+def criteria_for(request: LookbackRequest, resolved: Resolved) -> q.LookbackCriteria:
+    return q.LookbackCriteria(
+        closed_from=datetime.combine(request.closed_from, time()),
+        closed_until=datetime.combine(request.closed_to + timedelta(days=1), time()),
+        window_days=request.window_days,
+        same_place=request.same_place,
+        same_category=request.same_category,
+        unit_ids=resolved.unit_ids,
+        problem_ids=resolved.problem_ids,
+    )
+
+
+@dataclass
+class LookbackSnapshot:
+    request: LookbackRequest
+    findings: pd.DataFrame  # q.FINDING_COLUMNS
+    unit_rates: pd.DataFrame  # by unit: closed, examined, recurred, recurrence_rate
+    problem_rates: pd.DataFrame
+    units: pd.DataFrame  # id -> code, name, emails, active
+    reopened_ids: set[int] = field(default_factory=set)  # by this run
+
+    @property
+    def closed(self) -> int:
+        return int(self.unit_rates["closed"].sum()) if len(self.unit_rates) else 0
+
+    @property
+    def examined(self) -> int:
+        return int(self.unit_rates["examined"].sum()) if len(self.unit_rates) else 0
+
+    @property
+    def recurred(self) -> int:
+        return len(self.findings)
+
+    @property
+    def rate(self) -> float | None:
+        return self.recurred / self.examined if self.examined else None
+
+
+def measure_lookback(engine: Engine, request: LookbackRequest) -> LookbackSnapshot:
+    """Check the request against the database and run the look-back's SQL."""
+    check_request(request)
+    with engine.connect() as conn:
+        criteria = criteria_for(request, resolve_codes(conn, request))
+        units = pd.DataFrame(
+            conn.execute(select(Unit.id, Unit.code, Unit.name, Unit.emails, Unit.active)).all(),
+            columns=["id", "code", "name", "emails", "active"],
+        ).set_index("id")
+        return LookbackSnapshot(
+            request=request,
+            findings=q.findings(conn, criteria),
+            unit_rates=q.recurrence_rates(conn, criteria, "unit"),
+            problem_rates=q.recurrence_rates(conn, criteria, "problem"),
+            units=units,
+        )
+
+
+def record_findings(engine: Engine, run_id: int, findings: pd.DataFrame) -> int:
+    """One LookbackFinding per recurred ticket for the run (unique per run and item)."""
+    rows = [
+        {
+            "run_id": run_id, "item_kind": ItemKind.ticket.value, "item_id": int(row.item_id),
+            "unit_id": int(row.unit_id), "recurrences": int(row.recurrences),
+            "first_recurrence_id": int(row.first_recurrence_id), "reopened": False,
+        }
+        for row in findings.itertuples(index=False)
+    ]  # fmt: skip
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(insert(LookbackFinding), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class ReopenResult:
+    reopened: list[int]  # ticket ids reopened by this run
+    already: int  # recurred tickets not reopened now: reopened before, or no longer closed
+
+
+def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
+    """Set every recurred ticket of the run that is still `closed` to `reopened`, unless a
+    look-back of the same request (same period) reopened it before; one AuditRecord per
+    ticket changed, and the run's finding marked `reopened`. One transaction: all or nothing.
+
+    Exactly once: the UPDATE only touches rows still closed (a concurrent run of the same
+    request waits for ours and then finds them reopened), and a ticket closed again after
+    an earlier reopening by this request is not reopened a second time.
+    """
+    F = LookbackFinding.__table__.c
+    R = Run.__table__.c
+    T = Ticket.__table__.c
+    this_run = select(F.item_id).where(F.run_id == run_id, F.item_kind == ItemKind.ticket.value)
+    reopened_before = (
+        select(F.item_id)
+        .select_from(LookbackFinding.__table__.join(Run.__table__, R.id == F.run_id))
+        .where(
+            R.loop == LOOP,
+            R.period == period,
+            F.run_id != run_id,
+            F.item_kind == ItemKind.ticket.value,
+            F.reopened.is_(True),
+        )
+    )
+    now = datetime.now()
+    with engine.begin() as conn:
+        changed = (
+            conn.execute(
+                update(Ticket)
+                .where(
+                    T.id.in_(this_run),
+                    T.status == Status.closed.value,
+                    T.id.not_in(reopened_before),
+                )
+                .values(status=Status.reopened.value)
+                .returning(T.id)
+            )
+            .scalars()
+            .all()
+        )
+        ids = sorted(int(i) for i in changed)
+        total = conn.execute(select(F.item_id).where(F.run_id == run_id)).all()
+        if ids:
+            origin = f"lookback {period} run {run_id}"
+            conn.execute(
+                insert(AuditRecord),
+                [
+                    {"at": now, "actor": ACTOR, "entity": "ticket", "entity_id": i,
+                     "field": "status", "old": Status.closed.value,
+                     "new": Status.reopened.value, "origin": origin}
+                    for i in ids
+                ],
+            )  # fmt: skip
+            conn.execute(
+                update(LookbackFinding)
+                .where(and_(F.run_id == run_id, F.item_id == bindparam("ticket_id")))
+                .values(reopened=True),
+                [{"ticket_id": i} for i in ids],
+            )
+    return ReopenResult(reopened=ids, already=len(total) - len(ids))
+
+
+# ---------------------------------------------------------------- notices
+
+
+def _place(row: Any) -> str:
+    parts = (row.street, row.community, row.address)
+    return mask_personal_data(" ".join(str(p) for p in parts if p and not pd.isna(p)))
+
+
+def _items(frame: pd.DataFrame, reopened: set[int], limit: int) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.head(limit).itertuples(index=False):
+        status = "reopened" if int(row.item_id) in reopened else str(row.status)
+        out.append(
+            {
+                "external_id": row.external_id,
+                "unit_name": row.unit_name,
+                "problem": row.problem_code if isinstance(row.problem_code, str) else "",
+                "received_at": row.received_at,
+                "closed_at": row.closed_at,
+                "category": row.category,
+                "place": _place(row),
+                "content": mask_personal_data(row.content),
+                "recurrences": int(row.recurrences),
+                "first_external_id": row.first_recurrence_external_id,
+                "first_received_at": row.first_recurrence_received_at,
+                "first_category": row.first_recurrence_category,
+                "first_content": mask_personal_data(row.first_recurrence_content),
+                "status": STATUS_NAMES.get(status, status),
+                "reopened_now": int(row.item_id) in reopened,
+            }
+        )
+    return out
+
+
+def _rate(recurred: int, examined: int) -> float | None:
+    return recurred / examined if examined else None
+
+
+def _common(snap: LookbackSnapshot, subject_prefix: str) -> dict[str, Any]:
+    request = snap.request
+    return {
+        "subject_prefix": subject_prefix,
+        "generated_for": f"回头看 {request.fingerprint()}",
+        "closed_from": request.closed_from,
+        "closed_to": request.closed_to,
+        "window_days": request.window_days,
+        "place_name": PLACE_NAMES[request.same_place],
+        "parameters": request.describe(),
+        "reopen": request.reopen,
+    }
+
+
+def unit_contexts(snap: LookbackSnapshot, subject_prefix: str) -> dict[int, dict[str, Any]]:
+    """One context per active unit with recurred tickets: only that unit's own items."""
+    contexts: dict[int, dict[str, Any]] = {}
+    if not len(snap.findings):
+        return contexts
+    rates = snap.unit_rates.set_index("unit_id")
+    common = _common(snap, subject_prefix)
+    for unit_id, own in snap.findings.groupby("unit_id", sort=True):
+        uid = int(unit_id)
+        unit = snap.units.loc[uid]
+        if not unit["active"]:
+            continue
+        examined = int(rates.at[uid, "examined"])
+        items = _items(own, snap.reopened_ids, LIST_LIMIT_UNIT)
+        contexts[uid] = {
+            **common,
+            "unit": {"code": unit["code"], "name": unit["name"]},
+            "emails": list(unit["emails"] or []),
+            "counts": {
+                "closed": int(rates.at[uid, "closed"]),
+                "examined": examined,
+                "recurred": len(own),
+                "rate": _rate(len(own), examined),
+                "reopened": sum(1 for i in own["item_id"] if int(i) in snap.reopened_ids),
+            },
+            "items": items,
+            "items_total": len(own),
+        }
+    return contexts
+
+
+def office_context(
+    snap: LookbackSnapshot, subject_prefix: str, units_notified: int
+) -> dict[str, Any]:
+    """Everything for the supervision office: totals, rates by unit and problem, findings."""
+
+    def rates(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": getattr(row, f"{by}_code"),
+                "name": getattr(row, f"{by}_name"),
+                "closed": int(row.closed),
+                "examined": int(row.examined),
+                "recurred": int(row.recurred),
+                "rate": None if pd.isna(row.recurrence_rate) else float(row.recurrence_rate),
+            }
+            for row in frame.itertuples(index=False)
+        ]
+
+    return {
+        **_common(snap, subject_prefix),
+        "totals": {
+            "closed": snap.closed,
+            "examined": snap.examined,
+            "recurred": snap.recurred,
+            "rate": snap.rate,
+            "reopened": len(snap.reopened_ids),
+        },
+        "unit_rates": rates(snap.unit_rates, "unit"),
+        "problem_rates": rates(snap.problem_rates, "problem"),
+        "items": _items(snap.findings, snap.reopened_ids, LIST_LIMIT_OFFICE),
+        "items_total": snap.recurred,
+        "units_notified": units_notified,
+    }
+
+
+# ---------------------------------------------------------------- scheduled look-backs
+
+
+class LookbackSchedule(Strict):
+    """A look-back run for the items whose recurrence window has just ended."""
+
+    name: str = Field(description="shown in logs and the run record, e.g. 30天回头看")
+    window_days: int = Field(ge=1, le=366, description="the recurrence window, in days")
+    closed_days: int = Field(
+        default=1, ge=1, le=31, description="days of closures examined by each run"
+    )
+    same_place: Literal["address", "community", "street"] = "address"
+    same_category: bool = True
+    reopen: bool = False
+    notify: bool = True
+    problems: list[str] = Field(default_factory=list)
+    units: list[str] = Field(default_factory=list)
+
+
+class LookbackConfig(Strict):
+    """config/lookback.yaml; the file may be absent (no scheduled look-backs)."""
+
+    lookback_schedules: list[LookbackSchedule] = Field(default_factory=list)
+
+
+def load_lookback_config(root: Path) -> LookbackConfig:
+    path = Path(root) / "lookback.yaml"
+    return parse_file(path, LookbackConfig) if path.exists() else LookbackConfig()
+
+
+def scheduled_request(schedule: LookbackSchedule, day: date) -> LookbackRequest:
+    """The request of a scheduled look-back run on `day`: the `closed_days` days of closures
+    whose whole window ended by the start of `day` — the last closing day is
+    `day - window_days - 1` (a ticket closed that day at 23:59 has its window end on
+    `day - 1` at 23:59). With window 30 on 2026-11-02: items closed on 2026-10-02."""
+    closed_to = day - timedelta(days=schedule.window_days + 1)
+    return build_request(
+        closed_from=closed_to - timedelta(days=schedule.closed_days - 1),
+        closed_to=closed_to,
+        problems=schedule.problems or None,
+        units=schedule.units or None,
+        window_days=schedule.window_days,
+        same_place=schedule.same_place,
+        same_category=schedule.same_category,
+        reopen=schedule.reopen,
+        notify=schedule.notify,
+    )

@@ -1,0 +1,92 @@
+"""The charts of the monthly bulletin (月通报): PNG files in the month's archive folder, shown
+by the notices as <img src="NAME.png"> and sent inline.
+
+ASCII labels only (problem and unit codes, English titles): the default fonts have no CJK
+glyphs. Deterministic: fixed size and dpi, no software stamp, the same bytes on a re-run.
+Colours and sizes follow duban/notices/charts.py (the weekly charts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure
+
+from duban.notices.charts import LAST_COLOUR, THIS_COLOUR, new_figure
+from duban.notices.charts import save_png as _save
+
+PROBLEMS_CHART = "monthly-problems.png"
+SCORES_CHART = "monthly-scores.png"
+NAMED_COLOUR = "#f9ab00"
+
+
+def _figure(width: float, height: float) -> Figure:
+    return new_figure((width, height))
+
+
+def problem_bars(
+    codes: Sequence[str],
+    this_month: Sequence[int],
+    last_month: Sequence[int],
+    path: Path,
+    title: str,
+) -> Path:
+    """Tickets per problem: this month against last month, grouped bars by problem code."""
+    figure = _figure(max(8.0, 0.42 * len(codes) + 2), 3.8)
+    ax = figure.add_subplot(1, 1, 1)
+    positions = list(range(len(codes)))
+    width = 0.38
+    ax.bar([p - width / 2 for p in positions], list(last_month), width, label="last month",
+           color=LAST_COLOUR)  # fmt: skip
+    ax.bar([p + width / 2 for p in positions], list(this_month), width, label="this month",
+           color=THIS_COLOUR)  # fmt: skip
+    ax.set_xticks(positions, [str(c) for c in codes], rotation=90 if len(codes) > 12 else 0)
+    ax.set_ylabel("tickets")
+    ax.set_title(title)
+    if not codes:
+        ax.text(0.5, 0.5, "no problems", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+LOWEST_SHOWN = 12
+
+
+def score_bars(
+    groups: Sequence[tuple[str, Sequence[tuple[str, float, bool]]]],
+    path: Path,
+    title: str,
+    lowest: int = LOWEST_SHOWN,
+) -> Path:
+    """One panel per peer group: the `lowest` units of the group by score (0..100), lowest
+    at the top, the named ones in another colour; the panel's title gives the group's size
+    and median, so the chart stays readable whether a group has 5 or 340 units.
+    `groups`: (group name, [(unit code, score, named), ...]) in rank order, best first."""
+    panels = list(groups) or [("none", [])]
+    heights = [0.9 + 0.24 * min(lowest, max(1, len(units))) for _, units in panels]
+    figure = _figure(8.0, sum(heights) + 0.3)
+    grid = figure.add_gridspec(len(panels), 1, height_ratios=heights)
+    for index, (name, units) in enumerate(panels):
+        ax = figure.add_subplot(grid[index, 0])
+        shown = list(units)[-lowest:]  # the lowest, best of them first
+        positions = list(range(len(shown)))
+        colours = [NAMED_COLOUR if named else THIS_COLOUR for _, _, named in shown]
+        ax.barh(positions, [s for _, s, _ in shown], 0.6, color=colours)
+        ax.set_yticks(positions, [c for c, _, _ in shown], fontsize=8)
+        ax.set_xlim(0, 100)
+        scores = sorted(s for _, s, _ in units)
+        median = scores[len(scores) // 2] if scores else None
+        summary = f"{len(units)} units" + (f", median {median:.1f}" if median is not None else "")
+        ax.set_title(f"{title}: {name}, lowest {len(shown)} of {summary}", fontsize=9)
+        if not units:
+            ax.text(0.5, 0.5, "no ranked units", ha="center", va="center", transform=ax.transAxes)
+        ax.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,351 @@
+"""The monthly bulletin (月通报): the month's figures and the template contexts.
+
+`measure_monthly()` runs the SQL (duban/queries/metrics.py, duban/queries/monthly.py) into a
+`MonthlySnapshot` of small frames and ranks the units (duban/rules/ranking.py);
+`office_context()` and `unit_context()` turn it into the contexts of
+templates/mail/monthly_bulletin.*.j2. The bulletin is a notice among units: aggregate
+figures, unit and street names, plan items — never a citizen's text. docs/monthly-bulletin.md
+describes every section.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from duban.config import CityConfig
+from duban.db.models import Unit
+from duban.metrics import MetricsConfig, load_metrics_config, metrics_frame
+from duban.queries import metrics as qm
+from duban.queries.monthly import open_ledger, open_ledger_by_unit
+from duban.rules.exit_rule import StreetMonth, exit_verdict
+from duban.rules.exit_rule import as_dict as exit_as_dict
+from duban.rules.ranking import GROUP_NAMES, RATE_NAMES, RATES, RankedUnit, UnitRates, rank_units
+
+LOOP = "monthly"
+LIST_LIMIT = 200
+KIND_NAMES = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
+STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class MonthPeriod:
+    """A calendar month: [start, end) with `end` the first day of the next month."""
+
+    label: str  # "2026-10"
+    start: date
+    end: date
+
+    @property
+    def as_of(self) -> date:
+        """The month's last day: figures "as of the end of the month"."""
+        return self.end - timedelta(days=1)
+
+    @property
+    def title(self) -> str:
+        return f"{self.start.year}年{self.start.month}月"
+
+
+def parse_month(value: str | date) -> MonthPeriod:
+    """ "YYYY-MM" (or any date in the month) → the month; a clear error otherwise."""
+    if isinstance(value, date):
+        year, month = value.year, value.month
+    else:
+        match = _MONTH.match(str(value).strip())
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+            raise ValueError(f"month: expected YYYY-MM, e.g. 2026-10 (got {value!r})")
+        year, month = int(match.group(1)), int(match.group(2))
+    start = date(year, month, 1)
+    end = date(year + month // 12, month % 12 + 1, 1)
+    return MonthPeriod(f"{year:04d}-{month:02d}", start, end)
+
+
+@dataclass
+class MonthlySnapshot:
+    period: MonthPeriod
+    settings: MetricsConfig
+    rates: pd.DataFrame  # unit_rates(by="unit") of the month
+    ranking: list[RankedUnit]
+    volumes: pd.DataFrame  # problem_volumes of the month, problems of its year
+    headline: str
+    headline_en: str
+    plan: pd.DataFrame  # plan_progress as of the month's last day
+    overdue_tasks: pd.DataFrame
+    hot_spots: pd.DataFrame
+    ledger: pd.DataFrame  # open_ledger as of the month's last day
+    ledger_by_unit: pd.DataFrame
+    ledger_steps: list[str]
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
+    supervised: list[dict[str, Any]] = field(default_factory=list)  # exit-rule verdicts
+
+    @property
+    def lead_units(self) -> list[str]:
+        """Lead units (主责单位) of the problems in the plan table, by code."""
+        return sorted({str(u) for u in self.plan["lead_unit"]}) if len(self.plan) else []
+
+    @property
+    def ranked_units(self) -> list[str]:
+        return [r.code for r in self.ranking if r.rank is not None]
+
+    def recipients(self, code: str) -> list[str]:
+        unit = self.units.get(code)
+        return list(unit["emails"] or []) if unit and unit["active"] else []
+
+
+def ledger_steps(config: CityConfig) -> list[str]:
+    """The ladder's steps that put an overdue item on the city ledger: those triggered by
+    lateness in working days (挂账, 通报 in config/escalation.yaml), in ladder order."""
+    return [s.step for s in config.escalation.steps if s.trigger == "overdue"]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _opt(value: Any) -> float | None:
+    return None if _missing(value) else float(value)
+
+
+def supervised_streets(
+    engine: Engine, config: CityConfig, settings: MetricsConfig, period: MonthPeriod
+) -> list[dict[str, Any]]:
+    """Each street under municipal supervision, this month against the previous one, with
+    the verdict of the exit rule 降量、提率、去低 (duban/rules/exit_rule.py)."""
+    rule = settings.supervised_streets
+    if not rule.streets:
+        return []
+    last_day = period.start - timedelta(days=1)
+    frames = [
+        metrics_frame(engine, config, "street", start, end).set_index("street")
+        for start, end in ((period.start, period.as_of), (last_day.replace(day=1), last_day))
+    ]
+
+    def month(frame: pd.DataFrame, street: str) -> StreetMonth:
+        if street not in frame.index:
+            return StreetMonth(0, dict.fromkeys(RATES))
+        row = frame.loc[street]
+        return StreetMonth(int(row["tickets"]), {name: _opt(row[name]) for name in RATES})
+
+    out = []
+    for street in rule.streets:
+        this, last = month(frames[0], street), month(frames[1], street)
+        verdict = exit_verdict(
+            street, this, last, volume_fall=rule.volume_fall, rates=tuple(rule.rates),
+            rate_floor=rule.rate_floor, min_satisfaction=rule.min_satisfaction,
+        )  # fmt: skip
+        out.append(exit_as_dict(verdict, this, last))
+    return out
+
+
+def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> MonthlySnapshot:
+    settings = load_metrics_config(config)
+    steps = ledger_steps(config)
+    rates = metrics_frame(engine, config, "unit", period.start, period.as_of)
+    inputs = [
+        UnitRates(
+            code=str(row["unit"]), name=str(row["unit_name"]), kind=str(row["kind"]),
+            tickets=int(row["tickets"]), rates={name: _opt(row[name]) for name in RATES},
+        )
+        for row in rates.to_dict(orient="records")
+    ]  # fmt: skip
+    ranking = rank_units(
+        inputs,
+        settings.score_weights,
+        min_tickets=settings.min_tickets_to_rank,
+        lowest_named=settings.lowest_named,
+        peer_groups=settings.peer_groups,
+    )
+    with engine.connect() as conn:
+        volumes = qm.problem_volumes(conn, period.start, year=period.start.year)
+        plan = qm.plan_progress(conn, period.as_of, period.start.year)
+        overdue = qm.overdue_plan_tasks(conn, period.as_of)
+        spots = qm.hot_spots(conn, period.start, period.end, settings.hot_spots_top_n)
+        ledger = open_ledger(conn, period.as_of, steps)
+        ledger_units = open_ledger_by_unit(conn, period.as_of, steps, ledger)
+        units = {
+            code: {"name": name, "kind": str(kind), "emails": emails or [], "active": active}
+            for code, name, kind, emails, active in conn.execute(
+                select(Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.active)
+            )
+        }
+    supervised = supervised_streets(engine, config, settings, period)
+    return MonthlySnapshot(
+        supervised=supervised,
+        period=period,
+        settings=settings,
+        rates=rates,
+        ranking=ranking,
+        volumes=volumes,
+        headline=qm.headline(volumes, settings.fall_threshold),
+        headline_en=qm.headline_en(volumes, settings.fall_threshold),
+        plan=plan,
+        overdue_tasks=overdue,
+        hot_spots=spots,
+        ledger=ledger,
+        ledger_by_unit=ledger_units,
+        ledger_steps=steps,
+        units=units,
+    )
+
+
+# ---------------------------------------------------------------- contexts
+
+
+def _unit_row(r: RankedUnit) -> dict[str, Any]:
+    return {
+        "code": r.code,
+        "name": r.name,
+        "rank": r.rank,
+        "group_size": r.group_size,
+        "tickets": r.tickets,
+        "score": r.score,
+        "rates": {name: r.rates.get(name) for name in RATES},
+        "named": r.named,
+        "drag": RATE_NAMES.get(r.drag or "", ""),
+        "drag_value": r.drag_value,
+        "drag_mean": r.drag_mean,
+        "not_ranked": r.not_ranked or "",
+    }
+
+
+def _groups(snap: MonthlySnapshot) -> list[dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for r in snap.ranking:
+        g = groups.setdefault(
+            r.group,
+            {"key": r.group, "name": GROUP_NAMES.get(r.group, r.group), "ranked": [],
+             "unranked": [], "named": []},
+        )  # fmt: skip
+        row = _unit_row(r)
+        (g["ranked"] if r.rank is not None else g["unranked"]).append(row)
+        if r.named:
+            g["named"].append(row)
+    return list(groups.values())
+
+
+def _records(frame: pd.DataFrame, limit: int | None = None) -> list[dict[str, Any]]:
+    rows = frame.head(limit) if limit is not None else frame
+    return [
+        {str(k): (None if _missing(v) else v) for k, v in row.items()}
+        for row in rows.to_dict(orient="records")
+    ]
+
+
+def _plan_totals(plan: pd.DataFrame) -> dict[str, Any]:
+    names = ("tasks", "tasks_due", "tasks_done", "tasks_done_due", "policies", "policies_issued")
+    sums = {c: int(plan[c].sum()) if len(plan) else 0 for c in names}
+    return {
+        **sums,
+        "completion_to_date": sums["tasks_done_due"] / sums["tasks_due"]
+        if sums["tasks_due"]
+        else None,
+        "completion_year": sums["tasks_done"] / sums["tasks"] if sums["tasks"] else None,
+        "issuance_rate": sums["policies_issued"] / sums["policies"] if sums["policies"] else None,
+    }
+
+
+def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dict[str, Any]:
+    p = snap.period
+    s = snap.settings
+    step_names = {st.step: st.name for st in config.escalation.steps}
+    overdue = snap.overdue_tasks
+    overdue_by_unit = (
+        overdue.groupby(["owner_unit", "owner_unit_name"]).size().reset_index(name="tasks")
+        .sort_values(["tasks", "owner_unit"], ascending=[False, True])
+        if len(overdue) else pd.DataFrame(columns=["owner_unit", "owner_unit_name", "tasks"])
+    )  # fmt: skip
+    return {
+        "month": p.label,
+        "month_title": p.title,
+        "start": p.start,
+        "as_of": p.as_of,
+        "subject_prefix": config.mail.subject_prefix,
+        "generated_for": f"月通报 {p.label}",
+        "charts": charts,
+        "headline": snap.headline,
+        "headline_en": snap.headline_en,
+        "fall_threshold": s.fall_threshold,
+        "weights": [
+            {"name": RATE_NAMES[n], "weight": float(s.score_weights.get(n, 0.0))} for n in RATES
+        ],
+        "min_tickets": s.min_tickets_to_rank,
+        "lowest_named": s.lowest_named,
+        "rate_names": [RATE_NAMES[n] for n in RATES],
+        "rate_keys": list(RATES),
+        "groups": _groups(snap),
+        "volumes": _records(snap.volumes),
+        "plan": _records(snap.plan),
+        "plan_totals": _plan_totals(snap.plan),
+        "overdue_total": len(overdue),
+        "overdue_by_unit": _records(overdue_by_unit),
+        "hot_spots": _records(snap.hot_spots),
+        "supervised": snap.supervised,
+        "ledger_steps": [{"step": st, "name": step_names.get(st, st)} for st in snap.ledger_steps],
+        "ledger_by_unit": _records(snap.ledger_by_unit),
+        "ledger_total": len(snap.ledger),
+    }
+
+
+def office_context(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dict[str, Any]:
+    """The full bulletin for the supervision office: everything, with the item lists."""
+    step_names = {st.step: st.name for st in config.escalation.steps}
+    ledger = [
+        {**row, "kind_name": KIND_NAMES.get(row["item_kind"], row["item_kind"]),
+         "step_name": step_names.get(row["step"], row["step"])}
+        for row in _records(snap.ledger, LIST_LIMIT)
+    ]  # fmt: skip
+    overdue = [
+        {**row, "status_name": STATUS_NAMES.get(str(row["status"]), str(row["status"]))}
+        for row in _records(snap.overdue_tasks, LIST_LIMIT)
+    ]
+    return {
+        **_common(config, snap, charts),
+        "audience": "office",
+        "own": None,
+        "lead": None,
+        "ledger_items": ledger,
+        "overdue_tasks": overdue,
+        "list_limit": LIST_LIMIT,
+    }
+
+
+def unit_context(
+    config: CityConfig,
+    snap: MonthlySnapshot,
+    code: str,
+    charts: list[str],
+    workbook: str | None = None,
+) -> dict[str, Any]:
+    """The bulletin for one unit: the public figures, its own place, and — for a lead unit —
+    the progress of the problems it leads and the name of its attached ledger workbook."""
+    unit = snap.units[code]
+    mine = next((r for r in snap.ranking if r.code == code), None)
+    ledger_row = (
+        snap.ledger_by_unit[snap.ledger_by_unit["unit"] == code] if len(snap.ledger_by_unit)
+        else snap.ledger_by_unit
+    )  # fmt: skip
+    lead = None
+    if code in snap.lead_units:
+        problems = snap.plan[snap.plan["lead_unit"] == code]
+        lead = {"problems": _records(problems), "workbook": workbook}
+    return {
+        **_common(config, snap, charts),
+        "audience": "unit",
+        "unit": {"code": code, "name": unit["name"]},
+        "own": {
+            **(_unit_row(mine) if mine else {"rank": None, "not_ranked": "本单位不参与同类排名"}),
+            "group_name": GROUP_NAMES.get(mine.group, mine.group) if mine else "",
+            "ledger_items": int(ledger_row["items"].sum()) if len(ledger_row) else 0,
+        },
+        "lead": lead,
+        "ledger_items": [],
+        "overdue_tasks": [],
+        "list_limit": LIST_LIMIT,
+    }

@@ -1,0 +1,610 @@
+"""The quarterly spot check (季度抽查核验): draw a sample of what was reported done, record it
+once, tell the office and the units, and act on the inspectors' verdicts.
+
+1. `load_spot_check_config` reads config/spot_check.yaml (the size rule and the secret; the
+   environment variable DUBAN_SPOT_CHECK_SECRET overrides the file's secret).
+2. `draw_sample` counts the population in SQL (duban/queries/quarterly.py), streams it
+   through the pure draw (duban/rules/sampling.py) and records one `SpotCheckSample` per
+   drawn item — once: a quarter with a recorded sample is never drawn again, a re-run gets
+   the recorded sample back.
+3. `load_sample` reads the recorded sample with what identifies each item; `office_context`
+   and `unit_context` turn it into the contexts of templates/mail/quarterly_*.j2.
+4. The inspectors' workbook comes back through duban/loops/quarterly/checklist.py, which records
+   the verdicts; `fail_item` reopens a failed item and escalates its unit, exactly once.
+
+See docs/spot-check.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Connection, Engine, exists, func, select
+from sqlalchemy.orm import Session
+
+from duban.config import CityConfig, ConfigError, Strict, parse_file
+from duban.db import insert_ignore
+from duban.db.models import (
+    AuditRecord,
+    Escalation,
+    ItemKind,
+    PlanItemStatus,
+    PlanTask,
+    Problem,
+    SpotCheckSample,
+    Ticket,
+    TicketStatus,
+    Unit,
+)
+from duban.queries import quarterly as q
+from duban.rules.masking import mask_personal_data
+from duban.rules.sampling import Candidate, Draw, SampleRule, draw, draw_fingerprint
+
+LOOP = "quarterly"
+ACTOR = "季度抽查 spot check"
+CONFIG_FILE = "spot_check.yaml"
+SECRET_ENV = "DUBAN_SPOT_CHECK_SECRET"
+MIN_SECRET_LENGTH = 16
+FAILED_STEP = "spot_check_failed"  # Escalation.step: once per (item kind, item id)
+KIND_NAMES = {ItemKind.ticket.value: "工单", ItemKind.plan_task.value: "任务"}
+RESULT_WORDS = {True: "通过", False: "不通过"}
+LIST_LIMIT_OFFICE = 1000
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+class SpotCheckConfig(Strict):
+    """config/spot_check.yaml; every key is optional but the secret must come from
+    somewhere (the file or DUBAN_SPOT_CHECK_SECRET) before anything is drawn."""
+
+    min_count: int = Field(default=3, ge=0, le=10_000, description="at least this many a stratum")
+    percent: Decimal = Field(
+        default=Decimal("0.02"), ge=0, le=1, description="share of a stratum drawn, 0.02 = 2 %"
+    )
+    max_per_stratum: int | None = Field(default=None, ge=1, description="at most this many")
+    secret: SecretStr | None = Field(
+        default=None, description="the key of the draw; DUBAN_SPOT_CHECK_SECRET overrides it"
+    )
+    escalate_to: str = Field(
+        default="supervision",
+        description="the ladder step (config/escalation.yaml) whose level a failed check takes",
+    )
+
+    @property
+    def rule(self) -> SampleRule:
+        return SampleRule(self.min_count, self.percent, self.max_per_stratum)
+
+    def describe(self) -> str:
+        cap = f"，每层最多 {self.max_per_stratum} 项" if self.max_per_stratum else ""
+        return (
+            f"每层（单位 × 类型）抽取 max({self.min_count}, ⌈{_percent(self.percent)} × 总数⌉) 项，"
+            f"不超过该层总数{cap}"
+        )
+
+
+def _percent(value: Decimal) -> str:
+    return f"{(value * 100).normalize():f}%"
+
+
+class _SecretFromEnvironment(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore")
+
+    spot_check_secret: SecretStr | None = None
+
+
+def load_spot_check_config(config: CityConfig | Path) -> SpotCheckConfig:
+    """spot_check.yaml of a config folder (defaults when absent), with the secret from
+    DUBAN_SPOT_CHECK_SECRET (environment or .env) when that is set. ConfigError names the
+    file, the key and the value — never the secret."""
+    root = config.root if isinstance(config, CityConfig) else Path(config)
+    path = root / CONFIG_FILE
+    loaded = parse_file(path, SpotCheckConfig) if path.exists() else SpotCheckConfig()
+    # Checked here, not by a validator: a validation error would echo the value.
+    if loaded.secret is not None and _too_short(loaded.secret):
+        raise ConfigError([f"{path}: secret: must be at least {MIN_SECRET_LENGTH} characters long"])
+    from_env = _SecretFromEnvironment().spot_check_secret
+    if from_env is not None and from_env.get_secret_value().strip():
+        if _too_short(from_env):
+            raise ConfigError(
+                [f"{SECRET_ENV}: must be at least {MIN_SECRET_LENGTH} characters long"]
+            )
+        loaded = loaded.model_copy(update={"secret": from_env})
+    return loaded
+
+
+def _too_short(secret: SecretStr) -> bool:
+    return len(secret.get_secret_value().strip()) < MIN_SECRET_LENGTH
+
+
+def secret_bytes(spot: SpotCheckConfig, config: CityConfig | Path) -> bytes:
+    if spot.secret is None or not spot.secret.get_secret_value().strip():
+        root = config.root if isinstance(config, CityConfig) else Path(config)
+        raise ConfigError(
+            [
+                f"{root / CONFIG_FILE}: secret: no spot-check secret: set {SECRET_ENV} "
+                f"(or `secret` in the file), at least {MIN_SECRET_LENGTH} characters"
+            ]
+        )
+    return spot.secret.get_secret_value().strip().encode()
+
+
+def failure_level(spot: SpotCheckConfig, config: CityConfig) -> int:
+    """The ladder level (1-based) a failed check is recorded with: that of `escalate_to`."""
+    steps = [s.step for s in config.escalation.steps]
+    if spot.escalate_to not in steps:
+        raise ConfigError(
+            [
+                f"{config.path(CONFIG_FILE)}: escalate_to: unknown ladder step "
+                f"{spot.escalate_to!r} (config/escalation.yaml has {', '.join(steps)})"
+            ]
+        )
+    return steps.index(spot.escalate_to) + 1
+
+
+# ---------------------------------------------------------------- the quarter
+
+
+@dataclass(frozen=True)
+class QuarterPeriod:
+    """A calendar quarter: [start, end) with `end` the first day of the next quarter."""
+
+    label: str  # "2026-Q3"
+    year: int
+    quarter: int
+    start: date
+    end: date
+
+    @property
+    def last_day(self) -> date:
+        return date.fromordinal(self.end.toordinal() - 1)
+
+    @property
+    def title(self) -> str:
+        return f"{self.year}年第{'一二三四'[self.quarter - 1]}季度"
+
+
+def parse_quarter(value: str) -> QuarterPeriod:
+    """ "YYYY-Qn" (also "YYYYQn", any case) -> the quarter; a clear error otherwise."""
+    match = _QUARTER.match(str(value).strip())
+    if not match or int(match.group(1)) < 2000:
+        raise ValueError(f"quarter: expected YYYY-Qn, e.g. 2026-Q3 (got {value!r})")
+    year, quarter = int(match.group(1)), int(match.group(2))
+    start = date(year, 3 * quarter - 2, 1)
+    end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return QuarterPeriod(f"{year}-Q{quarter}", year, quarter, start, end)
+
+
+# ---------------------------------------------------------------- the draw
+
+
+@dataclass
+class SampleDraw:
+    """The quarter's sample: drawn now, or as recorded by an earlier run."""
+
+    quarter: str
+    fingerprint: str  # of the quarter's draw (sampling.draw_fingerprint)
+    strata: list[dict[str, Any]]  # unit_code, item_kind, population, size, seed
+    recorded_before: bool  # True: an earlier run drew it; nothing was drawn now
+    inserted: int = 0  # samples recorded by this call
+    items: pd.DataFrame = field(default_factory=pd.DataFrame)  # load_sample's columns
+
+    @property
+    def drawn(self) -> int:
+        return len(self.items)
+
+    @property
+    def population(self) -> int:
+        return sum(int(s["population"]) for s in self.strata)
+
+
+def _quarter_recorded(conn: Connection, quarter: str) -> bool:
+    return bool(conn.scalar(select(exists().where(SpotCheckSample.quarter == quarter))))
+
+
+def draw_sample(
+    engine: Engine,
+    config: CityConfig,
+    spot: SpotCheckConfig,
+    period: QuarterPeriod,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> SampleDraw:
+    """Draw the quarter's sample and record it — or return the one recorded before.
+
+    Insert-once: when any sample of the quarter is recorded, nothing is drawn again (the
+    strata are then described from the recorded items; their population is counted again
+    now). A dry run draws without recording. The check and the insert share a transaction,
+    and the insert skips existing (quarter, kind, item) rows, so two runs at once record
+    one sample (the draw is deterministic: both draw the same items)."""
+    secret = secret_bytes(spot, config)
+    now = now or datetime.now()
+    with engine.begin() as conn:
+        counts = q.population_counts(conn, period.start, period.end)
+        if _quarter_recorded(conn, period.label):
+            recorded = True
+            inserted = 0
+            result: Draw | None = None
+        else:
+            recorded = False
+            populations = {f"{unit}|{kind}": n for (unit, kind), n in counts.items()}
+            candidates = (
+                Candidate(kind, item_id, unit_code, key)
+                for kind, item_id, _, unit_code, key in q.population_rows(
+                    conn, period.start, period.end
+                )
+            )
+            result = draw(secret, period.label, candidates, spot.rule, populations)
+            unit_ids = dict(conn.execute(select(Unit.code, Unit.id)).tuples().all())
+            rows = [
+                {
+                    "quarter": period.label,
+                    "item_kind": d.candidate.item_kind,
+                    "item_id": d.candidate.item_id,
+                    "unit_id": unit_ids[d.candidate.unit_code],
+                    "seed": d.seed_fingerprint,
+                    "drawn_at": now,
+                }
+                for d in result.items
+            ]
+            inserted = 0
+            if not dry_run:
+                insert_ignore(
+                    conn, SpotCheckSample.__table__, rows, ["quarter", "item_kind", "item_id"]
+                )
+                # (executemany reports no row count on every driver: count them)
+                inserted = int(
+                    conn.scalar(select(func.count()).where(SpotCheckSample.quarter == period.label))
+                    or 0
+                )
+    if result is not None and dry_run:
+        items = _drawn_items(engine, result, now)
+    else:
+        with engine.connect() as conn:
+            items = load_sample(conn, period.label)
+    if result is not None:
+        strata = [
+            {
+                "unit_code": s.unit_code,
+                "item_kind": s.item_kind,
+                "population": s.population,
+                "size": s.size,
+                "seed": s.seed_fingerprint,
+            }
+            for s in result.strata
+        ]
+    else:
+        strata = _recorded_strata(items, counts)
+    return SampleDraw(
+        quarter=period.label,
+        fingerprint=draw_fingerprint(secret, period.label),
+        strata=strata,
+        recorded_before=recorded,
+        inserted=inserted,
+        items=items,
+    )
+
+
+def _recorded_strata(
+    items: pd.DataFrame, counts: dict[tuple[str, str], int]
+) -> list[dict[str, Any]]:
+    out = []
+    if len(items):
+        for (unit_code, kind), own in items.groupby(["unit_code", "item_kind"], sort=True):
+            out.append(
+                {
+                    "unit_code": str(unit_code),
+                    "item_kind": str(kind),
+                    "population": counts.get((str(unit_code), str(kind)), 0),
+                    "size": len(own),
+                    "seed": str(own["seed"].iloc[0]),
+                }
+            )
+    return out
+
+
+SAMPLE_COLUMNS = [
+    "sample_id", "item_kind", "item_id", "unit_id", "unit_code", "unit_name", "ref",
+    "done_on", "category", "text", "seed", "drawn_at", "passed", "note", "checked_at",
+    "item_status",
+]  # fmt: skip
+
+
+def load_sample(conn: Connection, quarter: str) -> pd.DataFrame:
+    """The recorded sample of `quarter` with what identifies each item (citizen text and
+    titles masked), by unit code, kind and reference. SAMPLE_COLUMNS."""
+    S = SpotCheckSample.__table__.c
+    T = Ticket.__table__.c
+    PT = PlanTask.__table__.c
+    P = Problem.__table__.c
+    U = Unit.__table__.c
+    base = (
+        S.id, S.item_kind, S.item_id, S.unit_id, U.code, U.name,
+    )  # fmt: skip
+    tail = (S.seed, S.drawn_at, S.passed, S.note, S.checked_at)
+    tickets = conn.execute(
+        select(*base, T.external_id, T.closed_at, T.category, T.content, *tail, T.status)
+        .select_from(
+            SpotCheckSample.__table__.join(Unit.__table__, U.id == S.unit_id).join(
+                Ticket.__table__, T.id == S.item_id
+            )
+        )
+        .where(S.quarter == quarter, S.item_kind == ItemKind.ticket.value)
+    ).all()
+    tasks = conn.execute(
+        select(*base, P.code + ":" + PT.code, PT.completed_on, P.name, PT.title, *tail, PT.status)
+        .select_from(
+            SpotCheckSample.__table__.join(Unit.__table__, U.id == S.unit_id)
+            .join(PlanTask.__table__, PT.id == S.item_id)
+            .join(Problem.__table__, P.id == PT.problem_id)
+        )
+        .where(S.quarter == quarter, S.item_kind == ItemKind.plan_task.value)
+    ).all()
+    rows = []
+    for r in [*tickets, *tasks]:
+        values = list(r)
+        done = values[7]
+        values[7] = done.date() if isinstance(done, datetime) else done
+        values[9] = mask_personal_data(values[9])
+        values[1] = str(values[1])
+        values[15] = str(values[15])
+        rows.append(values)
+    frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    frame["passed"] = frame["passed"].astype(object)
+    frame = frame.where(frame.notna(), None)
+    return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
+
+
+def _drawn_items(engine: Engine, result: Draw, now: datetime) -> pd.DataFrame:
+    """A dry run's draw in load_sample's shape (nothing is recorded: no sample ids)."""
+    tickets = [d for d in result.items if d.candidate.item_kind == ItemKind.ticket.value]
+    tasks = [d for d in result.items if d.candidate.item_kind == ItemKind.plan_task.value]
+    with engine.connect() as conn:
+        units = {
+            code: (uid, name)
+            for uid, code, name in conn.execute(select(Unit.id, Unit.code, Unit.name))
+        }
+        t_rows = {
+            r[0]: r
+            for r in conn.execute(
+                select(
+                    Ticket.id,
+                    Ticket.external_id,
+                    Ticket.closed_at,
+                    Ticket.category,
+                    Ticket.content,
+                    Ticket.status,
+                ).where(Ticket.id.in_([d.candidate.item_id for d in tickets]))
+            )
+        }
+        p_rows = {
+            r[0]: r
+            for r in conn.execute(
+                select(
+                    PlanTask.id,
+                    Problem.code + ":" + PlanTask.code,
+                    PlanTask.completed_on,
+                    Problem.name,
+                    PlanTask.title,
+                    PlanTask.status,
+                )
+                .join(Problem, Problem.id == PlanTask.problem_id)
+                .where(PlanTask.id.in_([d.candidate.item_id for d in tasks]))
+            )
+        }
+    rows = []
+    for d in result.items:
+        c = d.candidate
+        source = t_rows if c.item_kind == ItemKind.ticket.value else p_rows
+        _, ref, done, category, text, status = source[c.item_id]
+        uid, name = units[c.unit_code]
+        rows.append(
+            [None, c.item_kind, c.item_id, uid, c.unit_code, name, ref,
+             done.date() if isinstance(done, datetime) else done, category,
+             mask_personal_data(text), d.seed_fingerprint, now, None, None, None, str(status)]
+        )  # fmt: skip
+    frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
+
+
+# ---------------------------------------------------------------- a failed check
+
+
+def fail_item(
+    session: Session,
+    sample: SpotCheckSample,
+    *,
+    level: int,
+    today: date,
+    origin: str,
+    at: datetime,
+) -> list[str]:
+    """Reopen the item of a failed check and escalate its unit; what was done, in words.
+
+    - a ticket still `closed` goes back to `reopened`;
+    - a plan task still `done` goes back to `in_progress` and loses its completion date
+      (the old date stays in the audit record);
+    - one Escalation (step `spot_check_failed`, the level of config `escalate_to`) for the
+      item, skipped when it exists: exactly once per item.
+    Every change gets an AuditRecord (actor ACTOR, `origin`). Call it once, when the
+    sample's verdict first becomes "failed" (the import does)."""
+    done: list[str] = []
+
+    def audit(entity: str, entity_id: int, name: str, old: str | None, new: str | None) -> None:
+        session.add(
+            AuditRecord(
+                at=at, actor=ACTOR, entity=entity, entity_id=entity_id, field=name,
+                old=old, new=new, origin=origin[-500:],
+            )
+        )  # fmt: skip
+
+    if sample.item_kind == ItemKind.ticket:
+        ticket = session.get(Ticket, sample.item_id, with_for_update=True)
+        if ticket is not None and ticket.status == TicketStatus.closed:
+            audit("ticket", ticket.id, "status", TicketStatus.closed.value, "reopened")
+            ticket.status = TicketStatus.reopened
+            done.append("reopened")
+    else:
+        task = session.get(PlanTask, sample.item_id, with_for_update=True)
+        if task is not None and task.status == PlanItemStatus.done:
+            audit("plan_task", task.id, "status", PlanItemStatus.done.value, "in_progress")
+            old = task.completed_on.isoformat() if task.completed_on else None
+            audit("plan_task", task.id, "completed_on", old, None)
+            task.status = PlanItemStatus.in_progress
+            task.completed_on = None
+            done.append("reopened")
+    reason = f"季度抽查核验不通过（{sample.quarter}）"
+    if sample.note:
+        reason += f"：{sample.note}"
+    kind = ItemKind(sample.item_kind).value
+    key = (Escalation.item_kind == kind, Escalation.item_id == sample.item_id)
+    had = session.scalar(select(exists().where(*key, Escalation.step == FAILED_STEP)))
+    insert_ignore(
+        session.connection(),
+        Escalation.__table__,
+        [
+            {
+                "item_kind": kind,
+                "item_id": sample.item_id,
+                "step": FAILED_STEP,
+                "level": level,
+                "unit_id": sample.unit_id,
+                "due_on": today,
+                "applied_at": at,
+                "reason": reason[:2000],
+            }
+        ],
+        ["item_kind", "item_id", "step"],
+    )  # fmt: skip
+    if not had:
+        done.append("escalated")
+    return done
+
+
+# ---------------------------------------------------------------- notices
+
+
+def _item(row: Any) -> dict[str, Any]:
+    passed = row.passed
+    return {
+        "sample_id": row.sample_id,
+        "kind": KIND_NAMES.get(str(row.item_kind), str(row.item_kind)),
+        "ref": row.ref,
+        "unit_name": row.unit_name,
+        "done_on": row.done_on,
+        "category": row.category or "",
+        "text": row.text or "",
+        "result": "待核验" if passed is None else RESULT_WORDS[bool(passed)],
+        "note": mask_personal_data(row.note) if row.note else "",
+    }
+
+
+def results(items: pd.DataFrame) -> dict[str, int]:
+    if not len(items):
+        return {"drawn": 0, "checked": 0, "passed": 0, "failed": 0, "pending": 0}
+    passed = items["passed"]
+    checked = int(passed.notna().sum())
+    ok = int(sum(1 for p in passed if p is not None and bool(p)))
+    return {
+        "drawn": len(items),
+        "checked": checked,
+        "passed": ok,
+        "failed": checked - ok,
+        "pending": len(items) - checked,
+    }
+
+
+def _common(sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str) -> dict[str, Any]:
+    period = parse_quarter(sample.quarter)
+    return {
+        "subject_prefix": subject_prefix,
+        "generated_for": f"季度抽查 {sample.quarter}",
+        "quarter": sample.quarter,
+        "quarter_title": period.title,
+        "start": period.start,
+        "last_day": period.last_day,
+        "fingerprint": sample.fingerprint,
+        "rule": spot.describe(),
+    }
+
+
+def office_context(
+    sample: SampleDraw,
+    spot: SpotCheckConfig,
+    subject_prefix: str,
+    unit_names: dict[str, str],
+    workbook: str | None,
+    units_notified: int,
+) -> dict[str, Any]:
+    """The quarter report for the supervision office: strata, the whole sample by unit,
+    results so far, the seed fingerprints; the checklist workbook is attached."""
+    items = sample.items
+    strata = [
+        {
+            "unit_name": unit_names.get(s["unit_code"], s["unit_code"]),
+            "unit_code": s["unit_code"],
+            "kind": KIND_NAMES.get(s["item_kind"], s["item_kind"]),
+            "population": s["population"],
+            "size": s["size"],
+            "seed": str(s["seed"])[:16],
+        }
+        for s in sample.strata
+    ]
+    units = []
+    shown = 0
+    if len(items):
+        for unit_code, own in items.groupby("unit_code", sort=True):
+            rows = [_item(r) for r in own.head(max(LIST_LIMIT_OFFICE - shown, 0)).itertuples()]
+            shown += len(rows)
+            units.append(
+                {
+                    "code": unit_code,
+                    "name": str(own["unit_name"].iloc[0]),
+                    "counts": results(own),
+                    "rows": rows,
+                    "rows_total": len(own),
+                }
+            )
+    return {
+        **_common(sample, spot, subject_prefix),
+        "totals": {"population": sample.population, **results(items)},
+        "strata": strata,
+        "units": units,
+        "workbook": workbook,
+        "units_notified": units_notified,
+    }
+
+
+def unit_context(
+    sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str, unit_code: str
+) -> dict[str, Any] | None:
+    """The notice of one unit: its own sampled items only; None when it has none."""
+    items = sample.items
+    own = items[items["unit_code"] == unit_code] if len(items) else items
+    if not len(own):
+        return None
+    strata = [s for s in sample.strata if s["unit_code"] == unit_code]
+    return {
+        **_common(sample, spot, subject_prefix),
+        "unit": {"code": unit_code, "name": str(own["unit_name"].iloc[0])},
+        "strata": [
+            {
+                "kind": KIND_NAMES.get(s["item_kind"], s["item_kind"]),
+                "population": s["population"],
+                "size": s["size"],
+            }
+            for s in strata
+        ],
+        "counts": results(own),
+        "items": [_item(r) for r in own.itertuples()],
+    }

@@ -1,0 +1,139 @@
+"""Approval of a held bulletin (审批): notices recorded as drafts are sent only once approved.
+
+A notice whose `approved_at` is NULL is a **draft**: the flow that rendered it put nothing in
+the outbox. Approving sets `approved_at` on every draft of the (loop, period) in one
+compare-and-set UPDATE (only rows still NULL), and writes one `AuditRecord` per notice it
+approved — so two approvals at once, or one twice, approve each notice once. Rejecting
+changes no notice; it leaves an audit record per draft, and the drafts stay unsent.
+
+Who receives an approved notice is derived from its audience: "office" → the office's
+addresses in config/mail.yaml; a unit code → the unit's e-mail addresses (if it is active).
+Delivery itself is the outbox's business (tasks/monthly.py `send_approved`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy.orm import Session
+
+from duban.config import CityConfig
+from duban.db import session_scope
+from duban.db.models import AuditRecord, Notice, Unit
+
+APPROVED = "approved"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    notices: int  # recorded notices of the period
+    drafts: int  # of those, not approved yet
+    rejections: int  # rejection records of the period's notices
+
+    @property
+    def approved(self) -> int:
+        return self.notices - self.drafts
+
+
+def state(engine: Engine, loop: str, period: str) -> ApprovalState:
+    with session_scope(engine) as session:
+        total, drafts = session.execute(
+            select(
+                func.count(Notice.id),
+                func.coalesce(func.sum(case((Notice.approved_at.is_(None), 1), else_=0)), 0),
+            ).where(Notice.loop == loop, Notice.period == period)
+        ).one()
+        rejections = session.scalar(
+            select(func.count(AuditRecord.id)).where(
+                AuditRecord.entity == "notice",
+                AuditRecord.field == "approval",
+                AuditRecord.new == REJECTED,
+                AuditRecord.entity_id.in_(
+                    select(Notice.id).where(Notice.loop == loop, Notice.period == period)
+                ),
+            )
+        )
+    return ApprovalState(int(total or 0), int(drafts or 0), int(rejections or 0))
+
+
+def _origin(loop: str, period: str, via: str, comment: str) -> str:
+    text = f"{loop} {period} via {via}"
+    return f"{text}: {comment}"[:500] if comment else text
+
+
+def approve(
+    engine: Engine, loop: str, period: str, actor: str, *, via: str, comment: str = ""
+) -> list[int]:
+    """Approve every draft of (loop, period); return the ids approved by this call (empty
+    when all were approved already). One audit record per notice approved."""
+    now = datetime.now()
+    with session_scope(engine) as session:
+        ids = sorted(
+            session.execute(
+                update(Notice)
+                .where(Notice.loop == loop, Notice.period == period, Notice.approved_at.is_(None))
+                .values(approved_at=now)
+                .returning(Notice.id)
+            )
+            .scalars()
+            .all()
+        )
+        _audit(session, ids, now, actor, APPROVED, _origin(loop, period, via, comment))
+    return ids
+
+
+def reject(
+    engine: Engine, loop: str, period: str, actor: str, *, via: str, comment: str = ""
+) -> list[int]:
+    """Record the rejection of every draft of (loop, period); nothing is sent or changed.
+    Returns the ids of the drafts rejected."""
+    now = datetime.now()
+    with session_scope(engine) as session:
+        ids = sorted(
+            session.scalars(
+                select(Notice.id).where(
+                    Notice.loop == loop, Notice.period == period, Notice.approved_at.is_(None)
+                )
+            ).all()
+        )
+        _audit(session, ids, now, actor, REJECTED, _origin(loop, period, via, comment))
+    return ids
+
+
+def _audit(
+    session: Session, ids: list[int], now: datetime, actor: str, decision: str, origin: str
+) -> None:
+    """One audit record per draft decided: approval, draft -> `decision`."""
+    session.add_all(
+        AuditRecord(
+            at=now, actor=actor[:100], entity="notice", entity_id=notice_id,
+            field="approval", old="draft", new=decision, origin=origin,
+        )
+        for notice_id in ids
+    )  # fmt: skip
+
+
+def approved_notices(engine: Engine, loop: str, period: str) -> list[tuple[int, str]]:
+    """(id, audience) of the approved notices of (loop, period), by id."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Notice.id, Notice.audience)
+            .where(Notice.loop == loop, Notice.period == period, Notice.approved_at.is_not(None))
+            .order_by(Notice.id)
+        ).all()
+    return [(int(i), str(a)) for i, a in rows]
+
+
+def recipients_for(session: Session, config: CityConfig, audience: str) -> list[str]:
+    """The addresses of a notice's audience: the office's, or an active unit's."""
+    if audience == "office":
+        return list(config.mail.office)
+    row = session.execute(
+        select(Unit.emails, Unit.active).where(Unit.code == audience)
+    ).one_or_none()
+    if row is None or not row.active:
+        return []
+    return list(row.emails or [])

@@ -1,0 +1,495 @@
+"""The outbox: every e-mail is a `Delivery` row first, and is sent from there at most once.
+
+- `enqueue` records one delivery per (notice, recipient) — the table's unique key — so
+  re-running a flow adds nothing. Recipients outside `allowed_domains` are recorded as
+  `refused` with a plain error and are never sent.
+- `deliver_pending` claims pending deliveries (compare-and-set, plus `FOR UPDATE SKIP
+  LOCKED` on PostgreSQL), commits the claim, sends outside any transaction, and records each
+  outcome in its own short transaction. Retries with exponential back-off within a run; a
+  circuit breaker ends the run when the SMTP server is down, handing everything back.
+- Staging: the row keeps the real recipient; at send time the e-mail goes to
+  `staging_redirect` with "[staging → real@recipient]" in the subject.
+
+See docs/delivery.md for the guarantees at the crash boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from duban.config import MailFile
+from duban.db import insert_ignore, is_postgres, session_scope
+from duban.db.models import Delivery, DeliveryStatus, Notice
+from duban.notices.mailer import Mailer, Message, PermanentMailError, TransientMailError
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = cast(Table, Delivery.__table__)
+# Consecutive deliveries that failed every attempt with a transient error before the run stops.
+BREAKER_THRESHOLD = 3
+
+_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+class RecipientRefused(ValueError):
+    """A recipient Duban must not write to; the message says why and where to change it."""
+
+
+# ---------------------------------------------------------------- recipients
+
+
+def normalise(recipient: str) -> str:
+    """Trimmed, with the domain in lower case (the local part is left as written)."""
+    recipient = recipient.strip()
+    local, at, domain = recipient.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else recipient
+
+
+def _domain_of(recipient: str) -> str | None:
+    recipient = recipient.strip()
+    if not _ADDRESS.match(recipient):
+        return None
+    return recipient.rpartition("@")[2].lower().rstrip(".")
+
+
+def allowed(recipient: str, allowed_domains: list[str]) -> bool:
+    """True when the address is plain (name@domain) and its domain equals, or is a subdomain
+    of, one of `allowed_domains` (case-insensitive)."""
+    domain = _domain_of(recipient)
+    if domain is None:
+        return False
+    for entry in allowed_domains:
+        base = entry.strip().lower().lstrip("@").rstrip(".")
+        if base and (domain == base or domain.endswith("." + base)):
+            return True
+    return False
+
+
+def check_recipient(recipient: str, allowed_domains: list[str]) -> None:
+    """Raise RecipientRefused, with the reason and the setting to change, unless allowed."""
+    if _domain_of(recipient) is None:
+        raise RecipientRefused(
+            f"recipient {recipient!r} is not a plain e-mail address (name@domain); "
+            "check the addresses in config/units.yaml and config/mail.yaml"
+        )
+    if not allowed(recipient, allowed_domains):
+        raise RecipientRefused(
+            f"recipient {recipient} is outside the allowed mail domains "
+            f"({', '.join(allowed_domains)}); see config/mail.yaml allowed_domains"
+        )
+
+
+def _refusal(recipient: str, allowed_domains: list[str]) -> str | None:
+    try:
+        check_recipient(recipient, allowed_domains)
+    except RecipientRefused as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+def enqueue(
+    session: Session, notice_id: int, recipients: Iterable[str], mail: MailFile
+) -> list[Delivery]:
+    """One delivery per (notice, recipient); existing ones are left alone (returned as well).
+
+    Refused recipients are stored as `refused` with the reason, and logged. The one change to
+    an existing row: a delivery refused for its domain is reopened when the domain has since
+    been allowed in config/mail.yaml (re-running the flow then sends it).
+    """
+    wanted: list[str] = []
+    for recipient in recipients:
+        address = normalise(recipient)
+        if address and address not in wanted:
+            wanted.append(address)
+    if not wanted:
+        return []
+    existing = {
+        d.recipient: d
+        for d in session.scalars(
+            select(Delivery).where(Delivery.notice_id == notice_id, Delivery.recipient.in_(wanted))
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    for address in wanted:
+        error = _refusal(address, mail.allowed_domains)
+        if address in existing:
+            delivery = existing[address]
+            if (
+                delivery.status == DeliveryStatus.refused
+                and error is None
+                and (delivery.last_error or "").startswith(f"recipient {address} is outside")
+            ):
+                delivery.status = DeliveryStatus.pending
+                delivery.attempts = 0
+                delivery.last_error = None
+                log.info(
+                    "delivery %s to %s: domain now allowed, pending again", delivery.id, address
+                )
+            continue
+        if error is not None:
+            log.warning("notice %s: not sending: %s", notice_id, error)
+        rows.append(
+            {
+                "notice_id": notice_id,
+                "recipient": address,
+                "status": (DeliveryStatus.refused if error else DeliveryStatus.pending).value,
+                "attempts": 0,
+                "last_error": error,
+            }
+        )
+    if rows:
+        # INSERT .. ON CONFLICT DO NOTHING: a concurrent enqueue of the same key is harmless.
+        insert_ignore(session.connection(), DELIVERIES, rows, ["notice_id", "recipient"])
+    session.flush()
+    found = {
+        d.recipient: d
+        for d in session.scalars(
+            select(Delivery).where(Delivery.notice_id == notice_id, Delivery.recipient.in_(wanted))
+        )
+    }
+    return [found[a] for a in wanted if a in found]
+
+
+# ---------------------------------------------------------------- delivery
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # claimed in this run and still pending after it
+    refused: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (id, recipient, error)
+    stopped: bool = False  # the circuit breaker ended the run early
+
+
+def _claimable(stale_before: datetime) -> Any:
+    return or_(
+        DELIVERIES.c.status == DeliveryStatus.pending.value,
+        and_(
+            DELIVERIES.c.status == DeliveryStatus.sending.value,
+            or_(DELIVERIES.c.claimed_at.is_(None), DELIVERIES.c.claimed_at < stale_before),
+        ),
+    )
+
+
+def _claim(
+    engine: Engine,
+    worker: str,
+    batch: int,
+    after_id: int,
+    notice_ids: Collection[int] | None,
+    lease_seconds: int,
+    now: datetime,
+) -> list[tuple[Delivery, Notice]]:
+    """Claim up to `batch` deliveries with id > after_id and commit; return them with notices.
+
+    One WITH picked AS (SELECT .. LIMIT n) UPDATE .. RETURNING id: the CTE picks candidates
+    (skipping rows another worker has locked, on PostgreSQL), and the outer WHERE repeats the
+    condition as a compare-and-set, so a row claimed meanwhile by someone else is not ours.
+    """
+    cond = _claimable(now - timedelta(seconds=lease_seconds))
+    pick = (
+        select(DELIVERIES.c.id)
+        .where(cond, DELIVERIES.c.id > after_id)
+        .order_by(DELIVERIES.c.id)
+        .limit(batch)
+    )
+    if notice_ids is not None:
+        pick = pick.where(DELIVERIES.c.notice_id.in_(list(notice_ids)))
+    if is_postgres(engine):
+        pick = pick.with_for_update(skip_locked=True)
+    # A CTE, not a plain IN (subquery): PostgreSQL may re-run a LIMIT .. SKIP LOCKED subquery
+    # while the UPDATE proceeds and so claim far more than `batch` rows; a CTE runs once.
+    picked = pick.cte("picked")
+    claim = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(select(picked.c.id)), cond)
+        .values(status=DeliveryStatus.sending.value, claimed_by=worker, claimed_at=now)
+        .returning(DELIVERIES.c.id)
+    )
+    with session_scope(engine) as session:
+        ids = sorted(session.execute(claim).scalars().all())
+        if not ids:
+            return []
+        rows = session.execute(
+            select(Delivery, Notice)
+            .join(Notice, Notice.id == Delivery.notice_id)
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.id)
+        ).all()
+    return [(d, n) for d, n in rows]
+
+
+def _still_mine(engine: Engine, delivery_id: int, worker: str, now: datetime) -> bool:
+    """Renew the lease just before sending; False when the claim is no longer ours."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.id == delivery_id,
+                DELIVERIES.c.status == DeliveryStatus.sending.value,
+                DELIVERIES.c.claimed_by == worker,
+            )
+            .values(claimed_at=now)
+        )
+    return result.rowcount == 1
+
+
+def _record(engine: Engine, delivery_id: int, worker: str | None, values: dict[str, Any]) -> bool:
+    """One short transaction: set `values` on a delivery that is not sent yet (and, given a
+    worker, only while that worker's claim holds)."""
+    where = [DELIVERIES.c.id == delivery_id, DELIVERIES.c.status != DeliveryStatus.sent.value]
+    if worker is not None:
+        where += [
+            DELIVERIES.c.status == DeliveryStatus.sending.value,
+            DELIVERIES.c.claimed_by == worker,
+        ]
+    with engine.begin() as conn:
+        result = conn.execute(update(DELIVERIES).where(*where).values(**values))
+    return result.rowcount == 1
+
+
+def _release(engine: Engine, ids: list[int], worker: str, error: str | None) -> None:
+    """Hand claimed, unsent deliveries back (no attempt counted)."""
+    if not ids:
+        return
+    values: dict[str, Any] = {
+        "status": DeliveryStatus.pending.value,
+        "claimed_by": None,
+        "claimed_at": None,
+    }
+    if error is not None:
+        values["last_error"] = error
+    with engine.begin() as conn:
+        conn.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.id.in_(ids),
+                DELIVERIES.c.status == DeliveryStatus.sending.value,
+                DELIVERIES.c.claimed_by == worker,
+            )
+            .values(**values)
+        )
+
+
+def _note_untried(
+    engine: Engine, after_id: int, notice_ids: Collection[int] | None, error: str
+) -> int:
+    """Set last_error on pending deliveries beyond `after_id`; return how many."""
+    stmt = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id > after_id, DELIVERIES.c.status == DeliveryStatus.pending.value)
+        .values(last_error=error)
+    )
+    if notice_ids is not None:
+        stmt = stmt.where(DELIVERIES.c.notice_id.in_(list(notice_ids)))
+    with engine.begin() as conn:
+        return max(int(conn.execute(stmt).rowcount or 0), 0)
+
+
+def staged(message: Message, redirect: str) -> Message:
+    """The message as sent in staging: to `redirect`, the real recipient in the subject."""
+    return replace(
+        message, recipient=redirect, subject=f"[staging → {message.recipient}] {message.subject}"
+    )
+
+
+def deliver_pending(
+    engine: Engine,
+    mailer: Mailer,
+    render: Callable[[Delivery, Notice], Message],
+    mail: MailFile,
+    *,
+    worker: str,
+    batch: int = 50,
+    notice_ids: Collection[int] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    lease_seconds: int = 600,
+    now: Callable[[], datetime] = datetime.now,
+) -> DeliveryReport:
+    """Send every pending delivery (and every 'sending' one whose lease has expired).
+
+    Never holds a transaction across an SMTP call and never sends a delivery marked sent.
+    Raises RecipientRefused, before touching anything, when `staging_redirect` is itself
+    outside the allowed domains.
+    """
+    if mail.staging_redirect is not None:
+        check_recipient(mail.staging_redirect, mail.allowed_domains)
+    report = DeliveryReport()
+    if notice_ids is not None and not notice_ids:
+        return report
+    consecutive_failures = 0
+    after_id = 0
+    last_transient = ""
+    queue: list[tuple[Delivery, Notice]] = []
+    while not report.stopped:
+        claimed = _claim(engine, worker, batch, after_id, notice_ids, lease_seconds, now())
+        if not claimed:
+            break
+        after_id = claimed[-1][0].id
+        queue = list(claimed)
+        try:
+            while queue:
+                delivery, notice = queue.pop(0)
+                outcome = _deliver_one(
+                    engine, mailer, render, mail, delivery, notice, worker, sleep, now
+                )
+                kind, error = outcome
+                if kind == "sent":
+                    report.sent += 1
+                    consecutive_failures = 0
+                elif kind == "refused":
+                    report.refused += 1
+                    report.errors.append((delivery.id, delivery.recipient, error))
+                    consecutive_failures = 0
+                elif kind == "failed":
+                    report.failed += 1
+                    report.errors.append((delivery.id, delivery.recipient, error))
+                    consecutive_failures = 0
+                elif kind == "transient":
+                    report.failed += 1
+                    report.errors.append((delivery.id, delivery.recipient, error))
+                    consecutive_failures += 1
+                    last_transient = error
+                    if consecutive_failures >= BREAKER_THRESHOLD:
+                        report.stopped = True  # the server is down: stop, hand the rest back
+                        break
+                # kind == "lost": the claim went to another worker; nothing to record
+        finally:
+            # An exception: hand back what was not started (the breaker does so below, with
+            # the reason). A delivery in flight when an exception hit is left 'sending': its
+            # lease expires and a later run sends it (at-least-once at that boundary).
+            if queue and not report.stopped:
+                _release(engine, [d.id for d, _ in queue], worker, None)
+    if report.stopped:
+        reason = (
+            f"not attempted: sending stopped after {BREAKER_THRESHOLD} consecutive failures "
+            f"(last: {last_transient})"
+        )
+        _release(engine, [d.id for d, _ in queue], worker, reason)
+        report.failed += len(queue)
+        # The pending deliveries this run did not reach get the reason too (the digest shows it).
+        report.failed += _note_untried(engine, after_id, notice_ids, reason)
+        log.warning(
+            "stopped sending after %d consecutive failures; %d deliveries still pending: %s",
+            BREAKER_THRESHOLD,
+            report.failed,
+            last_transient,
+        )
+    return report
+
+
+def _deliver_one(
+    engine: Engine,
+    mailer: Mailer,
+    render: Callable[[Delivery, Notice], Message],
+    mail: MailFile,
+    delivery: Delivery,
+    notice: Notice,
+    worker: str,
+    sleep: Callable[[float], None],
+    now: Callable[[], datetime],
+) -> tuple[str, str]:
+    """Send one claimed delivery and record the outcome: sent, refused, failed, transient, lost."""
+    refusal = _refusal(delivery.recipient, mail.allowed_domains)
+    if refusal is not None:  # e.g. enqueued before allowed_domains was narrowed
+        log.warning("delivery %s: not sending: %s", delivery.id, refusal)
+        _record(engine, delivery.id, worker, _refused(refusal))
+        return "refused", refusal
+    try:
+        message = render(delivery, notice)
+    except Exception as exc:
+        error = f"cannot build the e-mail: {type(exc).__name__}: {exc}"
+        log.warning("delivery %s to %s: %s", delivery.id, delivery.recipient, error)
+        # Counted as an attempt so that the office's digest lists it (attempts > 0).
+        _record(engine, delivery.id, worker, _back(delivery, 1, error))
+        return "failed", error
+    if mail.staging_redirect is not None:
+        message = staged(message, mail.staging_redirect)
+
+    if not _still_mine(engine, delivery.id, worker, now()):
+        log.warning("delivery %s: claim taken over by another worker; skipped", delivery.id)
+        return "lost", ""
+    delay = mail.retry_backoff_seconds
+    attempts = 0
+    error = ""
+    while attempts < mail.max_attempts_per_run:
+        attempts += 1
+        try:
+            mailer.send(message)
+        except PermanentMailError as exc:
+            error = str(exc)
+            log.warning("delivery %s to %s refused: %s", delivery.id, message.recipient, error)
+            _record(engine, delivery.id, worker, _refused(error, delivery.attempts + attempts))
+            return "refused", error
+        except TransientMailError as exc:
+            error = str(exc)
+        except Exception as exc:  # a mailer bug must not lose the delivery
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            _record(
+                engine,
+                delivery.id,
+                None,
+                {
+                    "status": DeliveryStatus.sent.value,
+                    "sent_at": now(),
+                    "attempts": delivery.attempts + attempts,
+                    "last_error": None,
+                    "claimed_by": worker,
+                },
+            )
+            return "sent", ""
+        log.info(
+            "delivery %s to %s: attempt %d failed: %s",
+            delivery.id,
+            message.recipient,
+            attempts,
+            error,
+        )
+        if attempts < mail.max_attempts_per_run:
+            sleep(delay)
+            delay *= 2
+    log.warning(
+        "delivery %s to %s: %d attempts failed, still pending: %s",
+        delivery.id,
+        message.recipient,
+        attempts,
+        error,
+    )
+    _record(engine, delivery.id, worker, _back(delivery, attempts, error))
+    return "transient", error
+
+
+def _refused(error: str, attempts: int | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": DeliveryStatus.refused.value,
+        "last_error": error,
+        "claimed_by": None,
+        "claimed_at": None,
+    }
+    if attempts is not None:
+        values["attempts"] = attempts
+    return values
+
+
+def _back(delivery: Delivery, attempts: int, error: str) -> dict[str, Any]:
+    return {
+        "status": DeliveryStatus.pending.value,
+        "attempts": delivery.attempts + attempts,
+        "last_error": error,
+        "claimed_by": None,
+        "claimed_at": None,
+    }

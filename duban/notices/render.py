@@ -1,0 +1,172 @@
+"""Rendering notices from templates/mail/<name>.html.j2 and .txt.j2, and archiving them.
+
+- HTML is autoescaped: citizen text can never inject markup or scripts.
+- Undefined template variables are errors (StrictUndefined), and a broken template is
+  reported with its file and line.
+- Personal numbers are masked in the values before they reach a template (`masked`), and
+  the `mask` filter is there for anything else.
+- Every rendered notice is archived under DUBAN_REPORTS_DIR/<loop>/<period>/ and recorded
+  once per (loop, period, audience, kind).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from duban.db.models import Notice
+from duban.rules.masking import mask_personal_data
+
+
+class TemplateProblem(ValueError):
+    """A template is missing or broken; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+def _collapse(html: str) -> str:
+    """One line per block: mail libraries turn newlines in HTML into <br>."""
+    return re.sub(r">\s*\n\s*", ">", html).replace("\n", " ")
+
+
+def make_environment(templates_dir: Path) -> Environment:
+    if not templates_dir.is_dir():
+        raise TemplateProblem(f"{templates_dir}: templates folder not found")
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir)),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["mask"] = mask_personal_data
+    env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
+    env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
+    env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"
+    return env
+
+
+def render_notice(env: Environment, name: str, context: dict[str, Any]) -> Rendered:
+    """Render mail/<name>.html.j2, mail/<name>.txt.j2 and the subject block."""
+    parts: dict[str, str] = {}
+    for kind in ("html", "txt"):
+        template_name = f"mail/{name}.{kind}.j2"
+        try:
+            template = env.get_template(template_name)
+            parts[kind] = template.render(**context)
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(
+                f"templates/{exc.name or template_name}: line {exc.lineno}: {exc.message}"
+            ) from None
+        except TemplateError as exc:
+            raise TemplateProblem(f"templates/{template_name}: {exc}") from None
+    first, _, text = parts["txt"].partition("\n")
+    if not first.startswith("Subject: "):
+        raise TemplateProblem(f"templates/mail/{name}.txt.j2: line 1 must be 'Subject: …'")
+    return Rendered(
+        subject=first.removeprefix("Subject: ").strip(),
+        html=_collapse(parts["html"]),
+        text=text.lstrip("\n"),
+    )
+
+
+def masked(value: str | None) -> str:
+    return mask_personal_data(value)
+
+
+def archive_base(reports_dir: Path, loop: str, period: str, audience: str, kind: str) -> Path:
+    """reports_dir/<loop>/<period>/<audience>-<kind> (suffixes .html and .txt added)."""
+    safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{audience}-{kind}")
+    return reports_dir / loop / period / safe
+
+
+def write_notice_files(
+    reports_dir: Path, loop: str, period: str, audience: str, kind: str, rendered: Rendered
+) -> Path:
+    """Write the .html and .txt of a notice atomically; returns the .html path."""
+    base = archive_base(reports_dir, loop, period, audience, kind)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    html_path = base.parent / f"{base.name}.html"
+    for path, body in (
+        (html_path, rendered.html),
+        (base.parent / f"{base.name}.txt", rendered.text),
+    ):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(body, encoding="utf-8")
+        tmp.replace(path)
+    return html_path
+
+
+def existing_notices(session: Session, loop: str, period: str) -> dict[tuple[str, str], Notice]:
+    rows = session.scalars(select(Notice).where(Notice.loop == loop, Notice.period == period))
+    return {(n.audience, n.kind): n for n in rows}
+
+
+def archive_notice(
+    session: Session,
+    reports_dir: Path,
+    *,
+    loop: str,
+    period: str,
+    audience: str,
+    kind: str,
+    rendered: Rendered,
+    attachments: Sequence[Path] = (),
+) -> Notice:
+    """Archive and record a notice once per (loop, period, audience, kind).
+
+    `attachments`: files already archived beside the notice that go with it (a PNG shown by
+    the HTML as <img src="NAME.png"> is sent inline; anything else as an attachment).
+
+    If a parallel run recorded the same notice first, its record is returned and ours is
+    dropped (the files are identical renders of the same period).
+    """
+    key = (
+        Notice.loop == loop,
+        Notice.period == period,
+        Notice.audience == audience,
+        Notice.kind == kind,
+    )
+    existing = session.scalar(select(Notice).where(*key))
+    if existing is not None:
+        return existing
+    html_path = write_notice_files(reports_dir, loop, period, audience, kind, rendered)
+    notice = Notice(
+        loop=loop,
+        period=period,
+        audience=audience,
+        kind=kind,
+        subject=rendered.subject,
+        html_path=str(html_path),
+        text_path=str(html_path.with_suffix(".txt")),
+        created_at=datetime.now(),
+        attachments=[str(path) for path in attachments],
+    )
+    try:
+        with session.begin_nested():
+            session.add(notice)
+    except IntegrityError:
+        return session.scalars(select(Notice).where(*key)).one()
+    return notice
