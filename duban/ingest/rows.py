@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from duban.config import SourceMapping, UrgencyFile
+from duban.config import DATETIME_FIELDS, SourceMapping, UrgencyFile
 from duban.db.models import TicketStatus
 
 # Column widths of the tickets table: longer values are refused, not cut.
@@ -27,14 +27,6 @@ MAX_LENGTH = {
     "address": 300,
     "caller_phone": 40,
 }
-DATETIME_FIELDS = (
-    "received_at",
-    "dispatched_at",
-    "first_response_at",
-    "resolved_at",
-    "closed_at",
-    "due_at",
-)
 TEXT_FIELDS = ("category", "district", "street", "community", "address", "content", "caller_phone")
 # Columns written to the tickets table (besides source, unit_id, problem_id, row_hash).
 RECORD_FIELDS = (
