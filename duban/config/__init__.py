@@ -22,6 +22,7 @@ from duban.config.annual import FILE_NAME as EVALUATION_FILE
 from duban.config.annual import EvaluationConfig, OldItemsConfig, PerItemConfig
 from duban.config.base import (
     ConfigError,
+    M,
     Strict,
     check_time_zone,
     format_loc,
@@ -106,6 +107,15 @@ __all__ = [
 ]
 
 
+class _OptionalSection(cached_property[M]):
+    """A section of CityConfig read from a file that may be absent (then the model's
+    defaults): a cached property, loaded once per CityConfig."""
+
+    def __init__(self, file_name: str, model: type[M]) -> None:
+        super().__init__(lambda config: parse_optional(config.path(file_name), model))
+        self.__doc__ = f"{file_name}; the defaults of {model.__name__} when it is absent."
+
+
 class CityConfig:
     """The validated contents of a config folder; sections load on first use, once."""
 
@@ -170,10 +180,7 @@ class CityConfig:
 
     # ------------------------------------------------------------ the loops' sections
 
-    @cached_property
-    def metrics(self) -> MetricsConfig:
-        """metrics.yaml (weekly and monthly loops); defaults when it is absent."""
-        return parse_optional(self.path(METRICS_FILE), MetricsConfig)
+    metrics = _OptionalSection(METRICS_FILE, MetricsConfig)  # the weekly and monthly loops
 
     @cached_property
     def spot_check(self) -> SpotCheckConfig:
@@ -185,15 +192,8 @@ class CityConfig:
         """The ladder level a failed spot check is recorded with (its `escalate_to` step)."""
         return failure_level(self.spot_check, self.escalation, self.root)
 
-    @cached_property
-    def evaluation(self) -> EvaluationConfig:
-        """evaluation.yaml (annual loop); defaults when it is absent."""
-        return parse_optional(self.path(EVALUATION_FILE), EvaluationConfig)
-
-    @cached_property
-    def lookback(self) -> LookbackConfig:
-        """lookback.yaml (scheduled look-backs); no schedules when it is absent."""
-        return parse_optional(self.path(LOOKBACK_FILE), LookbackConfig)
+    evaluation = _OptionalSection(EVALUATION_FILE, EvaluationConfig)  # the annual loop
+    lookback = _OptionalSection(LOOKBACK_FILE, LookbackConfig)  # the scheduled look-backs
 
     @cached_property
     def schedules(self) -> SchedulesFile:
