@@ -232,10 +232,11 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateIndex
 
+    from duban.config import DATETIME_FIELDS
     from duban.db import session_scope
     from duban.demo import city as dc
     from duban.ingest.city import problem_by_category, unit_lookup
-    from duban.ingest.rows import DATETIME_FIELDS, TicketRefs, validate_rows
+    from duban.ingest.rows import TicketRefs, validate_rows
     from duban.ingest.tickets import HASHED, _row_hash, secondary_indexes
 
     urgency = yaml.safe_load((spec.config_dir / "urgency.yaml").read_text(encoding="utf-8"))

@@ -20,8 +20,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from duban.context import LoopContext, load_context
 from duban.db.runs import finish_run, start_run
-from duban.loops.annual.evaluation import LOOP, AnnualSnapshot, parse_year
+from duban.loops.annual.evaluation import LOOP, AnnualSnapshot
 from duban.notices import approval
+from duban.periods import parse_year
 from duban.rules.ranking import GROUP_NAMES
 from duban.rules.schedule import is_due, previous_year
 from tasks.annual import (

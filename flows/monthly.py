@@ -34,8 +34,9 @@ from pydantic import Field
 
 from duban.context import LoopContext, load_context
 from duban.db.runs import finish_run, start_run
-from duban.loops.monthly.report import LOOP, parse_month
+from duban.loops.monthly.report import LOOP
 from duban.notices import approval
+from duban.periods import parse_month
 from duban.rules.schedule import is_first_working_day_of_month, previous_month
 from tasks.monthly import (
     approve_and_deliver,

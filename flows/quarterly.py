@@ -19,7 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from duban.context import LoopContext, load_context
 from duban.db.runs import finish_run, start_run
-from duban.loops.quarterly.sample import LOOP, SampleDraw, parse_quarter, results
+from duban.loops.quarterly.sample import LOOP, SampleDraw, results
+from duban.periods import parse_quarter
 from duban.rules.schedule import is_due, previous_quarter
 from tasks.deliver import deliver
 from tasks.notify import notify_admins

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from duban.config import load_config
-from duban.loops.lookback.findings import load_lookback_config, scheduled_request
+from duban.loops.lookback.findings import scheduled_request
 from duban.settings import get_settings
 from flows.lookback import lookback
 from tasks.notify import notify_admins
@@ -37,7 +37,7 @@ def scheduled_lookback(day: date | None = None) -> dict[str, Any]:
     if not config.calendar.is_working_day(day):
         logger.info("%s is not a working day: no scheduled look-back", day)
         return {"day": f"{day}", "skipped": "not a working day"}
-    schedules = load_lookback_config(config.root).lookback_schedules
+    schedules = config.lookback.lookback_schedules
     results: dict[str, Any] = {"day": f"{day}"}
     for schedule in schedules:
         request = scheduled_request(schedule, day)

@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from duban.context import load_context
 from duban.db.runs import finish_run, start_run
-from duban.loops.weekly.report import parse_week
+from duban.periods import parse_week
 from duban.rules.schedule import previous_week
 from duban.settings import get_settings
 from tasks.deliver import deliver

@@ -22,7 +22,6 @@ from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledg
 from duban.loops.monthly.report import (
     LOOP,
     MonthlySnapshot,
-    MonthPeriod,
     measure_monthly,
     office_context,
     unit_context,
@@ -31,6 +30,7 @@ from duban.notices import approval
 from duban.notices.mailer import make_mailer
 from duban.notices.outbox import deliver_pending, enqueue
 from duban.notices.render import archive_base
+from duban.periods import MonthPeriod
 from duban.rules.ranking import GROUP_ORDER
 from tasks.deliver import message_for
 from tasks.log import run_logger

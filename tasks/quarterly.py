@@ -15,14 +15,13 @@ from duban.db.models import Unit
 from duban.loops.quarterly.checklist import checklist_file_name, render_checklist_workbook
 from duban.loops.quarterly.sample import (
     LOOP,
-    QuarterPeriod,
     SampleDraw,
     draw_sample,
-    load_spot_check_config,
     office_context,
     unit_context,
 )
 from duban.notices.render import archive_base, existing_notices
+from duban.periods import QuarterPeriod
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
@@ -36,7 +35,7 @@ def archive_folder(ctx: LoopContext, period: QuarterPeriod, dry_run: bool) -> Pa
 @task(name="draw-spot-check-sample", cache_policy=NO_CACHE)
 def draw(ctx: LoopContext, period: QuarterPeriod, dry_run: bool) -> SampleDraw:
     """Draw the quarter's sample and record it once; a re-run gets the recorded one."""
-    spot = load_spot_check_config(ctx.config)
+    spot = ctx.config.spot_check
     sample = draw_sample(ctx.engine, ctx.config, spot, period, dry_run=dry_run)
     run_logger().info(
         "spot check %s: population %d in %d strata; %d items %s (draw fingerprint %s)",
@@ -60,7 +59,7 @@ def write_checklist(
         with session_scope(ctx.engine) as session:
             if ("office", "report") in existing_notices(session, LOOP, period.label):
                 return path
-    spot = load_spot_check_config(ctx.config)
+    spot = ctx.config.spot_check
     return render_checklist_workbook(
         sample.items, period, sample.fingerprint, spot.describe(), path
     )
@@ -72,7 +71,7 @@ def render_quarterly(
 ) -> RenderResult:
     """The quarter report for the office (the checklist attached) and, for each active unit
     with sampled items, a notice listing its own items only."""
-    spot = load_spot_check_config(ctx.config)
+    spot = ctx.config.spot_check
     prefix = ctx.config.mail.subject_prefix
     with session_scope(ctx.engine) as session:
         units = {

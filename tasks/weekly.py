@@ -11,7 +11,6 @@ from prefect.cache_policies import NO_CACHE
 from duban.context import LoopContext
 from duban.loops.weekly.report import (
     CHART_FILES,
-    IsoWeek,
     WeeklyAnalysis,
     chart_problems,
     lead_contexts,
@@ -20,6 +19,7 @@ from duban.loops.weekly.report import (
 )
 from duban.notices import charts
 from duban.notices.render import archive_base
+from duban.periods import IsoWeek
 from tasks.log import run_logger
 from tasks.render import RenderResult, render_all
 

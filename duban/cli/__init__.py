@@ -170,7 +170,7 @@ def cmd_run_lookback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_weekly(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.loops.weekly.report import parse_week
+    from duban.periods import parse_week
     from flows.weekly import weekly_analysis
 
     parse_week(args.week)  # a bad value is a clear error before Prefect starts
@@ -218,7 +218,7 @@ def _serve_logging() -> None:
 
 
 def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.loops.monthly.report import parse_month
+    from duban.periods import parse_month
     from flows.monthly import monthly_bulletin
 
     month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
@@ -230,7 +230,7 @@ def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.loops.annual.evaluation import parse_year
+    from duban.periods import parse_year
     from flows.annual import annual_evaluation
 
     year = parse_year(args.year) if args.year else None  # a clear error before Prefect starts
@@ -241,7 +241,7 @@ def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.loops.quarterly.sample import parse_quarter
+    from duban.periods import parse_quarter
     from flows.quarterly import quarterly_spot_check
 
     quarter = parse_quarter(args.quarter).label if args.quarter else None
@@ -253,7 +253,7 @@ def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from duban.loops.monthly.report import parse_month
+    from duban.periods import parse_month
     from flows.monthly import approve_monthly
 
     month = parse_month(args.month).label
@@ -264,7 +264,8 @@ def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.metrics import metrics_frame, write_metrics
+    from duban.cli.metrics import write_metrics
+    from duban.queries.metrics import metrics_frame
 
     config = _config(settings)
     engine = _engine(settings)

@@ -14,22 +14,14 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from duban.config import ConfigError, Strict, parse_file
+from duban.config.base import IANA_HINT, ConfigError, Strict, check_time_zone, find, parse_file
 from duban.rules.schedule import RunOn, cron_problem
 
 FILE_NAME = "schedules.yaml"
 
 
 def _check_zone(value: str | None) -> str | None:
-    if value is None:
-        return value
-    from zoneinfo import ZoneInfo
-
-    try:
-        ZoneInfo(value)
-    except Exception as exc:
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
-    return value
+    return value if value is None else check_time_zone(value, IANA_HINT)
 
 
 class LoopSchedule(Strict):
@@ -101,10 +93,7 @@ class SchedulesFile(Strict):
         return self
 
     def loop(self, name: str) -> LoopSchedule:
-        for loop in self.loops:
-            if loop.name == name:
-                return loop
-        raise KeyError(name)
+        return find(self.loops, lambda loop: loop.name, name)
 
     def zone_of(self, loop: LoopSchedule, city_timezone: str) -> str:
         return loop.timezone or self.timezone or city_timezone

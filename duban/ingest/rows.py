@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from duban.config import SourceMapping, UrgencyFile
+from duban.config import DATETIME_FIELDS, TICKET_FIELDS, SourceMapping, UrgencyFile
 from duban.db.models import TicketStatus
 
 # Column widths of the tickets table: longer values are refused, not cut.
@@ -27,27 +27,10 @@ MAX_LENGTH = {
     "address": 300,
     "caller_phone": 40,
 }
-DATETIME_FIELDS = (
-    "received_at",
-    "dispatched_at",
-    "first_response_at",
-    "resolved_at",
-    "closed_at",
-    "due_at",
-)
 TEXT_FIELDS = ("category", "district", "street", "community", "address", "content", "caller_phone")
-# Columns written to the tickets table (besides source, unit_id, problem_id, row_hash).
-RECORD_FIELDS = (
-    "external_id",
-    *DATETIME_FIELDS,
-    *TEXT_FIELDS,
-    "urgency",
-    "status",
-    "resolved",
-    "satisfaction",
-    "returned_count",
-    "reassigned_count",
-)
+# Columns written to the tickets table (besides source, unit_id, problem_id, row_hash): every
+# field of an export but the unit, in that order.
+RECORD_FIELDS = tuple(f for f in TICKET_FIELDS if f != "unit")
 
 
 _EPOCH = date(1970, 1, 1)

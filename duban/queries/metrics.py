@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     Float,
     and_,
     case,
@@ -33,7 +34,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from duban.config import CityConfig
 from duban.db.models import PlanItemStatus, PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
+from duban.periods import period
 
 T = Ticket.__table__.c
 U = Unit.__table__.c
@@ -264,6 +267,20 @@ def unit_rates(
         frame = _plain(frame, "kind")
     frame = _typed(frame, ints=(*COUNT_COLUMNS, "returned"), floats=(*RATE_NAMES, "satisfied"))
     return frame[rate_columns(by)]
+
+
+def metrics_frame(
+    engine: Engine, config: CityConfig, by: str, date_from: date, date_to: date
+) -> pd.DataFrame:
+    """The three rates and their counts per `by` (unit, problem, category, district, street)
+    for the days date_from..date_to (both included)."""
+    if by not in BY_VALUES:
+        raise ValueError(f"--by: must be one of {', '.join(BY_VALUES)} (got {by!r})")
+    start, end = period(date_from, date_to)
+    response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
+    weight = config.metrics.basically_satisfied_weight
+    with engine.connect() as conn:
+        return unit_rates(conn, start, end, response_hours, weight, by=by)
 
 
 # ---------------------------------------------------------------- problem volumes

@@ -17,21 +17,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from duban.config import CityConfig, ConfigError
+from duban.cli.metrics import write_metrics
+from duban.config import CityConfig, ConfigError, MetricsConfig, load_config
 from duban.db import session_scope
 from duban.db.models import PlanTask, Policy, Problem, Ticket, Unit
 from duban.ingest.city import sync_city
-from duban.metrics import (
-    MetricsConfig,
-    load_metrics_config,
-    metrics_frame,
-    period,
-    write_metrics,
-)
+from duban.periods import period
 from duban.queries.metrics import headline as headline_zh
 from duban.queries.metrics import (
     headline_en,
     hot_spots,
+    metrics_frame,
     overdue_plan_tasks,
     plan_progress,
     problem_volumes,
@@ -614,9 +610,9 @@ def test_overdue_plan_tasks_match(data: City, as_of: date) -> None:
 
 
 def test_metrics_config_defaults_file_and_errors(config_dir: Path) -> None:
-    assert load_metrics_config(config_dir) == MetricsConfig()
+    assert load_config(config_dir).metrics == MetricsConfig()
     (config_dir / "metrics.yaml").unlink()
-    cfg = load_metrics_config(config_dir)
+    cfg = load_config(config_dir).metrics
     assert (cfg.basically_satisfied_weight, cfg.hot_spots_top_n, cfg.repeat_min_count) == (
         0.8,
         5,
@@ -625,7 +621,7 @@ def test_metrics_config_defaults_file_and_errors(config_dir: Path) -> None:
     assert (cfg.repeat_window_days, cfg.fall_threshold) == (30, 0.10)
     (config_dir / "metrics.yaml").write_text("basically_satisfied_weight: 1.5\n", encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_metrics_config(config_dir)
+        _ = load_config(config_dir).metrics
     assert "metrics.yaml: basically_satisfied_weight:" in str(err.value)
     assert "1.5" in str(err.value)
 

@@ -39,9 +39,8 @@ from duban.loops.quarterly.checklist import (
 from duban.loops.quarterly.sample import (
     FAILED_STEP,
     draw_sample,
-    load_spot_check_config,
-    parse_quarter,
 )
+from duban.periods import parse_quarter
 from duban.queries.quarterly import population, spot_check_failures
 
 Q3 = parse_quarter("2026-Q3")
@@ -138,7 +137,7 @@ def test_population_is_what_was_reported_done_in_the_quarter(
 
 
 def test_the_draw_is_recorded_once_and_a_rerun_returns_it(engine: Engine, city: CityConfig) -> None:
-    spot = load_spot_check_config(city)
+    spot = city.spot_check
     first = draw_sample(engine, city, spot, Q3, now=datetime(2026, 10, 9, 9))
     assert not first.recorded_before and first.inserted == first.drawn == 3 + 2 + 3
     strata = {(s["unit_code"], s["item_kind"]): (s["population"], s["size"]) for s in first.strata}
@@ -172,7 +171,7 @@ def test_the_draw_is_recorded_once_and_a_rerun_returns_it(engine: Engine, city: 
 def test_a_dry_run_records_nothing_and_draws_what_the_real_run_records(
     engine: Engine, city: CityConfig
 ) -> None:
-    spot = load_spot_check_config(city)
+    spot = city.spot_check
     dry = draw_sample(engine, city, spot, Q3, dry_run=True)
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(SpotCheckSample)) == 0
@@ -184,7 +183,7 @@ def test_a_dry_run_records_nothing_and_draws_what_the_real_run_records(
 
 
 def checklist(engine: Engine, city: CityConfig, folder: Path) -> Path:
-    spot = load_spot_check_config(city)
+    spot = city.spot_check
     sample = draw_sample(engine, city, spot, Q3, now=datetime(2026, 10, 9, 9))
     return render_checklist_workbook(
         sample.items, Q3, sample.fingerprint, spot.describe(), folder / "spot-check-2026-Q3.xlsx"

@@ -15,8 +15,8 @@ from duban.config import load_config
 from duban.db import session_scope
 from duban.db.models import Satisfaction, Ticket, TicketStatus, Unit
 from duban.ingest.city import sync_city
-from duban.loops.monthly.report import parse_month, supervised_streets
-from duban.metrics import load_metrics_config
+from duban.loops.monthly.report import supervised_streets
+from duban.periods import parse_month
 
 
 def _tickets(engine: Engine, street: str, month: date, n: int, satisfied: int) -> None:
@@ -54,7 +54,7 @@ def test_a_street_that_fell_and_kept_its_rates_meets_the_rule_and_one_that_rose_
     _tickets(engine, "建外街道", date(2026, 9, 1), 10, 10)
     _tickets(engine, "建外街道", date(2026, 10, 1), 12, 10)
 
-    found = supervised_streets(engine, config, load_metrics_config(config), parse_month("2026-10"))
+    found = supervised_streets(engine, config, config.metrics, parse_month("2026-10"))
     by_street = {s["street"]: s for s in found}
     sanlitun, jianwai, hepingli = (by_street[n] for n in ("三里屯街道", "建外街道", "和平里街道"))
     assert (sanlitun["tickets"], sanlitun["tickets_last_month"]) == (10, 20)

@@ -16,12 +16,8 @@ from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import Problem, Ticket, Unit
 from duban.ingest.city import sync_city
-from duban.loops.weekly.report import (
-    IsoWeek,
-    WeekError,
-    measure_weekly,
-    parse_week,
-)
+from duban.loops.weekly.report import measure_weekly
+from duban.periods import IsoWeek, WeekError, parse_week
 from duban.queries.weekly import city_rates, daily_volume, week_on_week
 
 HOURS = {1: 2.0, 2: 12.0, 3: 24.0, 4: 24.0}  # config/urgency.yaml

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from duban.cli import main
 from duban.db import session_scope
 from duban.db.models import Delivery, Notice, Problem, Run
-from duban.loops.weekly.report import WeekError
+from duban.periods import WeekError
 from flows.weekly import weekly_analysis
 from tests.flows.helpers import add_ticket, by_recipient
 

@@ -133,3 +133,59 @@ def test_validate_all_collects_every_file(config_dir: Path) -> None:
     found = load_config(config_dir).validate_all()
     assert any("units.yaml" in p for p in found)
     assert any("urgency.yaml" in p for p in found)
+
+
+# ---------------------------------------------------------------- the package itself
+
+
+def test_importing_the_config_imports_no_loop_and_no_query() -> None:
+    """duban.config sits below the loops: no section reaches back into them (no cycle)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, duban.config\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('duban.loops', 'duban.queries',"
+        " 'duban.metrics', 'duban.notices', 'duban.ingest'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_each_section_loads_once_per_config(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUBAN_SPOT_CHECK_SECRET", "a-secret-of-the-test-0123456789")
+    config = load_config(config_dir)
+    assert config.spot_check is config.spot_check
+    assert config.metrics is config.metrics
+    assert config.evaluation is config.evaluation
+    assert config.lookback is config.lookback
+    assert config.schedules is config.schedules
+    assert config.spot_check_failure_level == 2  # escalate_to: supervision, the ladder's 2nd
+
+
+def test_spot_check_escalate_to_must_name_a_ladder_step(config_dir: Path) -> None:
+    path = config_dir / "spot_check.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    path.write_text(yaml.safe_dump({**(data or {}), "escalate_to": "nowhere"}), encoding="utf-8")
+    problems = load_config(config_dir).validate_all()
+    assert [p for p in problems if "escalate_to" in p] == [
+        f"{path}: escalate_to: unknown ladder step 'nowhere' (config/escalation.yaml has "
+        + ", ".join(s.step for s in load_config(config_dir).escalation.steps)
+        + ")"
+    ]
+
+
+def test_time_zones_are_checked_by_one_function_with_each_message_kept(
+    config_dir: Path,
+) -> None:
+    from pydantic import ValidationError
+
+    from duban.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"unknown time zone 'Mars/Olympus' \(use an IANA"):
+        Settings(timezone="Mars/Olympus")
+    _edit(config_dir / "schedules.yaml", lambda d: d.update(timezone="Mars/Olympus"))
+    found = _problems_of(config_dir, "schedules")
+    assert any("unknown time zone 'Mars/Olympus' (use an IANA name)" in p for p in found)

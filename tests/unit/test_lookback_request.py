@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from duban.config import LookbackSchedule, load_config
 from duban.loops.lookback.findings import (
     LookbackRequest,
     LookbackRequestError,
-    LookbackSchedule,
     build_request,
     check_request,
-    load_lookback_config,
     request_problems,
     scheduled_request,
     unknown_codes,
@@ -94,11 +93,11 @@ def test_scheduled_request_takes_the_closures_whose_window_just_ended(tmp_path: 
     week = LookbackSchedule(name="90天回头看", window_days=90, closed_days=7, reopen=True)
     r = scheduled_request(week, date(2026, 11, 2))
     assert (r.closed_from, r.closed_to, r.reopen) == (date(2026, 7, 28), date(2026, 8, 3), True)
-    assert load_lookback_config(tmp_path).lookback_schedules == []
+    assert load_config(tmp_path).lookback.lookback_schedules == []
 
 
 def test_the_shipped_schedules_load() -> None:
-    config = load_lookback_config(Path(__file__).resolve().parents[2] / "config")
+    config = load_config(Path(__file__).resolve().parents[2] / "config").lookback
     assert [s.window_days for s in config.lookback_schedules] == [30, 90]
 
 

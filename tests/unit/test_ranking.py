@@ -194,7 +194,7 @@ def test_the_result_does_not_depend_on_the_input_order() -> None:
 def test_metrics_config_checks_the_ranking_settings() -> None:
     from pydantic import ValidationError
 
-    from duban.metrics import MetricsConfig
+    from duban.config import MetricsConfig
 
     defaults = MetricsConfig()
     assert defaults.score_weights == DEFAULT_WEIGHTS

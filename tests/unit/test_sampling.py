@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from duban.config import ConfigError
-from duban.loops.quarterly.sample import load_spot_check_config, secret_bytes
+from duban.config import ConfigError, load_config, secret_bytes
 from duban.rules.sampling import (
     Candidate,
     SampleRule,
@@ -163,24 +162,24 @@ def test_config_errors_name_file_key_and_value_and_the_environment_secret_wins(
     path = tmp_path / "spot_check.yaml"
     path.write_text("min_count: 3\npercent: 1.5\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_spot_check_config(tmp_path)
+        _ = load_config(tmp_path).spot_check
     assert f"{path}: percent:" in str(caught.value) and "1.5" in str(caught.value)
     path.write_text("secret: tiny-secret\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_spot_check_config(tmp_path)
+        _ = load_config(tmp_path).spot_check
     assert f"{path}: secret:" in str(caught.value)
     assert "tiny-secret" not in str(caught.value)  # never echoed
 
     path.write_text("percent: 0.05\nsecret: the-file-secret-0123456789\n", encoding="utf-8")
-    from_file = load_spot_check_config(tmp_path)
+    from_file = load_config(tmp_path).spot_check
     assert from_file.rule == SampleRule(3, Decimal("0.05"), None)
     assert "the-file-secret" not in repr(from_file)
     monkeypatch.setenv("DUBAN_SPOT_CHECK_SECRET", "the-environment-secret-42")
-    from_env = load_spot_check_config(tmp_path)
+    from_env = load_config(tmp_path).spot_check
     assert from_env.secret is not None
     assert from_env.secret.get_secret_value() == "the-environment-secret-42"
 
     path.write_text("min_count: 2\n", encoding="utf-8")
     monkeypatch.delenv("DUBAN_SPOT_CHECK_SECRET")
     with pytest.raises(ConfigError, match="DUBAN_SPOT_CHECK_SECRET"):
-        secret_bytes(load_spot_check_config(tmp_path), tmp_path)
+        secret_bytes(load_config(tmp_path).spot_check, tmp_path)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from duban.config import ConfigError
-from duban.loops.annual.evaluation import EvaluationConfig, load_evaluation_config
+from duban.config import ConfigError, EvaluationConfig, load_config
 from duban.rules.scoring import (
     COMPONENTS,
     CREDITS,
@@ -194,15 +193,15 @@ def test_ranking_is_by_total_for_many_random_units() -> None:
 
 
 def test_evaluation_config_errors_name_file_key_and_value(tmp_path: Path) -> None:
-    assert load_evaluation_config(tmp_path) == EvaluationConfig()  # the file may be absent
-    shipped = load_evaluation_config(Path(__file__).resolve().parents[2] / "config")
+    assert load_config(tmp_path).evaluation == EvaluationConfig()  # the file may be absent
+    shipped = load_config(Path(__file__).resolve().parents[2] / "config").evaluation
     assert shipped.rule() == ScoringRule()  # config/evaluation.yaml holds the defaults
     path = tmp_path / "evaluation.yaml"
     path.write_text("escalations: {points_per_item: -1, cap: 5}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_evaluation_config(tmp_path)
+        _ = load_config(tmp_path).evaluation
     assert str(path) in str(caught.value)
     assert "escalations.points_per_item" in str(caught.value) and "-1" in str(caught.value)
     path.write_text("rate_weights: {happiness: 1}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown rate 'happiness'"):
-        load_evaluation_config(tmp_path)
+        _ = load_config(tmp_path).evaluation

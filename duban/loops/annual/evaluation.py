@@ -11,18 +11,15 @@ docs/evaluation.md describes every component.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, model_validator
 from sqlalchemy import Engine, select
 
-from duban.config import CityConfig, Strict, parse_file
+from duban.config import CityConfig, EvaluationConfig
 from duban.db.models import Unit
-from duban.metrics import load_metrics_config
 from duban.queries import annual as qe
 from duban.queries.metrics import unit_rates
 from duban.rules.masking import mask_personal_data
@@ -31,11 +28,8 @@ from duban.rules.scoring import (
     COMPONENT_NAMES,
     COMPONENTS,
     CREDITS,
-    DEFAULT_RATE_WEIGHTS,
     PENALTIES,
     RATE_COMPONENTS,
-    PerItem,
-    ScoringRule,
     UnitRecord,
     UnitScore,
     rank_scores,
@@ -44,79 +38,7 @@ from duban.rules.scoring import (
 LOOP = "annual"
 SCORES_CSV = "scores.csv"
 CONTENT_CHARS = 60
-_YEAR = re.compile(r"^\d{4}$")
 KIND_NAMES = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
-
-
-# ---------------------------------------------------------------- settings
-
-
-class PerItemConfig(Strict):
-    points_per_item: float = Field(ge=0, le=100, description="points per item")
-    cap: float = Field(ge=0, le=100, description="the most points the component takes or gives")
-
-
-class OldItemsConfig(PerItemConfig):
-    long_overdue_days: int = Field(
-        default=30, ge=1, le=3650, description="closed more than this many days after due"
-    )
-
-
-class EvaluationConfig(Strict):
-    """config/evaluation.yaml; every key has a default and the file may be absent."""
-
-    rate_weights: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_RATE_WEIGHTS),
-        description="weight of each rate component in the rate block (0..100 points)",
-    )
-    spot_check_failures: PerItemConfig = PerItemConfig(points_per_item=2.0, cap=10.0)
-    escalations: PerItemConfig = PerItemConfig(points_per_item=0.5, cap=15.0)
-    recurrences: PerItemConfig = PerItemConfig(points_per_item=1.0, cap=10.0)
-    old_items_closed: OldItemsConfig = OldItemsConfig(points_per_item=1.0, cap=10.0)
-    min_tickets_to_rank: int = Field(default=10, ge=0, le=10_000_000)
-    top_named: int = Field(default=3, ge=0, le=100)
-    bottom_named: int = Field(default=3, ge=0, le=100)
-    list_limit: int = Field(default=20, ge=1, le=1000, description="items listed per component")
-
-    @model_validator(mode="after")
-    def _weights(self) -> EvaluationConfig:
-        unknown = sorted(set(self.rate_weights) - set(RATE_COMPONENTS))
-        if unknown:
-            raise ValueError(
-                f"rate_weights: unknown rate {unknown[0]!r}; one of {', '.join(RATE_COMPONENTS)}"
-            )
-        if any(w < 0 for w in self.rate_weights.values()):
-            raise ValueError("rate_weights: a weight cannot be negative")
-        if sum(self.rate_weights.values()) <= 0:
-            raise ValueError("rate_weights: at least one weight must be above 0")
-        return self
-
-    def rule(self) -> ScoringRule:
-        def per(c: PerItemConfig) -> PerItem:
-            return PerItem(c.points_per_item, c.cap)
-
-        return ScoringRule(
-            rate_weights=dict(self.rate_weights),
-            spot_check_failures=per(self.spot_check_failures),
-            escalations=per(self.escalations),
-            recurrences=per(self.recurrences),
-            old_items_closed=per(self.old_items_closed),
-        )
-
-
-def load_evaluation_config(config: CityConfig | Path) -> EvaluationConfig:
-    """evaluation.yaml of a config folder (or of `config.root`); defaults when it is absent."""
-    root = config.root if isinstance(config, CityConfig) else Path(config)
-    path = root / "evaluation.yaml"
-    return parse_file(path, EvaluationConfig) if path.exists() else EvaluationConfig()
-
-
-def parse_year(value: str | int) -> int:
-    """ "2026" (or 2026) → 2026; a clear error otherwise."""
-    text = str(value).strip()
-    if not _YEAR.match(text) or not 2000 <= int(text) <= 2100:
-        raise ValueError(f"year: expected YYYY, e.g. 2026 (got {value!r})")
-    return int(text)
 
 
 # ---------------------------------------------------------------- the year's record
@@ -202,8 +124,8 @@ def records_of(
 
 
 def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnapshot:
-    settings = load_evaluation_config(config)
-    metrics = load_metrics_config(config)
+    settings = config.evaluation
+    metrics = config.metrics
     steps = [s.step for s in config.escalation.steps if s.trigger == "overdue"]
     response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
     start, end = qe.year_bounds(year)

@@ -24,14 +24,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
 
-from duban.config import Strict, parse_file
+from duban.config import LookbackSchedule
 from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Problem, Run, Ticket, Unit
 from duban.db.models import TicketStatus as Status
 from duban.queries import lookback as q
@@ -496,33 +495,6 @@ def office_context(
 
 
 # ---------------------------------------------------------------- scheduled look-backs
-
-
-class LookbackSchedule(Strict):
-    """A look-back run for the items whose recurrence window has just ended."""
-
-    name: str = Field(description="shown in logs and the run record, e.g. 30天回头看")
-    window_days: int = Field(ge=1, le=366, description="the recurrence window, in days")
-    closed_days: int = Field(
-        default=1, ge=1, le=31, description="days of closures examined by each run"
-    )
-    same_place: Literal["address", "community", "street"] = "address"
-    same_category: bool = True
-    reopen: bool = False
-    notify: bool = True
-    problems: list[str] = Field(default_factory=list)
-    units: list[str] = Field(default_factory=list)
-
-
-class LookbackConfig(Strict):
-    """config/lookback.yaml; the file may be absent (no scheduled look-backs)."""
-
-    lookback_schedules: list[LookbackSchedule] = Field(default_factory=list)
-
-
-def load_lookback_config(root: Path) -> LookbackConfig:
-    path = Path(root) / "lookback.yaml"
-    return parse_file(path, LookbackConfig) if path.exists() else LookbackConfig()
 
 
 def scheduled_request(schedule: LookbackSchedule, day: date) -> LookbackRequest:

@@ -11,18 +11,18 @@ describes every section.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from duban.config import CityConfig
+from duban.config import CityConfig, MetricsConfig
 from duban.db.models import Unit
-from duban.metrics import MetricsConfig, load_metrics_config, metrics_frame
+from duban.periods import MonthPeriod
 from duban.queries import metrics as qm
+from duban.queries.metrics import metrics_frame
 from duban.queries.monthly import open_ledger, open_ledger_by_unit
 from duban.rules.exit_rule import StreetMonth, exit_verdict
 from duban.rules.exit_rule import as_dict as exit_as_dict
@@ -32,39 +32,6 @@ LOOP = "monthly"
 LIST_LIMIT = 200
 KIND_NAMES = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
 STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-@dataclass(frozen=True)
-class MonthPeriod:
-    """A calendar month: [start, end) with `end` the first day of the next month."""
-
-    label: str  # "2026-10"
-    start: date
-    end: date
-
-    @property
-    def as_of(self) -> date:
-        """The month's last day: figures "as of the end of the month"."""
-        return self.end - timedelta(days=1)
-
-    @property
-    def title(self) -> str:
-        return f"{self.start.year}年{self.start.month}月"
-
-
-def parse_month(value: str | date) -> MonthPeriod:
-    """ "YYYY-MM" (or any date in the month) → the month; a clear error otherwise."""
-    if isinstance(value, date):
-        year, month = value.year, value.month
-    else:
-        match = _MONTH.match(str(value).strip())
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-            raise ValueError(f"month: expected YYYY-MM, e.g. 2026-10 (got {value!r})")
-        year, month = int(match.group(1)), int(match.group(2))
-    start = date(year, month, 1)
-    end = date(year + month // 12, month % 12 + 1, 1)
-    return MonthPeriod(f"{year:04d}-{month:02d}", start, end)
 
 
 @dataclass
@@ -145,7 +112,7 @@ def supervised_streets(
 
 
 def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> MonthlySnapshot:
-    settings = load_metrics_config(config)
+    settings = config.metrics
     steps = ledger_steps(config)
     rates = metrics_frame(engine, config, "unit", period.start, period.as_of)
     inputs = [

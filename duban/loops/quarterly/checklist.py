@@ -51,12 +51,9 @@ from duban.loops.quarterly.sample import (
     ACTOR,
     KIND_NAMES,
     RESULT_WORDS,
-    QuarterPeriod,
     fail_item,
-    failure_level,
-    load_spot_check_config,
-    parse_quarter,
 )
+from duban.periods import QuarterPeriod, parse_quarter
 from duban.rules.masking import mask_personal_data
 
 CHECKLIST = SheetSpec(
@@ -479,7 +476,7 @@ def import_checks(
             )
         )  # fmt: skip
         raise _reject(path, findings, reports_dir) from None
-    level = failure_level(load_spot_check_config(config), config)
+    level = config.spot_check_failure_level
     summary = ChecksImportSummary(file=str(path), quarter=period.label)
     with session_scope(engine) as session:
         # Locked (PostgreSQL): a concurrent import of the same quarter waits, then sees ours.

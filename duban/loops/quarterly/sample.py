@@ -1,8 +1,9 @@
 """The quarterly spot check (季度抽查核验): draw a sample of what was reported done, record it
 once, tell the office and the units, and act on the inspectors' verdicts.
 
-1. `load_spot_check_config` reads config/spot_check.yaml (the size rule and the secret; the
-   environment variable DUBAN_SPOT_CHECK_SECRET overrides the file's secret).
+1. `config.spot_check` (duban/config/quarterly.py) reads config/spot_check.yaml (the size
+   rule and the secret; the environment variable DUBAN_SPOT_CHECK_SECRET overrides the
+   file's secret).
 2. `draw_sample` counts the population in SQL (duban/queries/quarterly.py), streams it
    through the pure draw (duban/rules/sampling.py) and records one `SpotCheckSample` per
    drawn item — once: a quarter with a recorded sample is never drawn again, a re-run gets
@@ -17,20 +18,15 @@ See docs/spot-check.md.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, exists, func, select
 from sqlalchemy.orm import Session
 
-from duban.config import CityConfig, ConfigError, Strict, parse_file
+from duban.config import CityConfig, SpotCheckConfig, secret_bytes
 from duban.db import insert_ignore
 from duban.db.models import (
     AuditRecord,
@@ -44,144 +40,17 @@ from duban.db.models import (
     TicketStatus,
     Unit,
 )
+from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.rules.masking import mask_personal_data
-from duban.rules.sampling import Candidate, Draw, SampleRule, draw, draw_fingerprint
+from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
 LOOP = "quarterly"
 ACTOR = "季度抽查 spot check"
-CONFIG_FILE = "spot_check.yaml"
-SECRET_ENV = "DUBAN_SPOT_CHECK_SECRET"
-MIN_SECRET_LENGTH = 16
 FAILED_STEP = "spot_check_failed"  # Escalation.step: once per (item kind, item id)
 KIND_NAMES = {ItemKind.ticket.value: "工单", ItemKind.plan_task.value: "任务"}
 RESULT_WORDS = {True: "通过", False: "不通过"}
 LIST_LIMIT_OFFICE = 1000
-_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------- configuration
-
-
-class SpotCheckConfig(Strict):
-    """config/spot_check.yaml; every key is optional but the secret must come from
-    somewhere (the file or DUBAN_SPOT_CHECK_SECRET) before anything is drawn."""
-
-    min_count: int = Field(default=3, ge=0, le=10_000, description="at least this many a stratum")
-    percent: Decimal = Field(
-        default=Decimal("0.02"), ge=0, le=1, description="share of a stratum drawn, 0.02 = 2 %"
-    )
-    max_per_stratum: int | None = Field(default=None, ge=1, description="at most this many")
-    secret: SecretStr | None = Field(
-        default=None, description="the key of the draw; DUBAN_SPOT_CHECK_SECRET overrides it"
-    )
-    escalate_to: str = Field(
-        default="supervision",
-        description="the ladder step (config/escalation.yaml) whose level a failed check takes",
-    )
-
-    @property
-    def rule(self) -> SampleRule:
-        return SampleRule(self.min_count, self.percent, self.max_per_stratum)
-
-    def describe(self) -> str:
-        cap = f"，每层最多 {self.max_per_stratum} 项" if self.max_per_stratum else ""
-        return (
-            f"每层（单位 × 类型）抽取 max({self.min_count}, ⌈{_percent(self.percent)} × 总数⌉) 项，"
-            f"不超过该层总数{cap}"
-        )
-
-
-def _percent(value: Decimal) -> str:
-    return f"{(value * 100).normalize():f}%"
-
-
-class _SecretFromEnvironment(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore")
-
-    spot_check_secret: SecretStr | None = None
-
-
-def load_spot_check_config(config: CityConfig | Path) -> SpotCheckConfig:
-    """spot_check.yaml of a config folder (defaults when absent), with the secret from
-    DUBAN_SPOT_CHECK_SECRET (environment or .env) when that is set. ConfigError names the
-    file, the key and the value — never the secret."""
-    root = config.root if isinstance(config, CityConfig) else Path(config)
-    path = root / CONFIG_FILE
-    loaded = parse_file(path, SpotCheckConfig) if path.exists() else SpotCheckConfig()
-    # Checked here, not by a validator: a validation error would echo the value.
-    if loaded.secret is not None and _too_short(loaded.secret):
-        raise ConfigError([f"{path}: secret: must be at least {MIN_SECRET_LENGTH} characters long"])
-    from_env = _SecretFromEnvironment().spot_check_secret
-    if from_env is not None and from_env.get_secret_value().strip():
-        if _too_short(from_env):
-            raise ConfigError(
-                [f"{SECRET_ENV}: must be at least {MIN_SECRET_LENGTH} characters long"]
-            )
-        loaded = loaded.model_copy(update={"secret": from_env})
-    return loaded
-
-
-def _too_short(secret: SecretStr) -> bool:
-    return len(secret.get_secret_value().strip()) < MIN_SECRET_LENGTH
-
-
-def secret_bytes(spot: SpotCheckConfig, config: CityConfig | Path) -> bytes:
-    if spot.secret is None or not spot.secret.get_secret_value().strip():
-        root = config.root if isinstance(config, CityConfig) else Path(config)
-        raise ConfigError(
-            [
-                f"{root / CONFIG_FILE}: secret: no spot-check secret: set {SECRET_ENV} "
-                f"(or `secret` in the file), at least {MIN_SECRET_LENGTH} characters"
-            ]
-        )
-    return spot.secret.get_secret_value().strip().encode()
-
-
-def failure_level(spot: SpotCheckConfig, config: CityConfig) -> int:
-    """The ladder level (1-based) a failed check is recorded with: that of `escalate_to`."""
-    steps = [s.step for s in config.escalation.steps]
-    if spot.escalate_to not in steps:
-        raise ConfigError(
-            [
-                f"{config.path(CONFIG_FILE)}: escalate_to: unknown ladder step "
-                f"{spot.escalate_to!r} (config/escalation.yaml has {', '.join(steps)})"
-            ]
-        )
-    return steps.index(spot.escalate_to) + 1
-
-
-# ---------------------------------------------------------------- the quarter
-
-
-@dataclass(frozen=True)
-class QuarterPeriod:
-    """A calendar quarter: [start, end) with `end` the first day of the next quarter."""
-
-    label: str  # "2026-Q3"
-    year: int
-    quarter: int
-    start: date
-    end: date
-
-    @property
-    def last_day(self) -> date:
-        return date.fromordinal(self.end.toordinal() - 1)
-
-    @property
-    def title(self) -> str:
-        return f"{self.year}年第{'一二三四'[self.quarter - 1]}季度"
-
-
-def parse_quarter(value: str) -> QuarterPeriod:
-    """ "YYYY-Qn" (also "YYYYQn", any case) -> the quarter; a clear error otherwise."""
-    match = _QUARTER.match(str(value).strip())
-    if not match or int(match.group(1)) < 2000:
-        raise ValueError(f"quarter: expected YYYY-Qn, e.g. 2026-Q3 (got {value!r})")
-    year, quarter = int(match.group(1)), int(match.group(2))
-    start = date(year, 3 * quarter - 2, 1)
-    end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
-    return QuarterPeriod(f"{year}-Q{quarter}", year, quarter, start, end)
 
 
 # ---------------------------------------------------------------- the draw
@@ -227,7 +96,7 @@ def draw_sample(
     now). A dry run draws without recording. The check and the insert share a transaction,
     and the insert skips existing (quarter, kind, item) rows, so two runs at once record
     one sample (the draw is deterministic: both draw the same items)."""
-    secret = secret_bytes(spot, config)
+    secret = secret_bytes(spot, config.root)
     now = now or datetime.now()
     with engine.begin() as conn:
         counts = q.population_counts(conn, period.start, period.end)

@@ -11,16 +11,15 @@ tickets), masked. Definitions: docs/weekly-analysis.md.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from duban.config import CityConfig
-from duban.metrics import MetricsConfig, load_metrics_config, repeat_window
+from duban.config import CityConfig, MetricsConfig
+from duban.periods import IsoWeek, repeat_window
 from duban.queries import metrics as qm
 from duban.queries import weekly as qw
 from duban.rules.masking import mask_personal_data
@@ -29,65 +28,6 @@ LIST_LIMIT = 20  # rows of a table in the mail
 CHART_PROBLEMS = 10  # problems in the bar chart
 CHART_FILES = ("weekly-problems.png", "weekly-daily.png")
 RATE_KEYS = ("response_rate", "resolution_rate", "satisfaction_rate")
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-
-
-class WeekError(ValueError):
-    """A --week value that is not an ISO week such as 2026-W45."""
-
-
-@dataclass(frozen=True)
-class IsoWeek:
-    year: int
-    week: int
-
-    @property
-    def key(self) -> str:
-        """The period key of the notices: "2026-W45"."""
-        return f"{self.year}-W{self.week:02d}"
-
-    @property
-    def monday(self) -> date:
-        return date.fromisocalendar(self.year, self.week, 1)
-
-    @property
-    def sunday(self) -> date:
-        return self.monday + timedelta(days=6)
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.monday, time())
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(days=7)
-
-    def previous(self) -> IsoWeek:
-        return week_of(self.monday - timedelta(days=7))
-
-
-def week_of(day: date) -> IsoWeek:
-    year, week, _ = day.isocalendar()
-    return IsoWeek(year, week)
-
-
-def parse_week(value: str) -> IsoWeek:
-    """ "2026-W45" -> IsoWeek(2026, 45); a clear WeekError naming the value otherwise."""
-    text = str(value).strip()
-    match = _WEEK.fullmatch(text)
-    if not match:
-        raise WeekError(
-            f"--week: expected an ISO week written YYYY-Www, such as 2026-W45 (got {value!r})"
-        )
-    year, week = int(match.group(1)), int(match.group(2))
-    try:
-        date.fromisocalendar(year, week, 1)
-    except ValueError:
-        raise WeekError(
-            f"--week: {value!r} does not exist: {year} has weeks 01 to "
-            f"{date(year, 12, 28).isocalendar()[1]:02d}"
-        ) from None
-    return IsoWeek(year, week)
 
 
 @dataclass
@@ -110,7 +50,7 @@ class WeeklyAnalysis:
 
 
 def measure_weekly(engine: Engine, config: CityConfig, week: IsoWeek) -> WeeklyAnalysis:
-    settings = load_metrics_config(config)
+    settings = config.metrics
     response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
     weight = settings.basically_satisfied_weight
     prev = week.previous()

@@ -1,0 +1,208 @@
+"""The city's own sections: units.yaml, problems.yaml, urgency.yaml, calendar.yaml,
+escalation.yaml and mail.yaml, with the checks across the entries of a file."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from duban.config.base import ConfigError, Strict, find
+from duban.db.models import Approach, UnitKind
+
+# ---------------------------------------------------------------- units and problems
+
+
+class UnitConfig(Strict):
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    kind: UnitKind
+    parent: str | None = None
+    supervisor: str | None = None  # defaults to the parent
+    emails: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)  # other names exports use for this unit
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            local, _, domain = address.partition("@")
+            if not local or "." not in domain or " " in address:
+                raise ValueError(f"not an e-mail address: {address!r}")
+        return value
+
+
+class UnitsFile(Strict):
+    units: list[UnitConfig]
+
+
+class ProblemConfig(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1)
+    category: str = Field(min_length=1)
+    approach: Approach
+    lead: str
+    cooperating: list[str] = Field(default_factory=list)
+    ticket_categories: list[str] = Field(default_factory=list)
+    focus_month: int | None = Field(default=None, ge=1, le=12)
+    plan: str | None = None
+
+
+class ProblemsFile(Strict):
+    year: int = Field(ge=2000, le=2100)
+    problems: list[ProblemConfig] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- deadlines and calendar
+
+
+class UrgencyLevel(Strict):
+    level: int = Field(ge=1, le=9)
+    name: str
+    working_days: int = Field(ge=1, le=60, description="handling limit in working days")
+    response_hours: float = Field(default=24, gt=0, description="limit for the first response")
+
+
+class UrgencyFile(Strict):
+    default_level: int
+    levels: list[UrgencyLevel]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UrgencyFile:
+        numbers = [lv.level for lv in self.levels]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"levels: duplicate level numbers {numbers}")
+        if self.default_level not in numbers:
+            raise ValueError(f"default_level {self.default_level} is not one of {numbers}")
+        return self
+
+    def limit(self, level: int) -> UrgencyLevel:
+        return find(self.levels, lambda lv: lv.level, level)
+
+
+class CalendarFile(Strict):
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+    years: list[int] = Field(default_factory=list, description="years supplied wholly by config")
+
+
+# ---------------------------------------------------------------- warnings, ladder, mail
+
+
+class WarningsConfig(Strict):
+    """Three-colour warnings (三色督办): see docs/daily-loop.md."""
+
+    blue_working_days: int = Field(
+        default=1, ge=1, le=30, description="blue within this many last working days"
+    )
+    blue_working_days_by_level: dict[int, int] = Field(default_factory=dict)
+    plan_task_lag: float = Field(
+        default=0.2, ge=0, le=1, description="yellow when progress lags elapsed time by more"
+    )
+
+    def blue_days(self, level: int) -> int:
+        return self.blue_working_days_by_level.get(level, self.blue_working_days)
+
+
+LadderTrigger = Literal["blue", "red", "overdue"]
+Recipient = Literal["unit", "supervisor", "office"]
+
+
+class LadderStep(Strict):
+    step: str = Field(pattern=r"^[a-z_]+$", max_length=32)
+    name: str
+    trigger: LadderTrigger
+    working_days: int = Field(default=0, ge=0, le=250, description="for overdue: days late")
+    notify: list[Recipient] = Field(default_factory=lambda: list[Recipient](["unit"]))
+
+
+class EscalationFile(Strict):
+    warnings: WarningsConfig = WarningsConfig()
+    steps: list[LadderStep] = Field(min_length=1)
+    send_on_non_working_days: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationFile:
+        names = [s.step for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"steps: duplicate step names {names}")
+        rank = {"blue": 0, "red": 1, "overdue": 2}
+        keys = [(rank[s.trigger], s.working_days) for s in self.steps]
+        if keys != sorted(keys) or len(set(keys)) != len(keys):
+            raise ValueError(
+                "steps: must climb: blue, then red, then overdue with growing working_days"
+            )
+        return self
+
+
+class MailFile(Strict):
+    office: list[str] = Field(min_length=1, description="the supervision office's addresses")
+    admins: list[str] = Field(default_factory=list, description="told when a run fails")
+    leadership: list[str] = Field(
+        default_factory=list, description="receive the annual summary (年总结) with the office"
+    )
+    allowed_domains: list[str] = Field(min_length=1)
+    staging_redirect: str | None = Field(
+        default=None, description="when set, every e-mail goes to this one address instead"
+    )
+    subject_prefix: str = "【督办】"
+    max_attempts_per_run: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(default=2.0, ge=0, le=300)
+
+
+def check_units(path: Path, units: UnitsFile) -> None:
+    problems: list[str] = []
+    index: dict[str, int] = {}
+    for i, unit in enumerate(units.units):
+        if unit.code in index:
+            problems.append(
+                f"{path}: units[{i}].code: duplicate code {unit.code!r} "
+                f"(first at units[{index[unit.code]}])"
+            )
+        index.setdefault(unit.code, i)
+    for i, unit in enumerate(units.units):
+        for field in ("parent", "supervisor"):
+            ref = getattr(unit, field)
+            if ref is not None and ref not in index:
+                problems.append(f"{path}: units[{i}].{field}: unknown unit {ref!r}")
+            if ref == unit.code:
+                problems.append(f"{path}: units[{i}].{field}: a unit cannot be its own {field}")
+    # No cycles in the hierarchy.
+    parents = {u.code: u.parent for u in units.units}
+    for i, unit in enumerate(units.units):
+        seen = {unit.code}
+        ref = unit.parent
+        while ref is not None and ref in parents:
+            if ref in seen:
+                problems.append(f"{path}: units[{i}].parent: the hierarchy loops at {ref!r}")
+                break
+            seen.add(ref)
+            ref = parents[ref]
+    if problems:
+        raise ConfigError(problems)
+
+
+def check_problems(path: Path, problems_file: ProblemsFile, unit_codes: set[str]) -> None:
+    problems: list[str] = []
+    seen_codes: set[str] = set()
+    category_owner: dict[str, str] = {}
+    for i, problem in enumerate(problems_file.problems):
+        if problem.code in seen_codes:
+            problems.append(f"{path}: problems[{i}].code: duplicate code {problem.code!r}")
+        seen_codes.add(problem.code)
+        if problem.lead not in unit_codes:
+            problems.append(f"{path}: problems[{i}].lead: unknown unit {problem.lead!r}")
+        for j, code in enumerate(problem.cooperating):
+            if code not in unit_codes:
+                problems.append(f"{path}: problems[{i}].cooperating[{j}]: unknown unit {code!r}")
+        for j, category in enumerate(problem.ticket_categories):
+            owner = category_owner.setdefault(category, problem.code)
+            if owner != problem.code:
+                problems.append(
+                    f"{path}: problems[{i}].ticket_categories[{j}]: {category!r} already counts "
+                    f"towards {owner}"
+                )
+    if problems:
+        raise ConfigError(problems)
