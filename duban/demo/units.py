@@ -34,7 +34,19 @@ from duban.demo.tables import (
 )
 
 
+def _unit(code: str, name: str, kind: str, parent: str, domain: str) -> dict[str, Any]:
+    """A unit of units.yaml below the city office; it receives mail at code@domain."""
+    return {
+        "code": code,
+        "name": name,
+        "kind": kind,
+        "parent": parent,
+        "emails": [f"{code}@{domain}"],
+    }
+
+
 def build_city(spec: DemoSpec) -> City:
+    """The city's units (units.yaml) and what the tickets draw their addresses from."""
     rng = rng_for(spec, STREAM_UNITS)
     email = spec.mail_domain
     units: list[dict[str, Any]] = [
@@ -45,29 +57,13 @@ def build_city(spec: DemoSpec) -> City:
     for d, district in enumerate(DISTRICTS):
         dname, streets = district.name, district.streets
         dcode = f"d{d + 1:02d}"
-        units.append(
-            {
-                "code": dcode,
-                "name": dname,
-                "kind": "district",
-                "parent": "city",
-                "emails": [f"{dcode}@{email}"],
-            }
-        )
+        units.append(_unit(dcode, dname, "district", "city", email))
         for s, sname in enumerate(streets):
             if sname in seen_names:
                 raise AssertionError(f"duplicate street name {sname}")
             seen_names.add(sname)
             scode = f"{dcode}-s{s + 1:03d}"
-            units.append(
-                {
-                    "code": scode,
-                    "name": sname,
-                    "kind": "street",
-                    "parent": dcode,
-                    "emails": [f"{scode}@{email}"],
-                }
-            )
+            units.append(_unit(scode, sname, "street", dcode, email))
             township = sname.endswith(("镇", "乡"))
             codes.append(scode)
             names.append(sname)
@@ -75,15 +71,7 @@ def build_city(spec: DemoSpec) -> City:
             rural.append(township)
             weights.append(district.population / len(streets) * (0.7 if township else 1.3))
     for dept in DEPARTMENTS:
-        units.append(
-            {
-                "code": dept.code,
-                "name": dept.name,
-                "kind": dept.kind,
-                "parent": "city",
-                "emails": [f"{dept.code}@{email}"],
-            }
-        )
+        units.append(_unit(dept.code, dept.name, dept.kind, "city", email))
 
     n_streets = len(codes)
     weight = np.array(weights) * rng.lognormal(0.0, 0.45, n_streets)
@@ -169,6 +157,7 @@ def plan_text(p: ProblemDef, lead_name: str, n_coop: int) -> str:
 
 
 def problems_yaml(spec: DemoSpec, city: City, coop: dict[str, list[str]]) -> dict[str, Any]:
+    """The content of problems.yaml: the year and each problem with its cooperating units."""
     problems = []
     for p in PROBLEMS:
         problems.append(
