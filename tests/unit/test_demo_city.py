@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
+import tomllib
 import types
+import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,16 +19,11 @@ import pytest
 import yaml
 
 from duban.config import load_config
-from duban.demo.city import (
-    HTML_SAMPLES,
-    PROBLEMS,
-    DemoFiles,
-    DemoSpec,
-    _build_city,
-    _cooperating,
-    _ticket_model,
-    generate_city,
-)
+from duban.demo import tables
+from duban.demo.city import DemoFiles, DemoSpec, generate_city
+from duban.demo.tables import HTML_SAMPLES, PROBLEMS
+from duban.demo.tickets import ticket_model
+from duban.demo.units import build_city, cooperating_units
 from duban.ingest.rows import TicketRefs, validate_rows
 from duban.ingest.sources import read_export
 
@@ -284,10 +282,10 @@ def test_ticket_volume_and_fields(
 
 def test_problem_trends_follow_the_monthly_bulletin() -> None:
     spec = DemoSpec()
-    city = _build_city(spec)
-    coop = _cooperating(spec)
+    city = build_city(spec)
+    coop = cooperating_units(spec)
     urgency = yaml.safe_load((BASE_CONFIG / "urgency.yaml").read_text(encoding="utf-8"))
-    model = _ticket_model(spec, city, coop, urgency)
+    model = ticket_model(spec, city, coop, urgency)
     rates = {}
     for p in PROBLEMS:
         first = model.categories.index(p.ticket_categories[0][0])
@@ -296,3 +294,70 @@ def test_problem_trends_follow_the_monthly_bulletin() -> None:
     assert len(falling) == 15
     assert sum(r < -0.10 for r in falling) == 7
     assert all(-0.15 <= r <= 0.10 for r in rates.values())
+
+
+def test_data_files_load_and_agree() -> None:
+    """The tables read from duban/demo/data/ and refer to each other consistently."""
+    assert tables.CITY_NAME == "市民热线服务中心"
+    assert len(tables.DISTRICTS) == 17
+    assert all(d.streets and d.population > 0 for d in tables.DISTRICTS)
+    assert {d.kind for d in tables.DEPARTMENTS} == {"department", "company"}
+    codes = [d.code for d in tables.DEPARTMENTS]
+    assert len(codes) == len(set(codes))
+    assert len(PROBLEMS) == 27 and len({p.code for p in PROBLEMS}) == 27
+    named = {u for p in PROBLEMS for u in (p.lead, *p.cooperating)}
+    named |= set(tables.COOPERATING_RESERVE) | set(tables.DUTIES)
+    named |= {u for g in tables.GENERAL_CATEGORIES for u in g.departments}
+    assert named <= set(codes)
+    assert {p.approach for p in PROBLEMS} <= set(tables.APPROACH_CN)
+    categories = [g.name for g in tables.GENERAL_CATEGORIES]
+    categories += [c for p in PROBLEMS for c, _ in p.ticket_categories]
+    assert set(categories) == set(tables.CATEGORY_TEXT)
+    assert set(tables.PROBLEM_CATEGORY_DISPATCH) | tables.RURAL_CATEGORIES <= set(categories)
+    for texts in tables.CATEGORY_TEXT.values():
+        for text, low, high in texts:
+            assert ("{n}" in text) == (0 < low <= high), text
+    assert len(tables.HOURLY_WEIGHTS) == 24
+    assert set(tables.URGENCY_WEIGHTS) == {1, 2, 3, 4}
+    assert all(p.isdigit() and len(p) == 3 for p in tables.MOBILE_PREFIXES)
+    assert all(a.isdigit() and len(a) == 6 for a in tables.ID_AREAS)
+    assert len(tables.HTML_SAMPLES) == 6
+
+
+def test_data_files_are_package_data() -> None:
+    """A non-editable install carries every data file (pyproject's package-data globs)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["duban"]
+    data = REPO / "duban" / "demo" / "data"
+    files = sorted(p.relative_to(REPO / "duban").as_posix() for p in data.iterdir())
+    assert files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
+
+
+def test_a_small_city_is_the_same_on_two_runs(tmp_path: Path, plan_calls: PlanCalls) -> None:
+    """Every generated file, byte for byte (the workbook but for openpyxl's timestamps)."""
+    spec = DemoSpec(seed=99, days=3, daily_volume=40)
+    runs = [generate_city(spec, tmp_path / name, BASE_CONFIG) for name in ("one", "two")]
+    names = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))
+    assert names == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*"))
+    for name in names:
+        one, two = tmp_path / "one" / name, tmp_path / "two" / name
+        if one.is_dir() or name.suffix == ".xlsx":
+            continue
+        assert one.read_bytes() == two.read_bytes(), name
+    if runs[0].plan_workbook.read_bytes() != b"stand-in":
+        with (
+            zipfile.ZipFile(runs[0].plan_workbook) as a,
+            zipfile.ZipFile(runs[1].plan_workbook) as b,
+        ):
+            members = [m for m in a.namelist() if m != "docProps/core.xml"]
+            assert members == [m for m in b.namelist() if m != "docProps/core.xml"]
+            for member in members:
+                assert a.read(member) == b.read(member), member
+    assert runs[0] == replace(
+        runs[1],
+        config_dir=runs[0].config_dir,
+        plan_workbook=runs[0].plan_workbook,
+        tickets_csv=runs[0].tickets_csv,
+    )
