@@ -10,19 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 
 from duban.db.models import (
     Escalation,
@@ -34,8 +24,8 @@ from duban.db.models import (
     TicketStatus,
     Unit,
 )
-
-T = Ticket.__table__.c
+from duban.queries import kernel as k
+from duban.queries.kernel import T
 
 
 @dataclass(frozen=True)
@@ -94,11 +84,6 @@ def colour(w: DailyWindow) -> ColumnElement[str]:
     )
 
 
-def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
 def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
     """Per unit: new, responded, resolved in the window; open items by colour; due soon."""
     in_window = (w.since, w.now)
@@ -132,7 +117,9 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         .where(open_at(w))
         .group_by(T.unit_id)
     )
-    frames = [_frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)]
+    frames = [
+        k.frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)
+    ]
     counts = pd.concat(frames, axis=1).fillna(0).astype("int64")
     for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"):
         if column not in counts:
@@ -164,7 +151,7 @@ def unit_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataF
         .where(open_at(w), or_(T.due_at < w.due_soon_until, c != "green"))
         .subquery()
     )  # fmt: skip
-    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+    return k.frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
 
 
 def new_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFrame:
@@ -179,7 +166,7 @@ def new_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFr
         .where(T.received_at >= w.since, T.received_at < w.now)
         .subquery()
     )  # fmt: skip
-    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+    return k.frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
 
 
 def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
@@ -194,7 +181,7 @@ def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         .where(PlanTask.due_month == w.month_start, PlanTask.status != PlanItemStatus.done.value)
         .order_by(PlanTask.owner_unit_id, PlanTask.code)
     )  # fmt: skip
-    return _frame(conn, stmt)
+    return k.frame(conn, stmt)
 
 
 def _is(kind: ItemKind) -> ColumnElement[bool]:
@@ -224,11 +211,11 @@ def escalations_in_window(
         .where(window)
         .order_by(Escalation.level.desc(), Escalation.due_on, Escalation.id)
     )  # fmt: skip
-    return _frame(conn, stmt)
+    return k.frame(conn, stmt)
 
 
 def units(conn: Connection) -> pd.DataFrame:
     stmt = select(
         Unit.id, Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.supervisor_id, Unit.active
     )
-    return _frame(conn, stmt).set_index("id")
+    return k.frame(conn, stmt).set_index("id")

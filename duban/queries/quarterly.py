@@ -30,17 +30,11 @@ from duban.db.models import (
     PlanItemStatus,
     PlanTask,
     Problem,
-    SpotCheckSample,
     Ticket,
     TicketStatus,
     Unit,
 )
-
-T = Ticket.__table__.c
-PT = PlanTask.__table__.c
-P = Problem.__table__.c
-U = Unit.__table__.c
-S = SpotCheckSample.__table__.c
+from duban.queries.kernel import PT, P, S, T, U
 
 POPULATION_COLUMNS = ["item_kind", "item_id", "unit_id", "unit_code", "key", "done_on"]
 FAILURE_COLUMNS = ["unit_id", "failed", "checked"]
