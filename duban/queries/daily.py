@@ -10,9 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from duban.db.models import (
     Escalation,
@@ -25,7 +37,8 @@ from duban.db.models import (
     Unit,
 )
 from duban.queries import kernel as k
-from duban.queries.kernel import T
+from duban.queries.kernel import PT, T
+from duban.queries.units import directory_frame
 
 
 @dataclass(frozen=True)
@@ -215,7 +228,66 @@ def escalations_in_window(
 
 
 def units(conn: Connection) -> pd.DataFrame:
-    stmt = select(
-        Unit.id, Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.supervisor_id, Unit.active
+    return directory_frame(conn)
+
+
+# ---------------------------------------------------------------- the escalation ladder
+
+
+def _applied_steps(conn: Connection, kind: ItemKind, ids_query: Any) -> dict[int, set[str]]:
+    """item id -> the steps recorded for it, for the items of `kind` among `ids_query`."""
+    rows = conn.execute(
+        select(Escalation.item_id, Escalation.step).where(
+            Escalation.item_kind == kind.value, Escalation.item_id.in_(ids_query)
+        )
     )
-    return k.frame(conn, stmt).set_index("id")
+    applied: dict[int, set[str]] = {}
+    for item_id, step in rows:
+        applied.setdefault(item_id, set()).add(step)
+    return applied
+
+
+def ladder_tickets(
+    conn: Connection,
+    *,
+    due_before: datetime,
+    received_before: datetime,
+    closed_since: datetime,
+    last_step: str,
+) -> tuple[list[Row[Any]], dict[int, set[str]]]:
+    """The tickets the ladder may have a step for — due before `due_before`, received before
+    `received_before`, open or closed since `closed_since`, without the `last_step` yet —
+    as (id, unit_id, due_at, closed_at, status, urgency), and the steps each has."""
+    done_with_ladder = exists().where(
+        Escalation.item_kind == ItemKind.ticket.value,
+        Escalation.item_id == T.id,
+        Escalation.step == last_step,
+    )
+    ticket_filter = and_(
+        T.due_at < due_before,
+        T.received_at < received_before,
+        or_(T.status != TicketStatus.closed.value, T.closed_at >= closed_since),
+        ~done_with_ladder,
+    )
+    tickets = conn.execute(
+        select(T.id, T.unit_id, T.due_at, T.closed_at, T.status, T.urgency).where(ticket_filter)
+    ).all()
+    applied = _applied_steps(conn, ItemKind.ticket, select(T.id).where(ticket_filter))
+    return list(tickets), applied
+
+
+def ladder_plan_tasks(
+    conn: Connection, *, last_due_month: date, completed_since: date
+) -> tuple[list[Row[Any]], dict[int, set[str]]]:
+    """The plan tasks the ladder may have a step for — due in or before `last_due_month`, not
+    done or completed since `completed_since` — as (id, owner_unit_id, due_month, status,
+    completed_on), and the steps each has."""
+    plan_filter = and_(
+        PT.due_month <= last_due_month,
+        or_(PT.status != PlanItemStatus.done.value, PT.completed_on >= completed_since),
+    )
+    tasks = conn.execute(
+        select(PT.id, PT.owner_unit_id, PT.due_month, PT.status, PT.completed_on).where(plan_filter)
+    ).all()
+    applied = _applied_steps(conn, ItemKind.plan_task, select(PT.id).where(plan_filter))
+    return list(tasks), applied

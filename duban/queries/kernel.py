@@ -9,11 +9,12 @@ gives a timestamp's calendar day as text on both; ties are broken by code point 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, func, or_
+from sqlalchemy import ColumnElement, Connection, Float, and_, case, cast, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -36,6 +37,7 @@ __all__ = [
     "day_of",
     "done_by",
     "frame",
+    "ids_by_code",
     "month_start",
     "ordered",
     "plain",
@@ -181,3 +183,14 @@ def plain(frame: pd.DataFrame, column: str) -> pd.DataFrame:
         [getattr(v, "value", v) for v in frame[column]], index=frame.index, dtype=object
     )
     return frame
+
+
+def ids_by_code(
+    conn: Connection, columns: Any, codes: Collection[str] | None = None
+) -> dict[str, int]:
+    """code -> id of the rows of a table with `code` and `id` columns (`columns`: U, P, …)
+    whose code is among `codes` (every row when None)."""
+    stmt = select(columns.code, columns.id)
+    if codes is not None:
+        stmt = stmt.where(columns.code.in_(codes))
+    return dict(conn.execute(stmt).tuples().all())

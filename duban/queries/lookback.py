@@ -15,18 +15,18 @@ functions for the count and the first recurrence; Python only names the columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, case, func, literal, select
 from sqlalchemy.sql.selectable import Subquery
 
-from duban.db.models import Problem, Ticket, TicketStatus, Unit
+from duban.db.models import ItemKind, LookbackFinding, Problem, Run, Ticket, TicketStatus, Unit
 from duban.queries import kernel as k
-from duban.queries.kernel import P, T, U
+from duban.queries.kernel import F, P, T, U
 
 PLACES: tuple[str, ...] = ("address", "community", "street")
 CLOSED_STATUSES = (TicketStatus.closed.value, TicketStatus.reopened.value)
@@ -148,6 +148,37 @@ def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
     for column in ("item_id", "unit_id", "recurrences", "first_recurrence_id"):
         frame[column] = frame[column].astype("int64")
     return frame
+
+
+def problem_ids(conn: Connection, codes: Collection[str]) -> dict[str, int]:
+    """code -> id of the problems of `codes` (the request's problem filter)."""
+    return k.ids_by_code(conn, P, codes)
+
+
+def tickets_found(run_id: int) -> Select[Any]:
+    """The ids of the tickets the look-back run `run_id` found recurred (a subquery)."""
+    return select(F.item_id).where(F.run_id == run_id, F.item_kind == ItemKind.ticket.value)
+
+
+def reopened_before(loop: str, period: str, run_id: int) -> Select[Any]:
+    """The ids of the tickets another run of `loop` for `period` found and reopened."""
+    R = Run.__table__.c
+    return (
+        select(F.item_id)
+        .select_from(LookbackFinding.__table__.join(Run.__table__, R.id == F.run_id))
+        .where(
+            R.loop == loop,
+            R.period == period,
+            F.run_id != run_id,
+            F.item_kind == ItemKind.ticket.value,
+            F.reopened.is_(True),
+        )
+    )
+
+
+def findings_of_run(conn: Connection, run_id: int) -> list[Row[Any]]:
+    """The item ids of every finding recorded by the run `run_id`."""
+    return list(conn.execute(select(F.item_id).where(F.run_id == run_id)).all())
 
 
 RATE_COLUMNS: tuple[str, ...] = ("closed", "examined", "recurred", "recurrence_rate")
