@@ -46,18 +46,35 @@ __all__ = [
     "typed",
 ]
 
-# The columns of the tables the queries read, by the short names the queries use.
-T = m.Ticket.__table__.c
-U = m.Unit.__table__.c
-P = m.Problem.__table__.c
-PT = m.PlanTask.__table__.c
-PO = m.Policy.__table__.c
-E = m.Escalation.__table__.c
-S = m.SpotCheckSample.__table__.c
-F = m.LookbackFinding.__table__.c
+# The tables the queries read, and their columns by the short names the queries use.
+TICKETS, UNITS, PROBLEMS = m.Ticket.__table__, m.Unit.__table__, m.Problem.__table__
+PLAN_TASKS, POLICIES = m.PlanTask.__table__, m.Policy.__table__
+ESCALATIONS, SAMPLES, FINDINGS = (
+    m.Escalation.__table__, m.SpotCheckSample.__table__, m.LookbackFinding.__table__,
+)  # fmt: skip
+T, U, P, PT, PO = TICKETS.c, UNITS.c, PROBLEMS.c, PLAN_TASKS.c, POLICIES.c
+E, S, F = ESCALATIONS.c, SAMPLES.c, FINDINGS.c
 
 
 # ---------------------------------------------------------------- dialect helpers
+
+
+def _per_dialect(element: type[FunctionElement[Any]], **sql: str) -> None:
+    """Compile `element` on each dialect named in `sql` from that template over the compiled
+    arguments (``{0}``, ``{1}``); any other dialect is an error."""
+
+    @compiles(element)
+    def _unsupported(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        raise NotImplementedError(f"{element.name}: dialect {compiler.dialect.name} not supported")
+
+    for dialect, template in sql.items():
+
+        def _compile(
+            element: FunctionElement[Any], compiler: SQLCompiler, _sql: str = template, **kw: Any
+        ) -> str:
+            return _sql.format(*(compiler.process(arg, **kw) for arg in element.clauses))
+
+        compiles(element, dialect)(_compile)
 
 
 class seconds_between(FunctionElement[float]):
@@ -72,21 +89,11 @@ class seconds_between(FunctionElement[float]):
     inherit_cache = True
 
 
-@compiles(seconds_between)
-def _seconds_between_default(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    raise NotImplementedError(f"seconds_between: dialect {compiler.dialect.name} not supported")
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(ROUND((julianday({b}) - julianday({a})) * 86400000.0) / 1000.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_between_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({b} - {a})) AS DOUBLE PRECISION)"
+_per_dialect(
+    seconds_between,
+    sqlite="(ROUND((julianday({1}) - julianday({0})) * 86400000.0) / 1000.0)",
+    postgresql="CAST(EXTRACT(EPOCH FROM ({1} - {0})) AS DOUBLE PRECISION)",
+)
 
 
 class day_of(FunctionElement[str]):
@@ -97,21 +104,7 @@ class day_of(FunctionElement[str]):
     inherit_cache = True
 
 
-@compiles(day_of)
-def _day_of_default(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    raise NotImplementedError(f"day_of: dialect {compiler.dialect.name} not supported")
-
-
-@compiles(day_of, "sqlite")
-def _day_of_sqlite(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
-    return f"date({arg})"
-
-
-@compiles(day_of, "postgresql")
-def _day_of_pg(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
-    return f"to_char({arg}, 'YYYY-MM-DD')"
+_per_dialect(day_of, sqlite="date({0})", postgresql="to_char({0}, 'YYYY-MM-DD')")
 
 
 def ordered(conn: Connection, column: Any) -> Any:

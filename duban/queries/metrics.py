@@ -34,21 +34,16 @@ from duban.queries.kernel import P, T, U
 
 BY_VALUES: tuple[str, ...] = ("unit", "district", "street", "category", "problem")
 
+# The figures of the response and on-time rates, and of the satisfaction rate, in this order:
+# shared by `unit_rates` and the city's rates (duban/queries/weekly.py).
+TIMELY_COLUMNS: tuple[str, ...] = (
+    "tickets", "responded_in_time", "response_rate", "due", "closed_on_time", "on_time_rate",
+)  # fmt: skip
+SATISFACTION_COLUMNS: tuple[str, ...] = ("rated", "satisfied", "satisfaction_rate")
 # The figures of `unit_rates`, in this order, after the key columns of `KEY_COLUMNS`.
 RATE_COLUMNS: tuple[str, ...] = (
-    "tickets",
-    "responded_in_time",
-    "response_rate",
-    "due",
-    "closed_on_time",
-    "on_time_rate",
-    "resolved",
-    "resolution_rate",
-    "rated",
-    "satisfied",
-    "satisfaction_rate",
-    "returned",
-)
+    *TIMELY_COLUMNS, "resolved", "resolution_rate", *SATISFACTION_COLUMNS, "returned",
+)  # fmt: skip
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "unit": ("unit", "unit_name", "kind"),
     "district": ("district",),
@@ -85,6 +80,38 @@ def response_limit_seconds(response_hours: dict[int, float]) -> ColumnElement[An
     return case(*whens, else_=null())
 
 
+def rate_counts(
+    start: date | datetime, end: date | datetime, response_hours: dict[int, float]
+) -> tuple[ColumnElement[bool], dict[str, ColumnElement[Any]]]:
+    """The counts behind the three rates (三率) for [start, end), by name (docs/metrics.md),
+    and the condition of the tickets they count: received or due in the period."""
+    start, end = k.as_datetime(start), k.as_datetime(end)
+    received = and_(T.received_at >= start, T.received_at < end)
+    due_in = and_(T.due_at >= start, T.due_at < end)
+    limit = response_limit_seconds(response_hours)
+    in_time = and_(
+        T.first_response_at.is_not(None),
+        k.seconds_between(T.received_at, T.first_response_at) <= limit,
+    )
+    closed = T.closed_at.is_not(None)
+    sat = T.satisfaction
+    returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
+    counts = {
+        "tickets": k.count_if(received),
+        "responded_in_time": k.count_if(and_(received, in_time)),
+        "due": k.count_if(due_in),
+        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)),
+        "resolved": k.count_if(and_(received, T.resolved.is_(True))),
+        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True))),
+        "closed": k.count_if(and_(received, closed)),
+        "rated": k.count_if(and_(received, sat.is_not(None))),
+        "n_satisfied": k.count_if(and_(received, sat == Satisfaction.satisfied.value)),
+        "n_basic": k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)),
+        "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
+    }
+    return or_(received, due_in), counts
+
+
 def unit_rates(
     conn: Connection,
     start: date | datetime,
@@ -101,17 +128,7 @@ def unit_rates(
     received or due in the period. See docs/metrics.md for the formulas.
     """
     _check_by(by)
-    start, end = k.as_datetime(start), k.as_datetime(end)
-    received = and_(T.received_at >= start, T.received_at < end)
-    due_in = and_(T.due_at >= start, T.due_at < end)
-    limit = response_limit_seconds(response_hours)
-    in_time = and_(
-        T.first_response_at.is_not(None),
-        k.seconds_between(T.received_at, T.first_response_at) <= limit,
-    )
-    closed = T.closed_at.is_not(None)
-    sat = T.satisfaction
-    returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
+    in_period, n = rate_counts(start, end, response_hours)
 
     keys: list[Any]
     source: Any = Ticket.__table__
@@ -127,22 +144,10 @@ def unit_rates(
     counts = (
         select(
             *keys,
-            k.count_if(received).label("tickets"),
-            k.count_if(and_(received, in_time)).label("responded_in_time"),
-            k.count_if(due_in).label("due"),
-            k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
-            k.count_if(and_(received, T.resolved.is_(True))).label("resolved"),
-            k.count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
-            k.count_if(and_(received, closed)).label("closed"),
-            k.count_if(and_(received, sat.is_not(None))).label("rated"),
-            k.count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
-            k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
-                "n_basic"
-            ),
-            func.coalesce(func.sum(case((received, returns), else_=0)), 0).label("returned"),
+            *(count.label(name) for name, count in n.items()),
         )
         .select_from(source)
-        .where(or_(received, due_in))
+        .where(in_period)
         .group_by(*keys)
         .subquery()
     )
@@ -396,6 +401,17 @@ def repeat_complaints(
 # ---------------------------------------------------------------- plan progress
 
 
+def problem_and_lead_unit() -> list[Any]:
+    """The columns problem, problem_name, lead_unit, lead_unit_name of a problem joined to
+    its lead unit (``U.id == P.lead_unit_id``)."""
+    return [
+        P.code.label("problem"),
+        P.name.label("problem_name"),
+        U.code.label("lead_unit"),
+        U.name.label("lead_unit_name"),
+    ]
+
+
 def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
     """Per problem and its lead unit: the plan tasks and policies of `year` (by due month) and
     their completion as of the end of day `as_of`.
@@ -442,10 +458,7 @@ def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
     }
     stmt = (
         select(
-            P.code.label("problem"),
-            P.name.label("problem_name"),
-            U.code.label("lead_unit"),
-            U.name.label("lead_unit_name"),
+            *problem_and_lead_unit(),
             *(n[name].label(name) for name in ("tasks", "tasks_due", "tasks_done")),
             n["tasks_done_due"].label("tasks_done_due"),
             k.ratio(n["tasks_done_due"], n["tasks_due"]).label("completion_to_date"),

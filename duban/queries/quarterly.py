@@ -26,17 +26,8 @@ import pandas as pd
 from sqlalchemy import Connection, Row, Select, case, exists, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from duban.db.models import (
-    ItemKind,
-    PlanItemStatus,
-    PlanTask,
-    Problem,
-    SpotCheckSample,
-    Ticket,
-    TicketStatus,
-    Unit,
-)
-from duban.queries.kernel import PT, E, P, S, T, U
+from duban.db.models import ItemKind, PlanItemStatus, TicketStatus
+from duban.queries.kernel import PLAN_TASKS, PROBLEMS, PT, SAMPLES, TICKETS, UNITS, E, P, S, T, U
 
 POPULATION_COLUMNS = ["item_kind", "item_id", "unit_id", "unit_code", "key", "done_on"]
 FAILURE_COLUMNS = ["unit_id", "failed", "checked"]
@@ -53,7 +44,7 @@ def _reported_done(kind: ItemKind, start: date, end: date) -> Select[Any]:
     if kind == ItemKind.ticket:
         item_id, unit_id, done_at = T.id, T.unit_id, T.closed_at
         key = T.source + literal(":") + T.external_id
-        source = Ticket.__table__.join(Unit.__table__, U.id == T.unit_id)
+        source = TICKETS.join(UNITS, U.id == T.unit_id)
         done = [
             T.status == TicketStatus.closed.value,
             T.resolved.is_(True),
@@ -63,8 +54,8 @@ def _reported_done(kind: ItemKind, start: date, end: date) -> Select[Any]:
     else:
         item_id, unit_id, done_at = PT.id, PT.owner_unit_id, PT.completed_on
         key = P.code + literal(":") + PT.code
-        source = PlanTask.__table__.join(Unit.__table__, U.id == PT.owner_unit_id).join(
-            Problem.__table__, P.id == PT.problem_id
+        source = PLAN_TASKS.join(UNITS, U.id == PT.owner_unit_id).join(
+            PROBLEMS, P.id == PT.problem_id
         )
         done = [
             PT.status == PlanItemStatus.done.value,
@@ -169,12 +160,12 @@ def _identity(kind: ItemKind) -> tuple[Any, Any, list[tuple[Any, Any]], tuple[An
     columns: tuple[Any, ...]
     if kind == ItemKind.ticket:
         columns = (T.external_id, T.closed_at, T.category, T.content)
-        return Ticket.__table__, T.id, [], (*columns, T.status)
+        return TICKETS, T.id, [], (*columns, T.status)
     columns = (P.code + ":" + PT.code, PT.completed_on, P.name, PT.title)
     return (
-        PlanTask.__table__,
+        PLAN_TASKS,
         PT.id,
-        [(Problem.__table__, P.id == PT.problem_id)],
+        [(PROBLEMS, P.id == PT.problem_id)],
         (*columns, PT.status),
     )
 
@@ -191,9 +182,7 @@ def sample_rows(conn: Connection, quarter: str) -> list[Row[Any]]:
     rows: list[Row[Any]] = []
     for kind in KINDS:
         table, item_id, joins, columns = _identity(kind)
-        source = SpotCheckSample.__table__.join(Unit.__table__, U.id == S.unit_id).join(
-            table, item_id == S.item_id
-        )
+        source = SAMPLES.join(UNITS, U.id == S.unit_id).join(table, item_id == S.item_id)
         for other, on in joins:
             source = source.join(other, on)
         *identity, status = _named(columns)

@@ -13,12 +13,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy import Connection, and_, func, literal, select
 
-from duban.db.models import Problem, Satisfaction, Unit
+from duban.db.models import Problem, Unit
 from duban.queries import kernel as k
 from duban.queries.kernel import P, T, U
-from duban.queries.metrics import response_limit_seconds
+from duban.queries.metrics import (
+    SATISFACTION_COLUMNS,
+    TIMELY_COLUMNS,
+    problem_and_lead_unit,
+    rate_counts,
+)
 
 WOW_BY: tuple[str, ...] = ("problem", "category", "district")
 WOW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -28,19 +33,12 @@ WOW_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 CHANGE_COLUMNS = ("this_week", "last_week", "change", "change_rate")
 CITY_RATE_COLUMNS: tuple[str, ...] = (
-    "tickets",
-    "responded_in_time",
-    "response_rate",
-    "due",
-    "closed_on_time",
-    "on_time_rate",
-    "closed",
-    "closed_resolved",
-    "resolution_rate",
-    "rated",
-    "satisfied",
-    "satisfaction_rate",
-)
+    *TIMELY_COLUMNS, "closed", "closed_resolved", "resolution_rate", *SATISFACTION_COLUMNS,
+)  # fmt: skip
+CITY_COUNTS = (
+    "tickets", "responded_in_time", "due", "closed_on_time", "closed", "closed_resolved",
+    "rated", "n_satisfied", "n_basic",
+)  # fmt: skip
 
 
 def week_on_week(
@@ -77,10 +75,7 @@ def week_on_week(
         this, last = (func.coalesce(counts.c[n], 0) for n in ("this_week", "last_week"))
         stmt = (
             select(
-                P.code.label("problem"),
-                P.name.label("problem_name"),
-                U.code.label("lead_unit"),
-                U.name.label("lead_unit_name"),
+                *problem_and_lead_unit(),
                 this.label("this_week"),
                 last.label("last_week"),
                 (this - last).label("change"),
@@ -147,32 +142,11 @@ def city_rates(
     """The three rates (三率) of the whole city for [start, end), with their counts: the same
     definitions as `unit_rates` (docs/metrics.md), over all tickets. One row, as a dict;
     a rate whose denominator is 0 is None."""
-    start, end = k.as_datetime(start), k.as_datetime(end)
-    received = and_(T.received_at >= start, T.received_at < end)
-    due_in = and_(T.due_at >= start, T.due_at < end)
-    in_time = and_(
-        T.first_response_at.is_not(None),
-        k.seconds_between(T.received_at, T.first_response_at)
-        <= response_limit_seconds(response_hours),
-    )
-    closed = T.closed_at.is_not(None)
-    sat = T.satisfaction
+    in_period, counts = rate_counts(start, end, response_hours)
     row = conn.execute(
-        select(
-            k.count_if(received).label("tickets"),
-            k.count_if(and_(received, in_time)).label("responded_in_time"),
-            k.count_if(due_in).label("due"),
-            k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
-            k.count_if(and_(received, closed)).label("closed"),
-            k.count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
-            k.count_if(and_(received, sat.is_not(None))).label("rated"),
-            k.count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
-            k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
-                "n_basic"
-            ),
-        ).where(or_(received, due_in))
+        select(*(counts[name].label(name) for name in CITY_COUNTS)).where(in_period)
     ).one()
-    n = {k: int(v or 0) for k, v in row._mapping.items()}
+    n = {name: int(v or 0) for name, v in row._mapping.items()}
     satisfied = n["n_satisfied"] + float(basic_weight) * n["n_basic"]
 
     def rate(num: float, den: int) -> float | None:
