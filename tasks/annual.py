@@ -7,11 +7,9 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
 
 from duban.context import LoopContext
 from duban.db import session_scope
-from duban.db.models import Notice
 from duban.loops.annual.evaluation import (
     LOOP,
     SCORES_CSV,
@@ -24,6 +22,7 @@ from duban.loops.annual.evaluation import (
 )
 from duban.notices.approval import recipients_for
 from duban.notices.render import archive_base
+from duban.queries.notices import recorded
 from tasks.log import run_logger
 from tasks.render import NoticeJob, PlannedNotice, RenderResult, render_all
 
@@ -80,11 +79,7 @@ def recorded_notices(ctx: LoopContext, year: int) -> RenderResult:
     and sends only what is pending."""
     result = RenderResult()
     with session_scope(ctx.engine) as session:
-        notices = session.scalars(
-            select(Notice)
-            .where(Notice.loop == LOOP, Notice.period == str(year))
-            .order_by(Notice.id)
-        ).all()
+        notices = recorded(session.connection(), LOOP, str(year))
         for n in notices:
             recipients = (
                 summary_recipients(ctx) if n.audience == "office"

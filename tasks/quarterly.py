@@ -7,11 +7,9 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import select
 
 from duban.context import LoopContext
 from duban.db import session_scope
-from duban.db.models import Unit
 from duban.loops.quarterly.checklist import checklist_file_name, render_checklist_workbook
 from duban.loops.quarterly.sample import (
     LOOP,
@@ -22,6 +20,7 @@ from duban.loops.quarterly.sample import (
 )
 from duban.notices.render import archive_base, existing_notices
 from duban.periods import QuarterPeriod
+from duban.queries.units import directory
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
@@ -75,7 +74,8 @@ def render_quarterly(
     prefix = ctx.config.mail.subject_prefix
     with session_scope(ctx.engine) as session:
         units = {
-            u.code: (u.name, list(u.emails or []), u.active) for u in session.scalars(select(Unit))
+            u.code: (u.name, list(u.emails or []), u.active)
+            for u in directory(session.connection())
         }
     jobs: list[NoticeJob] = []
     codes = sorted(set(sample.items["unit_code"])) if sample.drawn else []

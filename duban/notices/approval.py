@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from duban.config import CityConfig
 from duban.db import session_scope
-from duban.db.models import AuditRecord, Notice, Unit
+from duban.db.models import AuditRecord, Notice
+from duban.queries import notices as qn
+from duban.queries import units as qu
 
 APPROVED = "approved"
 REJECTED = "rejected"
@@ -40,23 +42,8 @@ class ApprovalState:
 
 def state(engine: Engine, loop: str, period: str) -> ApprovalState:
     with session_scope(engine) as session:
-        total, drafts = session.execute(
-            select(
-                func.count(Notice.id),
-                func.coalesce(func.sum(case((Notice.approved_at.is_(None), 1), else_=0)), 0),
-            ).where(Notice.loop == loop, Notice.period == period)
-        ).one()
-        rejections = session.scalar(
-            select(func.count(AuditRecord.id)).where(
-                AuditRecord.entity == "notice",
-                AuditRecord.field == "approval",
-                AuditRecord.new == REJECTED,
-                AuditRecord.entity_id.in_(
-                    select(Notice.id).where(Notice.loop == loop, Notice.period == period)
-                ),
-            )
-        )
-    return ApprovalState(int(total or 0), int(drafts or 0), int(rejections or 0))
+        counts = qn.approval_counts(session.connection(), loop, period, REJECTED)
+    return ApprovalState(*counts)
 
 
 def _origin(loop: str, period: str, via: str, comment: str) -> str:
@@ -92,13 +79,7 @@ def reject(
     Returns the ids of the drafts rejected."""
     now = datetime.now()
     with session_scope(engine) as session:
-        ids = sorted(
-            session.scalars(
-                select(Notice.id).where(
-                    Notice.loop == loop, Notice.period == period, Notice.approved_at.is_(None)
-                )
-            ).all()
-        )
+        ids = qn.drafts(session.connection(), loop, period)
         _audit(session, ids, now, actor, REJECTED, _origin(loop, period, via, comment))
     return ids
 
@@ -119,21 +100,14 @@ def _audit(
 def approved_notices(engine: Engine, loop: str, period: str) -> list[tuple[int, str]]:
     """(id, audience) of the approved notices of (loop, period), by id."""
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Notice.id, Notice.audience)
-            .where(Notice.loop == loop, Notice.period == period, Notice.approved_at.is_not(None))
-            .order_by(Notice.id)
-        ).all()
-    return [(int(i), str(a)) for i, a in rows]
+        return qn.approved(session.connection(), loop, period)
 
 
 def recipients_for(session: Session, config: CityConfig, audience: str) -> list[str]:
     """The addresses of a notice's audience: the office's, or an active unit's."""
     if audience == "office":
         return list(config.mail.office)
-    row = session.execute(
-        select(Unit.emails, Unit.active).where(Unit.code == audience)
-    ).one_or_none()
+    row = qu.contact(session.connection(), audience)
     if row is None or not row.active:
         return []
     return list(row.emails or [])

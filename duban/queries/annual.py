@@ -34,17 +34,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    union,
-)
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, union
 
 from duban.db.models import (
     Escalation,
@@ -58,25 +48,8 @@ from duban.db.models import (
     TicketStatus,
     Unit,
 )
-from duban.queries.metrics import (
-    _count_if,
-    _done_by,
-    _frame,
-    _ordered,
-    _plain,
-    _ratio,
-    _typed,
-    seconds_between,
-)
-
-T = Ticket.__table__.c
-U = Unit.__table__.c
-P = Problem.__table__.c
-E = Escalation.__table__.c
-S = SpotCheckSample.__table__.c
-F = LookbackFinding.__table__.c
-PT = PlanTask.__table__.c
-PO = Policy.__table__.c
+from duban.queries import kernel as k
+from duban.queries.kernel import PO, PT, E, F, P, S, T, U
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -97,12 +70,12 @@ def _by_unit(conn: Connection, counts: Any, columns: Sequence[Any]) -> Any:
     return (
         select(U.code.label("unit"), U.name.label("unit_name"), U.kind.label("kind"), *columns)
         .select_from(counts.join(Unit.__table__, U.id == counts.c.unit_id))
-        .order_by(_ordered(conn, U.code))
+        .order_by(k.ordered(conn, U.code))
     )
 
 
 def _finish(frame: pd.DataFrame, ints: tuple[str, ...], floats: tuple[str, ...] = ()) -> Any:
-    return _plain(_typed(frame, ints=ints, floats=floats), "kind")
+    return k.plain(k.typed(frame, ints=ints, floats=floats), "kind")
 
 
 # ---------------------------------------------------------------- plan
@@ -135,10 +108,10 @@ def plan_by_unit(conn: Connection, year: int) -> pd.DataFrame:
     counts = (
         select(
             i.unit_id,
-            _count_if(is_task).label("tasks"),
-            _count_if(and_(is_task, i.done == 1)).label("tasks_done"),
-            _count_if(~is_task).label("policies"),
-            _count_if(and_(~is_task, i.done == 1)).label("policies_issued"),
+            k.count_if(is_task).label("tasks"),
+            k.count_if(and_(is_task, i.done == 1)).label("tasks_done"),
+            k.count_if(~is_task).label("policies"),
+            k.count_if(and_(~is_task, i.done == 1)).label("policies_issued"),
         )
         .group_by(i.unit_id)
         .subquery()
@@ -146,18 +119,18 @@ def plan_by_unit(conn: Connection, year: int) -> pd.DataFrame:
     c = counts.c
     stmt = _by_unit(conn, counts, [
         c.tasks, c.tasks_done, c.policies, c.policies_issued,
-        _ratio(c.tasks_done, c.tasks).label("task_completion"),
-        _ratio(c.policies_issued, c.policies).label("policy_issuance"),
+        k.ratio(c.tasks_done, c.tasks).label("task_completion"),
+        k.ratio(c.policies_issued, c.policies).label("policy_issuance"),
     ])  # fmt: skip
     return _finish(
-        _frame(conn, stmt),
+        k.frame(conn, stmt),
         ints=("tasks", "tasks_done", "policies", "policies_issued"),
         floats=("task_completion", "policy_issuance"),
     )
 
 
 def _done_int(status: Any, on: Any, as_of: date) -> ColumnElement[int]:
-    return case((_done_by(status, on, as_of), 1), else_=0)
+    return case((k.done_by(status, on, as_of), 1), else_=0)
 
 
 # ---------------------------------------------------------------- spot checks
@@ -174,15 +147,15 @@ def spot_checks_by_unit(conn: Connection, year: int) -> pd.DataFrame:
     counts = (
         select(
             S.unit_id,
-            _count_if(S.passed.is_not(None)).label("checked"),
-            _count_if(S.passed.is_(False)).label("failed"),
+            k.count_if(S.passed.is_not(None)).label("checked"),
+            k.count_if(S.passed.is_(False)).label("failed"),
         )
         .where(_quarter_of_year(year))
         .group_by(S.unit_id)
         .subquery()
     )
     stmt = _by_unit(conn, counts, [counts.c.checked, counts.c.failed])
-    return _finish(_frame(conn, stmt), ints=("checked", "failed"))
+    return _finish(k.frame(conn, stmt), ints=("checked", "failed"))
 
 
 def _item_ref(kind_col: Any, id_col: Any) -> tuple[Any, ColumnElement[Any]]:
@@ -202,8 +175,8 @@ def _capped(conn: Connection, stmt: Any, order: Sequence[Any], limit: int) -> pd
         func.row_number().over(partition_by=U.code, order_by=list(order)).label("n")
     ).subquery()
     out = select(*[c for c in numbered.c if c.name != "n"]).where(numbered.c.n <= limit)
-    out = out.order_by(_ordered(conn, numbered.c.unit), numbered.c.n)
-    return _frame(conn, out)
+    out = out.order_by(k.ordered(conn, numbered.c.unit), numbered.c.n)
+    return k.frame(conn, out)
 
 
 def spot_check_failure_items(conn: Connection, year: int, limit: int) -> pd.DataFrame:
@@ -219,8 +192,8 @@ def spot_check_failure_items(conn: Connection, year: int, limit: int) -> pd.Data
         .select_from(source)
         .where(_quarter_of_year(year), S.passed.is_(False))
     )  # fmt: skip
-    frame = _capped(conn, stmt, (S.quarter, _ordered(conn, ref), S.item_id), limit)
-    return _plain(frame, "item_kind")
+    frame = _capped(conn, stmt, (S.quarter, k.ordered(conn, ref), S.item_id), limit)
+    return k.plain(frame, "item_kind")
 
 
 # ---------------------------------------------------------------- escalations
@@ -253,7 +226,7 @@ def escalations_by_unit(conn: Connection, year: int, steps: Sequence[str]) -> pd
         .subquery()
     )
     stmt = _by_unit(conn, counts, [counts.c.steps, counts.c["items"]])
-    return _finish(_frame(conn, stmt), ints=("steps", "items"))
+    return _finish(k.frame(conn, stmt), ints=("steps", "items"))
 
 
 def escalation_items(conn: Connection, year: int, steps: Sequence[str], limit: int) -> pd.DataFrame:
@@ -272,8 +245,8 @@ def escalation_items(conn: Connection, year: int, steps: Sequence[str], limit: i
         .select_from(source)
         .where(_steps_in_year(year, steps))
     )  # fmt: skip
-    frame = _capped(conn, stmt, (E.due_on, _ordered(conn, ref), E.level), limit)
-    return _plain(frame, "item_kind")[columns]
+    frame = _capped(conn, stmt, (E.due_on, k.ordered(conn, ref), E.level), limit)
+    return k.plain(frame, "item_kind")[columns]
 
 
 # ---------------------------------------------------------------- look-back recurrences
@@ -301,7 +274,7 @@ def recurrences_by_unit(conn: Connection, year: int) -> pd.DataFrame:
         .subquery()
     )
     stmt = _by_unit(conn, counts, [counts.c["items"]])
-    return _finish(_frame(conn, stmt), ints=("items",))
+    return _finish(k.frame(conn, stmt), ints=("items",))
 
 
 def recurrence_items(conn: Connection, year: int, limit: int) -> pd.DataFrame:
@@ -314,7 +287,7 @@ def recurrence_items(conn: Connection, year: int, limit: int) -> pd.DataFrame:
         .select_from(r.join(Ticket.__table__, T.id == r.c.item_id)
                      .join(Unit.__table__, U.id == r.c.unit_id))
     )  # fmt: skip
-    return _capped(conn, stmt, (T.closed_at, _ordered(conn, T.external_id)), limit)
+    return _capped(conn, stmt, (T.closed_at, k.ordered(conn, T.external_id)), limit)
 
 
 # ---------------------------------------------------------------- old, hard items closed
@@ -332,7 +305,7 @@ def _old_items(
     on 12 million tickets the correlated form took 82 s, this one 15 s (bench/README.md)."""
     late = and_(
         T.closed_at > T.due_at,
-        seconds_between(T.due_at, T.closed_at) > float(long_overdue_days) * 86400.0,
+        k.seconds_between(T.due_at, T.closed_at) > float(long_overdue_days) * 86400.0,
     )
     if not steps:
         on_ledger: ColumnElement[bool] = literal(False)
@@ -383,7 +356,7 @@ def old_items_by_unit(
         .subquery()
     )
     stmt = _by_unit(conn, counts, [counts.c["items"], counts.c.on_ledger, counts.c.long_overdue])
-    return _finish(_frame(conn, stmt), ints=("items", "on_ledger", "long_overdue"))
+    return _finish(k.frame(conn, stmt), ints=("items", "on_ledger", "long_overdue"))
 
 
 def old_items(
@@ -393,15 +366,15 @@ def old_items(
     first). Columns: unit, external_id, category, received_at, due_at, closed_at, days_late
     (calendar days from deadline to closure, a float), on_ledger, long_overdue, content."""
     old = _old_items(year, steps, long_overdue_days, detail=True)
-    days_late = seconds_between(old.c.due_at, old.c.closed_at) / 86400.0
+    days_late = k.seconds_between(old.c.due_at, old.c.closed_at) / 86400.0
     stmt = (
         select(U.code.label("unit"), old.c.external_id, old.c.category, old.c.received_at,
                old.c.due_at, old.c.closed_at, days_late.label("days_late"), old.c.on_ledger,
                old.c.long_overdue, old.c.content)
         .select_from(old.join(Unit.__table__, U.id == old.c.unit_id))
     )  # fmt: skip
-    frame = _capped(conn, stmt, (days_late.desc(), _ordered(conn, old.c.external_id)), limit)
-    frame = _typed(frame, ints=("on_ledger", "long_overdue"), floats=("days_late",))
+    frame = _capped(conn, stmt, (days_late.desc(), k.ordered(conn, old.c.external_id)), limit)
+    frame = k.typed(frame, ints=("on_ledger", "long_overdue"), floats=("days_late",))
     for column in ("on_ledger", "long_overdue"):
         frame[column] = frame[column].astype(bool)
     return frame

@@ -16,8 +16,10 @@ import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Row,
     and_,
     case,
+    exists,
     func,
     literal,
     or_,
@@ -34,8 +36,9 @@ from duban.db.models import (
     TicketStatus,
     Unit,
 )
-
-T = Ticket.__table__.c
+from duban.queries import kernel as k
+from duban.queries.kernel import PT, T
+from duban.queries.units import directory_frame
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,6 @@ def colour(w: DailyWindow) -> ColumnElement[str]:
     )
 
 
-def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
 def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
     """Per unit: new, responded, resolved in the window; open items by colour; due soon."""
     in_window = (w.since, w.now)
@@ -132,7 +130,9 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         .where(open_at(w))
         .group_by(T.unit_id)
     )
-    frames = [_frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)]
+    frames = [
+        k.frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)
+    ]
     counts = pd.concat(frames, axis=1).fillna(0).astype("int64")
     for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"):
         if column not in counts:
@@ -164,7 +164,7 @@ def unit_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataF
         .where(open_at(w), or_(T.due_at < w.due_soon_until, c != "green"))
         .subquery()
     )  # fmt: skip
-    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+    return k.frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
 
 
 def new_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFrame:
@@ -179,7 +179,7 @@ def new_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataFr
         .where(T.received_at >= w.since, T.received_at < w.now)
         .subquery()
     )  # fmt: skip
-    return _frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
+    return k.frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
 
 
 def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
@@ -194,7 +194,7 @@ def plan_tasks_this_month(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         .where(PlanTask.due_month == w.month_start, PlanTask.status != PlanItemStatus.done.value)
         .order_by(PlanTask.owner_unit_id, PlanTask.code)
     )  # fmt: skip
-    return _frame(conn, stmt)
+    return k.frame(conn, stmt)
 
 
 def _is(kind: ItemKind) -> ColumnElement[bool]:
@@ -224,11 +224,70 @@ def escalations_in_window(
         .where(window)
         .order_by(Escalation.level.desc(), Escalation.due_on, Escalation.id)
     )  # fmt: skip
-    return _frame(conn, stmt)
+    return k.frame(conn, stmt)
 
 
 def units(conn: Connection) -> pd.DataFrame:
-    stmt = select(
-        Unit.id, Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.supervisor_id, Unit.active
+    return directory_frame(conn)
+
+
+# ---------------------------------------------------------------- the escalation ladder
+
+
+def _applied_steps(conn: Connection, kind: ItemKind, ids_query: Any) -> dict[int, set[str]]:
+    """item id -> the steps recorded for it, for the items of `kind` among `ids_query`."""
+    rows = conn.execute(
+        select(Escalation.item_id, Escalation.step).where(
+            Escalation.item_kind == kind.value, Escalation.item_id.in_(ids_query)
+        )
     )
-    return _frame(conn, stmt).set_index("id")
+    applied: dict[int, set[str]] = {}
+    for item_id, step in rows:
+        applied.setdefault(item_id, set()).add(step)
+    return applied
+
+
+def ladder_tickets(
+    conn: Connection,
+    *,
+    due_before: datetime,
+    received_before: datetime,
+    closed_since: datetime,
+    last_step: str,
+) -> tuple[list[Row[Any]], dict[int, set[str]]]:
+    """The tickets the ladder may have a step for — due before `due_before`, received before
+    `received_before`, open or closed since `closed_since`, without the `last_step` yet —
+    as (id, unit_id, due_at, closed_at, status, urgency), and the steps each has."""
+    done_with_ladder = exists().where(
+        Escalation.item_kind == ItemKind.ticket.value,
+        Escalation.item_id == T.id,
+        Escalation.step == last_step,
+    )
+    ticket_filter = and_(
+        T.due_at < due_before,
+        T.received_at < received_before,
+        or_(T.status != TicketStatus.closed.value, T.closed_at >= closed_since),
+        ~done_with_ladder,
+    )
+    tickets = conn.execute(
+        select(T.id, T.unit_id, T.due_at, T.closed_at, T.status, T.urgency).where(ticket_filter)
+    ).all()
+    applied = _applied_steps(conn, ItemKind.ticket, select(T.id).where(ticket_filter))
+    return list(tickets), applied
+
+
+def ladder_plan_tasks(
+    conn: Connection, *, last_due_month: date, completed_since: date
+) -> tuple[list[Row[Any]], dict[int, set[str]]]:
+    """The plan tasks the ladder may have a step for — due in or before `last_due_month`, not
+    done or completed since `completed_since` — as (id, owner_unit_id, due_month, status,
+    completed_on), and the steps each has."""
+    plan_filter = and_(
+        PT.due_month <= last_due_month,
+        or_(PT.status != PlanItemStatus.done.value, PT.completed_on >= completed_since),
+    )
+    tasks = conn.execute(
+        select(PT.id, PT.owner_unit_id, PT.due_month, PT.status, PT.completed_on).where(plan_filter)
+    ).all()
+    applied = _applied_steps(conn, ItemKind.plan_task, select(PT.id).where(plan_filter))
+    return list(tasks), applied

@@ -15,30 +15,18 @@ functions for the count and the first recurrence; Python only names the columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Select,
-    and_,
-    case,
-    func,
-    literal,
-    select,
-)
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, case, func, literal, select
 from sqlalchemy.sql.selectable import Subquery
 
-from duban.db.models import Problem, Ticket, TicketStatus, Unit
-from duban.queries.metrics import _frame, _ordered, seconds_between
-
-T = Ticket.__table__.c
-U = Unit.__table__.c
-P = Problem.__table__.c
+from duban.db.models import ItemKind, LookbackFinding, Problem, Run, Ticket, TicketStatus, Unit
+from duban.queries import kernel as k
+from duban.queries.kernel import F, P, T, U
 
 PLACES: tuple[str, ...] = ("address", "community", "street")
 CLOSED_STATUSES = (TicketStatus.closed.value, TicketStatus.reopened.value)
@@ -98,7 +86,7 @@ def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
         _place(r, criteria) == e.c.place,
         r.c.id != e.c.id,
         r.c.received_at > e.c.closed_at,
-        seconds_between(e.c.closed_at, r.c.received_at) <= window_seconds,
+        k.seconds_between(e.c.closed_at, r.c.received_at) <= window_seconds,
         # The same bounds as constants, so that the index on received_at narrows the join.
         r.c.received_at > criteria.closed_from,
         r.c.received_at < criteria.closed_until + timedelta(days=criteria.window_days),
@@ -153,13 +141,44 @@ def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
             .join(Unit.__table__, U.id == i.unit_id)
             .outerjoin(Problem.__table__, P.id == i.problem_id)
         )
-        .order_by(_ordered(conn, U.code), i.closed_at, i.id)
+        .order_by(k.ordered(conn, U.code), i.closed_at, i.id)
     )  # fmt: skip
-    frame = _frame(conn, stmt)
+    frame = k.frame(conn, stmt)
     frame["status"] = [getattr(s, "value", s) for s in frame["status"]]
     for column in ("item_id", "unit_id", "recurrences", "first_recurrence_id"):
         frame[column] = frame[column].astype("int64")
     return frame
+
+
+def problem_ids(conn: Connection, codes: Collection[str]) -> dict[str, int]:
+    """code -> id of the problems of `codes` (the request's problem filter)."""
+    return k.ids_by_code(conn, P, codes)
+
+
+def tickets_found(run_id: int) -> Select[Any]:
+    """The ids of the tickets the look-back run `run_id` found recurred (a subquery)."""
+    return select(F.item_id).where(F.run_id == run_id, F.item_kind == ItemKind.ticket.value)
+
+
+def reopened_before(loop: str, period: str, run_id: int) -> Select[Any]:
+    """The ids of the tickets another run of `loop` for `period` found and reopened."""
+    R = Run.__table__.c
+    return (
+        select(F.item_id)
+        .select_from(LookbackFinding.__table__.join(Run.__table__, R.id == F.run_id))
+        .where(
+            R.loop == loop,
+            R.period == period,
+            F.run_id != run_id,
+            F.item_kind == ItemKind.ticket.value,
+            F.reopened.is_(True),
+        )
+    )
+
+
+def findings_of_run(conn: Connection, run_id: int) -> list[Row[Any]]:
+    """The item ids of every finding recorded by the run `run_id`."""
+    return list(conn.execute(select(F.item_id).where(F.run_id == run_id)).all())
 
 
 RATE_COLUMNS: tuple[str, ...] = ("closed", "examined", "recurred", "recurrence_rate")
@@ -196,7 +215,7 @@ def recurrence_rates(conn: Connection, criteria: LookbackCriteria, by: str) -> p
         .select_from(source.outerjoin(recurred, recurred.c.item_id == e.c.id))
         .group_by(*keys)
     )
-    frame = _frame(conn, stmt)
+    frame = k.frame(conn, stmt)
     for column in ("closed", "examined", "recurred"):
         frame[column] = frame[column].astype("int64")
     frame["recurrence_rate"] = (frame["recurred"] / frame["examined"].where(frame["examined"] > 0)

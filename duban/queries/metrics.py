@@ -5,14 +5,12 @@ Every figure is an aggregate computed by the database; Python only names and typ
 columns of the small result. The definitions are in docs/metrics.md. A period is the
 half-open interval ``[start, end)``; a date stands for its 00:00.
 
-Portability: the response limit is compared in seconds with `seconds_between`, compiled to
-``julianday()`` arithmetic on SQLite and ``EXTRACT(EPOCH FROM …)`` on PostgreSQL; ties are
-broken by code point (``COLLATE "C"`` on PostgreSQL, SQLite's default BINARY).
+The dialect helpers and the typed frames come from duban.queries.kernel.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -30,35 +28,25 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from duban.config import CityConfig
-from duban.db.models import PlanItemStatus, PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
+from duban.db.models import PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
 from duban.periods import period
-
-T = Ticket.__table__.c
-U = Unit.__table__.c
-P = Problem.__table__.c
+from duban.queries import kernel as k
+from duban.queries.kernel import P, T, U
 
 BY_VALUES: tuple[str, ...] = ("unit", "district", "street", "category", "problem")
 
+# The figures of the response and on-time rates, and of the satisfaction rate, in this order:
+# shared by `unit_rates` and the city's rates (duban/queries/weekly.py).
+TIMELY_COLUMNS: tuple[str, ...] = (
+    "tickets", "responded_in_time", "response_rate", "due", "closed_on_time", "on_time_rate",
+)  # fmt: skip
+SATISFACTION_COLUMNS: tuple[str, ...] = ("rated", "satisfied", "satisfaction_rate")
 # The figures of `unit_rates`, in this order, after the key columns of `KEY_COLUMNS`.
 RATE_COLUMNS: tuple[str, ...] = (
-    "tickets",
-    "responded_in_time",
-    "response_rate",
-    "due",
-    "closed_on_time",
-    "on_time_rate",
-    "resolved",
-    "resolution_rate",
-    "rated",
-    "satisfied",
-    "satisfaction_rate",
-    "returned",
-)
+    *TIMELY_COLUMNS, "resolved", "resolution_rate", *SATISFACTION_COLUMNS, "returned",
+)  # fmt: skip
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "unit": ("unit", "unit_name", "kind"),
     "district": ("district",),
@@ -74,91 +62,6 @@ def rate_columns(by: str) -> list[str]:
     """The exact header of `unit_rates(..., by=by)`."""
     _check_by(by)
     return [*KEY_COLUMNS[by], *RATE_COLUMNS]
-
-
-# ---------------------------------------------------------------- dialect helpers
-
-
-class seconds_between(FunctionElement[float]):
-    """``b - a`` in seconds (a float), for two DATETIME/TIMESTAMP expressions.
-
-    SQLite keeps julianday() as whole milliseconds internally; the difference is rounded back
-    to milliseconds so that a response exactly at the limit compares equal to it.
-    """
-
-    type = Float()
-    name = "seconds_between"
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_between_default(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    raise NotImplementedError(f"seconds_between: dialect {compiler.dialect.name} not supported")
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"(ROUND((julianday({b}) - julianday({a})) * 86400000.0) / 1000.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_between_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    a, b = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({b} - {a})) AS DOUBLE PRECISION)"
-
-
-def _ordered(conn: Connection, column: Any) -> Any:
-    """`column` for ORDER BY in code-point order on every dialect."""
-    return column.collate("C") if conn.dialect.name == "postgresql" else column
-
-
-def _as_datetime(value: date | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value, time())
-
-
-def _month_start(value: date) -> date:
-    return date(value.year, value.month, 1)
-
-
-def _add_months(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _ratio(numerator: Any, denominator: Any) -> ColumnElement[Any]:
-    """numerator / denominator as a float; NULL when the denominator is 0."""
-    return cast(numerator, Float) / func.nullif(cast(denominator, Float), 0.0)
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _typed(
-    frame: pd.DataFrame, ints: tuple[str, ...] = (), floats: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """int64 for counts and float64 (NaN for NULL) for rates, even when the frame is empty."""
-    for column in ints:
-        frame[column] = frame[column].astype("int64")
-    for column in floats:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    return frame
-
-
-def _plain(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Enum members (UnitKind, PlanItemStatus) as their plain string values."""
-    frame[column] = pd.Series(
-        [getattr(v, "value", v) for v in frame[column]], index=frame.index, dtype=object
-    )
-    return frame
 
 
 def _check_by(by: str) -> None:
@@ -180,6 +83,38 @@ def response_limit_seconds(response_hours: dict[int, float]) -> ColumnElement[An
     return case(*whens, else_=null())
 
 
+def rate_counts(
+    start: date | datetime, end: date | datetime, response_hours: dict[int, float]
+) -> tuple[ColumnElement[bool], dict[str, ColumnElement[Any]]]:
+    """The counts behind the three rates (三率) for [start, end), by name (docs/metrics.md),
+    and the condition of the tickets they count: received or due in the period."""
+    start, end = k.as_datetime(start), k.as_datetime(end)
+    received = and_(T.received_at >= start, T.received_at < end)
+    due_in = and_(T.due_at >= start, T.due_at < end)
+    limit = response_limit_seconds(response_hours)
+    in_time = and_(
+        T.first_response_at.is_not(None),
+        k.seconds_between(T.received_at, T.first_response_at) <= limit,
+    )
+    closed = T.closed_at.is_not(None)
+    sat = T.satisfaction
+    returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
+    counts = {
+        "tickets": k.count_if(received),
+        "responded_in_time": k.count_if(and_(received, in_time)),
+        "due": k.count_if(due_in),
+        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)),
+        "resolved": k.count_if(and_(received, T.resolved.is_(True))),
+        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True))),
+        "closed": k.count_if(and_(received, closed)),
+        "rated": k.count_if(and_(received, sat.is_not(None))),
+        "n_satisfied": k.count_if(and_(received, sat == Satisfaction.satisfied.value)),
+        "n_basic": k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)),
+        "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
+    }
+    return or_(received, due_in), counts
+
+
 def unit_rates(
     conn: Connection,
     start: date | datetime,
@@ -196,17 +131,7 @@ def unit_rates(
     received or due in the period. See docs/metrics.md for the formulas.
     """
     _check_by(by)
-    start, end = _as_datetime(start), _as_datetime(end)
-    received = and_(T.received_at >= start, T.received_at < end)
-    due_in = and_(T.due_at >= start, T.due_at < end)
-    limit = response_limit_seconds(response_hours)
-    in_time = and_(
-        T.first_response_at.is_not(None),
-        seconds_between(T.received_at, T.first_response_at) <= limit,
-    )
-    closed = T.closed_at.is_not(None)
-    sat = T.satisfaction
-    returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
+    in_period, n = rate_counts(start, end, response_hours)
 
     keys: list[Any]
     source: Any = Ticket.__table__
@@ -222,22 +147,10 @@ def unit_rates(
     counts = (
         select(
             *keys,
-            _count_if(received).label("tickets"),
-            _count_if(and_(received, in_time)).label("responded_in_time"),
-            _count_if(due_in).label("due"),
-            _count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
-            _count_if(and_(received, T.resolved.is_(True))).label("resolved"),
-            _count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
-            _count_if(and_(received, closed)).label("closed"),
-            _count_if(and_(received, sat.is_not(None))).label("rated"),
-            _count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
-            _count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
-                "n_basic"
-            ),
-            func.coalesce(func.sum(case((received, returns), else_=0)), 0).label("returned"),
+            *(count.label(name) for name, count in n.items()),
         )
         .select_from(source)
-        .where(or_(received, due_in))
+        .where(in_period)
         .group_by(*keys)
         .subquery()
     )
@@ -251,21 +164,21 @@ def unit_rates(
         *key_cols,
         c.tickets,
         c.responded_in_time,
-        _ratio(c.responded_in_time, c.tickets).label("response_rate"),
+        k.ratio(c.responded_in_time, c.tickets).label("response_rate"),
         c.due,
         c.closed_on_time,
-        _ratio(c.closed_on_time, c.due).label("on_time_rate"),
+        k.ratio(c.closed_on_time, c.due).label("on_time_rate"),
         c.resolved,
-        _ratio(c.closed_resolved, c.closed).label("resolution_rate"),
+        k.ratio(c.closed_resolved, c.closed).label("resolution_rate"),
         c.rated,
         satisfied.label("satisfied"),
         (satisfied / func.nullif(cast(c.rated, Float), 0.0)).label("satisfaction_rate"),
         c.returned,
-    ).order_by(first.is_(None), _ordered(conn, first))
-    frame = _frame(conn, stmt)
+    ).order_by(first.is_(None), k.ordered(conn, first))
+    frame = k.frame(conn, stmt)
     if by == "unit":
-        frame = _plain(frame, "kind")
-    frame = _typed(frame, ints=(*COUNT_COLUMNS, "returned"), floats=(*RATE_NAMES, "satisfied"))
+        frame = k.plain(frame, "kind")
+    frame = k.typed(frame, ints=(*COUNT_COLUMNS, "returned"), floats=(*RATE_NAMES, "satisfied"))
     return frame[rate_columns(by)]
 
 
@@ -292,18 +205,18 @@ def problem_volumes(conn: Connection, month_start: date, year: int | None = None
 
     Every problem is listed (with zeros), or only those of `year` when it is given.
     """
-    this_start = _month_start(month_start)
+    this_start = k.month_start(month_start)
     ranges = {
-        "this_month": (this_start, _add_months(this_start, 1)),
-        "last_month": (_add_months(this_start, -1), this_start),
-        "same_month_last_year": (_add_months(this_start, -12), _add_months(this_start, -11)),
+        "this_month": (this_start, k.add_months(this_start, 1)),
+        "last_month": (k.add_months(this_start, -1), this_start),
+        "same_month_last_year": (k.add_months(this_start, -12), k.add_months(this_start, -11)),
     }
     conds = {
-        name: and_(T.received_at >= _as_datetime(a), T.received_at < _as_datetime(b))
+        name: and_(T.received_at >= k.as_datetime(a), T.received_at < k.as_datetime(b))
         for name, (a, b) in ranges.items()
     }
     counts = (
-        select(T.problem_id, *(_count_if(cond).label(name) for name, cond in conds.items()))
+        select(T.problem_id, *(k.count_if(cond).label(name) for name, cond in conds.items()))
         .where(T.problem_id.is_not(None), or_(*conds.values()))
         .group_by(T.problem_id)
         .subquery()
@@ -316,16 +229,16 @@ def problem_volumes(conn: Connection, month_start: date, year: int | None = None
             this.label("this_month"),
             last.label("last_month"),
             last_year.label("same_month_last_year"),
-            _ratio(this - last, last).label("mom_change"),
-            _ratio(this - last_year, last_year).label("yoy_change"),
+            k.ratio(this - last, last).label("mom_change"),
+            k.ratio(this - last_year, last_year).label("yoy_change"),
         )
         .select_from(Problem.__table__.outerjoin(counts, counts.c.problem_id == P.id))
-        .order_by(_ordered(conn, P.code))
+        .order_by(k.ordered(conn, P.code))
     )
     if year is not None:
         stmt = stmt.where(P.year == year)
-    return _typed(
-        _frame(conn, stmt),
+    return k.typed(
+        k.frame(conn, stmt),
         ints=("this_month", "last_month", "same_month_last_year"),
         floats=("mom_change", "yoy_change"),
     )
@@ -361,8 +274,8 @@ def _street_counts(start: date | datetime, end: date | datetime, label: str) -> 
         select(T.district, T.street, func.count().label(label))
         .where(
             T.street.is_not(None),
-            T.received_at >= _as_datetime(start),
-            T.received_at < _as_datetime(end),
+            T.received_at >= k.as_datetime(start),
+            T.received_at < k.as_datetime(end),
         )
         .group_by(T.district, T.street)
     )
@@ -378,15 +291,15 @@ def hot_spots(
     c = counts.c
     order = (
         c.tickets.desc(),
-        _ordered(conn, c.street),
+        k.ordered(conn, c.street),
         c.district.is_(None),
-        _ordered(conn, c.district),
+        k.ordered(conn, c.district),
     )
     ranked = select(
         c.street, c.district, c.tickets, func.row_number().over(order_by=order).label("rank")
     ).subquery()
     stmt = select(ranked).where(ranked.c["rank"] <= top_n).order_by(ranked.c["rank"])
-    return _typed(_frame(conn, stmt), ints=("tickets", "rank"))
+    return k.typed(k.frame(conn, stmt), ints=("tickets", "rank"))
 
 
 def rising_streets(
@@ -421,13 +334,13 @@ def rising_streets(
         .where(this - previous > 0)
         .order_by(
             (this - previous).desc(),
-            _ordered(conn, now.c.street),
+            k.ordered(conn, now.c.street),
             now.c.district.is_(None),
-            _ordered(conn, now.c.district),
+            k.ordered(conn, now.c.district),
         )
         .limit(top_n)
     )
-    return _typed(_frame(conn, stmt), ints=("this", "previous", "change"))
+    return k.typed(k.frame(conn, stmt), ints=("this", "previous", "change"))
 
 
 # ---------------------------------------------------------------- repeat complaints
@@ -453,8 +366,8 @@ def repeat_complaints(
     in_period = and_(
         key.is_not(None),
         key != "",
-        T.received_at >= _as_datetime(start),
-        T.received_at < _as_datetime(end),
+        T.received_at >= k.as_datetime(start),
+        T.received_at < k.as_datetime(end),
     )
     groups = (
         select(
@@ -492,9 +405,9 @@ def repeat_complaints(
         .select_from(
             groups.join(units, and_(units.c.key == g.key, units.c.category == g.category))
         )
-        .order_by(g.tickets.desc(), _ordered(conn, g.key), _ordered(conn, g.category))
+        .order_by(g.tickets.desc(), k.ordered(conn, g.key), k.ordered(conn, g.category))
     )  # fmt: skip
-    frame = _typed(_frame(conn, stmt), ints=("tickets",))
+    frame = k.typed(k.frame(conn, stmt), ints=("tickets",))
     # The order of string aggregation is not defined in SQL: sort the few codes of each group.
     frame["units"] = [",".join(sorted(str(s).split(","))) for s in frame["units"]]
     for column in ("first_received", "last_received"):
@@ -505,10 +418,15 @@ def repeat_complaints(
 # ---------------------------------------------------------------- plan progress
 
 
-def _done_by(status: Any, on: Any, as_of: date) -> ColumnElement[bool]:
-    """Done as of the end of `as_of`: status done, completed (issued) on or before it or on an
-    unrecorded date."""
-    return and_(status == PlanItemStatus.done.value, or_(on.is_(None), on <= as_of))
+def problem_and_lead_unit() -> list[Any]:
+    """The columns problem, problem_name, lead_unit, lead_unit_name of a problem joined to
+    its lead unit (``U.id == P.lead_unit_id``)."""
+    return [
+        P.code.label("problem"),
+        P.name.label("problem_name"),
+        U.code.label("lead_unit"),
+        U.name.label("lead_unit_name"),
+    ]
 
 
 def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
@@ -521,17 +439,17 @@ def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
     Problems of `year`, and any other problem with plan items due in `year`.
     """
     year_start, next_year = date(year, 1, 1), date(year + 1, 1, 1)
-    month = _month_start(as_of)
+    month = k.month_start(as_of)
     PT, PO = PlanTask.__table__.c, Policy.__table__.c
     task_due = PT.due_month <= month
-    task_done = _done_by(PT.status, PT.completed_on, as_of)
+    task_done = k.done_by(PT.status, PT.completed_on, as_of)
     tasks = (
         select(
             PT.problem_id,
             func.count().label("tasks"),
-            _count_if(task_due).label("tasks_due"),
-            _count_if(task_done).label("tasks_done"),
-            _count_if(and_(task_due, task_done)).label("tasks_done_due"),
+            k.count_if(task_due).label("tasks_due"),
+            k.count_if(task_done).label("tasks_done"),
+            k.count_if(and_(task_due, task_done)).label("tasks_done_due"),
         )
         .where(PT.due_month >= year_start, PT.due_month < next_year)
         .group_by(PT.problem_id)
@@ -541,7 +459,7 @@ def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
         select(
             PO.problem_id,
             func.count().label("policies"),
-            _count_if(_done_by(PO.status, PO.issued_on, as_of)).label("policies_issued"),
+            k.count_if(k.done_by(PO.status, PO.issued_on, as_of)).label("policies_issued"),
         )
         .where(PO.due_month >= year_start, PO.due_month < next_year)
         .group_by(PO.problem_id)
@@ -557,17 +475,14 @@ def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
     }
     stmt = (
         select(
-            P.code.label("problem"),
-            P.name.label("problem_name"),
-            U.code.label("lead_unit"),
-            U.name.label("lead_unit_name"),
+            *problem_and_lead_unit(),
             *(n[name].label(name) for name in ("tasks", "tasks_due", "tasks_done")),
             n["tasks_done_due"].label("tasks_done_due"),
-            _ratio(n["tasks_done_due"], n["tasks_due"]).label("completion_to_date"),
-            _ratio(n["tasks_done"], n["tasks"]).label("completion_year"),
+            k.ratio(n["tasks_done_due"], n["tasks_due"]).label("completion_to_date"),
+            k.ratio(n["tasks_done"], n["tasks"]).label("completion_year"),
             n["policies"].label("policies"),
             n["policies_issued"].label("policies_issued"),
-            _ratio(n["policies_issued"], n["policies"]).label("issuance_rate"),
+            k.ratio(n["policies_issued"], n["policies"]).label("issuance_rate"),
         )
         .select_from(
             Problem.__table__.join(Unit.__table__, U.id == P.lead_unit_id)
@@ -576,10 +491,10 @@ def plan_progress(conn: Connection, as_of: date, year: int) -> pd.DataFrame:
         )
         .where(or_(P.year == year, tasks.c.problem_id.is_not(None),
                    policies.c.problem_id.is_not(None)))
-        .order_by(_ordered(conn, P.code))
+        .order_by(k.ordered(conn, P.code))
     )  # fmt: skip
-    return _typed(
-        _frame(conn, stmt),
+    return k.typed(
+        k.frame(conn, stmt),
         ints=("tasks", "tasks_due", "tasks_done", "tasks_done_due", "policies", "policies_issued"),
         floats=("completion_to_date", "completion_year", "issuance_rate"),
     )
@@ -600,9 +515,9 @@ def overdue_plan_tasks(conn: Connection, as_of: date) -> pd.DataFrame:
             .join(Unit.__table__, U.id == PT.owner_unit_id)
         )
         .where(
-            PT.due_month < _month_start(as_of),
-            ~_done_by(PT.status, PT.completed_on, as_of),
+            PT.due_month < k.month_start(as_of),
+            ~k.done_by(PT.status, PT.completed_on, as_of),
         )
-        .order_by(PT.due_month, _ordered(conn, P.code), _ordered(conn, PT.code))
+        .order_by(PT.due_month, k.ordered(conn, P.code), k.ordered(conn, PT.code))
     )  # fmt: skip
-    return _plain(_frame(conn, stmt), "status")
+    return k.plain(k.frame(conn, stmt), "status")

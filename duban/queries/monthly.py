@@ -23,14 +23,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, String, cast, func, null, or_, select, union_all
 
-from duban.db.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
-from duban.queries.metrics import _done_by, _frame, _ordered, _plain, _typed
-
-E = Escalation.__table__.c
-T = Ticket.__table__.c
-U = Unit.__table__.c
-PT = PlanTask.__table__.c
-PO = Policy.__table__.c
+from duban.db.models import ItemKind, PlanTask, Policy, Problem, Ticket, Unit
+from duban.queries import kernel as k
+from duban.queries.kernel import PO, PT, E, T, U
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "unit", "unit_name", "unit_kind", "item_kind", "item_id", "item_ref", "problem", "title",
@@ -103,11 +98,11 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
     )  # fmt: skip
     tasks = branch(
         ItemKind.plan_task, PlanTask.__table__, PT.code, problem.c.code, PT.title,
-        ~_done_by(PT.status, PT.completed_on, as_of),
+        ~k.done_by(PT.status, PT.completed_on, as_of),
     ).outerjoin(problem, problem.c.id == PT.problem_id)  # fmt: skip
     policies = branch(
         ItemKind.policy, Policy.__table__, PO.code, problem.c.code, PO.title,
-        ~_done_by(PO.status, PO.issued_on, as_of),
+        ~k.done_by(PO.status, PO.issued_on, as_of),
     ).outerjoin(problem, problem.c.id == PO.problem_id)  # fmt: skip
     return union_all(tickets, tasks, policies).subquery("ledger")
 
@@ -124,11 +119,11 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
         return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
     rows = _ledger_rows(as_of, steps)
     stmt = select(*(rows.c[name] for name in LEDGER_COLUMNS)).order_by(
-        _ordered(conn, rows.c.unit), rows.c.since, rows.c.item_kind,
-        _ordered(conn, rows.c.item_ref), rows.c.item_id,
+        k.ordered(conn, rows.c.unit), rows.c.since, rows.c.item_kind,
+        k.ordered(conn, rows.c.item_ref), rows.c.item_id,
     )  # fmt: skip
-    frame = _typed(_frame(conn, stmt), ints=("item_id", "level"))
-    frame = _plain(_plain(frame, "unit_kind"), "item_kind")
+    frame = k.typed(k.frame(conn, stmt), ints=("item_id", "level"))
+    frame = k.plain(k.plain(frame, "unit_kind"), "item_kind")
     frame["since"] = [_as_date(d) for d in frame["since"]]
     return frame[list(LEDGER_COLUMNS)]
 
@@ -161,4 +156,4 @@ def open_ledger_by_unit(
     counts.columns = list(steps)
     counts.insert(0, "items", counts.sum(axis=1))
     frame = counts.reset_index().sort_values("unit", kind="stable", ignore_index=True)
-    return _typed(frame, ints=("items", *steps))[columns]
+    return k.typed(frame, ints=("items", *steps))[columns]

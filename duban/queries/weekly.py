@@ -13,34 +13,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    Connection,
-    and_,
-    func,
-    literal,
-    or_,
-    select,
-)
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import String
+from sqlalchemy import Connection, and_, func, literal, select
 
-from duban.db.models import Problem, Satisfaction, Ticket, Unit
+from duban.db.models import Problem, Unit
+from duban.queries import kernel as k
+from duban.queries.kernel import P, T, U
 from duban.queries.metrics import (
-    _as_datetime,
-    _count_if,
-    _frame,
-    _ordered,
-    _ratio,
-    _typed,
-    response_limit_seconds,
-    seconds_between,
+    SATISFACTION_COLUMNS,
+    TIMELY_COLUMNS,
+    problem_and_lead_unit,
+    rate_counts,
 )
-
-T = Ticket.__table__.c
-U = Unit.__table__.c
-P = Problem.__table__.c
 
 WOW_BY: tuple[str, ...] = ("problem", "category", "district")
 WOW_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -50,44 +33,12 @@ WOW_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 CHANGE_COLUMNS = ("this_week", "last_week", "change", "change_rate")
 CITY_RATE_COLUMNS: tuple[str, ...] = (
-    "tickets",
-    "responded_in_time",
-    "response_rate",
-    "due",
-    "closed_on_time",
-    "on_time_rate",
-    "closed",
-    "closed_resolved",
-    "resolution_rate",
-    "rated",
-    "satisfied",
-    "satisfaction_rate",
-)
-
-
-class day_of(FunctionElement[str]):
-    """The calendar day of a DATETIME/TIMESTAMP as 'YYYY-MM-DD' text, on every dialect."""
-
-    type = String()
-    name = "day_of"
-    inherit_cache = True
-
-
-@compiles(day_of)
-def _day_of_default(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    raise NotImplementedError(f"day_of: dialect {compiler.dialect.name} not supported")
-
-
-@compiles(day_of, "sqlite")
-def _day_of_sqlite(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
-    return f"date({arg})"
-
-
-@compiles(day_of, "postgresql")
-def _day_of_pg(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
-    (arg,) = (compiler.process(a, **kw) for a in element.clauses)
-    return f"to_char({arg}, 'YYYY-MM-DD')"
+    *TIMELY_COLUMNS, "closed", "closed_resolved", "resolution_rate", *SATISFACTION_COLUMNS,
+)  # fmt: skip
+CITY_COUNTS = (
+    "tickets", "responded_in_time", "due", "closed_on_time", "closed", "closed_resolved",
+    "rated", "n_satisfied", "n_basic",
+)  # fmt: skip
 
 
 def week_on_week(
@@ -104,8 +55,8 @@ def week_on_week(
     """
     if by not in WOW_COLUMNS:
         raise ValueError(f"by: must be one of {', '.join(WOW_BY)} (got {by!r})")
-    this_start, this_end = _as_datetime(monday), _as_datetime(monday + timedelta(days=7))
-    last_start = _as_datetime(monday - timedelta(days=7))
+    this_start, this_end = k.as_datetime(monday), k.as_datetime(monday + timedelta(days=7))
+    last_start = k.as_datetime(monday - timedelta(days=7))
     this_week = and_(T.received_at >= this_start, T.received_at < this_end)
     last_week = and_(T.received_at >= last_start, T.received_at < this_start)
     window = and_(T.received_at >= last_start, T.received_at < this_end)
@@ -114,8 +65,8 @@ def week_on_week(
         counts = (
             select(
                 T.problem_id,
-                _count_if(this_week).label("this_week"),
-                _count_if(last_week).label("last_week"),
+                k.count_if(this_week).label("this_week"),
+                k.count_if(last_week).label("last_week"),
             )
             .where(T.problem_id.is_not(None), window)
             .group_by(T.problem_id)
@@ -124,21 +75,18 @@ def week_on_week(
         this, last = (func.coalesce(counts.c[n], 0) for n in ("this_week", "last_week"))
         stmt = (
             select(
-                P.code.label("problem"),
-                P.name.label("problem_name"),
-                U.code.label("lead_unit"),
-                U.name.label("lead_unit_name"),
+                *problem_and_lead_unit(),
                 this.label("this_week"),
                 last.label("last_week"),
                 (this - last).label("change"),
-                _ratio(this - last, last).label("change_rate"),
+                k.ratio(this - last, last).label("change_rate"),
             )
             .select_from(
                 Problem.__table__.join(Unit.__table__, U.id == P.lead_unit_id).outerjoin(
                     counts, counts.c.problem_id == P.id
                 )
             )
-            .order_by(_ordered(conn, P.code))
+            .order_by(k.ordered(conn, P.code))
         )
         if year is not None:
             stmt = stmt.where(P.year == year)
@@ -147,8 +95,8 @@ def week_on_week(
         grouped = (
             select(
                 key,
-                _count_if(this_week).label("this_week"),
-                _count_if(last_week).label("last_week"),
+                k.count_if(this_week).label("this_week"),
+                k.count_if(last_week).label("last_week"),
             )
             .where(window)
             .group_by(key)
@@ -160,18 +108,18 @@ def week_on_week(
             g.this_week,
             g.last_week,
             (g.this_week - g.last_week).label("change"),
-            _ratio(g.this_week - g.last_week, g.last_week).label("change_rate"),
-        ).order_by(g.this_week.desc(), g[by] == "", _ordered(conn, g[by]))
-    frame = _frame(conn, stmt)
-    frame = _typed(frame, ints=("this_week", "last_week", "change"), floats=("change_rate",))
+            k.ratio(g.this_week - g.last_week, g.last_week).label("change_rate"),
+        ).order_by(g.this_week.desc(), g[by] == "", k.ordered(conn, g[by]))
+    frame = k.frame(conn, stmt)
+    frame = k.typed(frame, ints=("this_week", "last_week", "change"), floats=("change_rate",))
     return frame[[*WOW_COLUMNS[by], *CHANGE_COLUMNS]]
 
 
 def daily_volume(conn: Connection, start: date, days: int = 7) -> pd.DataFrame:
     """Tickets received on each of the `days` days from `start`: columns day (a date) and
     tickets; a day without tickets is listed with 0."""
-    begin, end = _as_datetime(start), _as_datetime(start + timedelta(days=days))
-    day = day_of(T.received_at)
+    begin, end = k.as_datetime(start), k.as_datetime(start + timedelta(days=days))
+    day = k.day_of(T.received_at)
     stmt = (
         select(day.label("day"), func.count().label("tickets"))
         .where(T.received_at >= begin, T.received_at < end)
@@ -194,32 +142,11 @@ def city_rates(
     """The three rates (三率) of the whole city for [start, end), with their counts: the same
     definitions as `unit_rates` (docs/metrics.md), over all tickets. One row, as a dict;
     a rate whose denominator is 0 is None."""
-    start, end = _as_datetime(start), _as_datetime(end)
-    received = and_(T.received_at >= start, T.received_at < end)
-    due_in = and_(T.due_at >= start, T.due_at < end)
-    in_time = and_(
-        T.first_response_at.is_not(None),
-        seconds_between(T.received_at, T.first_response_at)
-        <= response_limit_seconds(response_hours),
-    )
-    closed = T.closed_at.is_not(None)
-    sat = T.satisfaction
+    in_period, counts = rate_counts(start, end, response_hours)
     row = conn.execute(
-        select(
-            _count_if(received).label("tickets"),
-            _count_if(and_(received, in_time)).label("responded_in_time"),
-            _count_if(due_in).label("due"),
-            _count_if(and_(due_in, closed, T.closed_at <= T.due_at)).label("closed_on_time"),
-            _count_if(and_(received, closed)).label("closed"),
-            _count_if(and_(received, closed, T.resolved.is_(True))).label("closed_resolved"),
-            _count_if(and_(received, sat.is_not(None))).label("rated"),
-            _count_if(and_(received, sat == Satisfaction.satisfied.value)).label("n_satisfied"),
-            _count_if(and_(received, sat == Satisfaction.basically_satisfied.value)).label(
-                "n_basic"
-            ),
-        ).where(or_(received, due_in))
+        select(*(counts[name].label(name) for name in CITY_COUNTS)).where(in_period)
     ).one()
-    n = {k: int(v or 0) for k, v in row._mapping.items()}
+    n = {name: int(v or 0) for name, v in row._mapping.items()}
     satisfied = n["n_satisfied"] + float(basic_weight) * n["n_basic"]
 
     def rate(num: float, den: int) -> float | None:
@@ -249,6 +176,6 @@ def lead_units(conn: Connection, codes: list[str]) -> pd.DataFrame:
     stmt = (
         select(U.code, U.name, U.emails)
         .where(U.code.in_(sorted(set(codes))), U.active.is_(True))
-        .order_by(_ordered(conn, U.code))
+        .order_by(k.ordered(conn, U.code))
     )
-    return _frame(conn, stmt)
+    return k.frame(conn, stmt)

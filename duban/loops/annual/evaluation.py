@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from duban.config import CityConfig, EvaluationConfig
-from duban.db.models import Unit
 from duban.queries import annual as qe
 from duban.queries.metrics import unit_rates
+from duban.queries.units import directory
 from duban.rules.masking import mask_personal_data
 from duban.rules.ranking import GROUP_NAMES, RATES
 from duban.rules.scoring import (
@@ -147,11 +147,9 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
             "recurrences": qe.recurrence_items(conn, year, limit),
         }
         units = {
-            code: {"name": name, "kind": str(getattr(kind, "value", kind)),
-                   "emails": emails or [], "active": active}
-            for code, name, kind, emails, active in conn.execute(
-                select(Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.active)
-            )
+            u.code: {"name": u.name, "kind": str(getattr(u.kind, "value", u.kind)),
+                     "emails": u.emails or [], "active": u.active}
+            for u in directory(conn)
         }  # fmt: skip
     records = records_of(units, rates, plan, spot, esc, rec, old)
     scores = rank_scores(

@@ -14,11 +14,12 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, or_, select
+from sqlalchemy import Engine
 
 from duban.config import CityConfig
 from duban.db import insert_ignore
-from duban.db.models import Escalation, ItemKind, PlanItemStatus, PlanTask, Ticket, TicketStatus
+from duban.db.models import Escalation, ItemKind, PlanItemStatus, TicketStatus
+from duban.queries import daily as q
 from duban.rules.ladder import steps_to_apply
 from duban.rules.warnings import blue_cutoff, plan_task_deadline
 
@@ -35,18 +36,6 @@ class EscalationResult:
         for row in self.new_steps:
             out[row["step"]] = out.get(row["step"], 0) + 1
         return out
-
-
-def _applied(conn: Any, kind: ItemKind, ids_query: Any) -> dict[int, set[str]]:
-    rows = conn.execute(
-        select(Escalation.item_id, Escalation.step).where(
-            Escalation.item_kind == kind.value, Escalation.item_id.in_(ids_query)
-        )
-    )
-    applied: dict[int, set[str]] = {}
-    for item_id, step in rows:
-        applied.setdefault(item_id, set()).add(step)
-    return applied
 
 
 def apply_escalations(
@@ -87,24 +76,15 @@ def apply_escalations(
             calendar=calendar,
         )
 
-    t = Ticket.__table__.c
-    done_with_ladder = exists().where(
-        Escalation.item_kind == ItemKind.ticket.value,
-        Escalation.item_id == t.id,
-        Escalation.step == last_step,
-    )
-    ticket_filter = and_(
-        t.due_at < datetime.combine(latest_deadline + timedelta(days=1), time()),
-        t.received_at < datetime.combine(day + timedelta(days=1), time()),
-        or_(t.status != TicketStatus.closed.value, t.closed_at >= closed_since),
-        ~done_with_ladder,
-    )
     rows: list[dict[str, Any]] = []
     with engine.connect() as conn:
-        tickets = conn.execute(
-            select(t.id, t.unit_id, t.due_at, t.closed_at, t.status, t.urgency).where(ticket_filter)
-        ).all()
-        applied = _applied(conn, ItemKind.ticket, select(t.id).where(ticket_filter))
+        tickets, applied = q.ladder_tickets(
+            conn,
+            due_before=datetime.combine(latest_deadline + timedelta(days=1), time()),
+            received_before=datetime.combine(day + timedelta(days=1), time()),
+            closed_since=closed_since,
+            last_step=last_step,
+        )
         for item_id, unit_id, due_at, closed_at, status, urgency in tickets:
             closed_on = closed_at.date() if status == TicketStatus.closed and closed_at else None
             done_steps = frozenset(applied.get(item_id, ()))
@@ -113,15 +93,11 @@ def apply_escalations(
                 rows.append(_row(ItemKind.ticket, item_id, unit_id, due, now))
         result.candidates += len(tickets)
 
-        p = PlanTask.__table__.c
-        plan_filter = and_(
-            p.due_month <= latest_deadline.replace(day=1),
-            or_(p.status != PlanItemStatus.done.value, p.completed_on >= closed_since.date()),
+        tasks, applied = q.ladder_plan_tasks(
+            conn,
+            last_due_month=latest_deadline.replace(day=1),
+            completed_since=closed_since.date(),
         )
-        tasks = conn.execute(
-            select(p.id, p.owner_unit_id, p.due_month, p.status, p.completed_on).where(plan_filter)
-        ).all()
-        applied = _applied(conn, ItemKind.plan_task, select(p.id).where(plan_filter))
         for item_id, unit_id, due_month, status, completed_on in tasks:
             done = status == PlanItemStatus.done
             closed_on = (completed_on or day) if done else None

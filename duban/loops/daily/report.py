@@ -13,11 +13,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from duban.config import CityConfig
-from duban.db.models import Delivery, DeliveryStatus, Notice
 from duban.queries import daily as q
+from duban.queries import notices as qn
 from duban.rules.masking import mask_personal_data
 from duban.rules.warnings import blue_cutoff
 
@@ -80,22 +80,7 @@ def measure_daily(
 
 def undelivered(conn: Any, limit: int = 100) -> list[dict[str, Any]]:
     """Deliveries still pending after an attempt, or refused: for the office's digest."""
-    rows = conn.execute(
-        select(
-            Delivery.recipient,
-            Delivery.status,
-            Delivery.attempts,
-            Delivery.last_error,
-            Notice.subject,
-        )
-        .join(Notice, Notice.id == Delivery.notice_id)
-        .where(
-            (Delivery.status == DeliveryStatus.refused.value)
-            | ((Delivery.status != DeliveryStatus.sent.value) & (Delivery.attempts > 0))
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
+    rows = qn.undelivered(conn, limit)
     return [
         {"recipient": r.recipient, "status": str(r.status), "attempts": r.attempts,
          "error": r.last_error or "", "subject": r.subject}

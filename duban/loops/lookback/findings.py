@@ -28,12 +28,13 @@ from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, update
 
 from duban.config import LookbackSchedule
-from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Problem, Run, Ticket, Unit
+from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Ticket
 from duban.db.models import TicketStatus as Status
 from duban.queries import lookback as q
+from duban.queries.units import directory_frame, unit_ids
 from duban.rules.masking import mask_personal_data
 
 LOOP = "lookback"
@@ -215,18 +216,8 @@ class Resolved:
 def resolve_codes(conn: Connection, request: LookbackRequest) -> Resolved:
     """The database ids of the request's unit and problem codes, or LookbackRequestError
     naming every unknown code."""
-    units = dict(
-        conn.execute(select(Unit.code, Unit.id).where(Unit.code.in_(request.unit_codes())))
-        .tuples()
-        .all()
-    )
-    problems = dict(
-        conn.execute(
-            select(Problem.code, Problem.id).where(Problem.code.in_(request.problem_codes()))
-        )
-        .tuples()
-        .all()
-    )
+    units = unit_ids(conn, request.unit_codes())
+    problems = q.problem_ids(conn, request.problem_codes())
     unknown = unknown_codes(request, units, problems)
     if unknown:
         raise LookbackRequestError(
@@ -279,10 +270,7 @@ def measure_lookback(engine: Engine, request: LookbackRequest) -> LookbackSnapsh
     check_request(request)
     with engine.connect() as conn:
         criteria = criteria_for(request, resolve_codes(conn, request))
-        units = pd.DataFrame(
-            conn.execute(select(Unit.id, Unit.code, Unit.name, Unit.emails, Unit.active)).all(),
-            columns=["id", "code", "name", "emails", "active"],
-        ).set_index("id")
+        units = directory_frame(conn)[["code", "name", "emails", "active"]]
         return LookbackSnapshot(
             request=request,
             findings=q.findings(conn, criteria),
@@ -324,20 +312,9 @@ def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
     an earlier reopening by this request is not reopened a second time.
     """
     F = LookbackFinding.__table__.c
-    R = Run.__table__.c
     T = Ticket.__table__.c
-    this_run = select(F.item_id).where(F.run_id == run_id, F.item_kind == ItemKind.ticket.value)
-    reopened_before = (
-        select(F.item_id)
-        .select_from(LookbackFinding.__table__.join(Run.__table__, R.id == F.run_id))
-        .where(
-            R.loop == LOOP,
-            R.period == period,
-            F.run_id != run_id,
-            F.item_kind == ItemKind.ticket.value,
-            F.reopened.is_(True),
-        )
-    )
+    this_run = q.tickets_found(run_id)
+    reopened_before = q.reopened_before(LOOP, period, run_id)
     now = datetime.now()
     with engine.begin() as conn:
         changed = (
@@ -355,7 +332,7 @@ def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
             .all()
         )
         ids = sorted(int(i) for i in changed)
-        total = conn.execute(select(F.item_id).where(F.run_id == run_id)).all()
+        total = q.findings_of_run(conn, run_id)
         if ids:
             origin = f"lookback {period} run {run_id}"
             conn.execute(

@@ -16,14 +16,14 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from duban.config import CityConfig, MetricsConfig
-from duban.db.models import Unit
 from duban.periods import MonthPeriod
 from duban.queries import metrics as qm
 from duban.queries.metrics import metrics_frame
 from duban.queries.monthly import open_ledger, open_ledger_by_unit
+from duban.queries.units import directory
 from duban.rules.exit_rule import StreetMonth, exit_verdict
 from duban.rules.exit_rule import as_dict as exit_as_dict
 from duban.rules.ranking import GROUP_NAMES, RATE_NAMES, RATES, RankedUnit, UnitRates, rank_units
@@ -137,11 +137,10 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
         ledger = open_ledger(conn, period.as_of, steps)
         ledger_units = open_ledger_by_unit(conn, period.as_of, steps, ledger)
         units = {
-            code: {"name": name, "kind": str(kind), "emails": emails or [], "active": active}
-            for code, name, kind, emails, active in conn.execute(
-                select(Unit.code, Unit.name, Unit.kind, Unit.emails, Unit.active)
-            )
-        }
+            u.code: {"name": u.name, "kind": str(u.kind), "emails": u.emails or [],
+                     "active": u.active}
+            for u in directory(conn)
+        }  # fmt: skip
     supervised = supervised_streets(engine, config, settings, period)
     return MonthlySnapshot(
         supervised=supervised,

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, exists, func, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from duban.config import CityConfig, SpotCheckConfig, secret_bytes
@@ -34,14 +34,13 @@ from duban.db.models import (
     ItemKind,
     PlanItemStatus,
     PlanTask,
-    Problem,
     SpotCheckSample,
     Ticket,
     TicketStatus,
-    Unit,
 )
 from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
+from duban.queries import units as qu
 from duban.rules.masking import mask_personal_data
 from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
@@ -76,10 +75,6 @@ class SampleDraw:
         return sum(int(s["population"]) for s in self.strata)
 
 
-def _quarter_recorded(conn: Connection, quarter: str) -> bool:
-    return bool(conn.scalar(select(exists().where(SpotCheckSample.quarter == quarter))))
-
-
 def draw_sample(
     engine: Engine,
     config: CityConfig,
@@ -100,7 +95,7 @@ def draw_sample(
     now = now or datetime.now()
     with engine.begin() as conn:
         counts = q.population_counts(conn, period.start, period.end)
-        if _quarter_recorded(conn, period.label):
+        if q.sample_recorded(conn, period.label):
             recorded = True
             inserted = 0
             result: Draw | None = None
@@ -114,7 +109,7 @@ def draw_sample(
                 )
             )
             result = draw(secret, period.label, candidates, spot.rule, populations)
-            unit_ids = dict(conn.execute(select(Unit.code, Unit.id)).tuples().all())
+            unit_ids = qu.unit_ids(conn)
             rows = [
                 {
                     "quarter": period.label,
@@ -132,10 +127,7 @@ def draw_sample(
                     conn, SpotCheckSample.__table__, rows, ["quarter", "item_kind", "item_id"]
                 )
                 # (executemany reports no row count on every driver: count them)
-                inserted = int(
-                    conn.scalar(select(func.count()).where(SpotCheckSample.quarter == period.label))
-                    or 0
-                )
+                inserted = q.sample_size(conn, period.label)
     if result is not None and dry_run:
         items = _drawn_items(engine, result, now)
     else:
@@ -192,46 +184,23 @@ SAMPLE_COLUMNS = [
 def load_sample(conn: Connection, quarter: str) -> pd.DataFrame:
     """The recorded sample of `quarter` with what identifies each item (citizen text and
     titles masked), by unit code, kind and reference. SAMPLE_COLUMNS."""
-    S = SpotCheckSample.__table__.c
-    T = Ticket.__table__.c
-    PT = PlanTask.__table__.c
-    P = Problem.__table__.c
-    U = Unit.__table__.c
-    base = (
-        S.id, S.item_kind, S.item_id, S.unit_id, U.code, U.name,
-    )  # fmt: skip
-    tail = (S.seed, S.drawn_at, S.passed, S.note, S.checked_at)
-    tickets = conn.execute(
-        select(*base, T.external_id, T.closed_at, T.category, T.content, *tail, T.status)
-        .select_from(
-            SpotCheckSample.__table__.join(Unit.__table__, U.id == S.unit_id).join(
-                Ticket.__table__, T.id == S.item_id
-            )
-        )
-        .where(S.quarter == quarter, S.item_kind == ItemKind.ticket.value)
-    ).all()
-    tasks = conn.execute(
-        select(*base, P.code + ":" + PT.code, PT.completed_on, P.name, PT.title, *tail, PT.status)
-        .select_from(
-            SpotCheckSample.__table__.join(Unit.__table__, U.id == S.unit_id)
-            .join(PlanTask.__table__, PT.id == S.item_id)
-            .join(Problem.__table__, P.id == PT.problem_id)
-        )
-        .where(S.quarter == quarter, S.item_kind == ItemKind.plan_task.value)
-    ).all()
     rows = []
-    for r in [*tickets, *tasks]:
-        values = list(r)
-        done = values[7]
-        values[7] = done.date() if isinstance(done, datetime) else done
-        values[9] = mask_personal_data(values[9])
-        values[1] = str(values[1])
-        values[15] = str(values[15])
-        rows.append(values)
+    for r in q.sample_rows(conn, quarter):
+        values = r._asdict()
+        values["done_on"] = _day(values["done_on"])
+        values["text"] = mask_personal_data(values["text"])
+        values["item_kind"] = str(values["item_kind"])
+        values["item_status"] = str(values["item_status"])
+        rows.append([values[c] for c in SAMPLE_COLUMNS])
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     frame["passed"] = frame["passed"].astype(object)
     frame = frame.where(frame.notna(), None)
     return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
+
+
+def _day(done: Any) -> Any:
+    """A ticket's closing time as its day; a plan task's completion day as it is."""
+    return done.date() if isinstance(done, datetime) else done
 
 
 def _drawn_items(engine: Engine, result: Draw, now: datetime) -> pd.DataFrame:
@@ -239,48 +208,18 @@ def _drawn_items(engine: Engine, result: Draw, now: datetime) -> pd.DataFrame:
     tickets = [d for d in result.items if d.candidate.item_kind == ItemKind.ticket.value]
     tasks = [d for d in result.items if d.candidate.item_kind == ItemKind.plan_task.value]
     with engine.connect() as conn:
-        units = {
-            code: (uid, name)
-            for uid, code, name in conn.execute(select(Unit.id, Unit.code, Unit.name))
-        }
-        t_rows = {
-            r[0]: r
-            for r in conn.execute(
-                select(
-                    Ticket.id,
-                    Ticket.external_id,
-                    Ticket.closed_at,
-                    Ticket.category,
-                    Ticket.content,
-                    Ticket.status,
-                ).where(Ticket.id.in_([d.candidate.item_id for d in tickets]))
-            )
-        }
-        p_rows = {
-            r[0]: r
-            for r in conn.execute(
-                select(
-                    PlanTask.id,
-                    Problem.code + ":" + PlanTask.code,
-                    PlanTask.completed_on,
-                    Problem.name,
-                    PlanTask.title,
-                    PlanTask.status,
-                )
-                .join(Problem, Problem.id == PlanTask.problem_id)
-                .where(PlanTask.id.in_([d.candidate.item_id for d in tasks]))
-            )
-        }
+        units = {u.code: u for u in qu.directory(conn)}
+        t_rows = q.item_details(conn, ItemKind.ticket, [d.candidate.item_id for d in tickets])
+        p_rows = q.item_details(conn, ItemKind.plan_task, [d.candidate.item_id for d in tasks])
     rows = []
     for d in result.items:
         c = d.candidate
-        source = t_rows if c.item_kind == ItemKind.ticket.value else p_rows
-        _, ref, done, category, text, status = source[c.item_id]
-        uid, name = units[c.unit_code]
+        item = (t_rows if c.item_kind == ItemKind.ticket.value else p_rows)[c.item_id]
+        unit = units[c.unit_code]
         rows.append(
-            [None, c.item_kind, c.item_id, uid, c.unit_code, name, ref,
-             done.date() if isinstance(done, datetime) else done, category,
-             mask_personal_data(text), d.seed_fingerprint, now, None, None, None, str(status)]
+            [None, c.item_kind, c.item_id, unit.id, c.unit_code, unit.name, item.ref,
+             _day(item.done_on), item.category, mask_personal_data(item.text),
+             d.seed_fingerprint, now, None, None, None, str(item.item_status)]
         )  # fmt: skip
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
@@ -336,8 +275,7 @@ def fail_item(
     if sample.note:
         reason += f"：{sample.note}"
     kind = ItemKind(sample.item_kind).value
-    key = (Escalation.item_kind == kind, Escalation.item_id == sample.item_id)
-    had = session.scalar(select(exists().where(*key, Escalation.step == FAILED_STEP)))
+    had = q.step_recorded(session, kind, sample.item_id, FAILED_STEP)
     insert_ignore(
         session.connection(),
         Escalation.__table__,
