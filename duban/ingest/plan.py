@@ -37,6 +37,7 @@ from duban.db.models import (
     Unit,
 )
 from duban.ingest.sources import ExportError
+from duban.workbooks import Column, SheetSpec
 
 __all__ = (
     "DATE_FIELDS",
@@ -64,47 +65,47 @@ CODE_MAX_LENGTH = 64  # plan_tasks.code, responsibilities.code, policies.code
 # ---------------------------------------------------------------- the format
 
 
-TASKS = wb.SheetSpec(
+TASKS = SheetSpec(
     "tasks",
     "任务清单",
     (
-        wb.Column("problem", "问题编号"),
-        wb.Column("code", "任务编号"),
-        wb.Column("title", "任务内容"),
-        wb.Column("owner", "责任单位"),
-        wb.Column("start_month", "开始月份", required=False),
-        wb.Column("due_month", "完成时限"),
-        wb.Column("status", "状态", required=False),
-        wb.Column("progress", "进度", required=False),
-        wb.Column("completed_on", "完成日期", required=False),
-        wb.Column("evidence", "佐证材料", required=False),
+        Column("problem", "问题编号"),
+        Column("code", "任务编号"),
+        Column("title", "任务内容"),
+        Column("owner", "责任单位"),
+        Column("start_month", "开始月份", required=False),
+        Column("due_month", "完成时限"),
+        Column("status", "状态", required=False),
+        Column("progress", "进度", required=False),
+        Column("completed_on", "完成日期", required=False),
+        Column("evidence", "佐证材料", required=False),
     ),
 )
-RESPONSIBILITIES = wb.SheetSpec(
+RESPONSIBILITIES = SheetSpec(
     "responsibilities",
     "责任清单",
     (
-        wb.Column("problem", "问题编号"),
-        wb.Column("code", "编号"),
-        wb.Column("unit", "责任单位"),
-        wb.Column("duty", "职责"),
+        Column("problem", "问题编号"),
+        Column("code", "编号"),
+        Column("unit", "责任单位"),
+        Column("duty", "职责"),
     ),
 )
-POLICIES = wb.SheetSpec(
+POLICIES = SheetSpec(
     "policies",
     "政策清单",
     (
-        wb.Column("problem", "问题编号"),
-        wb.Column("code", "政策编号"),
-        wb.Column("title", "政策名称"),
-        wb.Column("owner", "责任单位"),
-        wb.Column("due_month", "计划出台月份"),
-        wb.Column("status", "状态", required=False),
-        wb.Column("issued_on", "出台日期", required=False),
-        wb.Column("evidence", "佐证材料", required=False),
+        Column("problem", "问题编号"),
+        Column("code", "政策编号"),
+        Column("title", "政策名称"),
+        Column("owner", "责任单位"),
+        Column("due_month", "计划出台月份"),
+        Column("status", "状态", required=False),
+        Column("issued_on", "出台日期", required=False),
+        Column("evidence", "佐证材料", required=False),
     ),
 )
-PLAN = wb.SheetSpec("plan", "方案", (wb.Column("problem", "问题编号"), wb.Column("plan", "方案")))
+PLAN = SheetSpec("plan", "方案", (Column("problem", "问题编号"), Column("plan", "方案")))
 SHEETS = (TASKS, RESPONSIBILITIES, POLICIES, PLAN)
 
 TASK_STATUS: dict[str, PlanItemStatus] = {
@@ -596,7 +597,7 @@ def _write_value(name: str, value: Any) -> Any:
     return value
 
 
-def _write_sheet(book: Any, spec: wb.SheetSpec, rows: Iterable[dict[str, Any]]) -> None:
+def _write_sheet(book: Any, spec: SheetSpec, rows: Iterable[dict[str, Any]]) -> None:
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 

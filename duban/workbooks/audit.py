@@ -47,18 +47,9 @@ class AuditTrail:
     def record(
         self, entity: str, entity_id: int, name: str, old: str | None, new: str | None
     ) -> None:
-        self.session.add(
-            AuditRecord(
-                at=self.at,
-                actor=self.actor,
-                entity=entity,
-                entity_id=entity_id,
-                field=name,
-                old=old,
-                new=new,
-                origin=self.origin,
-            )
-        )
+        row = AuditRecord(entity=entity, entity_id=entity_id, field=name, old=old, new=new)
+        row.at, row.actor, row.origin = self.at, self.actor, self.origin
+        self.session.add(row)
 
     def change(self, entity: str, entity_id: int, name: str, old: Any, new: Any) -> None:
         self.record(entity, entity_id, name, self.show(name, old), self.show(name, new))

@@ -40,6 +40,7 @@ from duban.ingest.plan import (
     load_refs,
     plan_audit,
 )
+from duban.workbooks import Column, SheetSpec
 
 __all__ = (
     "KINDS",
@@ -105,7 +106,7 @@ LAYOUT = wb.ListLayout(
 
 @dataclass(frozen=True)
 class _Kind:
-    spec: wb.SheetSpec
+    spec: SheetSpec
     entity: str  # AuditRecord.entity
     model: type[PlanTask] | type[Policy]
     date_field: str  # completed_on | issued_on
@@ -343,9 +344,7 @@ def _write_items(
     from openpyxl.worksheet.datavalidation import DataValidation
 
     spec = kind.spec
-    sheet = wb.ListSheet(
-        book, spec.zh, [*spec.columns, wb.Column("warning", WARNING_HEADER)], LAYOUT
-    )
+    sheet = wb.ListSheet(book, spec.zh, [*spec.columns, Column("warning", WARNING_HEADER)], LAYOUT)
     counts: dict[str, int] = {}
     for item in items:
         warning = _warning(item, as_of, config, kind.model is PlanTask)

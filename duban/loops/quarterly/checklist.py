@@ -45,6 +45,7 @@ from duban.loops.quarterly.sample import (
     parse_quarter,
 )
 from duban.rules.masking import mask_personal_data
+from duban.workbooks import Column, SheetSpec
 
 __all__ = (
     "CHECKLIST",
@@ -56,20 +57,20 @@ __all__ = (
     "render_checklist_workbook",
 )
 
-CHECKLIST = wb.SheetSpec(
+CHECKLIST = SheetSpec(
     "checklist",
     "抽查清单",
     (
-        wb.Column("sample", "抽查编号"),
-        wb.Column("kind", "类型"),
-        wb.Column("ref", "编号"),
-        wb.Column("unit", "承办单位"),
-        wb.Column("done_on", "办结/完成日期"),
-        wb.Column("category", "类别/问题"),
-        wb.Column("text", "内容摘要"),
-        wb.Column("result", "核验结果"),
-        wb.Column("note", "核验说明"),
-        wb.Column("checked_on", "核验日期"),
+        Column("sample", "抽查编号"),
+        Column("kind", "类型"),
+        Column("ref", "编号"),
+        Column("unit", "承办单位"),
+        Column("done_on", "办结/完成日期"),
+        Column("category", "类别/问题"),
+        Column("text", "内容摘要"),
+        Column("result", "核验结果"),
+        Column("note", "核验说明"),
+        Column("checked_on", "核验日期"),
     ),
 )
 README_SHEET = "填写说明"
