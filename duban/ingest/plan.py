@@ -14,11 +14,7 @@ re-importing the same workbook changes nothing and writes no audit.
 
 from __future__ import annotations
 
-import csv
-import math
-import re
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -27,10 +23,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from duban import workbooks as wb
 from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import (
-    AuditRecord,
     ImportRun,
     PlanItemStatus,
     PlanTask,
@@ -41,35 +37,32 @@ from duban.db.models import (
     Unit,
 )
 from duban.ingest.sources import ExportError
-from duban.rules.masking import mask_personal_data
+from duban.workbooks import Column, SheetSpec
 
-REPORT_COLUMNS = ("file", "sheet", "row", "field", "column", "value", "reason")
+__all__ = (
+    "DATE_FIELDS",
+    "MONTH_FIELDS",
+    "POLICIES",
+    "POLICY_STATUS",
+    "RESPONSIBILITIES",
+    "SHEETS",
+    "TASKS",
+    "TASK_STATUS",
+    "PlanImportSummary",
+    "PlanRefs",
+    "PlanRowCheck",
+    "SheetCounts",
+    "import_plan",
+    "load_refs",
+    "read_plan_workbook",
+    "validate_sheet",
+    "write_plan_workbook",
+)
+
 CODE_MAX_LENGTH = 64  # plan_tasks.code, responsibilities.code, policies.code
 
 
 # ---------------------------------------------------------------- the format
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str  # the English header, lower case; also the key of write_plan_workbook's dicts
-    zh: str  # the Chinese header
-    required: bool = True
-
-    @property
-    def label(self) -> str:
-        return f"{self.zh}/{self.field}"
-
-
-@dataclass(frozen=True)
-class SheetSpec:
-    key: str  # tasks | responsibilities | policies | plan (also the English sheet name)
-    zh: str  # the Chinese sheet name
-    columns: tuple[Column, ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.zh}/{self.key}"
 
 
 TASKS = SheetSpec(
@@ -156,6 +149,18 @@ class SheetCounts:
         )
 
 
+class _Total:
+    """A count of PlanImportSummary: its sum over the sheets (read-only)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, summary: PlanImportSummary | None, owner: type | None = None) -> int:
+        if summary is None:
+            raise AttributeError(self.name)  # a count of a summary, not of the class
+        return sum(getattr(summary.sheet(s.key), self.name) for s in SHEETS)
+
+
 @dataclass
 class PlanImportSummary:
     run_id: int
@@ -171,28 +176,11 @@ class PlanImportSummary:
         assert isinstance(counts, SheetCounts)
         return counts
 
-    def _total(self, attr: str) -> int:
-        return sum(getattr(self.sheet(s.key), attr) for s in SHEETS)
-
-    @property
-    def read(self) -> int:
-        return self._total("read")
-
-    @property
-    def inserted(self) -> int:
-        return self._total("inserted")
-
-    @property
-    def updated(self) -> int:
-        return self._total("updated")
-
-    @property
-    def unchanged(self) -> int:
-        return self._total("unchanged")
-
-    @property
-    def quarantined(self) -> int:
-        return self._total("quarantined")
+    read = _Total()
+    inserted = _Total()
+    updated = _Total()
+    unchanged = _Total()
+    quarantined = _Total()
 
     def line(self) -> str:
         parts = [self.sheet(s.key).text(s.key) for s in (TASKS, RESPONSIBILITIES, POLICIES)]
@@ -207,47 +195,12 @@ class PlanImportSummary:
 # ---------------------------------------------------------------- reading the workbook
 
 
-@dataclass
-class _Row:
-    number: int  # as a spreadsheet shows it: the header is row 1
-    cells: dict[str, Any]  # field -> cell value, for the columns the sheet has
-    raw: dict[str, str]  # header as in the file -> cell as text
-
-
-@dataclass
-class _Sheet:
-    spec: SheetSpec
-    title: str  # the sheet name as in the file
-    headers: dict[str, str]  # field -> header as in the file
-    rows: list[_Row]
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        if value.time() == datetime.min.time():
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _header_key(text: str) -> str:
-    """Headers and sheet names compare without case, outer spaces, or " "/"-" against "_"."""
-    return re.sub(r"[\s\-]+", "_", unicodedata.normalize("NFKC", text).strip().casefold())
-
-
 def _match_sheets(path: Path, titles: list[str]) -> dict[str, str]:
     """Spec key -> sheet title, for the plan sheets the workbook has."""
     found: dict[str, str] = {}
     problems: list[str] = []
     for spec in SHEETS:
-        names = {_header_key(spec.zh), _header_key(spec.key)}
-        matches = [t for t in titles if _header_key(t) in names]
+        matches = spec.titles_in(titles)
         if len(matches) > 1:
             shown = " and ".join(repr(t) for t in matches)
             problems.append(f"sheets {shown} are both the {spec.label} sheet; keep one")
@@ -265,78 +218,23 @@ def _match_sheets(path: Path, titles: list[str]) -> dict[str, str]:
     return found
 
 
-def _map_header(path: Path, spec: SheetSpec, title: str, header: list[str]) -> dict[str, int]:
-    """Field -> column position, or raise naming the sheet and every missing column."""
-    by_name: dict[str, Column] = {}
-    for col in spec.columns:
-        by_name[_header_key(col.zh)] = col
-        by_name[_header_key(col.field)] = col
-    positions: dict[str, int] = {}
-    problems: list[str] = []
-    for i, text in enumerate(header):
-        found = by_name.get(_header_key(text)) if text else None
-        if found is None:
-            continue
-        if found.field in positions:
-            first = header[positions[found.field]]
-            problems.append(f"columns {first!r} and {text!r} are both {found.label}")
-            continue
-        positions[found.field] = i
-    missing = [c.label for c in spec.columns if c.required and c.field not in positions]
-    if missing:
-        shown = ", ".join(repr(h) for h in header if h) or "nothing (no header row)"
-        problems.append(f"missing columns {', '.join(missing)}; its header row has {shown}")
-    if problems:
-        raise ExportError(f"{path}: sheet {title!r}: " + "; ".join(problems))
-    return positions
-
-
-def _read_rows(spec: SheetSpec, title: str, rows: Iterator[tuple[Any, ...]], path: Path) -> _Sheet:
-    first = next(rows, ())
-    header = [_cell_text(v) for v in first]
-    positions = _map_header(path, spec, title, header)
-    raw_names = [h or f"(column {i + 1})" for i, h in enumerate(header)]
-    out: list[_Row] = []
-    for number, values in enumerate(rows, start=2):
-        texts = [_cell_text(v) for v in values]
-        if not any(texts):
-            continue  # an empty row: skipped silently
-        raw = {
-            (raw_names[i] if i < len(raw_names) else f"(column {i + 1})"): t
-            for i, t in enumerate(texts)
-            if t
-        }
-        cells = {f: (values[i] if i < len(values) else None) for f, i in positions.items()}
-        out.append(_Row(number, cells, raw))
-    headers = {f: header[i] for f, i in positions.items()}
-    return _Sheet(spec, title, headers, out)
-
-
-def read_plan_workbook(path: Path) -> list[_Sheet]:
+def read_plan_workbook(path: Path) -> list[wb.Sheet]:
     """The plan sheets of the workbook, as raw rows; ExportError for faults of the whole file."""
-    from openpyxl import load_workbook
-
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"{path}: file not found")
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        raise ExportError(f"{path}: unsupported file type {path.suffix!r} (use .xlsx)")
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise ExportError(f"{path}: not a readable .xlsx workbook: {exc}") from None
+        book = wb.open_workbook(path)
+    except wb.WorkbookFileError as exc:
+        raise ExportError(str(exc)) from None
     try:
         found = _match_sheets(path, list(book.sheetnames))
-        sheets: list[_Sheet] = []
+        sheets: list[wb.Sheet] = []
         problems: list[str] = []
         for spec in SHEETS:
             if spec.key not in found:
                 continue
-            ws = book[found[spec.key]]
-            ws.reset_dimensions()  # some writers store wrong dimensions: read what is there
             try:
-                sheets.append(_read_rows(spec, ws.title, ws.iter_rows(values_only=True), path))
-            except ExportError as exc:
+                sheets.append(wb.read_sheet(spec, book[found[spec.key]], path))
+            except wb.SheetError as exc:
                 problems.append(str(exc))
         if problems:
             raise ExportError("\n".join(problems))
@@ -348,87 +246,17 @@ def read_plan_workbook(path: Path) -> list[_Sheet]:
 # ---------------------------------------------------------------- validating the rows
 
 
-_MONTH_RE = (
-    re.compile(r"^(\d{4})\s*[-/.]\s*(\d{1,2})$"),
-    re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月?$"),
-)
-_DATE_RE = (
-    re.compile(r"^(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})$"),
-    re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?$"),
-)
-
-
-def _date_of(value: Any) -> date | None:
-    """An Excel date cell or a date text (2026-03-15, 2026/3/15, 2026年3月15日); else None."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        return None
-    text = unicodedata.normalize("NFKC", value).strip()
-    text = re.sub(r"[ T]00:00(:00)?$", "", text)  # a date exported with a zero time
-    for pattern in _DATE_RE:
-        m = pattern.match(text)
-        if m:
-            try:
-                return date(int(m[1]), int(m[2]), int(m[3]))
-            except ValueError:
-                return None
-    return None
-
-
-def _month_of(value: Any) -> date | None:
-    """The first day of the month: 2026-03, 2026/3, 2026年3月, a date, or an Excel date cell."""
-    if isinstance(value, str):
-        text = unicodedata.normalize("NFKC", value).strip()
-        for pattern in _MONTH_RE:
-            m = pattern.match(text)
-            if m:
-                month = int(m[2])
-                return date(int(m[1]), month, 1) if 1 <= month <= 12 else None
-    day = _date_of(value)
-    return day.replace(day=1) if day else None
-
-
-def _parse_progress(value: Any) -> float | None:
-    """0.45, "45%" or 45 (a number above 1 means percent) -> 0.45; None when not a number."""
-    percent = False
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        text = unicodedata.normalize("NFKC", value).strip()
-        if text.endswith("%"):
-            percent, text = True, text[:-1].strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    if math.isnan(number):
-        return None
-    if percent or abs(number) > 1:
-        number /= 100
-    return round(number, 6)
-
-
-def _status_key(value: Any) -> str:
-    text = unicodedata.normalize("NFKC", _cell_text(value)).strip().lower()
-    return re.sub(r"[\s\-]+", "_", text)
-
-
 @dataclass
-class _Refs:
+class PlanRefs:
+    """What a plan row refers to, from the database: problems and units."""
+
     problems: dict[str, Problem]  # code -> problem
     units: dict[str, int]  # unit code, name or alias -> id (active units)
     inactive: set[str]  # codes of units no longer in the config
     unit_codes: dict[int, str]  # id -> code, for the audit
 
 
-def _load_refs(session: Session, config: CityConfig) -> _Refs:
+def load_refs(session: Session, config: CityConfig) -> PlanRefs:
     problems = {p.code: p for p in session.scalars(select(Problem))}
     units = list(session.scalars(select(Unit)))
     by_code = {u.code: u.id for u in units if u.active}
@@ -438,7 +266,7 @@ def _load_refs(session: Session, config: CityConfig) -> _Refs:
             for name in (uc.name, *uc.aliases):
                 lookup.setdefault(name, by_code[uc.code])
     lookup.update(by_code)  # a code wins over a name that happens to be spelled the same
-    return _Refs(
+    return PlanRefs(
         problems=problems,
         units=lookup,
         inactive={u.code for u in units if not u.active},
@@ -448,7 +276,7 @@ def _load_refs(session: Session, config: CityConfig) -> _Refs:
 
 @dataclass
 class _Good:
-    row: _Row
+    row: wb.Row
     problem: Problem
     code: str  # "" for the plan sheet (keyed by problem alone)
     values: dict[str, Any]  # the model's fields this row sets
@@ -456,48 +284,17 @@ class _Good:
 
 @dataclass
 class _Bad:
-    row: _Row
+    row: wb.Row
     errors: list[dict[str, str]]
 
 
-class _RowCheck:
-    """Parses the cells of one row, collecting every finding."""
+class PlanRowCheck(wb.RowCheck):
+    """Parses the cells of one plan row, collecting every finding; knows the problems and
+    units of the database (`refs`)."""
 
-    def __init__(self, sheet: _Sheet, row: _Row, refs: _Refs) -> None:
-        self.sheet = sheet
-        self.row = row
+    def __init__(self, sheet: wb.Sheet, row: wb.Row, refs: PlanRefs) -> None:
+        super().__init__(sheet, row)
         self.refs = refs
-        self.errors: list[dict[str, str]] = []
-
-    def has(self, name: str) -> bool:
-        return name in self.sheet.headers
-
-    def raw(self, name: str) -> Any:
-        return self.row.cells.get(name)
-
-    def text_of(self, name: str) -> str:
-        return _cell_text(self.raw(name))
-
-    def add(self, name: str, reason: str) -> None:
-        self.errors.append(
-            {
-                "field": name,
-                "column": self.sheet.headers.get(name, name),
-                "value": self.text_of(name),
-                "reason": reason,
-            }
-        )
-
-    def text(self, name: str, *, required: bool, max_length: int | None = None) -> str | None:
-        value = self.text_of(name)
-        if not value:
-            if required:
-                self.add(name, "missing")
-            return None
-        if max_length is not None and len(value) > max_length:
-            self.add(name, f"longer than {max_length} characters")
-            return None
-        return value
 
     def problem(self) -> Problem | None:
         code = self.text("problem", required=True)
@@ -526,47 +323,17 @@ class _RowCheck:
                 )
         return unit_id
 
-    def month(self, name: str, *, required: bool) -> date | None:
-        if not self.text_of(name):
-            if required:
-                self.add(name, "missing")
-            return None
-        month = _month_of(self.raw(name))
-        if month is None:
-            self.add(name, f"not a month: {self.text_of(name)!r} (use e.g. 2026-03 or 2026年3月)")
-        return month
-
-    def date(self, name: str) -> date | None:
-        if not self.text_of(name):
-            return None
-        day = _date_of(self.raw(name))
-        if day is None:
-            self.add(name, f"not a date: {self.text_of(name)!r} (use e.g. 2026-03-15)")
-        return day
-
     def status(self, table: dict[str, PlanItemStatus]) -> PlanItemStatus | None:
         if not self.text_of("status"):
             return PlanItemStatus.planned
-        status = table.get(_status_key(self.raw("status")))
+        status = self.word("status", table)
         if status is None:
             words = ", ".join(table)
             self.add("status", f"unknown status {self.text_of('status')!r} (use one of: {words})")
         return status
 
-    def progress(self) -> float | None:
-        if not self.text_of("progress"):
-            return None
-        number = _parse_progress(self.raw("progress"))
-        if number is None:
-            self.add("progress", "not a number (use e.g. 0.45, 45% or 45)")
-        elif not 0 <= number <= 1:
-            shown = self.text_of("progress")
-            self.add("progress", f"{shown!r} means {number:.0%}: outside 0%..100%")
-            return None
-        return number
 
-
-def _check_task(c: _RowCheck) -> dict[str, Any]:
+def _check_task(c: PlanRowCheck) -> dict[str, Any]:
     values: dict[str, Any] = {
         "title": c.text("title", required=True),
         "owner_unit_id": c.unit("owner"),
@@ -594,11 +361,11 @@ def _check_task(c: _RowCheck) -> dict[str, Any]:
     return values
 
 
-def _check_responsibility(c: _RowCheck) -> dict[str, Any]:
+def _check_responsibility(c: PlanRowCheck) -> dict[str, Any]:
     return {"unit_id": c.unit("unit"), "duty": c.text("duty", required=True)}
 
 
-def _check_policy(c: _RowCheck) -> dict[str, Any]:
+def _check_policy(c: PlanRowCheck) -> dict[str, Any]:
     values: dict[str, Any] = {
         "title": c.text("title", required=True),
         "owner_unit_id": c.unit("owner"),
@@ -614,7 +381,7 @@ def _check_policy(c: _RowCheck) -> dict[str, Any]:
     return values
 
 
-def _check_plan(c: _RowCheck) -> dict[str, Any]:
+def _check_plan(c: PlanRowCheck) -> dict[str, Any]:
     return {"plan": c.text("plan", required=True)}
 
 
@@ -626,14 +393,14 @@ CHECKS = {
 }
 
 
-def validate_sheet(sheet: _Sheet, refs: _Refs) -> tuple[list[_Good], list[_Bad]]:
+def validate_sheet(sheet: wb.Sheet, refs: PlanRefs) -> tuple[list[_Good], list[_Bad]]:
     """Split a sheet's rows into good items and quarantined rows with every reason."""
     good: list[_Good] = []
     bad: list[_Bad] = []
     keyed = sheet.spec.key != "plan"
     first_row: dict[tuple[str, str], int] = {}
     for row in sheet.rows:
-        c = _RowCheck(sheet, row, refs)
+        c = PlanRowCheck(sheet, row, refs)
         problem = c.problem()
         code = c.text("code", required=True, max_length=CODE_MAX_LENGTH) if keyed else ""
         values = CHECKS[sheet.spec.key](c)
@@ -677,53 +444,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 UNIT_FIELDS = ("owner_unit_id", "unit_id")
 
 
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, float) and isinstance(new, float):
-        return math.isclose(old, new, rel_tol=0, abs_tol=1e-9)
-    return bool(old == new)
+def _audit_show(refs: PlanRefs) -> Callable[[str, Any], str | None]:
+    """How the audit shows a plan field: a unit by its code, anything else as audit_text."""
+
+    def show(name: str, value: Any) -> str | None:
+        if value is not None and name in UNIT_FIELDS:
+            return refs.unit_codes.get(value, str(value))
+        return wb.audit_text(value)
+
+    return show
 
 
-class _Audit:
-    def __init__(self, session: Session, refs: _Refs, actor: str, origin: str) -> None:
-        self.session = session
-        self.refs = refs
-        self.actor = actor
-        self.origin = origin
-        self.at = datetime.now()
-
-    def show(self, name: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        if name in UNIT_FIELDS:
-            return self.refs.unit_codes.get(value, str(value))
-        if isinstance(value, PlanItemStatus):
-            return value.value
-        if isinstance(value, date):
-            return value.isoformat()
-        return str(value)
-
-    def record(
-        self, entity: str, entity_id: int, name: str, old: str | None, new: str | None
-    ) -> None:
-        self.session.add(
-            AuditRecord(
-                at=self.at,
-                actor=self.actor,
-                entity=entity,
-                entity_id=entity_id,
-                field=name,
-                old=old,
-                new=new,
-                origin=self.origin,
-            )
-        )
-
-    def change(self, entity: str, entity_id: int, name: str, old: Any, new: Any) -> None:
-        self.record(entity, entity_id, name, self.show(name, old), self.show(name, new))
+def plan_audit(session: Session, refs: PlanRefs, actor: str, origin: str) -> wb.AuditTrail:
+    """The audit trail of a plan import (also of the ledger, which changes plan items)."""
+    return wb.AuditTrail(session, actor, origin, show=_audit_show(refs))
 
 
 def _store_items(
-    session: Session, key: str, good: list[_Good], counts: SheetCounts, audit: _Audit
+    session: Session, key: str, good: list[_Good], counts: SheetCounts, audit: wb.AuditTrail
 ) -> None:
     model, entity = MODELS[key]
     problem_ids = {g.problem.id for g in good}
@@ -744,7 +482,7 @@ def _store_items(
         changed = False
         for name, new in item.values.items():
             old = getattr(obj, name)
-            if not _same(old, new):
+            if not wb.same_value(old, new):
                 audit.change(entity, obj.id, name, old, new)
                 setattr(obj, name, new)
                 changed = True
@@ -757,7 +495,7 @@ def _store_items(
         audit.record(entity, obj.id, "created", None, obj.code)
 
 
-def _store_plans(good: list[_Good], counts: SheetCounts, audit: _Audit) -> None:
+def _store_plans(good: list[_Good], counts: SheetCounts, audit: wb.AuditTrail) -> None:
     for item in good:
         problem, new = item.problem, item.values["plan"]
         if problem.plan == new:
@@ -775,23 +513,15 @@ def _quarantine_path(reports_dir: Path, run_id: int, path: Path) -> Path:
 
 def _write_report(target: Path, file_name: str, bad: list[tuple[str, _Bad]]) -> None:
     """The quarantine report: one CSV line per finding; personal data masked."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REPORT_COLUMNS)
-        for sheet, b in bad:
-            for err in b.errors:
-                writer.writerow(
-                    [
-                        file_name,
-                        sheet,
-                        b.row.number,
-                        err["field"],
-                        err["column"],
-                        mask_personal_data(err["value"]),
-                        mask_personal_data(err["reason"]),
-                    ]
-                )
+    wb.write_report(
+        target,
+        (
+            wb.Finding(file_name, sheet, b.row.number, err["field"], err["column"], err["value"],
+                    err["reason"])
+            for sheet, b in bad
+            for err in b.errors
+        ),
+    )  # fmt: skip
 
 
 def import_plan(
@@ -807,7 +537,7 @@ def import_plan(
     path = Path(path)
     sheets = read_plan_workbook(path)
     with session_scope(engine) as session:
-        refs = _load_refs(session, config)
+        refs = load_refs(session, config)
         if not refs.problems:
             raise ValueError(
                 "no problems in the database: run `duban sync` (config/problems.yaml) first"
@@ -816,7 +546,7 @@ def import_plan(
         session.add(run)
         session.flush()
         summary = PlanImportSummary(run_id=run.id, file=str(path))
-        audit = _Audit(session, refs, actor, path.name)
+        audit = plan_audit(session, refs, actor, path.name)
         all_bad: list[tuple[str, _Bad]] = []
         for sheet in sheets:
             counts = summary.sheet(sheet.spec.key)
@@ -854,10 +584,6 @@ def import_plan(
 # ---------------------------------------------------------------- writing the workbook
 
 
-def _display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _write_value(name: str, value: Any) -> Any:
     if value is None or value == "":
         return None
@@ -880,7 +606,7 @@ def _write_sheet(book: Any, spec: SheetSpec, rows: Iterable[dict[str, Any]]) -> 
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center")
-    widths = [_display_width(c.zh) for c in spec.columns]
+    widths = [wb.display_width(c.zh) for c in spec.columns]
     known = {c.field for c in spec.columns}
     for i, row in enumerate(rows):
         unknown = sorted(set(row) - known)
@@ -890,7 +616,7 @@ def _write_sheet(book: Any, spec: SheetSpec, rows: Iterable[dict[str, Any]]) -> 
         ws.append(values)
         for j, value in enumerate(values):
             if value is not None and i < 500:
-                widths[j] = max(widths[j], _display_width(str(value)))
+                widths[j] = max(widths[j], wb.display_width(str(value)))
     for j, col in enumerate(spec.columns, start=1):
         if col.field in ("progress", "plan"):
             for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):

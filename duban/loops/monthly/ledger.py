@@ -13,79 +13,62 @@ either applies all of it in ONE transaction (one AuditRecord per changed field) 
 at all: any finding rejects the file with a LedgerError naming file, sheet, row and column.
 Re-importing the same workbook changes nothing and writes no audit record.
 
-The sheets use the headers of the plan workbook (duban/ingest/plan.py), whose header
-matching, cell parsing and audit helpers this module reuses.
+The sheets use the headers of the plan workbook (duban/ingest/plan.py); header matching, cell
+parsing, findings, the audit and the saving are the workbooks' (duban/workbooks/).
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from duban import workbooks as wb
 from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import ImportRun, PlanItemStatus, PlanTask, Policy, Problem, Unit
 from duban.ingest.plan import (
+    POLICIES,
     POLICY_STATUS,
-    REPORT_COLUMNS,
     TASK_STATUS,
-    Column,
-    SheetSpec,
-    _Audit,
-    _cell_text,
-    _display_width,
-    _header_key,
-    _load_refs,
-    _month_of,
-    _read_rows,
-    _RowCheck,
-    _Sheet,
-    _status_key,
+    TASKS,
+    load_refs,
+    plan_audit,
 )
-from duban.ingest.sources import ExportError
-from duban.rules.masking import mask_personal_data
+from duban.workbooks import Column, SheetSpec
+
+__all__ = (
+    "KINDS",
+    "LEDGER_POLICIES",
+    "LEDGER_SHEETS",
+    "LEDGER_TASKS",
+    "Ledger",
+    "LedgerError",
+    "LedgerImportSummary",
+    "LedgerItem",
+    "LedgerSheetCounts",
+    "import_ledger",
+    "ledger_file_name",
+    "ledger_unit_codes",
+    "load_ledger",
+    "render_ledger_workbook",
+    "write_ledger_workbook",
+)
 
 # ---------------------------------------------------------------- the format
 
-LEDGER_TASKS = SheetSpec(
-    "tasks",
-    "任务清单",
-    (
-        Column("problem", "问题编号"),
-        Column("code", "任务编号"),
-        Column("title", "任务内容"),
-        Column("owner", "责任单位"),
-        Column("due_month", "完成时限"),
-        Column("status", "状态"),
-        Column("progress", "进度"),
-        Column("completed_on", "完成日期"),
-        Column("evidence", "佐证材料"),
-    ),
-)
-LEDGER_POLICIES = SheetSpec(
-    "policies",
-    "政策清单",
-    (
-        Column("problem", "问题编号"),
-        Column("code", "政策编号"),
-        Column("title", "政策名称"),
-        Column("owner", "责任单位"),
-        Column("due_month", "计划出台月份"),
-        Column("status", "状态"),
-        Column("issued_on", "出台日期"),
-        Column("evidence", "佐证材料"),
-    ),
-)
+# The columns of the plan workbook's lists, every one required (start_month is not sent).
+LEDGER_TASKS = TASKS.only(
+    ("problem", "code", "title", "owner", "due_month", "status", "progress", "completed_on",
+     "evidence"),
+    required=True,
+)  # fmt: skip
+LEDGER_POLICIES = POLICIES.only((c.field for c in POLICIES.columns), required=True)
 LEDGER_SHEETS = (LEDGER_TASKS, LEDGER_POLICIES)
 README_SHEET = "填写说明"
 README_NAMES = ("填写说明", "readme", "read_me")
@@ -111,8 +94,14 @@ POLICY_WORDS = {
 }
 COLOUR_WORDS = {"red": "超期", "yellow": "滞后", "blue": "临期"}
 
-MAX_MESSAGE_LINES = 50
-PROGRESS_TOLERANCE = 1e-6  # a percentage read back from a cell is the one written
+# A progress this close to 0 or 1 counts as 0 % or 100 % (the status rules of a changed row).
+PROGRESS_TOLERANCE = 1e-6
+LAYOUT = wb.ListLayout(
+    fill_in=FILL_IN,
+    wrap=("title", "evidence"),
+    formats={"progress": "0%", "completed_on": "yyyy-mm-dd", "issued_on": "yyyy-mm-dd"},
+    limits={"title": 48, "evidence": 36},
+)
 
 
 @dataclass(frozen=True)
@@ -131,51 +120,12 @@ KINDS = (
 )
 
 
-class LedgerError(ValueError):
+class LedgerError(wb.WorkbookError):
     """A ledger that cannot be written, or a returned workbook rejected whole.
 
     `findings` lists every problem found (file, sheet, row, column, reason); the message
     shows at most MAX_MESSAGE_LINES of them, and `report_path` (when set) holds them all.
     """
-
-    def __init__(
-        self,
-        message: str,
-        findings: list[Finding] | None = None,
-        report_path: Path | None = None,
-    ) -> None:
-        self.findings = findings or []
-        self.report_path = report_path
-        lines = [message]
-        shown = self.findings[:MAX_MESSAGE_LINES]
-        lines += [f"  {f.text()}" for f in shown]
-        rest = len(self.findings) - len(shown)
-        if rest > 0:
-            lines.append(f"  … and {rest} more")
-        if report_path is not None:
-            lines.append(f"  (all findings: {report_path})")
-        super().__init__("\n".join(lines))
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str  # the file name
-    sheet: str | None = None
-    row: int | None = None  # as a spreadsheet shows it: the header is row 1
-    field: str | None = None
-    column: str | None = None  # the header as in the file
-    value: str = ""
-    reason: str = ""
-
-    def text(self) -> str:
-        where = [self.file]
-        if self.sheet is not None:
-            where.append(f"sheet {self.sheet!r}")
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column:
-            where.append(f"column {self.column}")
-        return ", ".join(where) + ": " + mask_personal_data(self.reason)
 
 
 # ---------------------------------------------------------------- the unit's items
@@ -364,17 +314,12 @@ def _write_readme(book: Any, ledger: Ledger, as_of: date, warnings: dict[str, in
     from openpyxl.styles import Alignment, Font
 
     ws = book.create_sheet(README_SHEET)
-    for line in _readme_lines(ledger, as_of, warnings):
-        ws.append(line)
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["A11"].font = Font(bold=True)
+    wb.write_readme(ws, _readme_lines(ledger, as_of, warnings), heading_row=11)
     for row in ws.iter_rows(min_row=3, max_row=9, max_col=1):
         row[0].font = Font(bold=True)
     for row in ws.iter_rows(min_row=1, max_col=2):
         for cell in row:
             cell.alignment = Alignment(vertical="top", wrap_text=cell.column == 2)
-    ws.column_dimensions["A"].width = 14
-    ws.column_dimensions["B"].width = 100
 
 
 def _item_values(kind: _Kind, item: LedgerItem, warning: str) -> list[Any]:
@@ -387,7 +332,7 @@ def _item_values(kind: _Kind, item: LedgerItem, warning: str) -> list[Any]:
         kind.words[item.status],
     ]
     if kind.model is PlanTask:
-        values.append(round(item.progress or 0.0, 6))
+        values.append(round(item.progress or 0.0, wb.PROGRESS_DECIMALS))
     values += [item.done_on, item.evidence or None, warning or None]
     return values
 
@@ -395,65 +340,24 @@ def _item_values(kind: _Kind, item: LedgerItem, warning: str) -> list[Any]:
 def _write_items(
     book: Any, kind: _Kind, items: Iterable[LedgerItem], as_of: date, config: CityConfig | None
 ) -> dict[str, int]:
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
+    from openpyxl.styles import Font
     from openpyxl.worksheet.datavalidation import DataValidation
 
     spec = kind.spec
-    ws = book.create_sheet(spec.zh)
-    headers = [c.zh for c in spec.columns] + [WARNING_HEADER]
-    ws.append(headers)
+    sheet = wb.ListSheet(book, spec.zh, [*spec.columns, Column("warning", WARNING_HEADER)], LAYOUT)
     counts: dict[str, int] = {}
-    widths = [_display_width(h) for h in headers]
-    rows = 0
     for item in items:
         warning = _warning(item, as_of, config, kind.model is PlanTask)
         if warning:
             counts[warning] = counts.get(warning, 0) + 1
-        values = _item_values(kind, item, warning)
-        ws.append(values)
-        rows += 1
-        for j, value in enumerate(values):
-            if value is not None:
-                text = value.isoformat() if isinstance(value, date) else str(value)
-                widths[j] = max(widths[j], _display_width(text))
-    last = rows + 1
-
-    grey = PatternFill("solid", fgColor="D9D9D9")
-    yellow = PatternFill("solid", fgColor="FFE699")
-    pale = PatternFill("solid", fgColor="FFF9E5")
-    thin = Side(style="thin", color="BFBFBF")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    for j, cell in enumerate(ws[1]):
-        name = spec.columns[j].field if j < len(spec.columns) else ""
-        cell.font = Font(bold=True)
-        cell.fill = yellow if name in FILL_IN else grey
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        cell.border = border
-    for j, col in enumerate([*spec.columns, Column("warning", WARNING_HEADER)], start=1):
-        letter = get_column_letter(j)
-        for (cell,) in ws.iter_rows(min_row=2, max_row=last, min_col=j, max_col=j):
-            cell.border = border
-            cell.alignment = Alignment(vertical="top", wrap_text=col.field in ("title", "evidence"))
-            if col.field in FILL_IN:
-                cell.fill = pale
-            if col.field == "progress":
-                cell.number_format = "0%"
-            elif col.field in ("completed_on", "issued_on"):
-                cell.number_format = "yyyy-mm-dd"
-            elif col.field == "warning" and cell.value == COLOUR_WORDS["red"]:
-                cell.font = Font(color="C00000", bold=True)
-        limit = {"title": 48, "evidence": 36}.get(col.field, 24)
-        ws.column_dimensions[letter].width = min(limit, max(9, widths[j - 1] + 2))
-
-    def validate(name: str, rule: DataValidation) -> None:
-        j = [c.field for c in spec.columns].index(name) + 1
-        letter = get_column_letter(j)
-        rule.add(f"{letter}2:{letter}{max(last, 2)}")
-        ws.add_data_validation(rule)
+        sheet.append(_item_values(kind, item, warning))
+    sheet.style()
+    for cell in sheet.cells("warning"):
+        if cell.value == COLOUR_WORDS["red"]:
+            cell.font = Font(color="C00000", bold=True)
 
     words = ",".join(kind.words.values())
-    validate(
+    sheet.validate(
         "status",
         DataValidation(
             type="list",
@@ -465,7 +369,7 @@ def _write_items(
         ),
     )
     if kind.model is PlanTask:
-        validate(
+        sheet.validate(
             "progress",
             DataValidation(
                 type="decimal",
@@ -478,7 +382,7 @@ def _write_items(
                 error="请填写 0%–100% 之间的百分比，如 45%",
             ),
         )
-    validate(
+    sheet.validate(
         kind.date_field,
         DataValidation(
             type="date",
@@ -490,44 +394,8 @@ def _write_items(
             error="请填写日期，如 2026-05-20",
         ),
     )
-    ws.freeze_panes = "C2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{last}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:1"
+    sheet.finish("C2", fit_width=True)
     return counts
-
-
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def _save_deterministic(book: Any, path: Path, stamp: datetime) -> None:
-    """Save with `stamp` as the document's time and fixed zip times: same content, same bytes."""
-    from openpyxl.xml.functions import tostring
-
-    book.properties.creator = "Duban"
-    book.properties.created = stamp
-    buffer = BytesIO()
-    book.save(buffer)  # stamps docProps/core.xml with the time of saving: replaced below
-    book.properties.modified = stamp
-    core = tostring(book.properties.to_tree())
-    out = BytesIO()
-    with (
-        zipfile.ZipFile(BytesIO(buffer.getvalue())) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            data = core if info.filename == "docProps/core.xml" else source.read(info)
-            entry = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            target.writestr(entry, data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(out.getvalue())
-    partial.replace(path)
 
 
 def render_ledger_workbook(
@@ -553,7 +421,7 @@ def render_ledger_workbook(
     book.move_sheet(README_SHEET, offset=-len(KINDS))
     book.active = 0
     path = Path(path)
-    _save_deterministic(book, path, datetime(as_of.year, as_of.month, as_of.day))
+    wb.save_deterministic(book, path, datetime(as_of.year, as_of.month, as_of.day))
     return path
 
 
@@ -613,92 +481,48 @@ class LedgerImportSummary:
 
 @dataclass
 class _Workbook:
-    sheets: dict[str, _Sheet]  # spec key -> rows
+    sheets: dict[str, wb.Sheet]  # spec key -> rows
     unit_code: str | None  # from the read-me, when it is there
 
 
-def _reject(path: Path, findings: list[Finding], reports_dir: Path | None) -> LedgerError:
-    report = write_findings(reports_dir, "ledger", path, findings) if reports_dir else None
-    n = len(findings)
-    return LedgerError(
-        f"{path.name}: ledger workbook rejected, nothing was changed: "
-        f"{n} problem{'s' if n != 1 else ''} found",
-        findings,
-        report,
-    )
+def _reject(path: Path, findings: list[wb.Finding], reports_dir: Path | None) -> LedgerError:
+    return wb.reject(
+        LedgerError, path, findings, reports_dir,
+        kind="ledger", verdict="ledger workbook rejected, nothing was changed",
+    )  # fmt: skip
 
 
-def write_findings(reports_dir: Path, kind: str, path: Path, findings: list[Finding]) -> Path:
-    """Every finding of a rejected workbook as a CSV line (the columns of the plan import's
-    quarantine report), under reports_dir/rejected/<time>-<kind>-<file>.csv."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = reports_dir / "rejected" / f"{stamp}-{kind}-{path.stem}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REPORT_COLUMNS)
-        for f in findings:
-            writer.writerow(
-                [
-                    f.file,
-                    f.sheet or "",
-                    f.row or "",
-                    f.field or "",
-                    f.column or "",
-                    mask_personal_data(f.value),
-                    mask_personal_data(f.reason),
-                ]
-            )
-    return target
-
-
-def _read_unit_code(ws: Any) -> str | None:
-    for row in ws.iter_rows(min_row=1, max_row=30, max_col=2, values_only=True):
-        if row and _header_key(_cell_text(row[0])) in (_header_key(UNIT_LABEL), "unit"):
-            return _cell_text(row[1]) if len(row) > 1 else ""
-    return None
-
-
-def _read_ledger(path: Path, findings: list[Finding]) -> _Workbook | None:
+def _read_ledger(path: Path, findings: list[wb.Finding]) -> _Workbook | None:
     """The ledger sheets as raw rows; faults of the whole file become findings (and None)."""
-    from openpyxl import load_workbook
-
     name = path.name
-    if not path.is_file():
-        findings.append(Finding(name, reason=f"file not found: {path}"))
-        return None
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        findings.append(Finding(name, reason=f"unsupported file type {path.suffix!r} (use .xlsx)"))
-        return None
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        findings.append(Finding(name, reason=f"not a readable .xlsx workbook: {exc}"))
+        book = wb.open_workbook(path)
+    except wb.WorkbookFileError as exc:
+        findings.append(wb.Finding(name, reason=exc.reason))
         return None
     try:
         titles = list(book.sheetnames)
-        sheets: dict[str, _Sheet] = {}
+        sheets: dict[str, wb.Sheet] = {}
         for spec in LEDGER_SHEETS:
-            names = {_header_key(spec.zh), _header_key(spec.key)}
-            matches = [t for t in titles if _header_key(t) in names]
+            matches = spec.titles_in(titles)
             if len(matches) > 1:
                 shown = " and ".join(repr(t) for t in matches)
-                findings.append(Finding(name, reason=f"sheets {shown} are both {spec.label}"))
+                findings.append(wb.Finding(name, reason=f"sheets {shown} are both {spec.label}"))
                 continue
             if not matches:
                 continue
             ws = book[matches[0]]
             ws.reset_dimensions()
-            header = [_cell_text(v) for v in next(ws.iter_rows(max_row=1, values_only=True), ())]
-            keys = {_header_key(h) for h in header if h}
+            header = [wb.cell_text(v) for v in next(ws.iter_rows(max_row=1, values_only=True), ())]
+            keys = {wb.header_key(h) for h in header if h}
             missing = [
                 c
                 for c in spec.columns
-                if _header_key(c.zh) not in keys and _header_key(c.field) not in keys
+                if wb.header_key(c.zh) not in keys and wb.header_key(c.field) not in keys
             ]
             for c in missing:
                 findings.append(
-                    Finding(
+                    wb.Finding(
                         name,
                         ws.title,
                         1,
@@ -711,18 +535,18 @@ def _read_ledger(path: Path, findings: list[Finding]) -> _Workbook | None:
             if missing:
                 continue
             try:
-                sheets[spec.key] = _read_rows(spec, ws.title, ws.iter_rows(values_only=True), path)
-            except ExportError as exc:  # e.g. two columns for one field
-                reason = str(exc).removeprefix(f"{path}: sheet {ws.title!r}: ")
-                findings.append(Finding(name, ws.title, 1, reason=reason))
+                sheets[spec.key] = wb.read_sheet(spec, ws, path)
+            except wb.SheetError as exc:  # e.g. two columns for one field
+                findings.append(wb.Finding(name, ws.title, 1, reason=exc.reason))
         if not sheets and not findings:
             expected = ", ".join(s.label for s in LEDGER_SHEETS)
             shown = ", ".join(repr(t) for t in titles) or "none"
             findings.append(
-                Finding(name, reason=f"no ledger sheet ({expected}); its sheets are: {shown}")
+                wb.Finding(name, reason=f"no ledger sheet ({expected}); its sheets are: {shown}")
             )
-        readme = [t for t in titles if _header_key(t) in {_header_key(n) for n in README_NAMES}]
-        unit_code = _read_unit_code(book[readme[0]]) if readme else None
+        readme = wb.titles_named(titles, README_NAMES)
+        codes = wb.labelled_values(book[readme[0]], (UNIT_LABEL, "unit")) if readme else []
+        unit_code = codes[0] if codes else None
         return _Workbook(sheets, unit_code)
     finally:
         book.close()
@@ -737,12 +561,6 @@ class _Change:
     values: dict[str, Any]  # field -> new value, only the fields that change
 
 
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, float) and isinstance(new, float):
-        return math.isclose(old, new, rel_tol=0, abs_tol=PROGRESS_TOLERANCE)
-    return bool(old == new)
-
-
 class _LedgerCheck:
     """Checks every row of a returned ledger against the database, collecting findings."""
 
@@ -753,8 +571,8 @@ class _LedgerCheck:
         self.path = path
         self.today = today
         self.unit = unit
-        self.refs = _load_refs(session, config)
-        self.findings: list[Finding] = []
+        self.refs = load_refs(session, config)
+        self.findings: list[wb.Finding] = []
         self.changes: list[_Change] = []
         self.units = {u.id: u for u in session.scalars(select(Unit))}
         self.leads = {u.id: u.code for u in self.units.values()}
@@ -765,21 +583,7 @@ class _LedgerCheck:
             if uc.code in by_code:
                 self.names[by_code[uc.code]].update((uc.name, *uc.aliases))
 
-    def flush(self, sheet: _Sheet, c: _RowCheck) -> None:
-        for err in c.errors:
-            self.findings.append(
-                Finding(
-                    self.path.name,
-                    sheet.title,
-                    c.row.number,
-                    err["field"],
-                    err["column"],
-                    err["value"],
-                    err["reason"],
-                )
-            )
-
-    def sheet(self, kind: _Kind, sheet: _Sheet, counts: LedgerSheetCounts) -> None:
+    def sheet(self, kind: _Kind, sheet: wb.Sheet, counts: LedgerSheetCounts) -> None:
         model = kind.model
         led = [p.id for p in self.refs.problems.values() if p.lead_unit_id == self.unit.id]
         rows: list[PlanTask | Policy] = list(
@@ -790,13 +594,13 @@ class _LedgerCheck:
         counts.present = True
         counts.read = len(sheet.rows)
         for row in sheet.rows:
-            c = _RowCheck(sheet, row, self.refs)
+            c = wb.RowCheck(sheet, row)
             obj = self._item(kind, sheet, c, items, first_row)
             values = self._values(kind, c)
             if obj is not None:
                 self._identifying(kind, c, obj)
             if obj is not None and not c.errors:
-                changed = {k: v for k, v in values.items() if not _same(getattr(obj, k), v)}
+                changed = {k: v for k, v in values.items() if not wb.same_value(getattr(obj, k), v)}
                 if changed:
                     self._consistent(kind, c, values)
                 if not c.errors:
@@ -805,13 +609,13 @@ class _LedgerCheck:
                         counts.changed += 1
                     else:
                         counts.unchanged += 1
-            self.flush(sheet, c)
+            self.findings += wb.row_findings(self.path.name, c)
 
     def _item(
         self,
         kind: _Kind,
-        sheet: _Sheet,
-        c: _RowCheck,
+        sheet: wb.Sheet,
+        c: wb.RowCheck,
         items: dict[tuple[int, str], PlanTask | Policy],
         first_row: dict[tuple[str, str], int],
     ) -> PlanTask | Policy | None:
@@ -853,14 +657,14 @@ class _LedgerCheck:
             )
         return obj
 
-    def _values(self, kind: _Kind, c: _RowCheck) -> dict[str, Any]:
+    def _values(self, kind: _Kind, c: wb.RowCheck) -> dict[str, Any]:
         """The fill-in columns as model values; findings for what does not parse."""
         values: dict[str, Any] = {}
         status: PlanItemStatus | None = None
         if not c.text_of("status"):
             c.add("status", f"missing (choose {'/'.join(kind.words.values())})")
         else:
-            status = kind.statuses.get(_status_key(c.raw("status")))
+            status = c.word("status", kind.statuses)
             if status is None:
                 c.add(
                     "status",
@@ -881,7 +685,7 @@ class _LedgerCheck:
         values["evidence"] = c.text_of("evidence") or None
         return values
 
-    def _identifying(self, kind: _Kind, c: _RowCheck, obj: PlanTask | Policy) -> None:
+    def _identifying(self, kind: _Kind, c: wb.RowCheck, obj: PlanTask | Policy) -> None:
         def edited(name: str, stored: str) -> None:
             c.add(
                 name,
@@ -894,10 +698,10 @@ class _LedgerCheck:
         owner = self.units[obj.owner_unit_id]
         if c.text_of("owner") not in self.names.get(owner.id, {owner.code}):
             edited("owner", owner.name)
-        if _month_of(c.raw("due_month")) != obj.due_month:
+        if wb.month_of(c.raw("due_month")) != obj.due_month:
             edited("due_month", f"{obj.due_month:%Y-%m}")
 
-    def _consistent(self, kind: _Kind, c: _RowCheck, values: dict[str, Any]) -> None:
+    def _consistent(self, kind: _Kind, c: wb.RowCheck, values: dict[str, Any]) -> None:
         """Rules for a row the unit changed (a row left as exported is accepted as stored)."""
         status = values.get("status")
         day = values.get(kind.date_field)
@@ -925,7 +729,7 @@ class _LedgerCheck:
 
 
 def _resolve_unit(
-    session: Session, path: Path, book: _Workbook, findings: list[Finding]
+    session: Session, path: Path, book: _Workbook, findings: list[wb.Finding]
 ) -> Unit | None:
     """The unit the ledger is for: the read-me's 单位编码, else the lead unit of its items."""
     name = path.name
@@ -933,7 +737,7 @@ def _resolve_unit(
         unit = session.scalars(select(Unit).where(Unit.code == book.unit_code)).one_or_none()
         if unit is None:
             findings.append(
-                Finding(
+                wb.Finding(
                     name,
                     README_SHEET,
                     field="unit",
@@ -943,7 +747,7 @@ def _resolve_unit(
                 )
             )
         return unit
-    codes = {_cell_text(r.cells.get("problem")) for s in book.sheets.values() for r in s.rows} - {
+    codes = {wb.cell_text(r.cells.get("problem")) for s in book.sheets.values() for r in s.rows} - {
         ""
     }
     leads = set(
@@ -952,7 +756,7 @@ def _resolve_unit(
     if len(leads) == 1:
         return session.get(Unit, leads.pop())
     findings.append(
-        Finding(
+        wb.Finding(
             name,
             reason=f"cannot tell which unit this ledger is for: the {README_SHEET} sheet with "
             f"its {UNIT_LABEL} is missing and the items are not of one lead unit's problems",
@@ -978,7 +782,7 @@ def import_ledger(
     row). `today` (default: the system's date) bounds completion and issue dates."""
     path = Path(path)
     today = today or date.today()
-    findings: list[Finding] = []
+    findings: list[wb.Finding] = []
     book = _read_ledger(path, findings)
     if book is None or findings:
         raise _reject(path, findings, reports_dir)
@@ -994,7 +798,7 @@ def import_ledger(
                 check.sheet(kind, sheet, getattr(summary, kind.spec.key))
         if check.findings:
             raise _reject(path, check.findings, reports_dir)  # rolls back: nothing was written
-        audit = _Audit(session, check.refs, actor, path.name)
+        audit = plan_audit(session, check.refs, actor, path.name)
         for change in check.changes:
             audit.origin = f"{path.name}, sheet {change.sheet}, row {change.row}"[-500:]
             for name, new in change.values.items():

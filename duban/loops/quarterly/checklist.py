@@ -16,8 +16,8 @@ audited; a failed item is reopened and its unit escalated
 same workbook twice changes nothing the second time. A verdict once recorded is final: a
 different one is a finding.
 
-Header matching, cell parsing and the finding format are those of the plan and ledger
-workbooks (duban/ingest/plan.py, duban/loops/monthly/ledger.py).
+Header matching, cell parsing, the finding format, the list sheet's layout, the audit and the
+saving are those of every workbook (duban/workbooks/).
 """
 
 from __future__ import annotations
@@ -30,23 +30,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from duban import workbooks as wb
 from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import ImportRun, SpotCheckSample
-from duban.ingest.plan import (
-    Column,
-    SheetSpec,
-    _cell_text,
-    _display_width,
-    _header_key,
-    _read_rows,
-    _Refs,
-    _RowCheck,
-    _Sheet,
-    _status_key,
-)
-from duban.ingest.sources import ExportError
-from duban.loops.monthly.ledger import Finding, LedgerError, _save_deterministic, write_findings
 from duban.loops.quarterly.sample import (
     ACTOR,
     KIND_NAMES,
@@ -55,6 +42,17 @@ from duban.loops.quarterly.sample import (
 )
 from duban.periods import QuarterPeriod, parse_quarter
 from duban.rules.masking import mask_personal_data
+from duban.workbooks import Column, SheetSpec
+
+__all__ = (
+    "CHECKLIST",
+    "VERDICTS",
+    "ChecklistError",
+    "ChecksImportSummary",
+    "checklist_file_name",
+    "import_checks",
+    "render_checklist_workbook",
+)
 
 CHECKLIST = SheetSpec(
     "checklist",
@@ -82,9 +80,15 @@ VERDICTS: dict[str, bool] = {
     "不通过": False, "不合格": False, "fail": False, "failed": False,
 }  # fmt: skip
 WORDS = "/".join(RESULT_WORDS[v] for v in (True, False))
+LAYOUT = wb.ListLayout(
+    fill_in=FILL_IN,
+    wrap=("text", "note"),
+    formats={"done_on": "yyyy-mm-dd", "checked_on": "yyyy-mm-dd"},
+    limits={"text": 48, "note": 36},
+)
 
 
-class ChecklistError(LedgerError):
+class ChecklistError(wb.WorkbookError):
     """A checklist that cannot be written, or a returned one rejected whole (`findings`)."""
 
 
@@ -144,81 +148,37 @@ def render_checklist_workbook(
     """Write the checklist of the sample `items` (duban.loops.quarterly.sample.load_sample) to
     `path`. A pure function of its arguments: the same sample gives the same bytes."""
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
     book = Workbook()
     readme = book.active
     assert readme is not None
     readme.title = README_SHEET
-    for line in _readme(period, fingerprint, rule, items):
-        readme.append(line)
-    readme["A1"].font = Font(bold=True, size=14)
-    readme["A9"].font = Font(bold=True)
-    readme.column_dimensions["A"].width = 14
-    readme.column_dimensions["B"].width = 100
+    wb.write_readme(readme, _readme(period, fingerprint, rule, items), heading_row=9)
 
-    ws = book.create_sheet(CHECKLIST.zh)
-    headers = [c.zh for c in CHECKLIST.columns]
-    ws.append(headers)
-    widths = [_display_width(h) for h in headers]
+    sheet = wb.ListSheet(book, CHECKLIST.zh, CHECKLIST.columns, LAYOUT)
     for row in items.itertuples(index=False):
-        values = _row_values(row)
-        ws.append(values)
-        for j, value in enumerate(values):
-            if value is not None:
-                text = value.isoformat() if isinstance(value, date) else str(value)
-                widths[j] = max(widths[j], _display_width(text))
-    last = len(items) + 1
-    grey = PatternFill("solid", fgColor="D9D9D9")
-    yellow = PatternFill("solid", fgColor="FFE699")
-    pale = PatternFill("solid", fgColor="FFF9E5")
-    thin = Side(style="thin", color="BFBFBF")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    for j, col in enumerate(CHECKLIST.columns, start=1):
-        head = ws.cell(row=1, column=j)
-        head.font = Font(bold=True)
-        head.fill = yellow if col.field in FILL_IN else grey
-        head.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        head.border = border
-        for (cell,) in ws.iter_rows(min_row=2, max_row=last, min_col=j, max_col=j):
-            cell.border = border
-            cell.alignment = Alignment(vertical="top", wrap_text=col.field in ("text", "note"))
-            if col.field in FILL_IN:
-                cell.fill = pale
-            if col.field in ("done_on", "checked_on"):
-                cell.number_format = "yyyy-mm-dd"
-        limit = {"text": 48, "note": 36}.get(col.field, 24)
-        ws.column_dimensions[get_column_letter(j)].width = min(limit, max(9, widths[j - 1] + 2))
-
-    def validate(name: str, rule: DataValidation) -> None:
-        letter = get_column_letter([c.field for c in CHECKLIST.columns].index(name) + 1)
-        rule.add(f"{letter}2:{letter}{max(last, 2)}")
-        ws.add_data_validation(rule)
-
-    validate(
+        sheet.append(_row_values(row))
+    sheet.style()
+    sheet.validate(
         "result",
         DataValidation(
             type="list", formula1=f'"{WORDS.replace("/", ",")}"', allow_blank=True,
             showErrorMessage=True, errorTitle="核验结果", error=f"请从下拉列表中选择：{WORDS}",
         ),
     )  # fmt: skip
-    validate(
+    sheet.validate(
         "checked_on",
         DataValidation(
             type="date", operator="greaterThan", formula1="36526", allow_blank=True,
             showErrorMessage=True, errorTitle="核验日期", error="请填写日期，如 2026-10-15",
         ),
     )  # fmt: skip
-    ws.freeze_panes = "D2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{last}"
-    ws.page_setup.orientation = "landscape"
-    ws.print_title_rows = "1:1"
+    sheet.finish("D2", fit_width=False)
     book.active = 1
     path = Path(path)
     stamp = datetime.combine(period.last_day, time())
-    _save_deterministic(book, path, stamp)
+    wb.save_deterministic(book, path, stamp)
     return path
 
 
@@ -261,33 +221,20 @@ class _Verdict:
     checked_at: datetime
 
 
-def _read(path: Path, findings: list[Finding]) -> tuple[_Sheet | None, str | None]:
+def _read(path: Path, findings: list[wb.Finding]) -> tuple[wb.Sheet | None, str | None]:
     """The checklist sheet's rows and the read-me's quarter; whole-file faults as findings."""
-    from openpyxl import load_workbook
-
     name = path.name
-    if not path.is_file():
-        findings.append(Finding(name, reason=f"file not found: {path}"))
-        return None, None
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        findings.append(Finding(name, reason=f"unsupported file type {path.suffix!r} (use .xlsx)"))
-        return None, None
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        findings.append(Finding(name, reason=f"not a readable .xlsx workbook: {exc}"))
+        book = wb.open_workbook(path)
+    except wb.WorkbookFileError as exc:
+        findings.append(wb.Finding(name, reason=exc.reason))
         return None, None
     try:
         titles = list(book.sheetnames)
-        names = {_header_key(CHECKLIST.zh), _header_key(CHECKLIST.key)}
-        matches = [t for t in titles if _header_key(t) in names]
-        quarter = None
-        readme = [t for t in titles if _header_key(t) in (_header_key(README_SHEET), "readme")]
-        labels = (_header_key(QUARTER_LABEL), "quarter")
-        if readme:
-            for row in book[readme[0]].iter_rows(max_row=30, max_col=2, values_only=True):
-                if row and _header_key(_cell_text(row[0])) in labels:
-                    quarter = _cell_text(row[1]) if len(row) > 1 else ""
+        matches = CHECKLIST.titles_in(titles)
+        readme = wb.titles_named(titles, (README_SHEET, "readme"))
+        quarters = wb.labelled_values(book[readme[0]], (QUARTER_LABEL, "quarter")) if readme else []
+        quarter = quarters[-1] if quarters else None
         if len(matches) != 1:
             shown = ", ".join(repr(t) for t in titles) or "none"
             reason = (
@@ -295,15 +242,13 @@ def _read(path: Path, findings: list[Finding]) -> tuple[_Sheet | None, str | Non
                 if not matches
                 else f"sheets {' and '.join(repr(t) for t in matches)} are both {CHECKLIST.label}"
             )
-            findings.append(Finding(name, reason=reason))
+            findings.append(wb.Finding(name, reason=reason))
             return None, quarter
         ws = book[matches[0]]
-        ws.reset_dimensions()
         try:
-            sheet = _read_rows(CHECKLIST, ws.title, ws.iter_rows(values_only=True), path)
-        except ExportError as exc:  # missing columns, two columns for one field
-            reason = str(exc).removeprefix(f"{path}: sheet {ws.title!r}: ")
-            findings.append(Finding(name, ws.title, 1, reason=reason))
+            sheet = wb.read_sheet(CHECKLIST, ws, path)
+        except wb.SheetError as exc:  # missing columns, two columns for one field
+            findings.append(wb.Finding(name, ws.title, 1, reason=exc.reason))
             return None, quarter
         return sheet, quarter
     finally:
@@ -311,28 +256,20 @@ def _read(path: Path, findings: list[Finding]) -> tuple[_Sheet | None, str | Non
 
 
 class _Check:
-    def __init__(self, path: Path, sheet: _Sheet, samples: dict[int, SpotCheckSample],
+    def __init__(self, path: Path, sheet: wb.Sheet, samples: dict[int, SpotCheckSample],
                  today: date) -> None:  # fmt: skip
         self.path = path
         self.sheet = sheet
         self.samples = samples
         self.today = today
-        self.findings: list[Finding] = []
+        self.findings: list[wb.Finding] = []
         self.verdicts: list[_Verdict] = []
-        self.refs = _Refs({}, {}, set(), {})
-
-    def flush(self, c: _RowCheck) -> None:
-        for err in c.errors:
-            self.findings.append(
-                Finding(self.path.name, self.sheet.title, c.row.number, err["field"],
-                        err["column"], err["value"], err["reason"])
-            )  # fmt: skip
 
     def rows(self, quarter: str, refs: dict[int, str], summary: ChecksImportSummary) -> None:
         first: dict[int, int] = {}
         for row in self.sheet.rows:
             summary.read += 1
-            c = _RowCheck(self.sheet, row, self.refs)
+            c = wb.RowCheck(self.sheet, row)
             sample = self._sample(c, quarter, refs, first)
             verdict = self._verdict(c, sample)
             if sample is not None and not c.errors:
@@ -343,10 +280,10 @@ class _Check:
                         summary.unchanged += 1  # a recorded verdict left blank: kept
                 else:
                     self._compare(c, sample, verdict, summary)
-            self.flush(c)
+            self.findings += wb.row_findings(self.path.name, c)
 
     def _sample(
-        self, c: _RowCheck, quarter: str, refs: dict[int, str], first: dict[int, int]
+        self, c: wb.RowCheck, quarter: str, refs: dict[int, str], first: dict[int, int]
     ) -> SpotCheckSample | None:
         text = c.text_of("sample")
         if not text:
@@ -380,7 +317,7 @@ class _Check:
             )
         return sample
 
-    def _verdict(self, c: _RowCheck, sample: SpotCheckSample | None) -> _Verdict | None:
+    def _verdict(self, c: wb.RowCheck, sample: SpotCheckSample | None) -> _Verdict | None:
         result = c.text_of("result")
         note = c.text_of("note") or None
         day = c.date("checked_on")  # a finding when it is not a date
@@ -388,7 +325,7 @@ class _Check:
             if note or c.text_of("checked_on"):
                 c.add("result", f"missing: a note or date without a result (choose {WORDS})")
             return None
-        passed = VERDICTS.get(_status_key(c.raw("result")))
+        passed = c.word("result", VERDICTS)
         if passed is None:
             c.add("result", f"unknown result {result!r} (choose {WORDS} from the drop-down)")
         if not c.text_of("checked_on"):
@@ -411,7 +348,7 @@ class _Check:
         )
 
     def _compare(
-        self, c: _RowCheck, sample: SpotCheckSample, v: _Verdict, summary: ChecksImportSummary
+        self, c: wb.RowCheck, sample: SpotCheckSample, v: _Verdict, summary: ChecksImportSummary
     ) -> None:
         if sample.passed is not None and bool(sample.passed) != v.passed:
             recorded = RESULT_WORDS[bool(sample.passed)]
@@ -428,15 +365,11 @@ class _Check:
         self.verdicts.append(v)
 
 
-def _reject(path: Path, findings: list[Finding], reports_dir: Path | None) -> ChecklistError:
-    report = write_findings(reports_dir, "checks", path, findings) if reports_dir else None
-    n = len(findings)
-    return ChecklistError(
-        f"{path.name}: checklist rejected, nothing was recorded: "
-        f"{n} problem{'s' if n != 1 else ''} found",
-        findings,
-        report,
-    )
+def _reject(path: Path, findings: list[wb.Finding], reports_dir: Path | None) -> ChecklistError:
+    return wb.reject(
+        ChecklistError, path, findings, reports_dir,
+        kind="checks", verdict="checklist rejected, nothing was recorded",
+    )  # fmt: skip
 
 
 def import_checks(
@@ -459,7 +392,7 @@ def import_checks(
 
     path = Path(path)
     today = today or date.today()
-    findings: list[Finding] = []
+    findings: list[wb.Finding] = []
     sheet, quarter_text = _read(path, findings)
     if sheet is None or findings:
         raise _reject(path, findings, reports_dir)
@@ -468,7 +401,7 @@ def import_checks(
         period = parse_quarter(quarter_text or "")
     except ValueError:
         findings.append(
-            Finding(
+            wb.Finding(
                 path.name, README_SHEET, field="quarter", column=QUARTER_LABEL,
                 value=quarter_text or "",
                 reason=f"no quarter in {QUARTER_LABEL} (e.g. 2026-Q3): use the checklist the "
@@ -491,7 +424,7 @@ def import_checks(
         }
         if not samples:
             findings.append(
-                Finding(path.name, README_SHEET, field="quarter", column=QUARTER_LABEL,
+                wb.Finding(path.name, README_SHEET, field="quarter", column=QUARTER_LABEL,
                         value=period.label, reason=f"no sample was drawn for {period.label}")
             )  # fmt: skip
             raise _reject(path, findings, reports_dir)
@@ -502,8 +435,10 @@ def import_checks(
         if check.findings:
             raise _reject(path, check.findings, reports_dir)  # rolls back: nothing recorded
         at = datetime.now()
+        audit = wb.AuditTrail(session, actor, "", show=_audit_show, at=at)
         for v in check.verdicts:
             origin = f"{path.name}, sheet {v.sheet}, row {v.row}"
+            audit.origin = origin[-500:]
             s = v.sample
             first_failure = s.passed is None and not v.passed
             for name, old, new in (
@@ -512,7 +447,7 @@ def import_checks(
                 ("checked_at", s.checked_at, v.checked_at),
             ):
                 if old != new:
-                    session.add(_audit(at, actor, s.id, name, old, new, origin))
+                    audit.change("spot_check_sample", s.id, name, old, new)
                     summary.audited += 1
             if s.passed is None:
                 summary.recorded += 1
@@ -537,21 +472,10 @@ def import_checks(
     return summary
 
 
-def _audit(
-    at: datetime, actor: str, sample_id: int, name: str, old: Any, new: Any, origin: str
-) -> Any:
-    from duban.db.models import AuditRecord
-
-    def show(value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, bool):
-            return RESULT_WORDS[value]
-        if isinstance(value, datetime):
-            return value.date().isoformat()
-        return str(value)
-
-    return AuditRecord(
-        at=at, actor=actor, entity="spot_check_sample", entity_id=sample_id, field=name,
-        old=show(old), new=show(new), origin=origin[-500:],
-    )  # fmt: skip
+def _audit_show(_name: str, value: Any) -> str | None:
+    """How the audit shows a verdict's field: the verdict as its word, the day of a time."""
+    if isinstance(value, bool):
+        return RESULT_WORDS[value]
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return wb.audit_text(value)
