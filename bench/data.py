@@ -6,7 +6,7 @@ reused when its `bench_spec` table records the same spec and says it is complete
 `duban.demo.city` through Duban's own `sync_city` and `import_plan`; the tickets come from
 the demo city's per-day generator (`_day_tickets`), are validated and given their due time
 by the import's own vectorised `validate_rows` (so `due_at`, `problem_id`, `status` … are
-what `duban import tickets` would store) and hashed with its `_row_hash`, then go straight
+what `duban import tickets` would store) and hashed with its `hash_rows`, then go straight
 into `tickets` with one COPY per day — never the whole year in memory, and not through the
 import's per-chunk upsert. The secondary indexes are dropped for the load and rebuilt after.
 
@@ -223,8 +223,6 @@ def build(spec: BenchSpec) -> None:
 
 def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, engine: Any) -> int:
     """Generate each day's tickets, validate them as the import does, COPY them in."""
-    from zoneinfo import ZoneInfo
-
     import yaml
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateIndex
@@ -232,9 +230,8 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     from duban.config import DATETIME_FIELDS
     from duban.db import session_scope
     from duban.demo.tickets import daily_counts, day_tickets, ticket_model, ticket_workdays
-    from duban.ingest.city import problem_by_category, unit_lookup
-    from duban.ingest.rows import TicketRefs, validate_rows
-    from duban.ingest.tickets import HASHED, _row_hash, secondary_indexes
+    from duban.ingest.rows import validate_rows
+    from duban.ingest.tickets import HASHED, hash_rows, secondary_indexes, ticket_refs
 
     urgency = yaml.safe_load((spec.config_dir / "urgency.yaml").read_text(encoding="utf-8"))
     model = ticket_model(demo, city, coop, urgency)
@@ -244,13 +241,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     id_width = max(5, len(str(int(counts.max(initial=0)))))
     mapping = config.source("duban")
     with session_scope(engine) as session:
-        refs = TicketRefs(
-            unit_ids=unit_lookup(session, config, mapping.unit_by),
-            problem_by_category=problem_by_category(session),
-            urgency=config.urgency,
-            calendar=config.calendar,
-            city_zone=ZoneInfo("Asia/Shanghai"),
-        )
+        refs = ticket_refs(session, config, mapping, "Asia/Shanghai")
     indexes = secondary_indexes()  # the ones bulk import drops and rebuilds, as declared
     columns = [*HASHED, "row_hash", "source"]
     copy_sql = f"COPY tickets ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
@@ -268,7 +259,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
             good, bad = validate_rows(frame, 2, mapping, refs)
             if bad:
                 raise RuntimeError(f"day {d}: {len(bad)} rows refused, e.g. {bad[0].errors}")
-            good = good.assign(row_hash=_row_hash(good), source="duban")[columns]
+            good = good.assign(row_hash=hash_rows(good), source="duban")[columns]
             text = good.copy()
             for name in DATETIME_FIELDS:
                 text[name] = good[name].dt.strftime("%Y-%m-%d %H:%M:%S")

@@ -41,9 +41,10 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-from duban.config import CityConfig
+from duban.config import CityConfig, SourceMapping
 from duban.db import session_scope
 from duban.db.bulk_insert import insert_new, upsert
 from duban.db.models import ImportRun, QuarantinedRow, Ticket
@@ -138,7 +139,7 @@ class _Report:
 _DISTINCT = frozenset({"external_id", "content", "address", "caller_phone"})
 
 
-def _row_hash(frame: pd.DataFrame) -> pd.Series:
+def hash_rows(frame: pd.DataFrame) -> pd.Series:
     """A stable 64-bit hash of the imported fields of each row, for change detection.
 
     Times and numbers are hashed as they are (cheap); everything else as text, so the hash
@@ -295,6 +296,20 @@ def _drop_secondary_indexes(engine: Engine) -> None:
             conn.execute(DropIndex(ix, if_exists=True))
 
 
+def ticket_refs(
+    session: Session, config: CityConfig, mapping: SourceMapping, timezone: str
+) -> TicketRefs:
+    """What validating a source's rows looks up: its units, the problems by category, the
+    urgency levels, the calendar and the city's time zone."""
+    return TicketRefs(
+        unit_ids=unit_lookup(session, config, mapping.unit_by),
+        problem_by_category=problem_by_category(session),
+        urgency=config.urgency,
+        calendar=config.calendar,
+        city_zone=ZoneInfo(timezone),
+    )
+
+
 def import_tickets(
     engine: Engine,
     config: CityConfig,
@@ -324,13 +339,7 @@ def import_tickets(
     path = Path(path)
     recreated = ensure_ticket_indexes(engine)
     with session_scope(engine) as session:
-        refs = TicketRefs(
-            unit_ids=unit_lookup(session, config, mapping.unit_by),
-            problem_by_category=problem_by_category(session),
-            urgency=config.urgency,
-            calendar=config.calendar,
-            city_zone=ZoneInfo(timezone),
-        )
+        refs = ticket_refs(session, config, mapping, timezone)
         run = ImportRun(
             kind="tickets", source=source, file_name=str(path), started_at=datetime.now()
         )
@@ -368,7 +377,7 @@ def import_tickets(
                     for chunk in read_export(path, mapping, chunk_rows):
                         good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
                         if not good.empty:
-                            good = good.assign(row_hash=_row_hash(good))
+                            good = good.assign(row_hash=hash_rows(good))
                         if pending is not None:
                             finish(pending)
                             pending = None

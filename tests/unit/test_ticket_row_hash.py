@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from duban.ingest.tickets import HASHED, _row_hash
+from duban.ingest.tickets import HASHED, hash_rows
 
 
 def reference_hash(frame: pd.DataFrame) -> list[int]:
@@ -41,17 +41,17 @@ def frame() -> pd.DataFrame:
 
 def test_row_hash_equals_the_stored_formulation() -> None:
     rows = frame()
-    assert _row_hash(rows).tolist() == reference_hash(rows)
-    assert _row_hash(rows).index.tolist() == [5, 6, 7, 9]
+    assert hash_rows(rows).tolist() == reference_hash(rows)
+    assert hash_rows(rows).index.tolist() == [5, 6, 7, 9]
     # str dtype columns (pandas' inference) hash as object columns do.
     typed = rows.astype({"category": "str", "external_id": "str"})
-    assert _row_hash(typed).tolist() == reference_hash(rows)
+    assert hash_rows(typed).tolist() == reference_hash(rows)
 
 
 def test_row_hash_tells_rows_apart() -> None:
     rows = frame()
     changed = rows.copy()
     changed.loc[7, "street"] = "c"
-    before, after = _row_hash(rows).tolist(), _row_hash(changed).tolist()
+    before, after = hash_rows(rows).tolist(), hash_rows(changed).tolist()
     assert [b == a for b, a in zip(before, after, strict=True)] == [True, True, False, True]
     assert len(set(before)) == 4
