@@ -9,15 +9,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
+from duban.loops.weekly.charts import draw_weekly_charts
 from duban.loops.weekly.report import (
-    CHART_FILES,
     WeeklyAnalysis,
-    chart_problems,
     lead_contexts,
     measure_weekly,
     office_context,
 )
-from duban.notices import charts
 from duban.notices.render import archive_base
 from duban.periods import IsoWeek
 from tasks.log import run_logger
@@ -41,28 +39,6 @@ def chart_folder(ctx: LoopContext, week: IsoWeek, dry_run: bool) -> Path:
     """The archive folder of the week's notices (the charts sit beside the HTML)."""
     reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
     return archive_base(reports, LOOP, week.key, "office", "analysis").parent
-
-
-def draw_weekly_charts(analysis: WeeklyAnalysis, folder: Path) -> list[Path]:
-    """weekly-problems.png (top problems, this week against last) and weekly-daily.png
-    (tickets per day of the week)."""
-    week = analysis.week
-    top = chart_problems(analysis)
-    problems_png, daily_png = (folder / name for name in CHART_FILES)
-    charts.week_bars(
-        [str(c) for c in top["problem"]],
-        [int(n) for n in top["this_week"]],
-        [int(n) for n in top["last_week"]],
-        problems_png,
-        f"Tickets by problem, {week.key} vs {week.previous().key}",
-    )
-    charts.daily_line(
-        list(analysis.daily["day"]),
-        [int(n) for n in analysis.daily["tickets"]],
-        daily_png,
-        f"Tickets received per day, {week.key}",
-    )
-    return [problems_png, daily_png]
 
 
 @task(name="draw-weekly-charts", cache_policy=NO_CACHE)

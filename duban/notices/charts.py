@@ -1,4 +1,5 @@
-"""PNG charts for the notices (matplotlib, Agg backend, no display).
+"""What every chart of the notices shares (matplotlib, Agg backend, no display): the figure,
+the colours, the deterministic PNG, and the this-period-against-the-last bars.
 
 Charts carry ASCII labels only (problem codes, dates, English axis titles): the default
 fonts have no CJK glyphs. They are deterministic — fixed size and dpi, no software or time
@@ -9,7 +10,6 @@ atomically beside the notice that shows it as <img src="NAME.png">.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +24,6 @@ SIZE = (8.0, 3.6)  # inches
 DPI = 100
 THIS_COLOUR = "#b3261e"
 LAST_COLOUR = "#9aa0a6"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not the locale's names
 
 
 def new_figure(size: tuple[float, float] = SIZE) -> Figure:
@@ -32,10 +31,6 @@ def new_figure(size: tuple[float, float] = SIZE) -> Figure:
     figure = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(figure)
     return figure
-
-
-def _figure() -> Figure:
-    return new_figure()
 
 
 def save_png(figure: Figure, path: Path) -> Path:
@@ -47,46 +42,36 @@ def save_png(figure: Figure, path: Path) -> Path:
     return path
 
 
-def week_bars(
+def paired_bars(
+    figure: Figure,
     labels: Sequence[str],
-    this_week: Sequence[int],
-    last_week: Sequence[int],
+    this: Sequence[int],
+    last: Sequence[int],
     path: Path,
     title: str,
+    *,
+    names: tuple[str, str],
+    empty: str,
+    rotation: int = 0,
+    integer_axis: bool = False,
 ) -> Path:
-    """Grouped bars per label: this week against last week."""
-    figure = _figure()
+    """Grouped bars per label: this period (`names[1]`) against the last (`names[0]`);
+    `empty` is written across a chart without labels."""
     ax = figure.add_subplot(1, 1, 1)
     positions = list(range(len(labels)))
     width = 0.38
-    ax.bar([p - width / 2 for p in positions], list(last_week), width, label="last week",
+    ax.bar([p - width / 2 for p in positions], list(last), width, label=names[0],
            color=LAST_COLOUR)  # fmt: skip
-    ax.bar([p + width / 2 for p in positions], list(this_week), width, label="this week",
+    ax.bar([p + width / 2 for p in positions], list(this), width, label=names[1],
            color=THIS_COLOUR)  # fmt: skip
-    ax.set_xticks(positions, [str(label) for label in labels])
+    ax.set_xticks(positions, [str(label) for label in labels], rotation=rotation)
     ax.set_ylabel("tickets")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if integer_axis:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     if not labels:
-        ax.text(0.5, 0.5, "no tickets", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     ax.legend(loc="upper right")
     ax.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
-    return save_png(figure, path)
-
-
-def daily_line(days: Sequence[date], tickets: Sequence[int], path: Path, title: str) -> Path:
-    """Tickets received per day, one point a day."""
-    figure = _figure()
-    ax = figure.add_subplot(1, 1, 1)
-    positions = list(range(len(days)))
-    ax.plot(positions, list(tickets), marker="o", color=THIS_COLOUR)
-    ax.set_xticks(positions, [f"{d:%m-%d} {WEEKDAYS[d.weekday()]}" for d in days])
-    ax.set_ylim(bottom=0, top=max([*tickets, 1]) * 1.15)
-    ax.set_ylabel("tickets")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("day received")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     figure.tight_layout()
     return save_png(figure, path)

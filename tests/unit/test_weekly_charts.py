@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from duban.notices.charts import daily_line, week_bars
+from duban.loops.weekly.charts import daily_line, week_bars
 
 DAYS = [date(2025, 12, 29) + timedelta(days=i) for i in range(7)]
 

@@ -3,7 +3,7 @@ by the notices as <img src="NAME.png"> and sent inline.
 
 ASCII labels only (problem and unit codes, English titles): the default fonts have no CJK
 glyphs. Deterministic: fixed size and dpi, no software stamp, the same bytes on a re-run.
-Colours and sizes follow duban/notices/charts.py (the weekly charts).
+Colours, sizes and the paired bars are those of duban/notices/charts.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
-from duban.notices.charts import LAST_COLOUR, THIS_COLOUR, new_figure
+from duban.notices.charts import THIS_COLOUR, new_figure, paired_bars
 from duban.notices.charts import save_png as _save
 
 PROBLEMS_CHART = "monthly-problems.png"
@@ -37,23 +37,11 @@ def problem_bars(
     title: str,
 ) -> Path:
     """Tickets per problem: this month against last month, grouped bars by problem code."""
-    figure = _figure(max(8.0, 0.42 * len(codes) + 2), 3.8)
-    ax = figure.add_subplot(1, 1, 1)
-    positions = list(range(len(codes)))
-    width = 0.38
-    ax.bar([p - width / 2 for p in positions], list(last_month), width, label="last month",
-           color=LAST_COLOUR)  # fmt: skip
-    ax.bar([p + width / 2 for p in positions], list(this_month), width, label="this month",
-           color=THIS_COLOUR)  # fmt: skip
-    ax.set_xticks(positions, [str(c) for c in codes], rotation=90 if len(codes) > 12 else 0)
-    ax.set_ylabel("tickets")
-    ax.set_title(title)
-    if not codes:
-        ax.text(0.5, 0.5, "no problems", ha="center", va="center", transform=ax.transAxes)
-    ax.legend(loc="upper right")
-    ax.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
-    return _save(figure, path)
+    return paired_bars(
+        _figure(max(8.0, 0.42 * len(codes) + 2), 3.8), codes, this_month, last_month, path,
+        title, names=("last month", "this month"), empty="no problems",
+        rotation=90 if len(codes) > 12 else 0,
+    )  # fmt: skip
 
 
 LOWEST_SHOWN = 12
