@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from duban.db import make_engine
 from duban.db.models import Delivery, Notice
+from duban.notices.alert import failure_notice, send_failure_notice
 from duban.settings import Settings
-from tasks.notify import failure_notice, send_failure_notice
 
 
 def test_failure_notice_escapes_and_names_the_run() -> None:
