@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +14,10 @@ from duban.config import CityConfig, load_config
 from duban.db import make_engine, upgrade
 from duban.notices.render import archive_folder, make_environment
 from duban.settings import Settings, get_settings
+
+# Alembic's upgrade installs module globals (alembic.context): two flows started at once in
+# one process (threads) must not migrate at the same time.
+_UPGRADE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,5 +51,6 @@ def load_context(settings: Settings | None = None) -> LoopContext:
 
         raise ConfigError(problems)
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    with _UPGRADE_LOCK:
+        upgrade(engine)
     return LoopContext(settings, config, engine, make_environment(settings.templates_dir))
