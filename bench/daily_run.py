@@ -158,10 +158,8 @@ def plain_daily(day: Any) -> dict[str, Any]:
     from duban.db.runs import finish_run, last_completed_day, start_run
     from duban.rules.ladder import is_send_day
     from duban.rules.warnings import working_day_on_or_before
+    from tasks.daily import escalate, measure, render_daily
     from tasks.deliver import deliver
-    from tasks.escalate import escalate
-    from tasks.measure import measure
-    from tasks.render import render_daily
 
     ctx = load_context()
     assert is_send_day(day, False, ctx.config.calendar)

@@ -12,26 +12,18 @@ docs/evaluation.md describes every component.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 
-from duban.context import LoopContext, load_context
-from duban.db.runs import finish_run, start_run
+from duban.context import load_context
 from duban.loops.annual.evaluation import LOOP, AnnualSnapshot
 from duban.notices import approval
 from duban.periods import parse_year
 from duban.rules.ranking import GROUP_NAMES
-from duban.rules.schedule import is_due, previous_year
-from tasks.annual import (
-    archive_folder,
-    measure,
-    recorded_notices,
-    render_annual,
-    write_scores,
-)
+from duban.rules.schedule import previous_year
+from flows.bracket import artifact, disposed_on_error, due_period, loop_run, mail_keys
+from tasks.annual import measure, recorded_notices, render_annual, write_scores
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 
@@ -51,22 +43,17 @@ def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[st
     run and exits (its cron fires on January 1-10: see config/schedules.yaml).
     dry_run: render and archive under reports/dry-run; record and send nothing.
     """
-    logger = get_run_logger()
     ctx = load_context()
     if year is None:
-        today = datetime.now(ctx.settings.zone).date()
-        if not is_due(today, "first_working_day_of_year", ctx.config.calendar):
-            return _skipped(ctx, previous_year(today), today)
-        year = int(previous_year(today))
-    try:
+        due = due_period(ctx, LOOP, "year", "first_working_day_of_year", previous_year)
+        if isinstance(due, dict):
+            return due
+        year = int(due)
+    with disposed_on_error(ctx):
         year = parse_year(year)
-    except ValueError:
-        ctx.engine.dispose()
-        raise
     period = str(year)
-    run_id = start_run(ctx.engine, LOOP, period, {"year": year, "dry_run": dry_run}, dry_run)
-    summary: dict[str, Any] = {"year": period, "dry_run": dry_run}
-    try:
+    with loop_run(ctx, LOOP, "year", period, {"year": year, "dry_run": dry_run}, dry_run) as run:
+        summary: dict[str, Any] = {"year": period, "dry_run": dry_run}
         before = approval.state(ctx.engine, LOOP, period).notices
         if dry_run or before == 0:
             snap = measure(ctx, year)
@@ -75,22 +62,16 @@ def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[st
             summary |= _figures(snap) | {"notices": len(rendered.notices),
                                          "scores_csv": str(csv_path)}  # fmt: skip
         else:
-            logger.info("%s: the evaluation was rendered by an earlier run", period)
+            get_run_logger().info("%s: the evaluation was rendered by an earlier run", period)
             summary["notices_already_recorded"] = before
             rendered = None
-        summary["archive"] = str(archive_folder(ctx, year, dry_run))
+        summary["archive"] = str(ctx.archive_folder(LOOP, period, dry_run))
         if not dry_run:
-            delivered = deliver(ctx, rendered or recorded_notices(ctx, year))
-            summary |= {f"mail_{k}": v for k, v in delivered.items()}
+            summary |= mail_keys(deliver(ctx, rendered or recorded_notices(ctx, year)))
         status = "dry-run" if dry_run else "ok"
-        finish_run(ctx.engine, run_id, "ok", {**summary, "status": status})
+        run.finish({**summary, "status": status})
         _artifact(summary)
         return {**summary, "status": status}
-    except BaseException as exc:
-        finish_run(ctx.engine, run_id, "failed", {"year": period, "error": type(exc).__name__})
-        raise
-    finally:
-        ctx.engine.dispose()
 
 
 def _figures(snap: AnnualSnapshot) -> dict[str, Any]:
@@ -111,26 +92,9 @@ def _figures(snap: AnnualSnapshot) -> dict[str, Any]:
     }
 
 
-def _skipped(ctx: LoopContext, label: str, today: date) -> dict[str, Any]:
-    """A scheduled run on a day that is not the first working day of the year."""
-    summary = {"year": label, "skipped": f"{today} is not the first working day of the year"}
-    try:
-        run_id = start_run(ctx.engine, LOOP, label, {"year": None}, False)
-        finish_run(ctx.engine, run_id, "skipped", summary)
-    finally:
-        ctx.engine.dispose()
-    get_run_logger().info("%s: nothing to do today", summary["skipped"])
-    return {**summary, "status": "skipped"}
-
-
 def _artifact(summary: dict[str, Any]) -> None:
     year = summary["year"]
-    lines = [f"# 年终考评 annual evaluation {year}", "", "| | |", "|---|---|"]
-    lines += [
-        f"| {key} | {value} |"
-        for key, value in summary.items()
-        if key not in ("year", "groups", "totals")
-    ]
+    lines: list[str] = []
     for group, named in (summary.get("groups") or {}).items():
         lines += ["", f"## {GROUP_NAMES.get(group, group)}", ""]
         lines += [f"- 前列 top: {', '.join(named['top']) or '—'}"]
@@ -139,8 +103,11 @@ def _artifact(summary: dict[str, Any]) -> None:
     if totals:
         lines += ["", "## 总分 totals", "", "| unit | total |", "|---|---:|"]
         lines += [f"| {code} | {total:.2f} |" for code, total in sorted(totals.items())]
-    create_markdown_artifact(
-        key=f"annual-evaluation-{year}",
-        markdown="\n".join(lines),
-        description=f"annual evaluation {year}",
+    artifact(
+        f"annual-evaluation-{year}",
+        f"年终考评 annual evaluation {year}",
+        f"annual evaluation {year}",
+        summary,
+        skip=("year", "groups", "totals"),
+        after=lines,
     )

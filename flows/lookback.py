@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from duban.context import load_context
-from duban.db.runs import finish_run, start_run
 from duban.loops.lookback.findings import LOOP, LookbackRequest, LookbackSnapshot, check_request
+from flows.bracket import artifact, loop_run, mail_keys, table
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
 from tasks.notify import notify_admins
@@ -34,10 +33,10 @@ def lookback(request: LookbackRequest) -> dict[str, Any]:
     check_request(request)  # the UI's form does not run the model's validators
     ctx = load_context()
     period = request.fingerprint()
-    run_id = start_run(ctx.engine, LOOP, period, request.model_dump(mode="json"), False)
-    try:
-        snap = find_recurrences(ctx, request, run_id)
-        reopened = reopen(ctx, request, run_id) if request.reopen else None
+    parameters = request.model_dump(mode="json")
+    with loop_run(ctx, LOOP, "request", period, parameters, False) as run:
+        snap = find_recurrences(ctx, request, run.run_id)
+        reopened = reopen(ctx, request, run.run_id) if request.reopen else None
         summary: dict[str, Any] = {"request": period, **summary_of(snap, reopened)}
         if request.notify:
             rendered = render_lookback(ctx, snap, reopened)
@@ -46,25 +45,17 @@ def lookback(request: LookbackRequest) -> dict[str, Any]:
                 "notices": len(rendered.notices),
                 "notices_already_recorded": rendered.reused,
                 "archive": rendered.folder,
-                **{f"mail_{k}": v for k, v in delivered.items()},
+                **mail_keys(delivered),
             }
-        finish_run(ctx.engine, run_id, "ok", summary)
+        run.finish(summary)
         _artifact(request, snap, set(reopened.reopened) if reopened else set(), summary)
         return summary
-    except BaseException as exc:
-        finish_run(ctx.engine, run_id, "failed", {"request": period, "error": type(exc).__name__})
-        raise
-    finally:
-        ctx.engine.dispose()
 
 
 def _artifact(
     request: LookbackRequest, snap: LookbackSnapshot, reopened: set[int], summary: dict[str, Any]
 ) -> None:
-    lines = [f"# 回头看 look-back {summary['request']}", "", "| parameter | value |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in request.describe().items()]
-    lines += ["", "| result | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "request"]
+    lines: list[str] = []
     rates = snap.unit_rates[snap.unit_rates["recurred"] > 0].head(ARTIFACT_ROWS)
     if len(rates):
         lines += ["", "## 复发率最高的单位", "", "| unit | examined | recurred | rate |"]
@@ -83,8 +74,14 @@ def _artifact(
             f"| {f.first_recurrence_external_id} | {'yes' if f.item_id in reopened else ''} |"
             for f in snap.findings.head(ARTIFACT_ROWS).itertuples(index=False)
         ]
-    create_markdown_artifact(
-        key="lookback",
-        markdown="\n".join(lines),
-        description=f"look-back {summary['request']}",
+    period = summary["request"]
+    artifact(
+        "lookback",
+        f"回头看 look-back {period}",
+        f"look-back {period}",
+        summary,
+        skip=("request",),
+        header="| result | |",
+        before=[*table(request.describe(), "| parameter | value |"), ""],
+        after=lines,
     )

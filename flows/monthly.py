@@ -20,28 +20,25 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from duban.context import LoopContext, load_context
-from duban.db.runs import finish_run, start_run
+from duban.context import load_context
+from duban.loops.monthly import approve
 from duban.loops.monthly.report import LOOP
 from duban.notices import approval
 from duban.periods import parse_month
-from duban.rules.schedule import is_first_working_day_of_month, previous_month
+from duban.rules.schedule import previous_month
+from flows.bracket import LoopRun, artifact, disposed_on_error, due_period, loop_run, mail_keys
 from tasks.monthly import (
     approve_and_deliver,
-    approve_and_send,
-    archive_folder,
     deliver_approved,
     draw_charts,
     measure,
@@ -88,21 +85,17 @@ def monthly_bulletin(
     logger = get_run_logger()
     ctx = load_context()
     if month is None:
-        today = datetime.now(ctx.settings.zone).date()
-        if not is_first_working_day_of_month(today, ctx.config.calendar):
-            return _skipped(ctx, previous_month(today), today)
-        month = previous_month(today)
+        due = due_period(ctx, LOOP, "month", "first_working_day_of_month", previous_month)
+        if isinstance(due, dict):
+            return due
+        month = due
     if wait_for_approval is None:
         wait_for_approval = _in_deployment()
-    try:
+    with disposed_on_error(ctx):
         period = parse_month(month)
-    except ValueError:
-        ctx.engine.dispose()
-        raise
     parameters = {"month": period.label, "dry_run": dry_run, "wait_for_approval": wait_for_approval}
-    run_id = start_run(ctx.engine, LOOP, period.label, parameters, dry_run)
-    summary: dict[str, Any] = {"month": period.label, "dry_run": dry_run}
-    try:
+    with loop_run(ctx, LOOP, "month", period.label, parameters, dry_run) as run:
+        summary: dict[str, Any] = {"month": period.label, "dry_run": dry_run}
         before = approval.state(ctx.engine, LOOP, period.label)
         if dry_run or before.notices == 0:
             snap = measure(ctx, period)
@@ -120,21 +113,21 @@ def monthly_bulletin(
         else:
             logger.info("%s: the bulletin was rendered by an earlier run", period.label)
             summary["notices_already_recorded"] = before.notices
-        summary["archive"] = str(archive_folder(ctx, period, dry_run))
+        summary["archive"] = str(ctx.archive_folder(LOOP, period.label, dry_run))
         if dry_run:
-            return _finish(ctx, run_id, summary, "dry-run")
+            return _finish(run, summary, "dry-run")
 
         now = approval.state(ctx.engine, LOOP, period.label)
         if now.drafts == 0:  # approved earlier: only what is still pending goes out
-            summary |= _mail(deliver_approved(ctx, period.label))
-            return _finish(ctx, run_id, summary, "approved")
+            summary |= mail_keys(deliver_approved(ctx, period.label))
+            return _finish(run, summary, "approved")
         if not wait_for_approval:
             logger.info(
                 "%s: held as a draft; approve with `duban approve monthly %s`",
                 period.label, period.label,
             )  # fmt: skip
             summary["drafts"] = now.drafts
-            return _finish(ctx, run_id, summary, "draft")
+            return _finish(run, summary, "draft")
 
         summary["drafts"] = now.drafts
         _artifact({**summary, "status": "waiting for approval"})
@@ -150,7 +143,7 @@ def monthly_bulletin(
                 "%s: not approved within %s hours; the drafts stay: `duban approve monthly %s`",
                 period.label, approval_timeout_hours, period.label,
             )  # fmt: skip
-            return _finish(ctx, run_id, summary, "draft")
+            return _finish(run, summary, "draft")
         via = f"prefect flow run {_flow_run_id()}"
         summary |= {"approver": decision.approver, "comment": decision.comment}
         if not decision.approved:
@@ -159,17 +152,10 @@ def monthly_bulletin(
                 comment=decision.comment,
             )  # fmt: skip
             logger.info("%s: rejected by %s; nothing sent", period.label, decision.approver)
-            return _finish(ctx, run_id, summary, "rejected")
+            return _finish(run, summary, "rejected")
         result = approve_and_deliver(ctx, period.label, decision.approver, via, decision.comment)
-        summary |= {"approved": result.pop("approved"), **_mail(result)}
-        return _finish(ctx, run_id, summary, "approved")
-    except BaseException as exc:
-        finish_run(
-            ctx.engine, run_id, "failed", {"month": period.label, "error": type(exc).__name__}
-        )
-        raise
-    finally:
-        ctx.engine.dispose()
+        summary |= {"approved": result.pop("approved"), **mail_keys(result)}
+        return _finish(run, summary, "approved")
 
 
 def _in_deployment() -> bool:
@@ -177,53 +163,37 @@ def _in_deployment() -> bool:
     return bool(context and context.flow_run and context.flow_run.deployment_id)
 
 
-def _skipped(ctx: LoopContext, label: str, today: date) -> dict[str, Any]:
-    """A scheduled run on a day that is not the first working day of the month."""
-    summary = {"month": label, "skipped": f"{today} is not the first working day of the month"}
-    try:
-        run_id = start_run(ctx.engine, LOOP, label, {"month": None}, False)
-        finish_run(ctx.engine, run_id, "skipped", summary)
-    finally:
-        ctx.engine.dispose()
-    get_run_logger().info("%s: nothing to do today", summary["skipped"])
-    return {**summary, "status": "skipped"}
-
-
-def _mail(delivered: dict[str, Any]) -> dict[str, Any]:
-    return {f"mail_{k}": v for k, v in delivered.items()}
-
-
 def _flow_run_id() -> str:
     context = FlowRunContext.get()
     return str(context.flow_run.id) if context and context.flow_run else "?"
 
 
-def _finish(ctx: LoopContext, run_id: int, summary: dict[str, Any], status: str) -> dict[str, Any]:
-    summary = {**summary, "status": status}
-    finish_run(ctx.engine, run_id, "ok", summary)
+def _finish(run: LoopRun, summary: dict[str, Any], status: str) -> dict[str, Any]:
+    summary = run.finish({**summary, "status": status})
     _artifact(summary)
     return summary
 
 
 def _artifact(summary: dict[str, Any]) -> None:
     month = summary["month"]
-    lines = [f"# 月通报 monthly bulletin {month}", ""]
     status = summary.get("status")
+    before: list[str] = []
     if status == "waiting for approval":
-        lines += [
+        before = [
             f"**Waiting for approval**: {summary.get('drafts', 0)} notices are held as drafts. "
             "Resume this run with the approval form, or run "
             f"`duban approve monthly {month} --by NAME`.",
             "",
         ]
     elif status == "draft":
-        lines += [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
-    lines += ["| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "month"]
-    create_markdown_artifact(
-        key=f"monthly-bulletin-{month}",
-        markdown="\n".join(lines),
-        description=f"monthly bulletin {month}",
+        before = [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
+    artifact(
+        f"monthly-bulletin-{month}",
+        f"月通报 monthly bulletin {month}",
+        f"monthly bulletin {month}",
+        summary,
+        skip=("month",),
+        before=before,
     )
 
 
@@ -278,35 +248,21 @@ def approve_monthly(
     If a flow run of this month is paused waiting for approval, resume it with the decision
     (it approves, audits and delivers itself) and wait up to `wait_seconds` for it to do so;
     otherwise — or if the resumed run does not approve in time (its process died) — approve
-    and deliver here. Idempotent: approving again sends nothing twice.
+    and deliver here (duban/loops/monthly/approve.py). Idempotent: approving again sends
+    nothing twice.
     """
     period = parse_month(month)
     ctx = load_context()
     try:
-        current = approval.state(ctx.engine, LOOP, period.label)
-        if current.notices == 0:
-            raise ValueError(
-                f"no monthly bulletin for {period.label} has been rendered; "
-                f"run `duban run monthly --month {period.label}` first"
-            )
+        current = approve.rendered_state(ctx, period.label)
         decision = BulletinApproval(approved=approved, approver=approver, comment=comment)
         run_id = _paused_or_none(period.label) if current.drafts else None
         if run_id is not None:
             _resume(run_id, decision)
-            waited = time.monotonic() + wait_seconds
-            while time.monotonic() < waited:
-                after = approval.state(ctx.engine, LOOP, period.label)
-                if after.drafts == 0 or after.rejections > current.rejections:
-                    return {"month": period.label, "resumed_flow_run": str(run_id),
-                            "status": "approved" if approved else "rejected"}  # fmt: skip
-                time.sleep(0.5)
-        if not approved:
-            rejected = approval.reject(
-                ctx.engine, LOOP, period.label, approver, via="cli", comment=comment
-            )
-            return {"month": period.label, "status": "rejected", "drafts": len(rejected)}
-        result = approve_and_send(ctx, period.label, approver, via="cli", comment=comment)
-        return {"month": period.label, "status": "approved", **_mail_keys(result)}
+            if approve.decided(ctx, period.label, current, wait_seconds):
+                return {"month": period.label, "resumed_flow_run": str(run_id),
+                        "status": "approved" if approved else "rejected"}  # fmt: skip
+        return approve.decide(ctx, period.label, approver, approved=approved, comment=comment)
     finally:
         ctx.engine.dispose()
 
@@ -334,7 +290,3 @@ def _resume(run_id: UUID, decision: BulletinApproval, attempts: int = 5) -> None
             if attempt == attempts:
                 raise
             time.sleep(1.0)
-
-
-def _mail_keys(result: dict[str, Any]) -> dict[str, Any]:
-    return {k if k == "approved" else f"mail_{k}": v for k, v in result.items()}

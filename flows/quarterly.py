@@ -11,20 +11,18 @@ new and sends nothing new. Definitions: docs/spot-check.md.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 
-from duban.context import LoopContext, load_context
-from duban.db.runs import finish_run, start_run
+from duban.context import load_context
 from duban.loops.quarterly.sample import LOOP, SampleDraw, results
 from duban.periods import parse_quarter
-from duban.rules.schedule import is_due, previous_quarter
+from duban.rules.schedule import previous_quarter
+from flows.bracket import NOTHING_SENT, artifact, disposed_on_error, due_period, loop_run, mail_keys
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
-from tasks.quarterly import archive_folder, draw, render_quarterly, write_checklist
+from tasks.quarterly import draw, render_quarterly, write_checklist
 
 ARTIFACT_UNITS = 50
 
@@ -44,28 +42,25 @@ def quarterly_spot_check(quarter: str | None = None, dry_run: bool = False) -> d
     record and send nothing.
     """
     ctx = load_context()
-    today = datetime.now(ctx.settings.zone).date()
+    today = ctx.today()
     if quarter is None:
-        if not is_due(today, "first_working_day_of_quarter", ctx.config.calendar):
-            return _skipped(ctx, previous_quarter(today), today)
-        quarter = previous_quarter(today)
-    try:
+        due = due_period(ctx, LOOP, "quarter", "first_working_day_of_quarter", previous_quarter)
+        if isinstance(due, dict):
+            return due
+        quarter = due
+    with disposed_on_error(ctx):
         period = parse_quarter(quarter)
         if period.end > today:
             raise ValueError(
                 f"quarter {period.label} ends on {period.last_day}: it can be drawn from "
                 f"{period.end} on (today is {today})"
             )
-    except ValueError:
-        ctx.engine.dispose()
-        raise
     parameters = {"quarter": period.label, "dry_run": dry_run}
-    run_id = start_run(ctx.engine, LOOP, period.label, parameters, dry_run)
-    try:
+    with loop_run(ctx, LOOP, "quarter", period.label, parameters, dry_run) as run:
         sample = draw(ctx, period, dry_run)
         workbook = write_checklist(ctx, period, sample, dry_run)
         rendered = render_quarterly(ctx, sample, workbook, dry_run)
-        delivered = {"sent": 0, "pending": 0, "refused": 0} if dry_run else deliver(ctx, rendered)
+        delivered = NOTHING_SENT if dry_run else deliver(ctx, rendered)
         summary: dict[str, Any] = {
             "quarter": period.label,
             "dry_run": dry_run,
@@ -80,38 +75,18 @@ def quarterly_spot_check(quarter: str | None = None, dry_run: bool = False) -> d
             "notices": len(rendered.notices),
             "notices_already_recorded": rendered.reused,
             "checklist": workbook.name if workbook else None,
-            "archive": str(archive_folder(ctx, period, dry_run)),
-            **{f"mail_{k}": v for k, v in delivered.items()},
+            "archive": str(ctx.archive_folder(LOOP, period.label, dry_run)),
+            **mail_keys(delivered),
         }
         get_run_logger().info("quarterly spot check %s: %s", period.label, summary)
-        finish_run(ctx.engine, run_id, "ok", {**summary, "strata_drawn": sample.strata})
+        run.finish({**summary, "strata_drawn": sample.strata})
         _artifact(summary, sample)
         return summary
-    except BaseException as exc:
-        finish_run(
-            ctx.engine, run_id, "failed", {"quarter": period.label, "error": type(exc).__name__}
-        )
-        raise
-    finally:
-        ctx.engine.dispose()
-
-
-def _skipped(ctx: LoopContext, label: str, today: date) -> dict[str, Any]:
-    """A scheduled run on a day that is not the first working day of the quarter."""
-    summary = {"quarter": label, "skipped": f"{today} is not the first working day of a quarter"}
-    try:
-        run_id = start_run(ctx.engine, LOOP, label, {"quarter": None}, False)
-        finish_run(ctx.engine, run_id, "skipped", summary)
-    finally:
-        ctx.engine.dispose()
-    get_run_logger().info("%s: nothing to do today", summary["skipped"])
-    return {**summary, "status": "skipped"}
 
 
 def _artifact(summary: dict[str, Any], sample: SampleDraw) -> None:
     quarter = summary["quarter"]
-    lines = [f"# 季度抽查核验 spot check {quarter}", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "quarter"]
+    lines: list[str] = []
     strata = [s for s in sample.strata if s["size"]]
     if strata:
         lines += ["", "## 各单位抽取数量 (per stratum)", ""]
@@ -124,8 +99,11 @@ def _artifact(summary: dict[str, Any], sample: SampleDraw) -> None:
         ]
         if len(strata) > ARTIFACT_UNITS:
             lines.append(f"| … {len(strata) - ARTIFACT_UNITS} more | | | | |")
-    create_markdown_artifact(
-        key=f"quarterly-spot-check-{quarter.lower()}",
-        markdown="\n".join(lines),
-        description=f"quarterly spot check {quarter}",
+    artifact(
+        f"quarterly-spot-check-{quarter.lower()}",
+        f"季度抽查核验 spot check {quarter}",
+        f"quarterly spot check {quarter}",
+        summary,
+        skip=("quarter",),
+        after=lines,
     )

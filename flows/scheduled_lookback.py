@@ -9,12 +9,13 @@ notices recorded and sends nothing new. Enabled in `config/schedules.yaml`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from duban.config import load_config
+from duban.context import today_in_city
 from duban.loops.lookback.findings import scheduled_request
 from duban.settings import get_settings
 from flows.lookback import lookback
@@ -31,7 +32,7 @@ def scheduled_lookback(day: date | None = None) -> dict[str, Any]:
     city's time zone). Nothing happens on a non-working day: the windows that ended then
     are examined on the next working day, by a schedule with `closed_days` > 1, or not."""
     settings = get_settings()
-    day = day or datetime.now(settings.zone).date()
+    day = day or today_in_city(settings)
     config = load_config(settings.config_dir)
     logger = get_run_logger()
     if not config.calendar.is_working_day(day):

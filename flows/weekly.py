@@ -9,17 +9,14 @@ A re-run for the same week sends nothing new.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 
-from duban.context import load_context
-from duban.db.runs import finish_run, start_run
+from duban.context import load_context, today_in_city
 from duban.periods import parse_week
 from duban.rules.schedule import previous_week
-from duban.settings import get_settings
+from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.weekly import LOOP, draw_charts, measure, render_weekly
@@ -38,17 +35,15 @@ def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str,
     recording notices and without sending anything.
     """
     if week is None:
-        week = previous_week(datetime.now(get_settings().zone).date())
+        week = previous_week(today_in_city())
     iso_week = parse_week(week)  # a bad value fails here, before anything is recorded
-    logger = get_run_logger()
     ctx = load_context()
     period = iso_week.key
-    run_id = start_run(ctx.engine, LOOP, period, {"week": period, "dry_run": dry_run}, dry_run)
-    try:
+    with loop_run(ctx, LOOP, "week", period, {"week": period, "dry_run": dry_run}, dry_run) as run:
         analysis = measure(ctx, iso_week)
         charts = draw_charts(ctx, analysis, dry_run)
         rendered = render_weekly(ctx, analysis, charts, dry_run)
-        delivered = {"sent": 0, "pending": 0, "refused": 0} if dry_run else deliver(ctx, rendered)
+        delivered = NOTHING_SENT if dry_run else deliver(ctx, rendered)
         summary: dict[str, Any] = {
             "week": period,
             "from": f"{iso_week.monday:%Y-%m-%d}",
@@ -61,24 +56,15 @@ def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str,
             "notices_already_recorded": rendered.reused,
             "charts": len(charts),
             "archive": rendered.folder,
-            **{f"mail_{k}": v for k, v in delivered.items()},
+            **mail_keys(delivered),
         }
-        logger.info("weekly analysis %s: %s", period, summary)
-        finish_run(ctx.engine, run_id, "ok", summary)
-        _artifact(summary)
+        get_run_logger().info("weekly analysis %s: %s", period, summary)
+        run.finish(summary)
+        artifact(
+            "weekly-analysis",
+            f"周分析 weekly analysis {period}",
+            f"weekly analysis {period}",
+            summary,
+            skip=("week",),
+        )
         return summary
-    except BaseException as exc:
-        finish_run(ctx.engine, run_id, "failed", {"week": period, "error": type(exc).__name__})
-        raise
-    finally:
-        ctx.engine.dispose()
-
-
-def _artifact(summary: dict[str, Any]) -> None:
-    lines = [f"# 周分析 weekly analysis {summary['week']}", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in summary.items() if key != "week"]
-    create_markdown_artifact(
-        key="weekly-analysis",
-        markdown="\n".join(lines),
-        description=f"weekly analysis {summary['week']}",
-    )

@@ -21,17 +21,9 @@ from duban.loops.annual.evaluation import (
     write_scores_csv,
 )
 from duban.notices.approval import recipients_for
-from duban.notices.render import archive_base
 from duban.queries.notices import recorded
 from tasks.log import run_logger
 from tasks.render import NoticeJob, PlannedNotice, RenderResult, render_all
-
-
-def archive_folder(ctx: LoopContext, year: int, dry_run: bool) -> Path:
-    """reports/annual/<year>/ (under reports/dry-run/ in a dry run): the notices and the
-    scores CSV side by side."""
-    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
-    return archive_base(reports, LOOP, str(year), "office", "summary").parent
 
 
 @task(name="measure-annual", cache_policy=NO_CACHE)
@@ -45,8 +37,9 @@ def measure(ctx: LoopContext, year: int) -> AnnualSnapshot:
 
 @task(name="write-annual-scores", cache_policy=NO_CACHE)
 def write_scores(ctx: LoopContext, snap: AnnualSnapshot, dry_run: bool) -> Path:
-    """reports/annual/<year>/scores.csv: every unit's components, total and place."""
-    return write_scores_csv(snap, archive_folder(ctx, snap.year, dry_run) / SCORES_CSV)
+    """reports/annual/<year>/scores.csv (beside the notices): every unit's components, total
+    and place."""
+    return write_scores_csv(snap, ctx.archive_folder(LOOP, str(snap.year), dry_run) / SCORES_CSV)
 
 
 def summary_recipients(ctx: LoopContext) -> list[str]:

@@ -8,26 +8,18 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
-from duban.loops.lookback.findings import (
-    LOOP,
-    LookbackRequest,
-    LookbackSnapshot,
-    ReopenResult,
-    measure_lookback,
-    office_context,
-    record_findings,
-    reopen_recurred,
-    unit_contexts,
-)
+from duban.loops.lookback import findings
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
 
 @task(name="find-recurrences", cache_policy=NO_CACHE)
-def find_recurrences(ctx: LoopContext, request: LookbackRequest, run_id: int) -> LookbackSnapshot:
+def find_recurrences(
+    ctx: LoopContext, request: findings.LookbackRequest, run_id: int
+) -> findings.LookbackSnapshot:
     """Check the request, find the recurred tickets in SQL and record them for the run."""
-    snap = measure_lookback(ctx.engine, request)
-    recorded = record_findings(ctx.engine, run_id, snap.findings)
+    snap = findings.measure_lookback(ctx.engine, request)
+    recorded = findings.record_findings(ctx.engine, run_id, snap.findings)
     rate = "—" if snap.rate is None else f"{100 * snap.rate:.1f}%"
     run_logger().info(
         "look-back %s: %d closed, %d examined, %d recurred (%s); %d findings recorded",
@@ -37,9 +29,11 @@ def find_recurrences(ctx: LoopContext, request: LookbackRequest, run_id: int) ->
 
 
 @task(name="reopen-recurred", cache_policy=NO_CACHE)
-def reopen(ctx: LoopContext, request: LookbackRequest, run_id: int) -> ReopenResult:
+def reopen(
+    ctx: LoopContext, request: findings.LookbackRequest, run_id: int
+) -> findings.ReopenResult:
     """Reopen the recurred tickets once per request, with an audit record each."""
-    result = reopen_recurred(ctx.engine, run_id, request.fingerprint())
+    result = findings.reopen_recurred(ctx.engine, run_id, request.fingerprint())
     run_logger().info(
         "reopened %d tickets (%d not reopened again: reopened before or no longer closed)",
         len(result.reopened), result.already,
@@ -49,21 +43,23 @@ def reopen(ctx: LoopContext, request: LookbackRequest, run_id: int) -> ReopenRes
 
 @task(name="render-lookback", cache_policy=NO_CACHE)
 def render_lookback(
-    ctx: LoopContext, snap: LookbackSnapshot, reopened: ReopenResult | None
+    ctx: LoopContext, snap: findings.LookbackSnapshot, reopened: findings.ReopenResult | None
 ) -> RenderResult:
     """One notice per unit with recurred tickets (its own items), and the office's."""
     snap.reopened_ids = set(reopened.reopened) if reopened else set()
     prefix = ctx.config.mail.subject_prefix
-    contexts = unit_contexts(snap, prefix)
+    contexts = findings.unit_contexts(snap, prefix)
     jobs: list[NoticeJob] = [
         (c["unit"]["code"], "unit", "lookback_unit", c, c["emails"]) for c in contexts.values()
     ]
-    office = office_context(snap, prefix, units_notified=len(contexts))
+    office = findings.office_context(snap, prefix, units_notified=len(contexts))
     jobs.append(("office", "findings", "lookback_office", office, list(ctx.config.mail.office)))
-    return render_all(ctx, LOOP, snap.request.fingerprint(), jobs, dry_run=False)
+    return render_all(ctx, findings.LOOP, snap.request.fingerprint(), jobs, dry_run=False)
 
 
-def summary_of(snap: LookbackSnapshot, reopened: ReopenResult | None) -> dict[str, Any]:
+def summary_of(
+    snap: findings.LookbackSnapshot, reopened: findings.ReopenResult | None
+) -> dict[str, Any]:
     """The figures of a run, for its record, the artifact and the command line."""
     return {
         "closed": snap.closed,

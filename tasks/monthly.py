@@ -1,14 +1,12 @@
 """Prefect tasks of the monthly bulletin (月通报): measure, draw the charts, write the lead
 units' ledger workbooks, render the drafts; and, once approved, deliver.
 
-`approve_and_send` and `send_approved` are plain functions as well as the bodies of tasks:
-`duban approve monthly` calls them without a flow run.
+After approval the tasks call duban/loops/monthly/approve.py, as `duban approve monthly`
+does without a flow run.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,37 +14,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
-from duban.db import session_scope
+from duban.loops.monthly import approve, report
 from duban.loops.monthly.charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
 from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledger_workbook
-from duban.loops.monthly.report import (
-    LOOP,
-    MonthlySnapshot,
-    measure_monthly,
-    office_context,
-    unit_context,
-)
-from duban.notices import approval
-from duban.notices.mailer import make_mailer
-from duban.notices.outbox import deliver_pending, enqueue
-from duban.notices.render import archive_base
-from duban.periods import MonthPeriod
 from duban.rules.ranking import GROUP_ORDER
-from tasks.deliver import message_for
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
 
-def archive_folder(ctx: LoopContext, period: MonthPeriod, dry_run: bool) -> Path:
-    """reports/monthly/<YYYY-MM>/ (under reports/dry-run/ in a dry run): the notices, charts
-    and workbooks of the month sit side by side."""
-    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
-    return archive_base(reports, LOOP, period.label, "office", "bulletin").parent
-
-
 @task(name="measure-monthly", cache_policy=NO_CACHE)
-def measure(ctx: LoopContext, period: MonthPeriod) -> MonthlySnapshot:
-    snap = measure_monthly(ctx.engine, ctx.config, period)
+def measure(ctx: LoopContext, period: report.MonthPeriod) -> report.MonthlySnapshot:
+    snap = report.measure_monthly(ctx.engine, ctx.config, period)
     run_logger().info(
         "month %s: %d units ranked, %d named; %s; %d items on the ledger",
         period.label, len(snap.ranked_units), sum(r.named for r in snap.ranking),
@@ -55,7 +33,7 @@ def measure(ctx: LoopContext, period: MonthPeriod) -> MonthlySnapshot:
     return snap
 
 
-def draw_monthly_charts(snap: MonthlySnapshot, folder: Path) -> list[Path]:
+def draw_monthly_charts(snap: report.MonthlySnapshot, folder: Path) -> list[Path]:
     """monthly-problems.png (tickets per problem, this month against last) and
     monthly-scores.png (scores per peer group, the named lowest marked)."""
     volumes = snap.volumes
@@ -78,14 +56,16 @@ def draw_monthly_charts(snap: MonthlySnapshot, folder: Path) -> list[Path]:
 
 
 @task(name="draw-monthly-charts", cache_policy=NO_CACHE)
-def draw_charts(ctx: LoopContext, snap: MonthlySnapshot, dry_run: bool) -> list[Path]:
-    return draw_monthly_charts(snap, archive_folder(ctx, snap.period, dry_run))
+def draw_charts(ctx: LoopContext, snap: report.MonthlySnapshot, dry_run: bool) -> list[Path]:
+    return draw_monthly_charts(snap, ctx.archive_folder(report.LOOP, snap.period.label, dry_run))
 
 
 @task(name="write-ledger-workbooks", cache_policy=NO_CACHE)
-def write_workbooks(ctx: LoopContext, snap: MonthlySnapshot, dry_run: bool) -> dict[str, Path]:
+def write_workbooks(
+    ctx: LoopContext, snap: report.MonthlySnapshot, dry_run: bool
+) -> dict[str, Path]:
     """The ledger workbook (台账) of each active lead unit, beside the notices."""
-    folder = archive_folder(ctx, snap.period, dry_run)
+    folder = ctx.archive_folder(report.LOOP, snap.period.label, dry_run)
     out: dict[str, Path] = {}
     for code in snap.lead_units:
         if not snap.recipients(code):
@@ -101,7 +81,7 @@ def write_workbooks(ctx: LoopContext, snap: MonthlySnapshot, dry_run: bool) -> d
 @task(name="render-monthly", cache_policy=NO_CACHE)
 def render_monthly(
     ctx: LoopContext,
-    snap: MonthlySnapshot,
+    snap: report.MonthlySnapshot,
     charts: list[Path],
     workbooks: dict[str, Path],
     dry_run: bool,
@@ -109,7 +89,7 @@ def render_monthly(
     """The full bulletin for the office; the bulletin for each ranked unit and each lead unit
     (with its ledger workbook attached). Recorded as drafts: nothing is enqueued here."""
     names = [p.name for p in charts]
-    office = office_context(ctx.config, snap, names)
+    office = report.office_context(ctx.config, snap, names)
     jobs: list[NoticeJob] = [
         ("office", "bulletin", "monthly_bulletin", {**office, **_shared(ctx, office)},
          list(ctx.config.mail.office), list(charts)),
@@ -120,12 +100,14 @@ def render_monthly(
         if not recipients:
             continue
         workbook = workbooks.get(code)
-        context = unit_context(ctx.config, snap, code, names, workbook.name if workbook else None)
+        context = report.unit_context(
+            ctx.config, snap, code, names, workbook.name if workbook else None
+        )
         shared = shared or _shared(ctx, context)
         files = [*charts, *([workbook] if workbook else [])]
         jobs.append((code, "bulletin", "monthly_bulletin", {**context, **shared}, recipients,
                      files))  # fmt: skip
-    return render_all(ctx, LOOP, snap.period.label, jobs, dry_run)
+    return render_all(ctx, report.LOOP, snap.period.label, jobs, dry_run)
 
 
 def _shared(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
@@ -142,53 +124,15 @@ def _shared(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- after approval
 
 
-def send_approved(ctx: LoopContext, period: str) -> dict[str, Any]:
-    """Enqueue one delivery per (approved notice, recipient) of the month — the outbox's key
-    makes this idempotent — and send what is pending for those notices only."""
-    notices = approval.approved_notices(ctx.engine, LOOP, period)
-    if not notices:
-        return {"sent": 0, "pending": 0, "refused": 0}
-    with session_scope(ctx.engine) as session:
-        for notice_id, audience in notices:
-            recipients = approval.recipients_for(session, ctx.config, audience)
-            enqueue(session, notice_id, recipients, ctx.config.mail)
-    mailer = make_mailer(ctx.settings)
-    try:
-        report = deliver_pending(
-            ctx.engine, mailer, message_for, ctx.config.mail,
-            worker=f"{socket.gethostname()}:{os.getpid()}",
-            notice_ids=[notice_id for notice_id, _ in notices],
-        )  # fmt: skip
-    finally:
-        mailer.close()
-    logger = run_logger()
-    logger.info(
-        "monthly %s delivery: %d sent, %d still pending, %d refused",
-        period, report.sent, report.failed, report.refused,
-    )  # fmt: skip
-    for delivery_id, recipient, error in report.errors[:20]:
-        logger.warning("delivery %s to %s: %s", delivery_id, recipient, error)
-    return {"sent": report.sent, "pending": report.failed, "refused": report.refused}
-
-
-def approve_and_send(
-    ctx: LoopContext, period: str, approver: str, *, via: str, comment: str = ""
-) -> dict[str, Any]:
-    """Approve the month's drafts (audit) and deliver every approved notice once."""
-    approved = approval.approve(ctx.engine, LOOP, period, approver, via=via, comment=comment)
-    run_logger().info(
-        "monthly %s: %d notices approved by %s via %s", period, len(approved), approver, via
-    )
-    return {"approved": len(approved), **send_approved(ctx, period)}
-
-
 @task(name="approve-and-deliver-monthly", cache_policy=NO_CACHE)
 def approve_and_deliver(
     ctx: LoopContext, period: str, approver: str, via: str, comment: str = ""
 ) -> dict[str, Any]:
-    return approve_and_send(ctx, period, approver, via=via, comment=comment)
+    return approve.approve_and_send(
+        ctx, period, approver, via=via, comment=comment, logger=run_logger()
+    )
 
 
 @task(name="deliver-monthly", cache_policy=NO_CACHE)
 def deliver_approved(ctx: LoopContext, period: str) -> dict[str, Any]:
-    return send_approved(ctx, period)
+    return approve.send_approved(ctx, period, logger=run_logger())

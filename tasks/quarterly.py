@@ -18,17 +18,11 @@ from duban.loops.quarterly.sample import (
     office_context,
     unit_context,
 )
-from duban.notices.render import archive_base, existing_notices
+from duban.notices.render import existing_notices
 from duban.periods import QuarterPeriod
 from duban.queries.units import directory
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
-
-
-def archive_folder(ctx: LoopContext, period: QuarterPeriod, dry_run: bool) -> Path:
-    """reports/quarterly/<YYYY-Qn>/ (under reports/dry-run/ in a dry run)."""
-    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
-    return archive_base(reports, LOOP, period.label, "office", "report").parent
 
 
 @task(name="draw-spot-check-sample", cache_policy=NO_CACHE)
@@ -53,7 +47,7 @@ def write_checklist(
     office's report is recorded, the workbook sent with it is kept as it is."""
     if not sample.drawn:
         return None
-    path = archive_folder(ctx, period, dry_run) / checklist_file_name(period.label)
+    path = ctx.archive_folder(LOOP, period.label, dry_run) / checklist_file_name(period.label)
     if not dry_run and path.exists():
         with session_scope(ctx.engine) as session:
             if ("office", "report") in existing_notices(session, LOOP, period.label):

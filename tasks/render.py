@@ -1,4 +1,4 @@
-"""Prefect task: render, archive and record the notices of a loop."""
+"""Rendering for every loop's tasks: render, archive and record a loop's notices once."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from duban.context import LoopContext
 from duban.db import session_scope
-from duban.loops.daily.report import DailySnapshot, office_context, unit_contexts
 from duban.notices.render import archive_notice, existing_notices, render_notice, write_notice_files
 from tasks.log import run_logger
 
@@ -36,19 +32,6 @@ class RenderResult:
     @property
     def folder(self) -> str:
         return str(self.notices[0].html_path).rsplit("/", 1)[0] if self.notices else ""
-
-
-@task(name="render-daily", cache_policy=NO_CACHE)
-def render_daily(ctx: LoopContext, snap: DailySnapshot, dry_run: bool) -> RenderResult:
-    """One notice per unit with something to report, and the office digest."""
-    period = f"{snap.window.day:%Y-%m-%d}"
-    contexts = unit_contexts(ctx.config, snap)
-    jobs: list[tuple[str, str, str, dict[str, Any], list[str]]] = [
-        (c["unit"]["code"], "unit", "daily_unit", c, c["emails"]) for c in contexts.values()
-    ]
-    office = office_context(ctx.config, snap, units_reported=len(contexts))
-    jobs.append(("office", "digest", "daily_office", office, list(ctx.config.mail.office)))
-    return render_all(ctx, "daily", period, jobs, dry_run)
 
 
 # One notice to render: (audience, kind, template, context, recipients[, attachments]), where

@@ -16,7 +16,6 @@ from duban.loops.weekly.report import (
     measure_weekly,
     office_context,
 )
-from duban.notices.render import archive_base
 from duban.periods import IsoWeek
 from tasks.log import run_logger
 from tasks.render import RenderResult, render_all
@@ -35,15 +34,9 @@ def measure(ctx: LoopContext, week: IsoWeek) -> WeeklyAnalysis:
     return analysis
 
 
-def chart_folder(ctx: LoopContext, week: IsoWeek, dry_run: bool) -> Path:
-    """The archive folder of the week's notices (the charts sit beside the HTML)."""
-    reports = ctx.settings.reports_dir / "dry-run" if dry_run else ctx.settings.reports_dir
-    return archive_base(reports, LOOP, week.key, "office", "analysis").parent
-
-
 @task(name="draw-weekly-charts", cache_policy=NO_CACHE)
 def draw_charts(ctx: LoopContext, analysis: WeeklyAnalysis, dry_run: bool) -> list[Path]:
-    return draw_weekly_charts(analysis, chart_folder(ctx, analysis.week, dry_run))
+    return draw_weekly_charts(analysis, ctx.archive_folder(LOOP, analysis.week.key, dry_run))
 
 
 @task(name="render-weekly", cache_policy=NO_CACHE)

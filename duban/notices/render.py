@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from jinja2 import (
     TemplateSyntaxError,
     select_autoescape,
 )
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -65,11 +67,17 @@ def make_environment(templates_dir: Path) -> Environment:
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
     env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
     env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"
+    # Python's html.escape (quotes as &#x27; / &quot;), for text that must read as it always has
+    env.filters["html_escape"] = lambda v: Markup(html.escape(str(v)))
     return env
 
 
-def render_notice(env: Environment, name: str, context: dict[str, Any]) -> Rendered:
-    """Render mail/<name>.html.j2, mail/<name>.txt.j2 and the subject block."""
+def render_notice(
+    env: Environment, name: str, context: dict[str, Any], *, collapse: bool = True
+) -> Rendered:
+    """Render mail/<name>.html.j2, mail/<name>.txt.j2 and the subject block.
+
+    collapse: put the HTML on one line per block (False: keep it exactly as rendered)."""
     parts: dict[str, str] = {}
     for kind in ("html", "txt"):
         template_name = f"mail/{name}.{kind}.j2"
@@ -87,7 +95,7 @@ def render_notice(env: Environment, name: str, context: dict[str, Any]) -> Rende
         raise TemplateProblem(f"templates/mail/{name}.txt.j2: line 1 must be 'Subject: …'")
     return Rendered(
         subject=first.removeprefix("Subject: ").strip(),
-        html=_collapse(parts["html"]),
+        html=_collapse(parts["html"]) if collapse else parts["html"],
         text=text.lstrip("\n"),
     )
 
@@ -100,6 +108,13 @@ def archive_base(reports_dir: Path, loop: str, period: str, audience: str, kind:
     """reports_dir/<loop>/<period>/<audience>-<kind> (suffixes .html and .txt added)."""
     safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", f"{audience}-{kind}")
     return reports_dir / loop / period / safe
+
+
+def archive_folder(reports_dir: Path, loop: str, period: str, dry_run: bool) -> Path:
+    """The folder of a period's notices, reports_dir/<loop>/<period>/ (under
+    reports_dir/dry-run/ in a dry run): its charts, workbooks and CSV files sit beside them."""
+    reports = reports_dir / "dry-run" if dry_run else reports_dir
+    return archive_base(reports, loop, period, "office", "notice").parent
 
 
 def write_notice_files(

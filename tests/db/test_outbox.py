@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, select, update
 from duban.config import MailFile
 from duban.db import session_scope
 from duban.db.models import Delivery, DeliveryStatus, Notice
+from duban.notices.deliver import message_for
 from duban.notices.mailer import (
     FileMailer,
     Message,
@@ -95,11 +97,9 @@ def add_notice(engine: Engine, tmp_path: Path, audience: str = "office") -> int:
 
 
 def render(delivery: Delivery, notice: Notice) -> Message:
-    return Message(
-        recipient=delivery.recipient,
-        subject=notice.subject,
-        html=Path(notice.html_path).read_text(encoding="utf-8"),
-        text=Path(notice.text_path).read_text(encoding="utf-8"),
+    """The message Duban sends (duban.notices.deliver), with this test's own message id."""
+    return replace(
+        message_for(delivery, notice),
         message_id=f"<delivery-{delivery.id}.{notice.loop}-{notice.period}-{notice.audience}@duban>",
     )
 

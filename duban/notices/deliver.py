@@ -1,0 +1,77 @@
+"""Deliver what is pending in the outbox: build the mailer, send, log, close — written once.
+
+Every sender calls `deliver`: the loops' `deliver` task (tasks/deliver.py), the monthly
+bulletin once approved (duban/loops/monthly/approve.py) and the failure alert
+(duban/notices/alert.py). Each first enqueues its own deliveries (`outbox.enqueue`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from duban.config import MailFile
+from duban.db.models import Delivery, Notice
+from duban.notices.mailer import Message, make_mailer
+from duban.notices.outbox import deliver_pending
+from duban.settings import Settings
+
+__all__ = ["deliver", "message_for", "worker_name"]
+
+log = logging.getLogger("duban")
+
+
+def message_for(delivery: Delivery, notice: Notice) -> Message:
+    """The e-mail of one delivery, from the notice's archived files: PNG files go inline (the
+    HTML shows them), other files as attachments."""
+    files = [Path(p) for p in notice.attachments or []]
+    return Message(
+        recipient=delivery.recipient,
+        subject=notice.subject,
+        html=Path(notice.html_path).read_text(encoding="utf-8"),
+        text=Path(notice.text_path).read_text(encoding="utf-8"),
+        message_id=f"<duban-{delivery.id}.{notice.loop}-{notice.period}-{notice.audience}@duban>",
+        attachments=tuple(p for p in files if p.suffix.lower() != ".png"),
+        inline=tuple(p for p in files if p.suffix.lower() == ".png"),
+    )
+
+
+def worker_name() -> str:
+    """Who claims the deliveries: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def deliver(
+    engine: Engine,
+    settings: Settings,
+    mail: MailFile,
+    *,
+    notice_ids: Collection[int] | None = None,
+    label: str = "delivery",
+    logger: Any = log,
+) -> dict[str, int]:
+    """Send every pending delivery (of `notice_ids` only, if given) and log the outcome as
+    "<label>: N sent, N still pending, N refused" (and the first 20 errors).
+
+    Returns {"sent", "pending", "refused"}: the figures each run records as mail_*.
+    """
+    mailer = make_mailer(settings)
+    try:
+        report = deliver_pending(
+            engine, mailer, message_for, mail, worker=worker_name(), notice_ids=notice_ids
+        )
+    finally:
+        mailer.close()
+    logger.info(
+        "%s: %d sent, %d still pending, %d refused",
+        label, report.sent, report.failed, report.refused,
+    )  # fmt: skip
+    for delivery_id, recipient, error in report.errors[:20]:
+        logger.warning("delivery %s to %s: %s", delivery_id, recipient, error)
+    return {"sent": report.sent, "pending": report.failed, "refused": report.refused}
