@@ -90,38 +90,35 @@ def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_import_ledger(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
-
-    from duban.loops.monthly.ledger import import_ledger
+def _import_returned(args: argparse.Namespace, settings: Settings, importer: Any) -> int:
+    """A returned workbook (ledger or checklist), checked against today in the city."""
+    from duban.context import today_in_city
 
     config = _config(settings)
     engine = _engine(settings)
-    today = datetime.now(settings.zone).date()
-    summary = import_ledger(engine, config, Path(args.path), settings.reports_dir, today=today)
+    today = today_in_city(settings)
+    summary = importer(engine, config, Path(args.path), settings.reports_dir, today=today)
     print(summary.line())
     return 0
+
+
+def cmd_import_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.loops.monthly.ledger import import_ledger
+
+    return _import_returned(args, settings, import_ledger)
 
 
 def cmd_import_checks(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
-
     from duban.loops.quarterly.checklist import import_checks
 
-    config = _config(settings)
-    engine = _engine(settings)
-    today = datetime.now(settings.zone).date()
-    summary = import_checks(engine, config, Path(args.path), settings.reports_dir, today=today)
-    print(summary.line())
-    return 0
+    return _import_returned(args, settings, import_checks)
 
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
-
+    from duban.context import today_in_city
     from duban.loops.monthly.ledger import ledger_file_name, write_ledger_workbook
 
-    as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(settings.zone).date()
+    as_of = date.fromisoformat(args.as_of) if args.as_of else today_in_city(settings)
     out = Path(args.out) if args.out else settings.reports_dir / "ledger"
     if not args.out or out.is_dir() or args.out.endswith("/"):
         out = out / ledger_file_name(args.unit, as_of)

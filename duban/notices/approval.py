@@ -8,7 +8,7 @@ changes no notice; it leaves an audit record per draft, and the drafts stay unse
 
 Who receives an approved notice is derived from its audience: "office" → the office's
 addresses in config/mail.yaml; a unit code → the unit's e-mail addresses (if it is active).
-Delivery itself is the outbox's business (tasks/monthly.py `send_approved`).
+Delivery itself is the outbox's business (duban/loops/monthly/approve.py `send_approved`).
 """
 
 from __future__ import annotations
