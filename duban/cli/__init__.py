@@ -329,6 +329,24 @@ def _progress(path: Path) -> tuple[Any, Callable[..., None] | None]:
     return progress, on_chunk
 
 
+def _loop_command(
+    run: Any,
+    name: str,
+    about: str,
+    func: Callable[[argparse.Namespace, Settings], int],
+    flag: str,
+    *,
+    dry_run: str = "render and archive; send nothing",
+    **period: Any,
+) -> argparse.ArgumentParser:
+    """`duban run NAME`: the loop's period flag and --dry-run."""
+    parser: argparse.ArgumentParser = run.add_parser(name, help=about)
+    parser.add_argument(flag, **period)
+    parser.add_argument("--dry-run", action="store_true", help=dry_run)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duban", description="Duban (督办): supervision loops")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -394,10 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a supervision loop now").add_subparsers(
         dest="loop", required=True
     )
-    daily = run.add_parser("daily", help="the daily report (日报告)")
-    daily.add_argument("--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
-    daily.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
-    daily.set_defaults(func=cmd_run_daily)
+    _loop_command(run, "daily", "the daily report (日报告)", cmd_run_daily,
+                  "--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")  # fmt: skip
     lookback = run.add_parser("lookback", help="the look-back (回头看) of closed tickets")
     lookback.add_argument("--closed-from", required=True, help="YYYY-MM-DD (included)")
     lookback.add_argument("--closed-to", required=True, help="YYYY-MM-DD (included)")
@@ -413,10 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     lookback.add_argument("--reopen", action="store_true", help="reopen the recurred tickets")
     lookback.add_argument("--no-notify", action="store_true", help="send no notices")
     lookback.set_defaults(func=cmd_run_lookback)
-    weekly = run.add_parser("weekly", help="the weekly analysis (周分析)")
-    weekly.add_argument("--week", required=True, help="ISO week YYYY-Www, e.g. 2026-W45")
-    weekly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
-    weekly.set_defaults(func=cmd_run_weekly)
+    _loop_command(run, "weekly", "the weekly analysis (周分析)", cmd_run_weekly,
+                  "--week", required=True, help="ISO week YYYY-Www, e.g. 2026-W45")  # fmt: skip
 
     srv = sub.add_parser("serve", help="register the loops of config/schedules.yaml and run them")
     srv.add_argument("--loop", action="append", help="only this loop (repeatable)")
@@ -430,19 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--loop", action="append", help="only this loop (repeatable)")
     dep.set_defaults(func=cmd_deploy)
 
-    monthly = run.add_parser("monthly", help="the monthly bulletin (月通报), held for approval")
-    monthly.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
-    monthly.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
-    monthly.set_defaults(func=cmd_run_monthly)
-    quarterly = run.add_parser("quarterly", help="the quarterly spot check (季度抽查核验)")
-    quarterly.add_argument("--quarter", help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, "
-                           "on the first working day of a quarter)")  # fmt: skip
-    quarterly.add_argument("--dry-run", action="store_true", help="draw and render; record nothing")
-    quarterly.set_defaults(func=cmd_run_quarterly)
-    annual = run.add_parser("annual", help="the year-end evaluation (年终考评) and summary")
-    annual.add_argument("--year", help="YYYY, e.g. 2026 (default: last year, on its due day)")
-    annual.add_argument("--dry-run", action="store_true", help="render and archive; send nothing")
-    annual.set_defaults(func=cmd_run_annual)
+    _loop_command(run, "monthly", "the monthly bulletin (月通报), held for approval",
+                  cmd_run_monthly, "--month", required=True,
+                  help="YYYY-MM, e.g. 2026-10")  # fmt: skip
+    _loop_command(run, "quarterly", "the quarterly spot check (季度抽查核验)", cmd_run_quarterly,
+                  "--quarter", dry_run="draw and render; record nothing",
+                  help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, on the first working "
+                  "day of a quarter)")  # fmt: skip
+    _loop_command(run, "annual", "the year-end evaluation (年终考评) and summary",
+                  cmd_run_annual, "--year",
+                  help="YYYY, e.g. 2026 (default: last year, on its due day)")  # fmt: skip
     appr = sub.add_parser("approve", help="approve a held bulletin and send it").add_subparsers(
         dest="approve_loop", required=True
     )

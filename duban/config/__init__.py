@@ -107,6 +107,15 @@ __all__ = [
 ]
 
 
+class _Section(cached_property[M]):
+    """A section of CityConfig read from one file that must exist: a cached property,
+    loaded once per CityConfig."""
+
+    def __init__(self, file_name: str, model: type[M]) -> None:
+        super().__init__(lambda config: parse_file(config.path(file_name), model))
+        self.__doc__ = f"{file_name} as {model.__name__}."
+
+
 class _OptionalSection(cached_property[M]):
     """A section of CityConfig read from a file that may be absent (then the model's
     defaults): a cached property, loaded once per CityConfig."""
@@ -141,13 +150,9 @@ class CityConfig:
         check_problems(self.path("problems.yaml"), problems, {u.code for u in self.units.units})
         return problems
 
-    @cached_property
-    def urgency(self) -> UrgencyFile:
-        return parse_file(self.path("urgency.yaml"), UrgencyFile)
+    urgency = _Section("urgency.yaml", UrgencyFile)
 
-    @cached_property
-    def calendar_file(self) -> CalendarFile:
-        return parse_optional(self.path("calendar.yaml"), CalendarFile)
+    calendar_file = _OptionalSection("calendar.yaml", CalendarFile)
 
     @cached_property
     def calendar(self) -> WorkCalendar:
@@ -157,13 +162,9 @@ class CityConfig:
         except CalendarError as exc:
             raise ConfigError([f"{self.path('calendar.yaml')}: {exc}"]) from None
 
-    @cached_property
-    def escalation(self) -> EscalationFile:
-        return parse_file(self.path("escalation.yaml"), EscalationFile)
+    escalation = _Section("escalation.yaml", EscalationFile)
 
-    @cached_property
-    def mail(self) -> MailFile:
-        return parse_file(self.path("mail.yaml"), MailFile)
+    mail = _Section("mail.yaml", MailFile)
 
     def source(self, name: str) -> SourceMapping:
         path = self.path(f"sources/{name}.yaml")
