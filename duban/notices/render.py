@@ -52,6 +52,21 @@ def _collapse(html: str) -> str:
     return re.sub(r">\s*\n\s*", ">", html).replace("\n", " ")
 
 
+UNFILLED = "（未填写）"
+
+
+def shown(value: Any) -> Any:
+    """What a template prints for `value`: a missing value (None) prints as nothing, never
+    as the text ``None`` (the environment's finalize)."""
+    return "" if value is None else value
+
+
+def filled(value: Any) -> Any:
+    """The `filled` filter: a missing or empty value as （未填写）, where a label would
+    otherwise stand alone (``内容：`` at the end of a line of a text notice)."""
+    return UNFILLED if value is None or value == "" else value
+
+
 def make_environment(templates_dir: Path) -> Environment:
     if not templates_dir.is_dir():
         raise TemplateProblem(f"{templates_dir}: templates folder not found")
@@ -62,8 +77,10 @@ def make_environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=shown,
     )
     env.filters["mask"] = mask_personal_data
+    env.filters["filled"] = filled
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
     env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
     env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"

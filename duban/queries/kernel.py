@@ -39,6 +39,7 @@ __all__ = [
     "frame",
     "ids_by_code",
     "month_start",
+    "none_for_missing",
     "ordered",
     "plain",
     "ratio",
@@ -154,9 +155,30 @@ def done_by(status: Any, on: Any, as_of: date) -> ColumnElement[bool]:
 
 
 def frame(conn: Connection, stmt: Any) -> pd.DataFrame:
-    """The rows of `stmt` as a frame with its column names (also when there is no row)."""
+    """The rows of `stmt` as a frame with its column names (also when there is no row);
+    a NULL in a text column is None (`none_for_missing`)."""
     result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return none_for_missing(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+
+
+def none_for_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text (or other object) column as object dtype, a missing value None.
+
+    pandas 3 infers its `str` dtype for a column of strings and turns a None among them into
+    NaN, which is truthy, not a `str`, and prints as ``nan``. Every frame built from database
+    rows goes through here, so that optional text is a real None from the query to the
+    templates. Numeric and datetime columns are left as they are (NaN, NaT).
+    """
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object and not isinstance(series.dtype, pd.StringDtype):
+            continue
+        values = series.to_numpy(dtype=object, copy=True)
+        missing = pd.isna(values)
+        if missing.any() or series.dtype != object:
+            values[missing] = None
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
 
 
 def typed(

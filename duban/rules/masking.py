@@ -18,7 +18,15 @@ _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})([- ]?)(\d{5,6})(\d{2})(?!\d)")
 
 
 def mask_personal_data(text: str | None) -> str:
-    """`text` with ID numbers, mobile and landline numbers masked; None becomes ""."""
+    """`text` with ID numbers, mobile and landline numbers masked; None becomes "".
+
+    Anything else (a pandas NaN for a missing cell) is the caller's mistake and a TypeError
+    that names it: frames built from database rows carry None (queries.kernel.none_for_missing).
+    """
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise TypeError(f"mask_personal_data: expected text or None, got {text!r}")
     if not text:
         return ""
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from duban.queries.kernel import T, day_of, seconds_between
+from duban.queries.kernel import T, day_of, none_for_missing, seconds_between
 
 
 def _sql(stmt: object, dialect: object) -> str:
@@ -36,3 +37,12 @@ def test_another_dialect_is_refused(function: type) -> None:
     args = (T.received_at,) if function is day_of else (T.received_at, T.closed_at)
     with pytest.raises(NotImplementedError, match=f"{function.name}: dialect mysql not supported"):
         _sql(select(function(*args)), mysql.dialect())
+
+
+def test_missing_text_is_none_and_numbers_keep_their_dtype() -> None:
+    frame = pd.DataFrame([("a", 1, 0.5, None), (None, 2, None, None)], columns=list("wxyz"))
+    out = none_for_missing(frame)
+    assert out["w"].dtype == object and out["w"].tolist() == ["a", None]
+    assert out["z"].tolist() == [None, None]
+    assert out["x"].dtype == "int64" and out["y"].dtype == "float64"
+    assert pd.isna(out["y"].iloc[1])

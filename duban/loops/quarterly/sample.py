@@ -41,6 +41,7 @@ from duban.db.models import (
 from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.queries import units as qu
+from duban.queries.kernel import none_for_missing
 from duban.rules.masking import mask_personal_data
 from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
@@ -194,7 +195,7 @@ def load_sample(conn: Connection, quarter: str) -> pd.DataFrame:
         rows.append([values[c] for c in SAMPLE_COLUMNS])
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     frame["passed"] = frame["passed"].astype(object)
-    frame = frame.where(frame.notna(), None)
+    frame = none_for_missing(frame.where(frame.notna(), None))
     return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
 
 
@@ -221,7 +222,7 @@ def _drawn_items(engine: Engine, result: Draw, now: datetime) -> pd.DataFrame:
              _day(item.done_on), item.category, mask_personal_data(item.text),
              d.seed_fingerprint, now, None, None, None, str(item.item_status)]
         )  # fmt: skip
-    frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    frame = none_for_missing(pd.DataFrame(rows, columns=SAMPLE_COLUMNS))
     return frame.sort_values(["unit_code", "item_kind", "ref"], ignore_index=True)
 
 
