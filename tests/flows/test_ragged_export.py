@@ -18,6 +18,7 @@ from typing import Any
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from duban.config import TICKET_FIELDS
 from duban.db import session_scope
 from duban.db.models import Ticket
 from duban.ingest.tickets import import_tickets
@@ -31,12 +32,7 @@ from flows.monthly import approve_monthly, monthly_bulletin
 from flows.quarterly import quarterly_spot_check
 from flows.weekly import weekly_analysis
 
-FIELDS = [
-    "external_id", "received_at", "dispatched_at", "first_response_at", "resolved_at",
-    "closed_at", "due_at", "category", "district", "street", "community", "address", "content",
-    "caller_phone", "unit", "urgency", "status", "resolved", "satisfaction", "returned_count",
-    "reassigned_count",
-]  # fmt: skip
+FIELDS = list(TICKET_FIELDS)  # the shipped `duban` mapping names its columns as the fields
 REQUIRED = {"external_id", "received_at", "category", "unit", "status", "closed_at"}
 OPTIONAL = [f for f in FIELDS if f not in REQUIRED]
 UNITS = ["dc-jianguomen", "dc-donghuamen", "cy-jianwai", "cy-sanlitun", "housing", "hrss"]
