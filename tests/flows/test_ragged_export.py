@@ -2,13 +2,15 @@
 empty cells in some rows, imported through the shipped `duban` mapping, then every loop run
 over it (daily, weekly, monthly with approval, quarterly twice with the inspectors'
 checklist — empty 核验说明 cells — imported between the runs, look-back, annual) on SQLite
-and PostgreSQL. No run may crash, and no archived notice, no .eml and no delivered mail may
-show `nan`, `NaN` or `None`: a missing value is shown as nothing or （未填写）."""
+and PostgreSQL. No run may crash, and no archived notice, workbook or CSV, no .eml and no
+delivered mail or attachment may show `nan`, `NaN` or `None`: a missing value is shown as
+nothing or （未填写）."""
 
 from __future__ import annotations
 
 import csv
 import email
+import io
 import re
 from datetime import date, datetime, timedelta
 from email.message import Message
@@ -102,7 +104,8 @@ def fill_checklist(path: Path, target: Path, day: date) -> Path:
 
 
 def shown_words(tmp_path: Path, smtp: Any) -> dict[str, list[str]]:
-    """Every `nan`/`NaN`/`None` word in the archived notices, the .eml files and the mail."""
+    """Every `nan`/`NaN`/`None` word in the archived notices, workbooks and CSV files, the
+    .eml files and the mail (text parts and attachments)."""
     found: dict[str, list[str]] = {}
 
     def check(where: str, text: str) -> None:
@@ -111,8 +114,10 @@ def shown_words(tmp_path: Path, smtp: Any) -> dict[str, list[str]]:
             found[where] = hits
 
     for path in sorted(tmp_path.rglob("*")):
-        if path.suffix in (".html", ".txt"):
-            check(str(path.relative_to(tmp_path)), path.read_text(encoding="utf-8"))
+        if path.suffix in (".html", ".txt", ".csv") and "import-reports" not in path.parts:
+            check(str(path.relative_to(tmp_path)), path.read_text(encoding="utf-8-sig"))
+        elif path.suffix == ".xlsx":
+            check(str(path.relative_to(tmp_path)), _workbook_text(path.read_bytes()))
         elif path.suffix == ".eml":
             for i, text in enumerate(_texts(email.message_from_bytes(path.read_bytes()))):
                 check(f"{path.relative_to(tmp_path)}#{i}", text)
@@ -125,11 +130,32 @@ def shown_words(tmp_path: Path, smtp: Any) -> dict[str, list[str]]:
 def _texts(message: Message) -> list[str]:
     texts = [str(message.get("Subject", ""))]
     for part in message.walk():
-        if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                texts.append(payload.decode(part.get_content_charset() or "utf-8"))
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        name = part.get_filename() or ""
+        if name.endswith(".xlsx"):
+            texts.append(_workbook_text(payload))
+        elif name.endswith(".csv"):
+            texts.append(payload.decode("utf-8-sig"))
+        elif part.get_content_maintype() == "text":
+            texts.append(payload.decode(part.get_content_charset() or "utf-8"))
     return texts
+
+
+def _workbook_text(data: bytes) -> str:
+    """Every cell of every sheet, one per line (the values a reader sees)."""
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        return "\n".join(
+            str(value)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for value in row
+            if value is not None
+        )
+    finally:
+        book.close()
 
 
 def test_every_loop_runs_over_an_export_with_empty_optional_cells(
