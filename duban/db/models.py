@@ -446,7 +446,7 @@ class Publication(Base):
 
 class PublishedFigure(Base):
     """One figure a publication shows, as it shows it (text; NULL: missing, never zero).
-    `unit` is the unit code the figure is about, or "city" for a city-wide figure."""
+    `unit` is the unit code the figure is about, or "*" for a city-wide figure."""
 
     __tablename__ = "published_figures"
     __table_args__ = (UniqueConstraint("publication_id", "unit", "figure"),)

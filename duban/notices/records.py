@@ -48,7 +48,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Figure:
-    unit: str  # the unit code the figure is about, or "city"
+    unit: str  # the unit code the figure is about, or "*" (city-wide)
     figure: str  # its name, e.g. "satisfaction_rate"
     label: str  # what a reader sees, e.g. "建国门街道 满意率"
     value: str | None  # as printed; None: missing (never zero)

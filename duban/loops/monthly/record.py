@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 BULLETIN = "bulletin"
-CITY = "city"
+CITY = "*"  # the unit of a city-wide figure (no unit code is "*")
 PLAN_FIGURES = {
     "tasks_due": "应完成任务（项）",
     "tasks_done_due": "应完成任务中已完成（项）",
