@@ -37,8 +37,10 @@ __all__ = [
     "Published",
     "Reproduced",
     "changes",
+    "describe",
     "digest",
     "draft_version",
+    "keep",
     "latest_published",
     "publish",
     "record_draft",
@@ -139,17 +141,18 @@ def latest_published(engine: Engine, loop: str, period: str) -> Published | None
     return Published(last.version, last.published_at, figures)
 
 
-def publish(engine: Engine, loop: str, period: str) -> list[int]:
+def publish(engine: Engine, loop: str, period: str, *, approved_only: bool = True) -> list[int]:
     """Publish each draft publication of (loop, period) whose notices are approved: freeze
     the files of those notices (bytes and SHA-256) and set `published_at`. Returns the
-    versions published by this call (none when there was nothing to publish)."""
+    versions published by this call (none when there was nothing to publish).
+    approved_only=False: for a loop whose notices go out without approval (weekly, annual)."""
     published: list[int] = []
     with session_scope(engine) as session:
         conn = session.connection()
         for pub in qr.publications(conn, loop, period):
             if pub.published_at is not None:
                 continue
-            notices = qr.notices_of_kind(conn, loop, period, pub.notice_kind)
+            notices = qr.notices_of_kind(conn, loop, period, pub.notice_kind, approved_only)
             if not notices:
                 continue  # its notices are still drafts
             done = session.execute(
@@ -205,6 +208,51 @@ def reproduce(engine: Engine, loop: str, period: str, folder: Path | None = None
         tmp.replace(target)
         restored += 1
     return Reproduced(len(frozen), restored)
+
+
+def keep(
+    engine: Engine,
+    loop: str,
+    period: str,
+    notice_kind: str,
+    figures: Sequence[Figure],
+    *,
+    rendered_now: bool,
+) -> dict[str, object]:
+    """For a loop whose notices go out without approval (the weekly analysis, the annual
+    summary), called after rendering and before delivery. The run that rendered the
+    period's notices records them as published version 0 — these figures, the notices'
+    files frozen. A later run writes the frozen files back (a re-run's charts, drawn again
+    from today's data, are replaced by the published ones before anything is sent) and
+    reports how many figures changed since. Returns the run summary's keys."""
+    latest = latest_published(engine, loop, period)
+    if latest is None:
+        if not rendered_now:  # rendered before records were kept: nothing to freeze
+            return {"record": "none (rendered before records were kept)"}
+        record_draft(engine, loop, period, 0, notice_kind, figures, replace=True)
+        publish(engine, loop, period, approved_only=False)
+        return {"published_version": 0, "figures_recorded": len(figures)}
+    copied = reproduce(engine, loop, period)
+    found = changes(latest.figures, figures)
+    out: dict[str, object] = {
+        "published_version": latest.version,
+        "files_reproduced": copied.files,
+        "files_restored": copied.restored,
+        "figures_changed": len(found),
+    }
+    if found:
+        out["changed"] = describe(found)
+    return out
+
+
+def describe(found: Sequence[Change], limit: int = 20) -> str:
+    """`label: old → new; …` for the first `limit` changes (a missing value as —)."""
+    text = "; ".join(f"{c.label}: {_shown(c.old)} → {_shown(c.new)}" for c in list(found)[:limit])
+    return text + ("; …" if len(found) > limit else "")
+
+
+def _shown(value: str | None) -> str:
+    return "—" if value is None else value
 
 
 def changes(old: Sequence[Figure], new: Sequence[Figure]) -> list[Change]:

@@ -140,9 +140,7 @@ class CheckResult:
             "figures_changed": len(self.changes),
         }
         if self.changes:
-            out["changed"] = "; ".join(
-                f"{c.label}: {_shown(c.old)} → {_shown(c.new)}" for c in self.changes[:20]
-            ) + ("; …" if len(self.changes) > 20 else "")
+            out["changed"] = records.describe(self.changes)
             out["office_told"] = self.office_told
         if self.correction is not None:
             out["correction"] = self.correction
