@@ -32,6 +32,7 @@ from duban.db.models import Publication, PublishedFigure, PublishedFile
 from duban.queries import records as qr
 
 __all__ = [
+    "ALL_KINDS",
     "Change",
     "Figure",
     "Published",
@@ -46,6 +47,9 @@ __all__ = [
     "record_draft",
     "reproduce",
 ]
+
+
+ALL_KINDS = "*"  # a publication of every notice of its (loop, period), whatever its kind
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,15 @@ def files(conn: Connection, publication_ids: list[int]) -> list[Row[Any]]:
 def notices_of_kind(
     conn: Connection, loop: str, period: str, kind: str, approved_only: bool = True
 ) -> list[Row[Any]]:
-    """The notices of (loop, period) of one kind — only the approved ones unless
-    `approved_only` is False — by id: id, html_path, text_path, attachments."""
+    """The notices of (loop, period) of one kind ("*": of any kind) — only the approved ones
+    unless `approved_only` is False — by id: id, html_path, text_path, attachments."""
     stmt = (
         select(Notice.id, Notice.html_path, Notice.text_path, Notice.attachments)
-        .where(Notice.loop == loop, Notice.period == period, Notice.kind == kind)
+        .where(Notice.loop == loop, Notice.period == period)
         .order_by(Notice.id)
     )  # fmt: skip
+    if kind != "*":
+        stmt = stmt.where(Notice.kind == kind)
     if approved_only:
         stmt = stmt.where(Notice.approved_at.is_not(None))
     return list(conn.execute(stmt).all())
