@@ -28,8 +28,12 @@ log = logging.getLogger("duban")
 
 
 def send_approved(ctx: LoopContext, period: str, logger: Any = log) -> dict[str, Any]:
-    """Enqueue one delivery per (approved notice, recipient) of the month — the outbox's key
-    makes this idempotent — and send what is pending for those notices only."""
+    """Publish the month's record of what is approved (its figures stand, its files are
+    frozen: once), enqueue one delivery per (approved notice, recipient) of the month — the
+    outbox's key makes this idempotent — and send what is pending for those notices only."""
+    published = records.publish(ctx.engine, LOOP, period)
+    if published:
+        logger.info("monthly %s: published version(s) %s recorded", period, published)
     notices = approval.approved_notices(ctx.engine, LOOP, period)
     if not notices:
         return {"sent": 0, "pending": 0, "refused": 0}
@@ -50,11 +54,9 @@ def approve_and_send(
     """Approve the month's drafts (audit), publish its record (the figures and the frozen
     files of the bulletin or correction approved) and deliver every approved notice once."""
     approved = approval.approve(ctx.engine, LOOP, period, approver, via=via, comment=comment)
-    published = records.publish(ctx.engine, LOOP, period)
     logger.info(
-        "monthly %s: %d notices approved by %s via %s; published versions %s",
-        period, len(approved), approver, via, published or "none new",
-    )  # fmt: skip
+        "monthly %s: %d notices approved by %s via %s", period, len(approved), approver, via
+    )
     return {"approved": len(approved), **send_approved(ctx, period, logger)}
 
 
