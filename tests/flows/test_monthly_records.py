@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 import yaml
 from sqlalchemy import Engine, select, update
 
+from duban.cli import main
 from duban.db import session_scope
 from duban.db.models import Publication, PublishedFigure, Ticket, Unit
 from duban.rules.ranking import RATE_NAMES, RATES
@@ -151,7 +153,7 @@ def first_ticket_of(engine: Engine, unit: str, good: bool) -> str:
 
 
 def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
-    city: dict[str, Any],
+    city: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     engine, smtp = city["engine"], city["smtp"]
     config_dir = city["config"].root
@@ -262,8 +264,13 @@ def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
     latest = plain_unit_figures(engine, config_dir)
     second = diff(after, latest)
     assert {k for k, _ in second} == {"water"}
-    drafted = monthly_bulletin(month=MONTH, correct=True)
-    assert drafted["correction"] == 2
+    capsys.readouterr()
+    assert main(["run", "monthly", "--month", MONTH]) == 0  # the command line says so
+    out = capsys.readouterr().out
+    assert f"issue a correction with `duban run monthly --month {MONTH} --correct`" in out
+    assert main(["run", "monthly", "--month", MONTH, "--correct"]) == 0
+    out = capsys.readouterr().out
+    assert "correction 2," in out and f"approve with `duban approve monthly {MONTH}`" in out
     v2 = recorded_figures(engine, 2)
     changes2 = {k: (v1[k][0], v1[k][1], v2[k][1]) for k in v2 if v1[k][1] != v2[k][1]}
     for key, (old, new) in second.items():
