@@ -23,7 +23,7 @@ from duban.periods import parse_year
 from duban.rules.ranking import GROUP_NAMES
 from duban.rules.schedule import previous_year
 from flows.bracket import artifact, disposed_on_error, due_period, loop_run, mail_keys
-from tasks.annual import measure, recorded_notices, render_annual, write_scores
+from tasks.annual import keep_record, measure, recorded_notices, render_annual, write_scores
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 
@@ -65,8 +65,10 @@ def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[st
             get_run_logger().info("%s: the evaluation was rendered by an earlier run", period)
             summary["notices_already_recorded"] = before
             rendered = None
+            snap = None
         summary["archive"] = str(ctx.archive_folder(LOOP, period, dry_run))
-        if not dry_run:
+        if not dry_run:  # a bulletin is a record: kept, or written back before delivery
+            summary |= keep_record(ctx, year, snap)
             summary |= mail_keys(deliver(ctx, rendered or recorded_notices(ctx, year)))
         status = "dry-run" if dry_run else "ok"
         run.finish({**summary, "status": status})

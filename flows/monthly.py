@@ -14,6 +14,12 @@ The bulletin is held as a **draft** until someone approves it (docs/monthly-bull
   that month is paused waiting for approval, resumes it with the approval instead.
 
 A re-run for the same month renders nothing new; approving twice sends nothing twice.
+
+A bulletin is a record (duban/loops/monthly/record.py): once approved, a re-run of its month
+writes the published files back byte for byte and never renders today's data; if a figure
+has changed since, the run summary says so and the office is told (once per set of
+changes); `correct=True` (`duban run monthly --month M --correct`) drafts a correction
+(更正) listing every changed figure, old and new, approved like the bulletin.
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ from duban.rules.schedule import previous_month
 from flows.bracket import LoopRun, artifact, disposed_on_error, due_period, loop_run, mail_keys
 from tasks.monthly import (
     approve_and_deliver,
+    check_published,
     deliver_approved,
     draw_charts,
     measure,
+    record_figures,
     render_monthly,
     write_workbooks,
 )
@@ -69,6 +77,7 @@ def monthly_bulletin(
     wait_for_approval: bool | None = None,
     approval_timeout_hours: float = 72.0,
     approval_poll_seconds: int = 10,
+    correct: bool = False,
 ) -> dict[str, Any]:
     """Render the bulletin of `month` ("YYYY-MM") as drafts, then wait for approval or not.
 
@@ -80,7 +89,10 @@ def monthly_bulletin(
     `duban approve monthly`. Default (None): True when the run belongs to a deployment,
     False otherwise (the command line). After `approval_timeout_hours` the run ends and
     the drafts stay.
-    dry_run: render and archive under reports/dry-run; record and send nothing.
+    dry_run: render and archive under reports/dry-run; record and send nothing (a published
+    month: its published files are written there, as they were published).
+    correct: for a published month whose figures have changed since: draft a correction
+    (更正) of every changed figure, held for approval like the bulletin.
     """
     logger = get_run_logger()
     ctx = load_context()
@@ -93,12 +105,18 @@ def monthly_bulletin(
         wait_for_approval = _in_deployment()
     with disposed_on_error(ctx):
         period = parse_month(month)
-    parameters = {"month": period.label, "dry_run": dry_run, "wait_for_approval": wait_for_approval}
+    parameters = {"month": period.label, "dry_run": dry_run, "wait_for_approval": wait_for_approval,
+                  "correct": correct}  # fmt: skip
     with loop_run(ctx, LOOP, "month", period.label, parameters, dry_run) as run:
         summary: dict[str, Any] = {"month": period.label, "dry_run": dry_run}
         before = approval.state(ctx.engine, LOOP, period.label)
-        if dry_run or before.notices == 0:
+        checked = check_published(ctx, period, correct, dry_run)
+        if checked is not None:  # published: reproduced, compared, never rendered again
+            summary |= {"notices_already_recorded": before.notices, **checked.summary()}
+        elif dry_run or before.notices == 0:
             snap = measure(ctx, period)
+            if not dry_run:
+                record_figures(ctx, snap)
             charts = draw_charts(ctx, snap, dry_run)
             workbooks = write_workbooks(ctx, snap, dry_run)
             rendered = render_monthly(ctx, snap, charts, workbooks, dry_run)
@@ -113,6 +131,8 @@ def monthly_bulletin(
         else:
             logger.info("%s: the bulletin was rendered by an earlier run", period.label)
             summary["notices_already_recorded"] = before.notices
+        if correct and checked is None:
+            logger.warning("%s: nothing is published yet: nothing to correct", period.label)
         summary["archive"] = str(ctx.archive_folder(LOOP, period.label, dry_run))
         if dry_run:
             return _finish(run, summary, "dry-run")
@@ -187,6 +207,17 @@ def _artifact(summary: dict[str, Any]) -> None:
         ]
     elif status == "draft":
         before = [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
+    changed = summary.get("figures_changed", 0)
+    if summary.get("correction") is not None and status in ("draft", "waiting for approval"):
+        before += [f"**Correction {summary['correction']}** (更正) of {changed} figures "
+                   "is held for approval.", ""]  # fmt: skip
+    elif changed:
+        before += [
+            f"**{changed} published figures have changed since the bulletin was published** "
+            "(the published files are reproduced as they were): issue a correction with "
+            f"`duban run monthly --month {month} --correct`.",
+            "",
+        ]
     artifact(
         f"monthly-bulletin-{month}",
         f"月通报 monthly bulletin {month}",

@@ -19,7 +19,7 @@ from duban.rules.schedule import previous_week
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
-from tasks.weekly import LOOP, draw_charts, measure, render_weekly
+from tasks.weekly import LOOP, draw_charts, keep_record, measure, render_weekly
 
 
 @flow(
@@ -43,6 +43,7 @@ def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str,
         analysis = measure(ctx, iso_week)
         charts = draw_charts(ctx, analysis, dry_run)
         rendered = render_weekly(ctx, analysis, charts, dry_run)
+        kept = {} if dry_run else keep_record(ctx, analysis, rendered)
         delivered = NOTHING_SENT if dry_run else deliver(ctx, rendered)
         summary: dict[str, Any] = {
             "week": period,
@@ -56,6 +57,7 @@ def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str,
             "notices_already_recorded": rendered.reused,
             "charts": len(charts),
             "archive": rendered.folder,
+            **kept,
             **mail_keys(delivered),
         }
         get_run_logger().info("weekly analysis %s: %s", period, summary)

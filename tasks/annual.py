@@ -4,6 +4,7 @@ CSV, render the annual summary and each unit's breakdown. Delivery is tasks.deli
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -20,6 +21,7 @@ from duban.loops.annual.evaluation import (
     unit_context,
     write_scores_csv,
 )
+from duban.loops.annual.record import keep_year
 from duban.notices.approval import recipients_for
 from duban.queries.notices import recorded
 from tasks.log import run_logger
@@ -63,6 +65,15 @@ def render_annual(
         context = unit_context(ctx.config, snap, code)
         jobs.append((code, "breakdown", "annual_unit", context, snap.recipients(code)))
     return render_all(ctx, LOOP, snap.period, jobs, dry_run)
+
+
+@task(name="keep-annual-record", cache_policy=NO_CACHE)
+def keep_record(ctx: LoopContext, year: int, snap: AnnualSnapshot | None) -> dict[str, Any]:
+    """The year's record: kept by the run that rendered it (`snap`); a later run writes the
+    published files back and counts the figures changed since."""
+    kept = keep_year(ctx, year, snap)
+    run_logger().info("year %s: record %s", year, kept)
+    return kept
 
 
 @task(name="recorded-annual", cache_policy=NO_CACHE)

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
-from duban.loops.monthly import approve, report
+from duban.loops.monthly import approve, record, report
 from duban.loops.monthly.charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
 from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledger_workbook
 from duban.rules.ranking import GROUP_ORDER
@@ -108,6 +108,25 @@ def render_monthly(
         jobs.append((code, "bulletin", "monthly_bulletin", {**context, **shared}, recipients,
                      files))  # fmt: skip
     return render_all(ctx, report.LOOP, snap.period.label, jobs, dry_run)
+
+
+@task(name="record-monthly-figures", cache_policy=NO_CACHE)
+def record_figures(ctx: LoopContext, snap: report.MonthlySnapshot) -> bool:
+    """The figures the drafts show, recorded as the month's version 0 (a bulletin is a
+    record: duban/loops/monthly/record.py)."""
+    office = report.office_context(ctx.config, snap, [])
+    return record.record_bulletin(ctx, office, snap.period)
+
+
+@task(name="check-published-monthly", cache_policy=NO_CACHE)
+def check_published(
+    ctx: LoopContext, period: report.MonthPeriod, correct: bool, dry_run: bool
+) -> record.CheckResult | None:
+    """A published month: reproduce its files, compare its figures with today's, tell the
+    office once of a change; `correct`: draft a correction (更正)."""
+    return record.check_published(
+        ctx, period, correct=correct, dry_run=dry_run, logger=run_logger()
+    )
 
 
 def _shared(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:

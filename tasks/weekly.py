@@ -1,4 +1,5 @@
-"""Prefect tasks of the weekly analysis (周分析): measure, draw the charts, render."""
+"""Prefect tasks of the weekly analysis (周分析): measure, draw the charts, render, keep the
+record (a re-run sends the week as it was first sent: duban/loops/weekly/record.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
 from duban.loops.weekly.charts import draw_weekly_charts
+from duban.loops.weekly.record import is_published, keep_week
 from duban.loops.weekly.report import (
+    CHART_FILES,
     WeeklyAnalysis,
     lead_contexts,
     measure_weekly,
@@ -36,7 +39,12 @@ def measure(ctx: LoopContext, week: IsoWeek) -> WeeklyAnalysis:
 
 @task(name="draw-weekly-charts", cache_policy=NO_CACHE)
 def draw_charts(ctx: LoopContext, analysis: WeeklyAnalysis, dry_run: bool) -> list[Path]:
-    return draw_weekly_charts(analysis, ctx.archive_folder(LOOP, analysis.week.key, dry_run))
+    """The week's two charts; for a week already sent, none is drawn: its published charts
+    are written back by `keep_record`."""
+    folder = ctx.archive_folder(LOOP, analysis.week.key, dry_run)
+    if not dry_run and is_published(ctx, LOOP, analysis.week.key):
+        return [folder / name for name in CHART_FILES]
+    return draw_weekly_charts(analysis, folder)
 
 
 @task(name="render-weekly", cache_policy=NO_CACHE)
@@ -54,3 +62,15 @@ def render_weekly(
         ("office", "analysis", "weekly_office", office, list(ctx.config.mail.office), chart_files)
     )
     return render_all(ctx, LOOP, analysis.week.key, jobs, dry_run)
+
+
+@task(name="keep-weekly-record", cache_policy=NO_CACHE)
+def keep_record(
+    ctx: LoopContext, analysis: WeeklyAnalysis, rendered: RenderResult
+) -> dict[str, Any]:
+    """The week's record: kept by the run that rendered it; a later run writes the published
+    files back (its charts drawn again are replaced) and counts the figures changed since."""
+    rendered_now = rendered.reused < len(rendered.notices)
+    kept = keep_week(ctx, LOOP, analysis, rendered_now)
+    run_logger().info("week %s: record %s", analysis.week.key, kept)
+    return kept

@@ -219,8 +219,11 @@ def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monthly import monthly_bulletin
 
     month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
-    summary = monthly_bulletin(month=month, dry_run=args.dry_run)
+    summary = monthly_bulletin(month=month, dry_run=args.dry_run, correct=args.correct)
     print(_summary_line("monthly bulletin", summary))
+    if summary.get("figures_changed") and summary.get("correction") is None:
+        print(f"{summary['figures_changed']} published figures have changed since: "
+              f"issue a correction with `duban run monthly --month {month} --correct`")  # fmt: skip
     if summary.get("status") == "draft":
         print(f"held as a draft; approve with `duban approve monthly {month}`")
     return 0
@@ -444,9 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--loop", action="append", help="only this loop (repeatable)")
     dep.set_defaults(func=cmd_deploy)
 
-    _loop_command(run, "monthly", "the monthly bulletin (月通报), held for approval",
-                  cmd_run_monthly, "--month", required=True,
-                  help="YYYY-MM, e.g. 2026-10")  # fmt: skip
+    monthly = _loop_command(run, "monthly", "the monthly bulletin (月通报), held for approval",
+                            cmd_run_monthly, "--month", required=True,
+                            help="YYYY-MM, e.g. 2026-10")  # fmt: skip
+    monthly.add_argument(
+        "--correct", action="store_true",
+        help="a published month whose figures changed since: draft a correction (更正)",
+    )  # fmt: skip
     _loop_command(run, "quarterly", "the quarterly spot check (季度抽查核验)", cmd_run_quarterly,
                   "--quarter", dry_run="draw and render; record nothing",
                   help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, on the first working "

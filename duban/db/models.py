@@ -6,7 +6,8 @@ from the export's own time zone. Dates of plan items are calendar dates.
 Keys that make re-runs safe (see docs/architecture.md):
 ticket (source, external_id); escalation (item_kind, item_id, step);
 notice (loop, period, audience, kind); delivery (notice_id, recipient);
-spot-check sample (quarter, item_kind, item_id).
+spot-check sample (quarter, item_kind, item_id); publication (loop, period, version);
+published figure (publication, unit, figure); published file (publication, name).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -422,3 +424,57 @@ class AuditRecord(Base):
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str | None] = mapped_column(String(500))
+
+
+class Publication(Base):
+    """A bulletin is a record (docs/monthly-bulletin.md, "Records and corrections"): version 0
+    of (loop, period) is the bulletin as rendered and approved, version n its n-th correction
+    (更正). `published_at` is NULL while its notices are drafts; once approved, its figures
+    and its files (below) are what was published, whatever the data says later."""
+
+    __tablename__ = "publications"
+    __table_args__ = (UniqueConstraint("loop", "period", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loop: Mapped[str] = mapped_column(String(24))
+    period: Mapped[str] = mapped_column(String(24))
+    version: Mapped[int] = mapped_column(Integer)  # 0: the bulletin; n: the n-th correction
+    notice_kind: Mapped[str] = mapped_column(String(32))  # the kind of its notices
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PublishedFigure(Base):
+    """One figure a publication shows, as it shows it (text; NULL: missing, never zero).
+    `unit` is the unit code the figure is about, or "*" for a city-wide figure."""
+
+    __tablename__ = "published_figures"
+    __table_args__ = (UniqueConstraint("publication_id", "unit", "figure"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    publication_id: Mapped[int] = mapped_column(
+        ForeignKey("publications.id", ondelete="CASCADE"), index=True
+    )
+    unit: Mapped[str] = mapped_column(String(64))
+    figure: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(300))  # what a reader sees, e.g. 建国门街道 满意率
+    value: Mapped[str | None] = mapped_column(String(300))
+
+
+class PublishedFile(Base):
+    """A rendered file of a publication, frozen when it was approved: its bytes and SHA-256.
+    A re-run restores it byte for byte (`path`: where it was archived)."""
+
+    __tablename__ = "published_files"
+    __table_args__ = (UniqueConstraint("publication_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    publication_id: Mapped[int] = mapped_column(
+        ForeignKey("publications.id", ondelete="CASCADE"), index=True
+    )
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+    name: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -72,6 +72,28 @@ def approve(
     return ids
 
 
+def release(engine: Engine, notice_ids: list[int], actor: str, *, origin: str) -> list[int]:
+    """Approve these notices at once, with no one to wait for: the office's own notice that a
+    published figure changed (duban/loops/monthly/record.py). Returns the ids approved by
+    this call; one audit record each."""
+    if not notice_ids:
+        return []
+    now = datetime.now()
+    with session_scope(engine) as session:
+        ids = sorted(
+            session.execute(
+                update(Notice)
+                .where(Notice.id.in_(notice_ids), Notice.approved_at.is_(None))
+                .values(approved_at=now)
+                .returning(Notice.id)
+            )
+            .scalars()
+            .all()
+        )
+        _audit(session, ids, now, actor, APPROVED, origin)
+    return ids
+
+
 def reject(
     engine: Engine, loop: str, period: str, actor: str, *, via: str, comment: str = ""
 ) -> list[int]:

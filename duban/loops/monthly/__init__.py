@@ -8,10 +8,11 @@ each lead unit gets its ledger workbook (台账), which comes back with `duban i
   tasks: tasks/monthly.py
 - use cases: report.py `measure_monthly`, `office_context`, `unit_context`; charts.py;
   ledger.py `write_ledger_workbook`, `import_ledger`; approve.py (approve or reject the
-  month's drafts and send them)
+  month's drafts and send them); record.py (the bulletin as a record: its figures, a re-run
+  that reproduces it, the office told of a change, the correction 更正)
 - rules: duban/rules/ranking.py (`rank_units`), duban/rules/exit_rule.py
 - queries: duban/queries/metrics.py, duban/queries/monthly.py
-- templates: templates/mail/monthly_bulletin.*.j2
+- templates: templates/mail/monthly_bulletin.*.j2, monthly_correction.*.j2, monthly_changed.*.j2
 - config: config/metrics.yaml (`config.metrics`)
 - docs: docs/monthly-bulletin.md, docs/ledger-workbook.md, docs/metrics.md
 """

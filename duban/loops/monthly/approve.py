@@ -5,7 +5,8 @@ The drafts of a month are approved (or rejected) in one of two ways that converg
 `approve_and_send` itself (tasks/monthly.py), or by `duban approve monthly`, which resumes
 such a paused run if there is one (flows/monthly.py `approve_monthly`) and otherwise — or
 when the resumed run does not decide in time — calls `decide` here. Approving twice sends
-nothing twice: the outbox is unique per (notice, recipient).
+nothing twice: the outbox is unique per (notice, recipient). Approving publishes the
+month's record (duban/notices/records.py): its figures stand and its files are frozen.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from duban.context import LoopContext
 from duban.db import session_scope
 from duban.loops.monthly.report import LOOP
-from duban.notices import approval
+from duban.notices import approval, records
 from duban.notices.deliver import deliver
 from duban.notices.outbox import enqueue
 
@@ -27,8 +28,12 @@ log = logging.getLogger("duban")
 
 
 def send_approved(ctx: LoopContext, period: str, logger: Any = log) -> dict[str, Any]:
-    """Enqueue one delivery per (approved notice, recipient) of the month — the outbox's key
-    makes this idempotent — and send what is pending for those notices only."""
+    """Publish the month's record of what is approved (its figures stand, its files are
+    frozen: once), enqueue one delivery per (approved notice, recipient) of the month — the
+    outbox's key makes this idempotent — and send what is pending for those notices only."""
+    published = records.publish(ctx.engine, LOOP, period)
+    if published:
+        logger.info("monthly %s: published version(s) %s recorded", period, published)
     notices = approval.approved_notices(ctx.engine, LOOP, period)
     if not notices:
         return {"sent": 0, "pending": 0, "refused": 0}
@@ -46,7 +51,8 @@ def send_approved(ctx: LoopContext, period: str, logger: Any = log) -> dict[str,
 def approve_and_send(
     ctx: LoopContext, period: str, approver: str, *, via: str, comment: str = "", logger: Any = log
 ) -> dict[str, Any]:
-    """Approve the month's drafts (audit) and deliver every approved notice once."""
+    """Approve the month's drafts (audit), publish its record (the figures and the frozen
+    files of the bulletin or correction approved) and deliver every approved notice once."""
     approved = approval.approve(ctx.engine, LOOP, period, approver, via=via, comment=comment)
     logger.info(
         "monthly %s: %d notices approved by %s via %s", period, len(approved), approver, via
