@@ -212,6 +212,22 @@ class CityConfig:
         """schedules.yaml (`duban serve`, `duban deploy`); ConfigError when it is absent."""
         return load_schedules(self.root)
 
+    def zone_warnings(self, city_timezone: str, origin: str) -> list[str]:
+        """A line for each source mapping whose `timezone` is not the city's: fine (its times
+        are converted), but said, so that a wrong city zone does not go unnoticed."""
+        found = []
+        for name in self.source_names():
+            try:
+                zone = self.source(name).timezone
+            except ConfigError:
+                continue  # validate_all reports it
+            if zone is not None and zone != city_timezone:
+                found.append(
+                    f"{self.path(f'sources/{name}.yaml')}: timezone: {zone} is not the city's "
+                    f"{city_timezone} (from {origin}); its times are converted to {city_timezone}"
+                )
+        return found
+
     def validate_all(self) -> list[str]:
         """Load every section; return every problem found (empty when all is well)."""
         found: list[str] = []

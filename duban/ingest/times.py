@@ -84,13 +84,15 @@ def export_times(
     }
     received = local["received_at"].copy()
     received_day = _day(received)
+    no_date = np.zeros(len(received), dtype=bool)
+    received_is_date = ~np.isnat(dates["received_at"]) if "received_at" in dates else no_date
     before: dict[str, np.ndarray] = {}
     for name in ORDERED_AFTER_RECEIPT:
-        by_date = name in dates or "received_at" in dates
-        if by_date:  # a date compares with a date: the day received is not "before"
-            before[name] = _day(local[name]) < received_day
-        else:
-            before[name] = local[name] < received
+        # A date compares with a date: the day received is not "before" it.
+        by_date = received_is_date | (~np.isnat(dates[name]) if name in dates else no_date)
+        before[name] = np.where(
+            by_date, _day(local[name]) < received_day, local[name] < received
+        )
     for name, part in mapping.date_only.items():
         day = dates[name]
         has = ~np.isnat(day)
