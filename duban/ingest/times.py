@@ -90,9 +90,7 @@ def export_times(
     for name in ORDERED_AFTER_RECEIPT:
         # A date compares with a date: the day received is not "before" it.
         by_date = received_is_date | (~np.isnat(dates[name]) if name in dates else no_date)
-        before[name] = np.where(
-            by_date, _day(local[name]) < received_day, local[name] < received
-        )
+        before[name] = np.where(by_date, _day(local[name]) < received_day, local[name] < received)
     for name, part in mapping.date_only.items():
         day = dates[name]
         has = ~np.isnat(day)
