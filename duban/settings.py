@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -28,7 +28,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of Duban's database; default a SQLite file under ./var/",
     )
     config_dir: Path = Field(default=Path("config"), description="folder of the YAML config")
-    timezone: str = Field(default="Asia/Shanghai", description="the city's time zone")
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the city's time zone: DUBAN_TIMEZONE when set (an override), else "
+        "`timezone` of config/city.yaml, else Asia/Shanghai",
+    )
     smtp_host: str | None = Field(default=None, description="unset or empty: write .eml files")
     smtp_port: int | None = None
     smtp_user: str | None = None
@@ -38,6 +42,22 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(default=Path("var/outbox"), description=".eml files without SMTP")
     reports_dir: Path = Field(default=Path("var/reports"), description="archive of notices")
     templates_dir: Path = Field(default=Path("templates"), description="Jinja2 mail templates")
+
+    _timezone_origin: str = PrivateAttr(default="DUBAN_TIMEZONE")
+
+    def model_post_init(self, context: Any) -> None:
+        """Without DUBAN_TIMEZONE, the city's time zone is the one config/city.yaml names."""
+        if "timezone" not in self.model_fields_set:
+            from duban.config.city import city_timezone
+
+            zone, origin = city_timezone(self.config_dir, None)
+            self.timezone = zone
+            self._timezone_origin = origin
+
+    @property
+    def timezone_origin(self) -> str:
+        """Where `timezone` comes from: DUBAN_TIMEZONE, config/city.yaml or the default."""
+        return self._timezone_origin
 
     @field_validator("timezone")
     @classmethod

@@ -37,12 +37,17 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
-    problems = _config(settings).validate_all()
+    config = _config(settings)
+    problems = config.validate_all()
     for line in problems:
         print(line, file=sys.stderr)
+    # Warnings are part of the check's report (stdout); errors go to stderr.
+    for line in config.zone_warnings(settings.timezone, settings.timezone_origin):
+        print(f"warning: {line}")
     if problems:
         return 2
-    print(f"{settings.config_dir}: configuration is valid")
+    print(f"{settings.config_dir}: configuration is valid (the city's time zone: "
+          f"{settings.timezone}, from {settings.timezone_origin})")  # fmt: skip
     return 0
 
 
@@ -508,8 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
     except ValidationError as exc:
         for err in exc.errors():
-            name = "DUBAN_" + str(err["loc"][0]).upper() if err["loc"] else "DUBAN_*"
-            print(f"duban: error: {name}: {err['msg']}", file=sys.stderr)
+            # No field: config/city.yaml (read for the city's time zone) is invalid.
+            name = "DUBAN_" + str(err["loc"][0]).upper() + ": " if err["loc"] else ""
+            print(f"duban: error: {name}{err['msg']}", file=sys.stderr)
         return 2
     try:
         result: int = args.func(args, settings)

@@ -4,8 +4,9 @@ Every error names the file, the path inside it and the bad value, e.g.
 ``config/units.yaml: units[3].supervisor: unknown unit 'xc-999'``.
 
 `load_config(root)` gives a `CityConfig`; each section is a cached property of it, read on
-first use: the city's own (`units`, `problems`, `urgency`, `calendar`, `escalation`,
-`mail`, `source(name)`: duban/config/city.py, sources.py) and each loop's (`metrics`,
+first use: the city's own (`city` — city.yaml, the time zone —, `units`, `problems`,
+`urgency`, `calendar`, `escalation`, `mail`, `source(name)`: duban/config/city.py,
+sources.py) and each loop's (`metrics`,
 `spot_check`, `evaluation`, `lookback`, `schedules`: metrics.py, quarterly.py, annual.py,
 lookback.py, schedules.py). `validate_all()` loads them all and runs the checks across
 sections.
@@ -30,7 +31,10 @@ from duban.config.base import (
     parse_optional,
 )
 from duban.config.city import (
+    CITY_FILE,
+    DEFAULT_TIMEZONE,
     CalendarFile,
+    CityFile,
     EscalationFile,
     LadderStep,
     LadderTrigger,
@@ -45,6 +49,7 @@ from duban.config.city import (
     WarningsConfig,
     check_problems,
     check_units,
+    city_timezone,
 )
 from duban.config.lookback import FILE_NAME as LOOKBACK_FILE
 from duban.config.lookback import LookbackConfig, LookbackSchedule
@@ -64,11 +69,14 @@ from duban.config.sources import (
 )
 
 __all__ = [
+    "CITY_FILE",
     "DATETIME_FIELDS",
+    "DEFAULT_TIMEZONE",
     "REQUIRED_COLUMNS",
     "TICKET_FIELDS",
     "CalendarFile",
     "CityConfig",
+    "CityFile",
     "ConfigError",
     "EscalationFile",
     "EvaluationConfig",
@@ -98,6 +106,7 @@ __all__ = [
     "ValueMaps",
     "WarningsConfig",
     "check_time_zone",
+    "city_timezone",
     "format_loc",
     "load_config",
     "load_schedules",
@@ -137,6 +146,8 @@ class CityConfig:
         return self.root / name
 
     # ------------------------------------------------------------ the city's own sections
+
+    city = _OptionalSection(CITY_FILE, CityFile)  # the city's time zone
 
     @cached_property
     def units(self) -> UnitsFile:
@@ -201,10 +212,27 @@ class CityConfig:
         """schedules.yaml (`duban serve`, `duban deploy`); ConfigError when it is absent."""
         return load_schedules(self.root)
 
+    def zone_warnings(self, city_timezone: str, origin: str) -> list[str]:
+        """A line for each source mapping whose `timezone` is not the city's: fine (its times
+        are converted), but said, so that a wrong city zone does not go unnoticed."""
+        found = []
+        for name in self.source_names():
+            try:
+                zone = self.source(name).timezone
+            except ConfigError:
+                continue  # validate_all reports it
+            if zone is not None and zone != city_timezone:
+                found.append(
+                    f"{self.path(f'sources/{name}.yaml')}: timezone: {zone} is not the city's "
+                    f"{city_timezone} (from {origin}); its times are converted to {city_timezone}"
+                )
+        return found
+
     def validate_all(self) -> list[str]:
         """Load every section; return every problem found (empty when all is well)."""
         found: list[str] = []
         loaders: list[Callable[[], object]] = [
+            lambda: self.city,
             lambda: self.units,
             lambda: self.problems,
             lambda: self.urgency,

@@ -1,4 +1,4 @@
-"""The city's own sections: units.yaml, problems.yaml, urgency.yaml, calendar.yaml,
+"""The city's own sections: city.yaml, units.yaml, problems.yaml, urgency.yaml, calendar.yaml,
 escalation.yaml and mail.yaml, with the checks across the entries of a file."""
 
 from __future__ import annotations
@@ -9,8 +9,41 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from duban.config.base import ConfigError, Strict, find
+from duban.config.base import IANA_HINT, ConfigError, Strict, check_time_zone, find, parse_optional
 from duban.db.models import Approach, UnitKind
+
+# ---------------------------------------------------------------- the city itself
+
+CITY_FILE = "city.yaml"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+TIMEZONE_ENV = "DUBAN_TIMEZONE"
+
+
+class CityFile(Strict):
+    """config/city.yaml (optional): what is true of the whole city."""
+
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description="the city's time zone: every stored time is local to it; "
+        "DUBAN_TIMEZONE overrides it",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_time_zone(value, IANA_HINT)
+
+
+def city_timezone(config_dir: Path, override: str | None) -> tuple[str, str]:
+    """The city's time zone and where it comes from: `override` (DUBAN_TIMEZONE) when set,
+    else config/city.yaml's `timezone`, else Asia/Shanghai (the default of both)."""
+    if override:
+        return check_time_zone(override, IANA_HINT), TIMEZONE_ENV
+    path = Path(config_dir) / CITY_FILE
+    if path.exists():
+        return parse_optional(path, CityFile).timezone, str(path)
+    return DEFAULT_TIMEZONE, f"default (no {path}, no {TIMEZONE_ENV})"
+
 
 # ---------------------------------------------------------------- units and problems
 

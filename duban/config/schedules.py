@@ -76,7 +76,7 @@ class LoopSchedule(Strict):
 
 
 class SchedulesFile(Strict):
-    timezone: str | None = Field(default=None, description="default: DUBAN_TIMEZONE")
+    timezone: str | None = Field(default=None, description="default: the city's")
     loops: list[LoopSchedule] = Field(default_factory=list)
 
     @field_validator("timezone")

@@ -33,7 +33,12 @@ TicketField = Literal[
     "reassigned_count",
 ]
 TICKET_FIELDS: tuple[str, ...] = get_args(TicketField)
-DATETIME_FIELDS = tuple(f for f in TICKET_FIELDS if f.endswith("_at"))
+DatetimeField = Literal[
+    "received_at", "dispatched_at", "first_response_at", "resolved_at", "closed_at", "due_at"
+]
+DATETIME_FIELDS: tuple[str, ...] = get_args(DatetimeField)
+# A date-only column: the time of day it stands for (start 00:00:00, end 23:59:59).
+DayEnd = Literal["start", "end"]
 REQUIRED_COLUMNS = ("external_id", "received_at", "category", "unit")
 
 
@@ -56,9 +61,14 @@ class SourceMapping(Strict):
     description: str = ""
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
-    timezone: str = "Asia/Shanghai"
+    timezone: str | None = Field(default=None, description="the export's; unset: the city's")
     datetime_formats: list[str] = Field(min_length=1)
     columns: dict[TicketField, str]
+    date_only: dict[DatetimeField, DayEnd] = Field(
+        default_factory=dict,
+        description="time columns that carry a date (a bare date or midnight): start or end "
+        "of that day",
+    )
     values: ValueMaps = ValueMaps()
     unit_by: Literal["code", "name"] = "code"
     unit_aliases: dict[str, str] = Field(default_factory=dict, description="export value -> code")
@@ -71,9 +81,18 @@ class SourceMapping(Strict):
             raise ValueError(f"columns: must map {', '.join(missing)}")
         if "urgency" not in self.columns and self.defaults.urgency is None:
             raise ValueError("columns: map 'urgency' or set defaults.urgency")
+        unmapped = [f for f in self.date_only if f not in self.columns]
+        if unmapped:
+            raise ValueError(f"date_only: {', '.join(unmapped)} not mapped in columns")
+        if self.date_only.get("received_at", "start") != "start":
+            raise ValueError("date_only: received_at can only be 'start' (00:00:00)")
         return self
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_time_zone(value)
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    def zone(self, city_timezone: str) -> str:
+        """The export's time zone: its own `timezone`, else the city's."""
+        return self.timezone or city_timezone

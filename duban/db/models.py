@@ -284,12 +284,20 @@ class ImportRun(Base):
 
 
 class QuarantinedRow(Base):
-    """A row of an import that failed validation, with every reason; the good rows went on."""
+    """A row of an import that failed validation, with every reason; the good rows went on.
+
+    A ticket export's bad row is recorded once per (source, file checksum, row): importing
+    the same file again finds it recorded (`import_run_id` is the first run that found it).
+    Rows of the plan workbook, and those recorded before migration 0006, have no checksum.
+    """
 
     __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source", "file_sha256", "row_number"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     import_run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id"), index=True)
+    source: Mapped[str | None] = mapped_column(String(32))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))  # of the file's bytes, hex
     file_name: Mapped[str] = mapped_column(String(500))
     sheet: Mapped[str | None] = mapped_column(String(100))
     row_number: Mapped[int] = mapped_column(Integer)  # as a spreadsheet shows it: header is row 1

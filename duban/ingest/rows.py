@@ -16,6 +16,7 @@ import pandas as pd
 
 from duban.config import DATETIME_FIELDS, TICKET_FIELDS, SourceMapping, UrgencyFile
 from duban.db.models import TicketStatus
+from duban.ingest.times import export_times
 
 # Column widths of the tickets table: longer values are refused, not cut.
 MAX_LENGTH = {
@@ -123,32 +124,6 @@ def _computed_due(
     return due[codes], codes, failures
 
 
-def _parse_datetimes(values: np.ndarray, mapping: SourceMapping, city_zone: ZoneInfo) -> np.ndarray:
-    """Parse with the mapping's formats in order (ISO 8601 last); NaT where nothing fits."""
-    result = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[us]")
-    todo = values != ""
-    for fmt in [*mapping.datetime_formats, "ISO8601"]:
-        if not todo.any():
-            break
-        where = np.flatnonzero(todo)
-        subset = values if len(where) == len(values) else values[where]
-        parsed = pd.to_datetime(subset, format=fmt, errors="coerce")
-        parsed_us = np.asarray(parsed.as_unit("us").to_numpy(), dtype="datetime64[us]")
-        ok = ~np.isnat(parsed_us)
-        result[where[ok]] = parsed_us[ok]
-        todo[where[ok]] = False
-    if mapping.timezone != str(city_zone) and not np.isnat(result).all():
-        # Ambiguous wall times (the DST fall-back hour) are read as standard time.
-        local = pd.Series(result).dt.tz_localize(
-            mapping.timezone,
-            ambiguous=np.zeros(len(result), dtype=bool),
-            nonexistent="shift_forward",
-        )
-        converted = local.dt.tz_convert(city_zone).dt.tz_localize(None).astype("datetime64[us]")
-        result = converted.to_numpy()
-    return result
-
-
 def _map_values(
     values: pd.Series, table: dict[str, Any], errors: _Errors, field_name: str
 ) -> pd.Series:
@@ -206,15 +181,12 @@ def validate_rows(
     errors.add(out["external_id"] == "", "external_id", "missing")
 
     formats = " or ".join(mapping.datetime_formats)
+    times = export_times(lambda name: col(name).to_numpy(), mapping, refs.city_zone)
     for name in DATETIME_FIELDS:
-        values = col(name).to_numpy()
-        parsed = _parse_datetimes(values, mapping, refs.city_zone)
         errors.add(
-            (values != "") & np.isnat(parsed),
-            name,
-            "unparseable date {value!r} (format " + formats + ")",
+            times.unparseable[name], name, "unparseable date {value!r} (format " + formats + ")"
         )
-        out[name] = parsed
+        out[name] = times.stored[name]
     errors.add(col("received_at").to_numpy() == "", "received_at", "missing")
 
     for name in TEXT_FIELDS:
@@ -295,12 +267,14 @@ def validate_rows(
     reassigned = _parse_counts(col("reassigned_count"), errors, "reassigned_count")
     out["reassigned_count"] = reassigned.to_numpy()
 
-    # Order of events (NaT compares false, so a missing time is never "before").
+    # Order of events (NaT compares false, so a missing time is never "before"); a date-only
+    # column by date (duban/ingest/times.py).
     received = out["received_at"]
     for name in ("dispatched_at", "first_response_at", "resolved_at", "closed_at"):
         label = name.removesuffix("_at").replace("_", " ")
-        errors.add(out[name] < received, name, f"{label} before received ({{value}} < received)")
-    errors.add(out["due_at"] < received, "due_at", "due before received: {value!r}")
+        before = times.before_receipt[name]
+        errors.add(before, name, f"{label} before received ({{value}} < received)")
+    errors.add(times.before_receipt["due_at"], "due_at", "due before received: {value!r}")
 
     # Due time: from the export, else from the urgency level and the working-day calendar.
     need_due = np.isnat(out["due_at"]) & ~np.isnat(received)

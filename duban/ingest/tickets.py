@@ -3,7 +3,9 @@
 Walk: read_export (chunks of strings) -> validate_rows (typed good rows + bad rows)
 -> per chunk, one transaction: look up existing ids, insert the new, update the changed,
 leave the unchanged, record the bad in quarantine and in a CSV report.
-Re-importing the same or an updated export changes what changed and never duplicates.
+Re-importing the same or an updated export changes what changed and never duplicates: a bad
+row is recorded once per (source, file checksum, row), however often its file is imported
+(the run's summary and CSV report still count and list every bad row the run read).
 
 Bulk mode (a first load, e.g. a year of history): the non-unique indexes of `tickets` are
 dropped before the load and rebuilt after it, so that the load pays one index build instead
@@ -14,6 +16,7 @@ upserts work as always and nothing can be duplicated. See `import_tickets`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +38,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     inspect,
     literal,
     select,
@@ -45,7 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from duban.config import CityConfig, SourceMapping
-from duban.db import session_scope
+from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
 from duban.db.models import ImportRun, QuarantinedRow, Ticket
 from duban.ingest.city import problem_by_category, unit_lookup
@@ -66,6 +68,8 @@ BULK_MIN_ROWS = 100_000
 _ESTIMATE_SAMPLE_BYTES = 1 << 20
 # Memory for each index build of the rebuild on PostgreSQL (SET LOCAL, one transaction each).
 REBUILD_MAINTENANCE_WORK_MEM = "512MB"
+# The key of a quarantine record: a bad row of a file is recorded once.
+QUARANTINE_KEY = ["source", "file_sha256", "row_number"]
 
 
 @dataclass
@@ -296,6 +300,15 @@ def _drop_secondary_indexes(engine: Engine) -> None:
             conn.execute(DropIndex(ix, if_exists=True))
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file's bytes (hex), read in blocks: the quarantine's file key."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def ticket_refs(
     session: Session, config: CityConfig, mapping: SourceMapping, timezone: str
 ) -> TicketRefs:
@@ -317,14 +330,16 @@ def import_tickets(
     source: str,
     reports_dir: Path,
     *,
-    timezone: str = "Asia/Shanghai",
+    timezone: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[RawChunk, ImportSummary], None] | None = None,
     bulk: bool | None = None,
 ) -> ImportSummary:
     """Import one export; return what happened. Errors of the whole file raise ExportError.
 
-    `timezone` is the city's (DUBAN_TIMEZONE): times are converted to it from the export's.
+    `timezone` is the city's (`Settings.timezone`: DUBAN_TIMEZONE, else config/city.yaml);
+    None: config/city.yaml's. Times are converted to it from the export's (the mapping's
+    `timezone`, else the city's).
 
     `bulk`: True forces bulk mode, False forbids it, None chooses (`choose_bulk`): bulk for
     a CSV export of at least BULK_MIN_ROWS estimated rows, more than twice what the table
@@ -337,6 +352,8 @@ def import_tickets(
     """
     mapping = config.source(source)
     path = Path(path)
+    timezone = timezone or config.city.timezone
+    checksum = file_sha256(path) if path.is_file() else ""  # a missing file: read_export says
     recreated = ensure_ticket_indexes(engine)
     with session_scope(engine) as session:
         refs = ticket_refs(session, config, mapping, timezone)
@@ -382,8 +399,8 @@ def import_tickets(
                             finish(pending)
                             pending = None
                         future = writer.submit(
-                            _store_chunk, engine, source, run_id, str(path), chunk.sheet, good,
-                            bad, summary,
+                            _store_chunk, engine, source, run_id, (str(path), checksum),
+                            chunk.sheet, good, bad, summary,
                         )  # fmt: skip
                         pending = (future, chunk, bad)
                     if pending is not None:
@@ -423,7 +440,7 @@ def _store_chunk(
     engine: Engine,
     source: str,
     run_id: int,
-    file_name: str,
+    file: tuple[str, str],
     sheet: str | None,
     good: pd.DataFrame,
     bad: list[BadRow],
@@ -431,28 +448,32 @@ def _store_chunk(
 ) -> None:
     """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
 
+    `file` is the file's name and checksum: a bad row already recorded for this source,
+    checksum and row number (an earlier import of the same file) is not recorded again.
+
     `good` carries its `row_hash`. Existing rows of the chunk's ids are looked up first
     (one indexed query), so that unchanged rows are neither sent nor written, and the
     summary can tell new from changed. New rows are inserted (ON CONFLICT DO NOTHING), changed
     rows upserted (ON CONFLICT … DO UPDATE … WHERE the hash differs).
     """
     table = TICKETS
+    file_name, checksum = file
     with engine.begin() as conn:
         if bad:
-            conn.execute(
-                insert(QUARANTINE),
-                [
-                    {
-                        "import_run_id": run_id,
-                        "file_name": file_name,
-                        "sheet": sheet,
-                        "row_number": b.row_number,
-                        "errors": b.errors,
-                        "raw": b.raw,
-                    }
-                    for b in bad
-                ],
-            )
+            records = [
+                {
+                    "import_run_id": run_id,
+                    "source": source,
+                    "file_sha256": checksum,
+                    "file_name": file_name,
+                    "sheet": sheet,
+                    "row_number": b.row_number,
+                    "errors": b.errors,
+                    "raw": b.raw,
+                }
+                for b in bad
+            ]
+            insert_ignore(conn, QUARANTINE, records, QUARANTINE_KEY)
         if not good.empty:
             ids = good["external_id"].tolist()
             existing = pd.DataFrame(
