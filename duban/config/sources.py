@@ -35,6 +35,14 @@ TicketField = Literal[
 TICKET_FIELDS: tuple[str, ...] = get_args(TicketField)
 DATETIME_FIELDS = tuple(f for f in TICKET_FIELDS if f.endswith("_at"))
 REQUIRED_COLUMNS = ("external_id", "received_at", "category", "unit")
+# The rates (docs/metrics.md) and the ticket field each needs from the export: a mapping that
+# leaves the field out declares that its exports have no data for that rate (missing, not 0).
+RATE_FIELDS: dict[str, str] = {
+    "response_rate": "first_response_at",
+    "on_time_rate": "closed_at",
+    "resolution_rate": "resolved",
+    "satisfaction_rate": "satisfaction",
+}
 
 
 class ValueMaps(Strict):
@@ -72,6 +80,10 @@ class SourceMapping(Strict):
         if "urgency" not in self.columns and self.defaults.urgency is None:
             raise ValueError("columns: map 'urgency' or set defaults.urgency")
         return self
+
+    def unmeasured_rates(self) -> list[str]:
+        """The rates of `RATE_FIELDS` this source's exports cannot support."""
+        return [rate for rate, name in RATE_FIELDS.items() if name not in self.columns]
 
     @field_validator("timezone")
     @classmethod
