@@ -239,7 +239,7 @@ def _component_rows(s: UnitScore) -> list[dict[str, Any]]:
     return [
         {
             "key": c.key, "name": c.name, "kind": c.kind, "value": _fmt_value(c.kind, c.value),
-            "weight": _fmt_weight(c.kind, c.weight),
+            "weight": "—" if _unmeasured(c) else _fmt_weight(c.kind, c.weight),
             "points": "—" if _unmeasured(c) else f"{c.points:.2f}",
             "cap": None if c.cap is None else f"{c.cap:g}", "capped": c.capped,
             "missing": _unmeasured(c),
