@@ -58,12 +58,13 @@ def rows() -> list[dict[str, Any]]:
         for n in range(12):
             received = datetime(2026, 10, 1, 9) + timedelta(days=2 * n, hours=ui)
             closed = (n + ui) % 4 != 0
+            closed_at = received + timedelta(days=1 + (n + 2 * ui) % 7)
             out.append(
                 {
                     "external_id": f"M{ui}{n:02d}",
                     "received_at": received,
                     "first_response_at": received + timedelta(hours=(n * 5 + ui * 7) % 36),
-                    "closed_at": received + timedelta(days=1 + (n + 2 * ui) % 7) if closed else None,
+                    "closed_at": closed_at if closed else None,
                     "due_at": received + timedelta(days=5),
                     "category": "噪声扰民", "district": "东城区", "street": "建国门街道",
                     "unit": unit, "urgency": 3, "status": "closed" if closed else "open",
