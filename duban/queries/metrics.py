@@ -102,8 +102,8 @@ def rate_counts(
     and the condition of the tickets they count: received or due in the period.
 
     `lacking` (CityConfig.sources_lacking): the sources with no data for each rate; the
-    `*_base` counts are the denominators without their tickets (a rate with base 0 is
-    missing, never 0)."""
+    `*_base` counts (and `rated`) are the denominators without their tickets: a rate with a
+    denominator of 0 is missing, never 0."""
     start, end = k.as_datetime(start), k.as_datetime(end)
     received = and_(T.received_at >= start, T.received_at < end)
     due_in = and_(T.due_at >= start, T.due_at < end)
@@ -114,6 +114,7 @@ def rate_counts(
     )
     closed = T.closed_at.is_not(None)
     sat = T.satisfaction
+    rated_in = and_(received, measured("satisfaction_rate", lacking))
     returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
     counts = {
         "tickets": k.count_if(received),
@@ -123,9 +124,9 @@ def rate_counts(
         "resolved": k.count_if(and_(received, T.resolved.is_(True))),
         "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True))),
         "closed": k.count_if(and_(received, closed)),
-        "rated": k.count_if(and_(received, sat.is_not(None))),
-        "n_satisfied": k.count_if(and_(received, sat == Satisfaction.satisfied.value)),
-        "n_basic": k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)),
+        "rated": k.count_if(and_(rated_in, sat.is_not(None))),
+        "n_satisfied": k.count_if(and_(rated_in, sat == Satisfaction.satisfied.value)),
+        "n_basic": k.count_if(and_(rated_in, sat == Satisfaction.basically_satisfied.value)),
         "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
         # The denominators of the rates, without the tickets of sources lacking their data.
         "response_base": k.count_if(and_(received, measured("response_rate", lacking))),
