@@ -114,24 +114,29 @@ def rate_counts(
     )
     closed = T.closed_at.is_not(None)
     sat = T.satisfaction
+    # A source lacking a rate's field counts in neither side of that rate, even if some of its
+    # tickets carry a value (imported before the mapping dropped the column).
+    response_in, on_time_in, resolution_in = (
+        measured(rate, lacking) for rate in ("response_rate", "on_time_rate", "resolution_rate")
+    )
     rated_in = and_(received, measured("satisfaction_rate", lacking))
     returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
     counts = {
         "tickets": k.count_if(received),
-        "responded_in_time": k.count_if(and_(received, in_time)),
+        "responded_in_time": k.count_if(and_(received, in_time, response_in)),
         "due": k.count_if(due_in),
-        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)),
-        "resolved": k.count_if(and_(received, T.resolved.is_(True))),
-        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True))),
+        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at, on_time_in)),
+        "resolved": k.count_if(and_(received, T.resolved.is_(True), resolution_in)),
+        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True), resolution_in)),
         "closed": k.count_if(and_(received, closed)),
         "rated": k.count_if(and_(rated_in, sat.is_not(None))),
         "n_satisfied": k.count_if(and_(rated_in, sat == Satisfaction.satisfied.value)),
         "n_basic": k.count_if(and_(rated_in, sat == Satisfaction.basically_satisfied.value)),
         "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
         # The denominators of the rates, without the tickets of sources lacking their data.
-        "response_base": k.count_if(and_(received, measured("response_rate", lacking))),
-        "on_time_base": k.count_if(and_(due_in, measured("on_time_rate", lacking))),
-        "resolution_base": k.count_if(and_(received, closed, measured("resolution_rate", lacking))),
+        "response_base": k.count_if(and_(received, response_in)),
+        "on_time_base": k.count_if(and_(due_in, on_time_in)),
+        "resolution_base": k.count_if(and_(received, closed, resolution_in)),
     }
     return or_(received, due_in), counts
 

@@ -690,29 +690,45 @@ def test_empty_frame_writes_the_header(city: City) -> None:
 # ---------------------------------------------------------------- sources lacking a field
 
 
+# The figures of `unit_rates` that each rate's source coverage decides.
+COVERED = {
+    "response_rate": ["responded_in_time", "response_rate"],
+    "on_time_rate": ["closed_on_time", "on_time_rate"],
+    "resolution_rate": ["resolved", "resolution_rate"],
+    "satisfaction_rate": ["rated", "satisfied", "satisfaction_rate"],
+}
+
+
+@pytest.mark.parametrize("emptied", [True, False], ids=["emptied", "stale values"])
 @pytest.mark.parametrize("rate, field", list(RATE_FIELDS.items()))
 def test_a_source_without_a_field_is_not_in_that_rates_denominator(
-    data: City, rate: str, field: str
+    data: City, rate: str, field: str, emptied: bool
 ) -> None:
-    """Half the tickets come from a source whose mapping lacks `field` (so it is empty, as
-    the import leaves it): `rate` is computed on the other half only, per group and for the
-    city, and is missing (NaN / None) when every ticket of a group lacks it; the other rates
-    are as before (docs/metrics.md)."""
+    """Half the tickets come from a source whose mapping lacks `field` (empty, as the import
+    leaves it — or still holding values imported before the mapping dropped the column):
+    `rate` and its counts are computed on the other half only, per group and for the city,
+    and the rate is missing (NaN / None) when every ticket of a group lacks it; the other
+    figures are as before (docs/metrics.md)."""
     T = Ticket.__table__.c
     with data.engine.begin() as conn:
         conn.execute(update(Ticket.__table__).where(T.id % 2 == 1).values(source="bare"))
-        conn.execute(update(Ticket.__table__).where(T.source == "bare").values({field: None}))
+        if emptied:
+            conn.execute(update(Ticket.__table__).where(T.source == "bare").values({field: None}))
     t = raw_tickets(data.engine)
     lacking = {rate: {"bare"}}
+    covered = COVERED[rate]
     with data.engine.connect() as conn:
         for by in ("unit", "category", "problem"):
             actual = unit_rates(conn, *MARCH, HOURS, WEIGHT, by=by, lacking=lacking)
             whole = expected_rates(t, *MARCH, by)
             part = expected_rates(t[t["source"] != "bare"], *MARCH, by)
             keys = RATE_HEADER[by]
-            want = whole.drop(columns=[rate]).merge(part[[*keys, rate]], on=keys, how="left")
+            want = whole.drop(columns=covered).merge(part[[*keys, *covered]], on=keys, how="left")
+            counts = [c for c in covered if not c.endswith("_rate")]
+            want[counts] = want[counts].fillna(0).astype(whole[counts].dtypes.to_dict())
             same(actual, want[whole.columns], f"{rate}, by={by}")
             assert actual[rate].notna().any() and actual["tickets"].sum() > 0
+            assert (actual[rate].dropna() <= 1).all()
         city = city_rates(conn, *MARCH, HOURS, WEIGHT, lacking)
         only_bare = city_rates(conn, *MARCH, HOURS, WEIGHT, {rate: {"bare", "test"}})
     alone = t[t["source"] != "bare"].assign(unit="all", unit_name="all", kind="all")
