@@ -35,6 +35,7 @@ WOW_COLUMNS: dict[str, tuple[str, ...]] = {
 CHANGE_COLUMNS = ("this_week", "last_week", "change", "change_rate")
 CITY_RATE_COLUMNS: tuple[str, ...] = (
     *TIMELY_COLUMNS, "closed", "closed_resolved", "resolution_rate", *SATISFACTION_COLUMNS,
+    "response_base", "on_time_base", "resolution_base",  # the denominators (docs/metrics.md)
 )  # fmt: skip
 CITY_COUNTS = (
     "tickets", "responded_in_time", "due", "closed_on_time", "closed", "closed_resolved",
@@ -167,6 +168,7 @@ def city_rates(
         "rated": n["rated"],
         "satisfied": satisfied,
         "satisfaction_rate": rate(satisfied, n["rated"]),
+        **{name: n[name] for name in ("response_base", "on_time_base", "resolution_base")},
     }
     return {k: out[k] for k in CITY_RATE_COLUMNS}
 
