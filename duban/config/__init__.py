@@ -60,6 +60,7 @@ from duban.config.schedules import FILE_NAME as SCHEDULES_FILE
 from duban.config.schedules import LoopSchedule, SchedulesFile, load_schedules
 from duban.config.sources import (
     DATETIME_FIELDS,
+    RATE_FIELDS,
     REQUIRED_COLUMNS,
     TICKET_FIELDS,
     SourceDefaults,
@@ -72,6 +73,7 @@ __all__ = [
     "CITY_FILE",
     "DATETIME_FIELDS",
     "DEFAULT_TIMEZONE",
+    "RATE_FIELDS",
     "REQUIRED_COLUMNS",
     "TICKET_FIELDS",
     "CalendarFile",
@@ -189,6 +191,17 @@ class CityConfig:
 
     def source_names(self) -> list[str]:
         return sorted(p.stem for p in self.path("sources").glob("*.yaml"))
+
+    @cached_property
+    def sources_lacking(self) -> dict[str, frozenset[str]]:
+        """Per rate of `RATE_FIELDS`: the sources whose mapping does not map the field it
+        needs. Their tickets are not in that rate's denominator (docs/metrics.md); tickets of
+        a source without a mapping here count as carrying every field."""
+        mappings = [self.source(name) for name in self.source_names()]
+        return {
+            rate: frozenset(m.name for m in mappings if rate in m.unmeasured_rates())
+            for rate in RATE_FIELDS
+        }
 
     # ------------------------------------------------------------ the loops' sections
 

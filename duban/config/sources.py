@@ -40,6 +40,14 @@ DATETIME_FIELDS: tuple[str, ...] = get_args(DatetimeField)
 # A date-only column: the time of day it stands for (start 00:00:00, end 23:59:59).
 DayEnd = Literal["start", "end"]
 REQUIRED_COLUMNS = ("external_id", "received_at", "category", "unit")
+# The rates (docs/metrics.md) and the ticket field each needs from the export: a mapping that
+# leaves the field out declares that its exports have no data for that rate (missing, not 0).
+RATE_FIELDS: dict[str, str] = {
+    "response_rate": "first_response_at",
+    "on_time_rate": "closed_at",
+    "resolution_rate": "resolved",
+    "satisfaction_rate": "satisfaction",
+}
 
 
 class ValueMaps(Strict):
@@ -87,6 +95,10 @@ class SourceMapping(Strict):
         if self.date_only.get("received_at", "start") != "start":
             raise ValueError("date_only: received_at can only be 'start' (00:00:00)")
         return self
+
+    def unmeasured_rates(self) -> list[str]:
+        """The rates of `RATE_FIELDS` this source's exports cannot support."""
+        return [rate for rate, name in RATE_FIELDS.items() if name not in self.columns]
 
     @field_validator("timezone")
     @classmethod

@@ -81,7 +81,7 @@ def make_environment(templates_dir: Path) -> Environment:
     )
     env.filters["mask"] = mask_personal_data
     env.filters["filled"] = filled
-    env.filters["pct"] = lambda v: "—" if v is None else f"{100 * v:.1f}%"
+    env.filters["pct"] = lambda v: "—" if v is None or v != v else f"{100 * v:.1f}%"  # NaN too
     env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
     env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"
     # Python's html.escape (quotes as &#x27; / &quot;), for text that must read as it always has

@@ -10,6 +10,7 @@ The dialect helpers and the typed frames come from duban.queries.kernel.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
 )
 
 from duban.config import CityConfig
@@ -83,11 +85,25 @@ def response_limit_seconds(response_hours: dict[int, float]) -> ColumnElement[An
     return case(*whens, else_=null())
 
 
+def measured(rate: str, lacking: Mapping[str, Collection[str]] | None) -> ColumnElement[bool]:
+    """The tickets that can count in `rate`'s denominator: not from a source whose mapping
+    lacks the field the rate needs (`lacking`: CityConfig.sources_lacking)."""
+    names = sorted((lacking or {}).get(rate, ()))
+    return T.source.not_in(names) if names else true()
+
+
 def rate_counts(
-    start: date | datetime, end: date | datetime, response_hours: dict[int, float]
+    start: date | datetime,
+    end: date | datetime,
+    response_hours: dict[int, float],
+    lacking: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[ColumnElement[bool], dict[str, ColumnElement[Any]]]:
     """The counts behind the three rates (三率) for [start, end), by name (docs/metrics.md),
-    and the condition of the tickets they count: received or due in the period."""
+    and the condition of the tickets they count: received or due in the period.
+
+    `lacking` (CityConfig.sources_lacking): the sources with no data for each rate; the
+    `*_base` counts (and `rated`) are the denominators without their tickets: a rate with a
+    denominator of 0 is missing, never 0."""
     start, end = k.as_datetime(start), k.as_datetime(end)
     received = and_(T.received_at >= start, T.received_at < end)
     due_in = and_(T.due_at >= start, T.due_at < end)
@@ -98,19 +114,29 @@ def rate_counts(
     )
     closed = T.closed_at.is_not(None)
     sat = T.satisfaction
+    # A source lacking a rate's field counts in neither side of that rate, even if some of its
+    # tickets carry a value (imported before the mapping dropped the column).
+    response_in, on_time_in, resolution_in = (
+        measured(rate, lacking) for rate in ("response_rate", "on_time_rate", "resolution_rate")
+    )
+    rated_in = and_(received, measured("satisfaction_rate", lacking))
     returns = func.coalesce(T.returned_count, 0) + func.coalesce(T.reassigned_count, 0)
     counts = {
         "tickets": k.count_if(received),
-        "responded_in_time": k.count_if(and_(received, in_time)),
+        "responded_in_time": k.count_if(and_(received, in_time, response_in)),
         "due": k.count_if(due_in),
-        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at)),
-        "resolved": k.count_if(and_(received, T.resolved.is_(True))),
-        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True))),
+        "closed_on_time": k.count_if(and_(due_in, closed, T.closed_at <= T.due_at, on_time_in)),
+        "resolved": k.count_if(and_(received, T.resolved.is_(True), resolution_in)),
+        "closed_resolved": k.count_if(and_(received, closed, T.resolved.is_(True), resolution_in)),
         "closed": k.count_if(and_(received, closed)),
-        "rated": k.count_if(and_(received, sat.is_not(None))),
-        "n_satisfied": k.count_if(and_(received, sat == Satisfaction.satisfied.value)),
-        "n_basic": k.count_if(and_(received, sat == Satisfaction.basically_satisfied.value)),
+        "rated": k.count_if(and_(rated_in, sat.is_not(None))),
+        "n_satisfied": k.count_if(and_(rated_in, sat == Satisfaction.satisfied.value)),
+        "n_basic": k.count_if(and_(rated_in, sat == Satisfaction.basically_satisfied.value)),
         "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
+        # The denominators of the rates, without the tickets of sources lacking their data.
+        "response_base": k.count_if(and_(received, response_in)),
+        "on_time_base": k.count_if(and_(due_in, on_time_in)),
+        "resolution_base": k.count_if(and_(received, closed, resolution_in)),
     }
     return or_(received, due_in), counts
 
@@ -122,16 +148,18 @@ def unit_rates(
     response_hours: dict[int, float],
     basic_weight: float,
     by: str = "unit",
+    lacking: Mapping[str, Collection[str]] | None = None,
 ) -> pd.DataFrame:
     """The three rates (三率) and the other figures of `RATE_COLUMNS` per `by`, for [start, end).
 
     `by`: unit (the dispatched unit, with its name and kind), district, street, category (the
     ticket's own text; tickets without a district/street form one group with an empty key),
     or problem (tickets linked to a problem only). One query, one pass over the tickets
-    received or due in the period. See docs/metrics.md for the formulas.
+    received or due in the period. See docs/metrics.md for the formulas; `lacking` as in
+    `rate_counts` (a rate no ticket of the group can support is NaN).
     """
     _check_by(by)
-    in_period, n = rate_counts(start, end, response_hours)
+    in_period, n = rate_counts(start, end, response_hours, lacking)
 
     keys: list[Any]
     source: Any = Ticket.__table__
@@ -164,12 +192,12 @@ def unit_rates(
         *key_cols,
         c.tickets,
         c.responded_in_time,
-        k.ratio(c.responded_in_time, c.tickets).label("response_rate"),
+        k.ratio(c.responded_in_time, c.response_base).label("response_rate"),
         c.due,
         c.closed_on_time,
-        k.ratio(c.closed_on_time, c.due).label("on_time_rate"),
+        k.ratio(c.closed_on_time, c.on_time_base).label("on_time_rate"),
         c.resolved,
-        k.ratio(c.closed_resolved, c.closed).label("resolution_rate"),
+        k.ratio(c.closed_resolved, c.resolution_base).label("resolution_rate"),
         c.rated,
         satisfied.label("satisfied"),
         (satisfied / func.nullif(cast(c.rated, Float), 0.0)).label("satisfaction_rate"),
@@ -193,7 +221,9 @@ def metrics_frame(
     response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
     weight = config.metrics.basically_satisfied_weight
     with engine.connect() as conn:
-        return unit_rates(conn, start, end, response_hours, weight, by=by)
+        return unit_rates(
+            conn, start, end, response_hours, weight, by=by, lacking=config.sources_lacking
+        )
 
 
 # ---------------------------------------------------------------- problem volumes
@@ -521,3 +551,20 @@ def overdue_plan_tasks(conn: Connection, as_of: date) -> pd.DataFrame:
         .order_by(PT.due_month, k.ordered(conn, P.code), k.ordered(conn, PT.code))
     )  # fmt: skip
     return k.plain(k.frame(conn, stmt), "status")
+
+
+# ---------------------------------------------------------------- data coverage
+
+
+def ticket_sources(conn: Connection, start: date | datetime, end: date | datetime) -> list[str]:
+    """The sources (export mappings) of the tickets received or due in [start, end), sorted:
+    with CityConfig.sources_lacking they say which rates the period's data can support
+    (duban/rules/coverage.py)."""
+    start, end = k.as_datetime(start), k.as_datetime(end)
+    stmt = (
+        select(T.source)
+        .where(or_(and_(T.received_at >= start, T.received_at < end),
+                   and_(T.due_at >= start, T.due_at < end)))
+        .distinct()
+    )  # fmt: skip
+    return sorted(str(s) for s in conn.execute(stmt).scalars())

@@ -9,6 +9,7 @@ repeat complaints come from duban.queries.metrics.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,10 +35,11 @@ WOW_COLUMNS: dict[str, tuple[str, ...]] = {
 CHANGE_COLUMNS = ("this_week", "last_week", "change", "change_rate")
 CITY_RATE_COLUMNS: tuple[str, ...] = (
     *TIMELY_COLUMNS, "closed", "closed_resolved", "resolution_rate", *SATISFACTION_COLUMNS,
+    "response_base", "on_time_base", "resolution_base",  # the denominators (docs/metrics.md)
 )  # fmt: skip
 CITY_COUNTS = (
     "tickets", "responded_in_time", "due", "closed_on_time", "closed", "closed_resolved",
-    "rated", "n_satisfied", "n_basic",
+    "rated", "n_satisfied", "n_basic", "response_base", "on_time_base", "resolution_base",
 )  # fmt: skip
 
 
@@ -138,11 +140,12 @@ def city_rates(
     end: date | datetime,
     response_hours: dict[int, float],
     basic_weight: float,
+    lacking: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, Any]:
     """The three rates (三率) of the whole city for [start, end), with their counts: the same
     definitions as `unit_rates` (docs/metrics.md), over all tickets. One row, as a dict;
-    a rate whose denominator is 0 is None."""
-    in_period, counts = rate_counts(start, end, response_hours)
+    a rate whose denominator is 0 is None (`lacking` as in `rate_counts`)."""
+    in_period, counts = rate_counts(start, end, response_hours, lacking)
     row = conn.execute(
         select(*(counts[name].label(name) for name in CITY_COUNTS)).where(in_period)
     ).one()
@@ -155,16 +158,17 @@ def city_rates(
     out: dict[str, Any] = {
         "tickets": n["tickets"],
         "responded_in_time": n["responded_in_time"],
-        "response_rate": rate(n["responded_in_time"], n["tickets"]),
+        "response_rate": rate(n["responded_in_time"], n["response_base"]),
         "due": n["due"],
         "closed_on_time": n["closed_on_time"],
-        "on_time_rate": rate(n["closed_on_time"], n["due"]),
+        "on_time_rate": rate(n["closed_on_time"], n["on_time_base"]),
         "closed": n["closed"],
         "closed_resolved": n["closed_resolved"],
-        "resolution_rate": rate(n["closed_resolved"], n["closed"]),
+        "resolution_rate": rate(n["closed_resolved"], n["resolution_base"]),
         "rated": n["rated"],
         "satisfied": satisfied,
         "satisfaction_rate": rate(satisfied, n["rated"]),
+        **{name: n[name] for name in ("response_base", "on_time_base", "resolution_base")},
     }
     return {k: out[k] for k in CITY_RATE_COLUMNS}
 

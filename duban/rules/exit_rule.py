@@ -11,11 +11,14 @@ For one street, comparing this month with the previous one:
   further); a rate missing this month fails, one missing last month passes;
 - 去低 shed the low scores: the satisfaction rate this month >= `min_satisfaction`.
 
+A rate the exports carry no data for (`unmeasured`) takes no part: missing is not failing.
+
 The street meets the rule when all three hold; `reasons` names every condition that failed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +56,15 @@ def exit_verdict(
     rates: tuple[str, ...],
     rate_floor: float,
     min_satisfaction: float,
+    unmeasured: Collection[str] = (),
 ) -> ExitVerdict:
+    """The verdict of the exit rule; a rate in `unmeasured` (the exports carry no data for
+    it, duban/rules/coverage.py) takes no part in 提率 or 去低."""
     reasons: list[str] = []
     limit = (1 - volume_fall) * last.tickets
     if this.tickets > limit:
         reasons.append(f"诉求量未下降（{this.tickets} 件，上月 {last.tickets} 件）")
-    for name in rates:
+    for name in (r for r in rates if r not in unmeasured):
         now, before = this.rates.get(name), last.rates.get(name)
         label = RATE_LABELS.get(name, name)
         if now is None:
@@ -66,7 +72,9 @@ def exit_verdict(
         elif before is not None and now < before and now < rate_floor:
             reasons.append(f"{label}下降（{_pct(now)}，上月 {_pct(before)}）")
     satisfaction = this.rates.get("satisfaction_rate")
-    if satisfaction is None or satisfaction < min_satisfaction:
+    if "satisfaction_rate" not in unmeasured and (
+        satisfaction is None or satisfaction < min_satisfaction
+    ):
         reasons.append(f"满意率 {_pct(satisfaction)} 低于 {_pct(min_satisfaction)}")
     return ExitVerdict(street, not reasons, reasons)
 

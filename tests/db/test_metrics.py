@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from duban.cli.metrics import write_metrics
-from duban.config import CityConfig, ConfigError, MetricsConfig, load_config
+from duban.config import RATE_FIELDS, CityConfig, ConfigError, MetricsConfig, load_config
 from duban.db import session_scope
 from duban.db.models import PlanTask, Policy, Problem, Ticket, Unit
 from duban.ingest.city import sync_city
@@ -35,6 +35,7 @@ from duban.queries.metrics import (
     rising_streets,
     unit_rates,
 )
+from duban.queries.weekly import city_rates
 
 HOURS = {1: 2.0, 2: 12.0, 3: 24.0, 4: 24.0}  # config/urgency.yaml
 WEIGHT = 0.8
@@ -684,3 +685,63 @@ def test_empty_frame_writes_the_header(city: City) -> None:
     out = io.StringIO()
     write_metrics(frame, "json", out)
     assert json.loads(out.getvalue()) == []
+
+
+# ---------------------------------------------------------------- sources lacking a field
+
+
+# The figures of `unit_rates` that each rate's source coverage decides.
+COVERED = {
+    "response_rate": ["responded_in_time", "response_rate"],
+    "on_time_rate": ["closed_on_time", "on_time_rate"],
+    "resolution_rate": ["resolved", "resolution_rate"],
+    "satisfaction_rate": ["rated", "satisfied", "satisfaction_rate"],
+}
+
+
+@pytest.mark.parametrize("emptied", [True, False], ids=["emptied", "stale values"])
+@pytest.mark.parametrize("rate, field", list(RATE_FIELDS.items()))
+def test_a_source_without_a_field_is_not_in_that_rates_denominator(
+    data: City, rate: str, field: str, emptied: bool
+) -> None:
+    """Half the tickets come from a source whose mapping lacks `field` (empty, as the import
+    leaves it — or still holding values imported before the mapping dropped the column):
+    `rate` and its counts are computed on the other half only, per group and for the city,
+    and the rate is missing (NaN / None) when every ticket of a group lacks it; the other
+    figures are as before (docs/metrics.md)."""
+    T = Ticket.__table__.c
+    with data.engine.begin() as conn:
+        conn.execute(update(Ticket.__table__).where(T.id % 2 == 1).values(source="bare"))
+        if emptied:
+            conn.execute(update(Ticket.__table__).where(T.source == "bare").values({field: None}))
+    t = raw_tickets(data.engine)
+    lacking = {rate: {"bare"}}
+    covered = COVERED[rate]
+    with data.engine.connect() as conn:
+        for by in ("unit", "category", "problem"):
+            actual = unit_rates(conn, *MARCH, HOURS, WEIGHT, by=by, lacking=lacking)
+            whole = expected_rates(t, *MARCH, by)
+            part = expected_rates(t[t["source"] != "bare"], *MARCH, by)
+            keys = RATE_HEADER[by]
+            want = whole.drop(columns=covered).merge(part[[*keys, *covered]], on=keys, how="left")
+            counts = [c for c in covered if not c.endswith("_rate")]
+            want[counts] = want[counts].fillna(0).astype(whole[counts].dtypes.to_dict())
+            same(actual, want[whole.columns], f"{rate}, by={by}")
+            assert actual[rate].notna().any() and actual["tickets"].sum() > 0
+            assert (actual[rate].dropna() <= 1).all()
+        city = city_rates(conn, *MARCH, HOURS, WEIGHT, lacking)
+        only_bare = city_rates(conn, *MARCH, HOURS, WEIGHT, {rate: {"bare", "test"}})
+    alone = t[t["source"] != "bare"].assign(unit="all", unit_name="all", kind="all")
+    part = expected_rates(alone, *MARCH, "unit")
+    assert city[rate] == pytest.approx(float(part[rate].iloc[0]))
+    assert only_bare[rate] is None  # no ticket can support it: missing, not 0
+    assert all(only_bare[r] is not None for r in RATE_FIELDS if r != rate)
+
+
+def test_sources_lacking_reads_the_mappings(city_config: CityConfig) -> None:
+    lacking = city_config.sources_lacking
+    assert set(lacking) == set(RATE_FIELDS)
+    # The shipped NYC 311 mapping has no first response, resolution or call-back column.
+    for rate in ("response_rate", "resolution_rate", "satisfaction_rate"):
+        assert lacking[rate] == {"nyc311"}
+    assert lacking["on_time_rate"] == set()  # both shipped mappings map closed_at

@@ -197,6 +197,10 @@ def expected_city_rates(t: pd.DataFrame, start: datetime, end: datetime) -> dict
         "resolution_rate": rate(n["closed_resolved"], n["closed"]),
         "satisfied": satisfied,
         "satisfaction_rate": rate(satisfied, n["rated"]),
+        # Every ticket comes from a source that carries every field: the denominators.
+        "response_base": n["tickets"],
+        "on_time_base": n["due"],
+        "resolution_base": n["closed"],
     }
 
 

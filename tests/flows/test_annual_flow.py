@@ -28,6 +28,7 @@ from duban.db.models import (
     TicketStatus,
 )
 from duban.rules.schedule import is_due
+from duban.rules.scoring import RATE_COMPONENTS
 from flows.annual import annual_evaluation
 from tests.flows.helpers import by_recipient, unit_ids
 
@@ -109,7 +110,9 @@ def seed(city: dict[str, Any]) -> None:
 
 
 def points_and_total(text: str) -> tuple[list[Decimal], Decimal]:
-    points = [Decimal(p) for p in re.findall(r"，得分 (-?\d+\.\d{2})", text)]
+    # A rate without data shows "—" for its points (it takes none), not 0.00.
+    points = [Decimal(p) if p != "—" else Decimal(0)
+              for p in re.findall(r"，得分 (-?\d+\.\d{2}|—)", text)]  # fmt: skip
     [total] = re.findall(r"总分 (-?\d+\.\d{2})（各项得分之和）", text)
     return points, Decimal(total)
 
@@ -140,7 +143,10 @@ def test_summary_breakdowns_and_rerun(city: dict[str, Any]) -> None:
     by_unit = {row["unit"]: row for row in scores}
     assert set(UNITS) <= set(by_unit)
     for row in scores:  # the total is the sum of the components, to the cent
-        parts = [Decimal(v) for k, v in row.items() if k.endswith("_points")]
+        # A rate without data has an empty value and empty points, never 0 (docs/metrics.md).
+        for key in RATE_COMPONENTS:
+            assert (row[f"{key}_value"] == "") == (row[f"{key}_points"] == ""), row["unit"]
+        parts = [Decimal(v) for k, v in row.items() if k.endswith("_points") and v != ""]
         assert sum(parts, Decimal(0)) == Decimal(row["total"]), row["unit"]
     assert by_unit["cy-jianwai"]["old_items_closed_value"] == "2.0"
     assert Decimal(by_unit["cy-jianwai"]["old_items_closed_points"]) == Decimal("2.0")

@@ -48,3 +48,19 @@ def test_a_rate_at_the_floor_need_not_rise_and_a_missing_rate_fails() -> None:
     reasons = verdict(month(90, None, 0.9, 0.92), last)
     assert reasons == ["响应率无数据"]
     assert verdict(month(90, 0.9, 0.9, 0.92), month(100, None, None, None)) == []
+
+
+def test_a_rate_the_exports_do_not_carry_takes_no_part() -> None:
+    this, last = month(90, None, 0.9, None), month(100, None, 0.88, None)
+    assert "响应率无数据" in " ".join(verdict(this, last))  # missing this month: fails
+    result = exit_verdict(
+        "三里屯街道", this, last, rates=RATES, volume_fall=0.0, rate_floor=0.98,
+        min_satisfaction=0.85, unmeasured={"response_rate", "satisfaction_rate"},
+    )  # fmt: skip
+    assert result.meets and result.reasons == []
+    worse = month(90, None, 0.8, None)
+    result = exit_verdict(
+        "三里屯街道", worse, last, rates=RATES, volume_fall=0.0, rate_floor=0.98,
+        min_satisfaction=0.85, unmeasured={"response_rate", "satisfaction_rate"},
+    )  # fmt: skip
+    assert [r[:5] for r in result.reasons] == ["解决率下降"]

@@ -20,8 +20,10 @@ from sqlalchemy import Engine
 
 from duban.config import CityConfig, EvaluationConfig
 from duban.queries import annual as qe
-from duban.queries.metrics import unit_rates
+from duban.queries.metrics import ticket_sources, unit_rates
 from duban.queries.units import directory
+from duban.queries.weekly import city_rates
+from duban.rules.coverage import RateNote, rate_notes
 from duban.rules.masking import mask_personal_data
 from duban.rules.ranking import GROUP_NAMES, RATES
 from duban.rules.scoring import (
@@ -30,6 +32,7 @@ from duban.rules.scoring import (
     CREDITS,
     PENALTIES,
     RATE_COMPONENTS,
+    Component,
     UnitRecord,
     UnitScore,
     rank_scores,
@@ -59,6 +62,8 @@ class AnnualSnapshot:
     items: dict[str, pd.DataFrame]  # the capped lists behind the components, by component
     scores: list[UnitScore]
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
+    city_rates: dict[str, Any] = field(default_factory=dict)  # queries.weekly.city_rates
+    rate_notes: list[RateNote] = field(default_factory=list)  # rates the data cannot support
 
     @property
     def period(self) -> str:
@@ -133,8 +138,9 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
     limit = settings.list_limit
     with engine.connect() as conn:
         rates = unit_rates(
-            conn, start, end, response_hours, metrics.basically_satisfied_weight, by="unit"
-        )
+            conn, start, end, response_hours, metrics.basically_satisfied_weight, by="unit",
+            lacking=config.sources_lacking,
+        )  # fmt: skip
         plan = qe.plan_by_unit(conn, year)
         spot = qe.spot_checks_by_unit(conn, year)
         esc = qe.escalations_by_unit(conn, year, steps)
@@ -151,6 +157,9 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
                      "emails": u.emails or [], "active": u.active}
             for u in directory(conn)
         }  # fmt: skip
+        city = city_rates(conn, start, end, response_hours, metrics.basically_satisfied_weight,
+                          config.sources_lacking)  # fmt: skip
+        notes = rate_notes(config.sources_lacking, ticket_sources(conn, start, end))
     records = records_of(units, rates, plan, spot, esc, rec, old)
     scores = rank_scores(
         records,
@@ -164,11 +173,16 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
         year=year, settings=settings, ledger_steps=steps,
         step_names={s.step: s.name for s in config.escalation.steps}, rates=rates, plan=plan,
         spot_checks=spot, escalations=esc, recurrences=rec, old_items=old, items=items,
-        scores=scores, units=units,
+        scores=scores, units=units, city_rates=city, rate_notes=notes,
     )  # fmt: skip
 
 
 # ---------------------------------------------------------------- the scores CSV
+
+
+def _unmeasured(c: Component) -> bool:
+    """A rate component without data: no value, no points (its weight went to the others)."""
+    return c.kind == "rate" and c.value is None
 
 
 def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
@@ -182,7 +196,8 @@ def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
         for c in s.components:
             row[f"{c.key}_value"] = c.value
             row[f"{c.key}_weight"] = round(c.weight, 6)
-            row[f"{c.key}_points"] = c.points
+            # A rate the data lacks: empty cells, not 0 points (its weight went to the others).
+            row[f"{c.key}_points"] = None if _unmeasured(c) else c.points
         row |= {"total": s.total, "top": s.top, "bottom": s.bottom,
                 "not_ranked": s.not_ranked or ""}  # fmt: skip
         rows.append(row)
@@ -224,9 +239,10 @@ def _component_rows(s: UnitScore) -> list[dict[str, Any]]:
     return [
         {
             "key": c.key, "name": c.name, "kind": c.kind, "value": _fmt_value(c.kind, c.value),
-            "weight": _fmt_weight(c.kind, c.weight), "points": f"{c.points:.2f}",
+            "weight": "—" if _unmeasured(c) else _fmt_weight(c.kind, c.weight),
+            "points": "—" if _unmeasured(c) else f"{c.points:.2f}",
             "cap": None if c.cap is None else f"{c.cap:g}", "capped": c.capped,
-            "missing": c.kind == "rate" and c.value is None,
+            "missing": _unmeasured(c),
         }
         for c in s.components
     ]  # fmt: skip
@@ -275,17 +291,19 @@ def _sum(frame: pd.DataFrame, column: str) -> int:
 
 
 def city_figures(snap: AnnualSnapshot) -> dict[str, Any]:
-    """The city-wide figures of the year, from the per-unit aggregates."""
+    """The city-wide figures of the year: counts from the per-unit aggregates, the rates over
+    every ticket without those of sources that lack their data (`city_rates`)."""
     r = snap.rates
-    tickets, due, rated = _sum(r, "tickets"), _sum(r, "due"), _sum(r, "rated")
-    satisfied = float(r["satisfied"].sum()) if len(r) else 0.0
+    tickets = _sum(r, "tickets")
     tasks, policies = _sum(snap.plan, "tasks"), _sum(snap.plan, "policies")
+    city = snap.city_rates
     return {
         "tickets": tickets,
-        "response_rate": _sum(r, "responded_in_time") / tickets if tickets else None,
-        "on_time_rate": _sum(r, "closed_on_time") / due if due else None,
+        "response_rate": city.get("response_rate"),
+        "on_time_rate": city.get("on_time_rate"),
         "resolved": _sum(r, "resolved"),
-        "satisfaction_rate": satisfied / rated if rated else None,
+        "resolution_rate": city.get("resolution_rate"),
+        "satisfaction_rate": city.get("satisfaction_rate"),
         "units_ranked": len(snap.ranked),
         "plan_tasks": tasks,
         "plan_tasks_done": _sum(snap.plan, "tasks_done"),
@@ -328,6 +346,7 @@ def _common(config: CityConfig, snap: AnnualSnapshot) -> dict[str, Any]:
         "generated_for": f"年终考评 {snap.year}",
         "weights": _weights(snap),
         "ledger_step_names": "、".join(snap.step_names.get(s, s) for s in snap.ledger_steps),
+        "rate_notes": [n.text for n in snap.rate_notes],
     }
 
 

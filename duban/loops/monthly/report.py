@@ -11,6 +11,7 @@ describes every section.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from duban.queries import metrics as qm
 from duban.queries.metrics import metrics_frame
 from duban.queries.monthly import open_ledger, open_ledger_by_unit
 from duban.queries.units import directory
+from duban.rules.coverage import RateNote, rate_notes, unsupported_rates
 from duban.rules.exit_rule import StreetMonth, exit_verdict
 from duban.rules.exit_rule import as_dict as exit_as_dict
 from duban.rules.ranking import GROUP_NAMES, RATE_NAMES, RATES, RankedUnit, UnitRates, rank_units
@@ -51,6 +53,7 @@ class MonthlySnapshot:
     ledger_steps: list[str]
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
     supervised: list[dict[str, Any]] = field(default_factory=list)  # exit-rule verdicts
+    rate_notes: list[RateNote] = field(default_factory=list)  # rates the data cannot support
 
     @property
     def lead_units(self) -> list[str]:
@@ -81,10 +84,15 @@ def _opt(value: Any) -> float | None:
 
 
 def supervised_streets(
-    engine: Engine, config: CityConfig, settings: MetricsConfig, period: MonthPeriod
+    engine: Engine,
+    config: CityConfig,
+    settings: MetricsConfig,
+    period: MonthPeriod,
+    unmeasured: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Each street under municipal supervision, this month against the previous one, with
-    the verdict of the exit rule 降量、提率、去低 (duban/rules/exit_rule.py)."""
+    the verdict of the exit rule 降量、提率、去低 (duban/rules/exit_rule.py); the rates in
+    `unmeasured` (the month's exports carry no data for them) take no part."""
     rule = settings.supervised_streets
     if not rule.streets:
         return []
@@ -106,6 +114,7 @@ def supervised_streets(
         verdict = exit_verdict(
             street, this, last, volume_fall=rule.volume_fall, rates=tuple(rule.rates),
             rate_floor=rule.rate_floor, min_satisfaction=rule.min_satisfaction,
+            unmeasured=unmeasured,
         )  # fmt: skip
         out.append(exit_as_dict(verdict, this, last))
     return out
@@ -115,6 +124,7 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
     settings = config.metrics
     steps = ledger_steps(config)
     rates = metrics_frame(engine, config, "unit", period.start, period.as_of)
+    period_bounds = (period.start, period.end)
     inputs = [
         UnitRates(
             code=str(row["unit"]), name=str(row["unit_name"]), kind=str(row["kind"]),
@@ -141,8 +151,10 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
                      "active": u.active}
             for u in directory(conn)
         }  # fmt: skip
-    supervised = supervised_streets(engine, config, settings, period)
+        notes = rate_notes(config.sources_lacking, qm.ticket_sources(conn, *period_bounds))
+    supervised = supervised_streets(engine, config, settings, period, unsupported_rates(notes))
     return MonthlySnapshot(
+        rate_notes=notes,
         supervised=supervised,
         period=period,
         settings=settings,
@@ -245,6 +257,7 @@ def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dic
         "lowest_named": s.lowest_named,
         "rate_names": [RATE_NAMES[n] for n in RATES],
         "rate_keys": list(RATES),
+        "rate_notes": [n.text for n in snap.rate_notes],
         "groups": _groups(snap),
         "volumes": _records(snap.volumes),
         "plan": _records(snap.plan),

@@ -11,7 +11,7 @@ tickets), masked. Definitions: docs/weekly-analysis.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from duban.config import CityConfig, MetricsConfig
 from duban.periods import IsoWeek, repeat_window
 from duban.queries import metrics as qm
 from duban.queries import weekly as qw
+from duban.rules.coverage import RateNote, rate_notes
 from duban.rules.masking import mask_personal_data
 
 LIST_LIMIT = 20  # rows of a table in the mail
@@ -47,6 +48,7 @@ class WeeklyAnalysis:
     problem_rates: pd.DataFrame  # unit_rates by problem for the week
     units: pd.DataFrame  # the lead units to notify: code, name, emails
     settings: MetricsConfig
+    rate_notes: list[RateNote] = field(default_factory=list)  # rates the data cannot support
 
 
 def measure_weekly(engine: Engine, config: CityConfig, week: IsoWeek) -> WeeklyAnalysis:
@@ -55,6 +57,7 @@ def measure_weekly(engine: Engine, config: CityConfig, week: IsoWeek) -> WeeklyA
     weight = settings.basically_satisfied_weight
     prev = week.previous()
     window = repeat_window(week.sunday, settings.repeat_window_days)
+    lacking = config.sources_lacking
     with engine.connect() as conn:
         problems = qw.week_on_week(conn, week.monday, "problem", year=week.year)
         return WeeklyAnalysis(
@@ -74,13 +77,16 @@ def measure_weekly(engine: Engine, config: CityConfig, week: IsoWeek) -> WeeklyA
             ),
             repeat_window=window,
             daily=qw.daily_volume(conn, week.monday, 7),
-            rates=qw.city_rates(conn, week.start, week.end, response_hours, weight),
-            rates_last_week=qw.city_rates(conn, prev.start, prev.end, response_hours, weight),
+            rates=qw.city_rates(conn, week.start, week.end, response_hours, weight, lacking),
+            rates_last_week=qw.city_rates(
+                conn, prev.start, prev.end, response_hours, weight, lacking
+            ),
             problem_rates=qm.unit_rates(
-                conn, week.start, week.end, response_hours, weight, by="problem"
+                conn, week.start, week.end, response_hours, weight, by="problem", lacking=lacking
             ),
             units=qw.lead_units(conn, [str(c) for c in problems["lead_unit"]]),
             settings=settings,
+            rate_notes=rate_notes(lacking, qm.ticket_sources(conn, week.start, week.end)),
         )
 
 
@@ -195,6 +201,7 @@ def _common(config: CityConfig, a: WeeklyAnalysis) -> dict[str, Any]:
         ],
         "top_n": a.settings.hot_spots_top_n,
         "rates": _rates(a.rates),
+        "rate_notes": [n.text for n in a.rate_notes],
         "rates_last": _rates(a.rates_last_week),
         "daily": [
             {"day": r.day, "tickets": int(r.tickets)} for r in a.daily.itertuples(index=False)
