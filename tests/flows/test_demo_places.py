@@ -27,7 +27,7 @@ from duban.demo.city import DemoSpec, generate_city
 from duban.ingest.city import sync_city
 from duban.ingest.tickets import import_tickets
 from duban.loops.lookback.findings import build_request
-from duban.loops.weekly.report import measure_weekly
+from duban.loops.weekly.report import measure_weekly, office_context
 from duban.periods import parse_week
 from duban.queries import kernel as k
 from duban.rules.places import place_key
@@ -176,3 +176,11 @@ def test_weekly_repeat_complaints_group_one_place_across_spellings(
          zip(actual["district"], actual["street"], actual["address"], strict=True)],
         actual["category"], strict=True)}  # fmt: skip
     assert got == set(new.index)
+    # The office e-mail names each place with its district and street, never twice.
+    shown = [r["key"] for r in office_context(config, analysis)["repeat_address"]]
+    assert shown
+    for text, r in zip(shown, actual.itertuples(index=False), strict=False):
+        assert text.startswith(r.district) and text.count(r.district) == 1
+        assert r.street in text and place_key(r.district, r.street, text) == place_key(
+            r.district, r.street, r.address
+        )
