@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 SEPARATOR = "|"
 MAX_LENGTH = 510  # the column: district 100 + street 100 + address 300 + two separators
@@ -75,17 +76,22 @@ def _strip_punctuation(text: str) -> str:
     return text[start:end]
 
 
-def normalise_name(text: str | None) -> str:
-    """A district, street or address as compared: NFKC, case folded, without white space
-    or zero-width characters (and without the key's separator); "" for None."""
+def _folded(text: str | None) -> str:
     if text is None:
         return ""
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
+@lru_cache(maxsize=4096)  # districts and streets: a few hundred names, asked once a row
+def normalise_name(text: str | None) -> str:
+    """A district or street name as compared: NFKC, case folded, without white space or
+    zero-width characters (and without the key's separator); "" for None."""
+    return _folded(text)
+
+
 def normalise_address(address: str | None, district: str | None, street: str | None) -> str:
     """The address as compared (see the module): "" when there is none."""
-    text = normalise_name(address)
+    text = _folded(address)
     text = _HASH_MARK.sub("号", text)
     text = _YARD.sub("号", text)
     text = _CHINESE_NUMBER.sub(_arabic, text)
