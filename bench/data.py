@@ -67,7 +67,7 @@ class BenchSpec:
     start: str = START.isoformat()
     days: int = DAYS
     seed: int = 12345
-    version: int = 2  # bump when the generation or the schema changes (2: migration 0005)
+    version: int = 3  # bump when the generation or the schema changes (3: migration 0008)
 
     @property
     def database(self) -> str:
@@ -230,6 +230,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     from duban.config import DATETIME_FIELDS
     from duban.db import session_scope
     from duban.demo.tickets import daily_counts, day_tickets, ticket_model, ticket_workdays
+    from duban.ingest.places import with_place_keys
     from duban.ingest.rows import validate_rows
     from duban.ingest.tickets import HASHED, hash_rows, secondary_indexes, ticket_refs
 
@@ -243,7 +244,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
     with session_scope(engine) as session:
         refs = ticket_refs(session, config, mapping, "Asia/Shanghai")
     indexes = secondary_indexes()  # the ones bulk import drops and rebuilds, as declared
-    columns = [*HASHED, "row_hash", "source"]
+    columns = [*HASHED, "place_key", "row_hash", "source"]
     copy_sql = f"COPY tickets ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     total = 0
     started = time.perf_counter()
@@ -259,7 +260,7 @@ def load_tickets(spec: BenchSpec, demo: Any, city: Any, coop: Any, config: Any, 
             good, bad = validate_rows(frame, 2, mapping, refs)
             if bad:
                 raise RuntimeError(f"day {d}: {len(bad)} rows refused, e.g. {bad[0].errors}")
-            good = good.assign(row_hash=hash_rows(good), source="duban")[columns]
+            good = with_place_keys(good.assign(row_hash=hash_rows(good), source="duban"))[columns]
             text = good.copy()
             for name in DATETIME_FIELDS:
                 text[name] = good[name].dt.strftime("%Y-%m-%d %H:%M:%S")

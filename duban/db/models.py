@@ -38,7 +38,10 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from duban.rules import places
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -54,6 +57,11 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def _place_key_of_row(context: DefaultExecutionContext) -> str | None:
+    row = context.get_current_parameters()
+    return places.place_key(row.get("district"), row.get("street"), row.get("address"))
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -228,8 +236,8 @@ class Ticket(Base):
             sqlite_where=text("status <> 'closed'"),
         ),
         Index("ix_tickets_street_received", "street", "received_at"),
-        # look-back: tickets at the same place received after a closure
-        Index("ix_tickets_address_received", "address", "received_at"),
+        # look-back and repeat complaints: tickets at the same place (rules/places.py)
+        Index("ix_tickets_place_received", "place_key", "received_at"),
         Index("ix_tickets_community_received", "community", "received_at"),
         Index("ix_tickets_closed", "closed_at"),
         Index("ix_tickets_first_response", "first_response_at"),
@@ -250,6 +258,11 @@ class Ticket(Base):
     street: Mapped[str | None] = mapped_column(String(100))
     community: Mapped[str | None] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(300))
+    # district|street|normalised address (rules.places.place_key), set at import; the default
+    # covers tickets inserted any other way. None: no address, at no place.
+    place_key: Mapped[str | None] = mapped_column(
+        String(places.MAX_LENGTH), default=_place_key_of_row
+    )
     content: Mapped[str | None] = mapped_column(Text)  # citizen text: untrusted
     caller_phone: Mapped[str | None] = mapped_column(String(40))  # personal data
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))

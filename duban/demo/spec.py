@@ -34,6 +34,7 @@ class DemoFiles:
 
 
 STREAM_UNITS, STREAM_PROBLEMS, STREAM_PLAN, STREAM_TRENDS, STREAM_DAY = 1, 2, 3, 4, 100
+STREAM_SPELLING = 5  # + the day: how citizens and call-takers spell one address
 
 
 def rng_for(spec: DemoSpec, *stream: int) -> np.random.Generator:

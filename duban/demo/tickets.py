@@ -4,6 +4,7 @@ units, texts) and each day's tickets as strings per ticket field."""
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from duban.demo.spec import (
     COMMUNITIES_PER_STREET,
     ROADS_PER_STREET,
     STREAM_DAY,
+    STREAM_SPELLING,
     STREAM_TRENDS,
     City,
     DemoSpec,
@@ -234,6 +236,38 @@ def _pick(cumw: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] > cumw).sum(axis=1), cumw.shape[1] - 1)
 
 
+RESPELLED_SHARE = 0.15
+_WIDE_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def respelled(
+    spec: DemoSpec, day_index: int, district: np.ndarray, street: np.ndarray, address: np.ndarray
+) -> np.ndarray:
+    """`address` with a share of the addresses spelled as exports do: with the district and
+    street in front, full-width digits, a space before the number, 号院 for 号 — the same
+    place all the same (rules/places.py). Its own draws: every other figure stays the same.
+    (Different places with the same text need no planting: villages and road names are drawn
+    from pools shared by every district, so 高家庄村1号 is in several.)"""
+    rng = rng_for(spec, STREAM_SPELLING, day_index)
+    n = len(address)
+    which = np.where(rng.random(n) < RESPELLED_SHARE, rng.integers(0, 4, n), -1)
+    out = address.copy()
+    for i in np.flatnonzero(which >= 0).tolist():
+        text = str(address[i])
+        kind = int(which[i])
+        if kind == 0:
+            out[i] = f"{district[i]}{street[i]}{text}"
+        elif kind == 1:
+            out[i] = text.translate(_WIDE_DIGITS)
+        elif kind == 2:
+            out[i] = re.sub(r"(?<=\D)(?=\d)", " ", text, count=1)
+        elif text.endswith("号") and not text.endswith("号楼"):
+            out[i] = text + "院"
+        else:
+            out[i] = text + "。"
+    return out
+
+
 def day_tickets(
     spec: DemoSpec,
     city: City,
@@ -391,6 +425,8 @@ def day_tickets(
     ] + _digits(rng, n, 8)
     landline = "010-" + rng.choice(np.array(list("5678"), dtype=object), n) + _digits(rng, n, 7)
     phone_text = np.where(kind < 0.85, mobile, np.where(kind < 0.98, landline, ""))
+
+    address = respelled(spec, day_index, district, street_name, address)
 
     unit_codes = np.concatenate([city.street_codes, np.array(city.dept_codes, dtype=object)])
     ids = f"{day:%Y%m%d}" + np.char.zfill(np.arange(1, n + 1).astype(str), id_width).astype(object)

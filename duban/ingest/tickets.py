@@ -51,6 +51,7 @@ from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
 from duban.db.models import ImportRun, QuarantinedRow, Ticket
 from duban.ingest.city import problem_by_category, unit_lookup
+from duban.ingest.places import with_place_keys
 from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
 from duban.ingest.sources import DEFAULT_CHUNK_ROWS, RawChunk, read_export
 from duban.rules.masking import mask_personal_data
@@ -394,7 +395,7 @@ def import_tickets(
                     for chunk in read_export(path, mapping, chunk_rows):
                         good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
                         if not good.empty:
-                            good = good.assign(row_hash=hash_rows(good))
+                            good = with_place_keys(good.assign(row_hash=hash_rows(good)))
                         if pending is not None:
                             finish(pending)
                             pending = None
@@ -490,7 +491,7 @@ def _store_chunk(
             old_hash = np.append(existing["old_hash"].to_numpy(dtype=np.int64), 0)[found]
             changed = ~is_new & (old_hash != good["row_hash"].to_numpy())
             keys = ["source", "external_id"]
-            columns = [*HASHED, "row_hash"]
+            columns = [*HASHED, "place_key", "row_hash"]
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)

@@ -3,11 +3,14 @@
 A ticket is *closed in the period* when its status is closed (or reopened since: it was
 closed in the period all the same) and `closed_at` is in ``[closed_from, closed_until)``, and
 it matches the unit and problem filters. It is *examined* when it has a place under the
-chosen notion of "same place" (a non-empty address, community or street): an empty or NULL
-place never matches anything. An examined ticket has *recurred* when at least one other
-ticket was received strictly after its closure and at most `window_days` days after it
-(``0 < received_at - closed_at <= window_days``; exactly at the window's end counts), at the
-same place and, with `same_category`, of the same category. Definitions: docs/lookback.md.
+chosen notion of "same place": "address" is the place key (district, street and normalised
+address, rules/places.py); "community" the community within the same district and street;
+"street" the street within the same district (a missing district or street matches only a
+missing one). An empty or NULL place never matches anything. An examined ticket has
+*recurred* when at least one other ticket was received strictly after its closure and at
+most `window_days` days after it (``0 < received_at - closed_at <= window_days``; exactly
+at the window's end counts), at the same place and, with `same_category`, of the same
+category. Definitions: docs/lookback.md.
 
 Everything is one statement per figure: a self-join of the tickets on the place, with window
 functions for the count and the first recurrence; Python only names the columns.
@@ -51,8 +54,22 @@ class LookbackCriteria:
             raise ValueError(f"window_days: must be at least 1 (got {self.window_days})")
 
 
+# The column each notion of "same place" compares, and the columns that must be equal too
+# (NULL-safely: a missing district matches a missing district only). "address" is the place
+# key (district|street|normalised address, rules/places.py), which holds its qualifiers.
+_PLACE_COLUMN = {"address": "place_key", "community": "community", "street": "street"}
+_QUALIFIERS = {"address": (), "community": ("district", "street"), "street": ("district",)}
+
+
 def _place(table: Any, criteria: LookbackCriteria) -> Any:
-    return table.c[criteria.same_place]
+    return table.c[_PLACE_COLUMN[criteria.same_place]]
+
+
+def _same_place(r: Any, e: Any, criteria: LookbackCriteria) -> list[ColumnElement[bool]]:
+    qualifiers = _QUALIFIERS[criteria.same_place]
+    return [_place(r, criteria) == e.c.place] + [
+        r.c[name].is_not_distinct_from(e.c[f"place_{name}"]) for name in qualifiers
+    ]
 
 
 def _has_place(place: Any) -> ColumnElement[bool]:
@@ -71,8 +88,9 @@ def closed_in_period(criteria: LookbackCriteria) -> Select[Any]:
     if criteria.problem_ids:
         conditions.append(T.problem_id.in_(criteria.problem_ids))
     place = _place(Ticket.__table__, criteria)
+    qualifiers = [T[name].label(f"place_{name}") for name in _QUALIFIERS[criteria.same_place]]
     return select(
-        T.id, T.unit_id, T.problem_id, T.closed_at, T.category, place.label("place")
+        T.id, T.unit_id, T.problem_id, T.closed_at, T.category, place.label("place"), *qualifiers
     ).where(*conditions)
 
 
@@ -83,7 +101,7 @@ def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
     r = Ticket.__table__.alias("r")
     window_seconds = criteria.window_days * 86400
     on = [
-        _place(r, criteria) == e.c.place,
+        *_same_place(r, e, criteria),
         r.c.id != e.c.id,
         r.c.received_at > e.c.closed_at,
         k.seconds_between(e.c.closed_at, r.c.received_at) <= window_seconds,

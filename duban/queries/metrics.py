@@ -383,22 +383,30 @@ def repeat_complaints(
     min_count: int,
     by: str = "address",
 ) -> pd.DataFrame:
-    """Groups of tickets received in [start, end) with the same address (by="address") or the
-    same caller phone (by="caller") AND the same category, at least `min_count` of them.
+    """Groups of tickets received in [start, end) at the same place (by="address": the same
+    place key — district, street and normalised address, rules/places.py) or from the same
+    caller phone (by="caller") AND of the same category, at least `min_count` of them.
 
     Columns: address|caller, category, tickets, first_received, last_received, units (the
-    codes of the dispatched units, distinct, sorted, comma-separated). Empty keys are ignored.
-    The most tickets first, then by key and category.
+    codes of the dispatched units, distinct, sorted, comma-separated); by="address" also
+    district and street, and `address` is one spelling of the group's address (the first in
+    code-point order). Empty keys are ignored. The most tickets first, then by key and
+    category.
     """
     if by not in ("address", "caller"):
         raise ValueError(f"by: must be address or caller (got {by!r})")
-    key = T.address if by == "address" else T.caller_phone
+    key = T.place_key if by == "address" else T.caller_phone
     in_period = and_(
         key.is_not(None),
         key != "",
         T.received_at >= k.as_datetime(start),
         T.received_at < k.as_datetime(end),
     )
+    shown = (
+        (func.min(T.address).label("address"), func.min(T.district).label("district"),
+         func.min(T.street).label("street"))
+        if by == "address" else ()
+    )  # fmt: skip
     groups = (
         select(
             key.label("key"),
@@ -406,6 +414,7 @@ def repeat_complaints(
             func.count().label("tickets"),
             func.min(T.received_at).label("first_received"),
             func.max(T.received_at).label("last_received"),
+            *shown,
         )
         .where(in_period)
         .group_by(key, T.category)
@@ -427,16 +436,12 @@ def repeat_complaints(
         .subquery()
     )
     g = groups.c
+    label = (g.address, g.district, g.street) if by == "address" else (g.key.label("caller"),)
     stmt = (
-        select(
-            g.key.label(by), g.category, g.tickets, g.first_received, g.last_received,
-            units.c.units,
-        )
-        .select_from(
-            groups.join(units, and_(units.c.key == g.key, units.c.category == g.category))
-        )
+        select(*label, g.category, g.tickets, g.first_received, g.last_received, units.c.units)
+        .select_from(groups.join(units, and_(units.c.key == g.key, units.c.category == g.category)))
         .order_by(g.tickets.desc(), k.ordered(conn, g.key), k.ordered(conn, g.category))
-    )  # fmt: skip
+    )
     frame = k.typed(k.frame(conn, stmt), ints=("tickets",))
     # The order of string aggregation is not defined in SQL: sort the few codes of each group.
     frame["units"] = [",".join(sorted(str(s).split(","))) for s in frame["units"]]

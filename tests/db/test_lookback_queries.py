@@ -17,6 +17,7 @@ from duban.db import session_scope
 from duban.db.models import Problem, Ticket, Unit
 from duban.ingest.city import sync_city
 from duban.queries.lookback import LookbackCriteria, findings, recurrence_rates
+from duban.rules.places import place_key
 
 FROM, UNTIL = datetime(2026, 9, 1), datetime(2026, 10, 1)  # closed in September
 ADDR1, ADDR2, ADDR3 = "建国门内大街1号", "建国门内大街9号", "西总布胡同3号"
@@ -168,21 +169,34 @@ def test_rates_per_unit_and_problem(engine: Engine, city_config: CityConfig) -> 
 # ---------------------------------------------------------------- against a brute force
 
 
+def place_of(t: dict[str, Any], same_place: str) -> tuple[Any, ...] | None:
+    """The place of a ticket as docs/lookback.md defines it; None: at no place."""
+    if same_place == "address":
+        key = place_key(t["district"], t["street"], t["address"])
+        return None if key is None else (key,)
+    value = t[same_place]
+    if not (value or "").strip():
+        return None
+    if same_place == "community":
+        return (t["district"], t["street"], value)
+    return (t["district"], value)
+
+
 def brute_force(rows: list[dict[str, Any]], c: LookbackCriteria) -> dict[str, tuple[int, str]]:
     """{external_id: (recurrences, first recurrence's external_id)} from the definition."""
     out: dict[str, tuple[int, str]] = {}
     for t in rows:
-        place = t[c.same_place]
+        place = place_of(t, c.same_place)
         if t["status"] not in ("closed", "reopened") or t["closed_at"] is None:
             continue
-        if not c.closed_from <= t["closed_at"] < c.closed_until or not (place or "").strip():
+        if not c.closed_from <= t["closed_at"] < c.closed_until or place is None:
             continue
         end = t["closed_at"] + timedelta(days=c.window_days)
         recurring = sorted(
             (r["received_at"], r["id"], r["external_id"])
             for r in rows
             if r is not t
-            and r[c.same_place] == place
+            and place_of(r, c.same_place) == place
             and t["closed_at"] < r["received_at"] <= end
             and (not c.same_category or r["category"] == t["category"])
         )
@@ -205,9 +219,13 @@ def random_rows(units: dict[str, int], n: int = 240, seed: int = 7) -> list[dict
                 units, f"R{i:03d}", received, closed_at=closed,
                 status=rng.choice(["closed", "closed", "reopened"]) if closed else "open",
                 category=rng.choice([NOISE, RUBBISH]),
+                district=rng.choice(["东城区"] * 6 + ["朝阳区", None]),
                 street=rng.choice([S1, S2, None, ""]),
                 community=rng.choice([C1, C2, None, ""]),
-                address=rng.choice([ADDR1, ADDR2, ADDR3, "", None]),
+                # the same places spelled apart: full-width digits, spaces, 号院, a prefix
+                address=rng.choice([ADDR1, ADDR2, ADDR3, "", None, "建国门内大街１号",
+                                    " 建国门内大街 1号院", "东城区建国门内大街9号",
+                                    "建国门街道西总布胡同3号。"]),
                 unit=rng.choice(["dc-jianguomen", "dc-donghuamen", "cy-sanlitun"]),
             )
         )  # fmt: skip

@@ -552,3 +552,31 @@ def test_automatic_choice_of_bulk_mode(engine: Engine, city: CityConfig, tmp_pat
     assert choose_bulk(engine, eleven, min_rows=3) is True
     assert choose_bulk(engine, eleven) is False  # below the 100,000 rows of the default
     assert choose_bulk(engine, workbook) is False  # Excel: only into an empty table
+
+
+def test_the_import_stores_the_place_key_and_updates_it_with_the_address(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    """The place key (rules/places.py) of each imported row: one place spelled three ways has
+    one key, the same text in another district another, no address none; a re-import that
+    changes the address changes the key."""
+    rows = [
+        row("P1", address="建国门内大街1号"),
+        row("P2", address="东城区建国门街道建国门内大街１号院"),
+        row("P3", address=" 建国门内大街 一号 "),
+        row("P4", district="朝阳区", street="建外街道", address="建国门内大街1号",
+            unit="cy-jianwai"),
+        row("P5", district="", address="建国门内大街1号"),
+        row("P6", address=""),
+    ]  # fmt: skip
+    run(engine, city, write_csv(tmp_path / "places.csv", rows), tmp_path)
+    keys = {ext: t.place_key for ext, t in tickets(engine).items()}
+    assert keys == {
+        "P1": "东城区|建国门街道|建国门内大街1号", "P2": "东城区|建国门街道|建国门内大街1号",
+        "P3": "东城区|建国门街道|建国门内大街1号", "P4": "朝阳区|建外街道|建国门内大街1号",
+        "P5": "|建国门街道|建国门内大街1号", "P6": None,
+    }  # fmt: skip
+    rows[0] = row("P1", address="建国门内大街9号")
+    summary = run(engine, city, write_csv(tmp_path / "again.csv", rows), tmp_path)
+    assert (summary.updated, summary.unchanged) == (1, 5)
+    assert tickets(engine)["P1"].place_key == "东城区|建国门街道|建国门内大街9号"

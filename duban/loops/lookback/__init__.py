@@ -7,6 +7,7 @@ reopening with audit only when asked; started by staff from a form, or on a sche
   ("scheduled-lookback"); tasks: tasks/lookback.py
 - use cases: findings.py `LookbackRequest`, `build_request`, `measure_lookback`,
   `record_findings`, `reopen_recurred`, the contexts, `scheduled_request`
+- rules: duban/rules/places.py `place_key` (the same place), stored as tickets.place_key
 - queries: duban/queries/lookback.py
 - templates: templates/mail/lookback_office.*.j2, lookback_unit.*.j2
 - config: config/lookback.yaml (`config.lookback`)

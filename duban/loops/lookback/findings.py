@@ -41,7 +41,11 @@ LOOP = "lookback"
 ACTOR = "回头看 lookback"
 LIST_LIMIT_UNIT = 200
 LIST_LIMIT_OFFICE = 1000
-PLACE_NAMES = {"address": "同一地址", "community": "同一社区", "street": "同一街道"}
+PLACE_NAMES = {
+    "address": "同一地址（同区、同街道）",
+    "community": "同一社区（同区、同街道）",
+    "street": "同一街道（同区）",
+}
 STATUS_NAMES = {
     "closed": "已办结",
     "reopened": "已重新开启",
@@ -95,8 +99,10 @@ class LookbackRequest(BaseModel):
     same_place: Literal["address", "community", "street"] = Field(
         default="address",
         title="同一地点 Same place",
-        description="What counts as the same place: the same address, community or street. "
-        "An empty place never matches. 以地址、社区或街道判定同一地点；为空的不参与比对。",
+        description="What counts as the same place: the same address (district, street and "
+        "normalised address), community (in the same district and street) or street (in the "
+        "same district). An empty place never matches. 以地址（同区、同街道，地址规范化后比对）、"
+        "社区（同区、同街道）或街道（同区）判定同一地点；为空的不参与比对。",
     )
     same_category: bool = Field(
         default=True,

@@ -145,10 +145,20 @@ def _headline(problems: list[dict[str, Any]]) -> str:
     return f"{len(problems)}个问题中{rose}个环比上升，{fell}个环比下降"
 
 
+def _place_text(row: Any) -> str:
+    """District, street and address as one place (a prefix the address has already is not
+    repeated): two groups with the same address text in two districts read apart."""
+    address = str(row.address)
+    prefix = "".join(
+        str(p) for p in (row.district, row.street) if isinstance(p, str) and p not in address
+    )
+    return prefix + address
+
+
 def _repeat_rows(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     return [
         {
-            "key": mask_personal_data(str(getattr(row, key))),
+            "key": mask_personal_data(_place_text(row) if key == "address" else str(row.caller)),
             "category": row.category,
             "tickets": int(row.tickets),
             "first_received": row.first_received,
