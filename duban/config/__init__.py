@@ -187,6 +187,10 @@ class CityConfig:
         mapping = parse_file(path, SourceMapping)
         if mapping.name != name:
             raise ConfigError([f"{path}: name: must match the file name (got {mapping.name!r})"])
+        if mapping.deadline == "catalogue" and not self.urgency.catalogue:
+            raise ConfigError(
+                [f"{path}: deadline: catalogue needs a `catalogue` in {self.path('urgency.yaml')}"]
+            )
         return mapping
 
     def source_names(self) -> list[str]:

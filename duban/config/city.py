@@ -101,6 +101,11 @@ class UrgencyLevel(Strict):
 class UrgencyFile(Strict):
     default_level: int
     levels: list[UrgencyLevel]
+    catalogue: dict[str, int] = Field(
+        default_factory=dict,
+        description="the dispatch catalogue (派单目录): category -> urgency level, for sources "
+        "with `deadline: catalogue`",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> UrgencyFile:
@@ -109,7 +114,14 @@ class UrgencyFile(Strict):
             raise ValueError(f"levels: duplicate level numbers {numbers}")
         if self.default_level not in numbers:
             raise ValueError(f"default_level {self.default_level} is not one of {numbers}")
+        unknown = sorted(c for c, level in self.catalogue.items() if level not in numbers)
+        if unknown:
+            raise ValueError(f"catalogue: {', '.join(unknown)}: level is not one of {numbers}")
         return self
+
+    def catalogue_level(self, category: str, fallback: int) -> int:
+        """The level of `category` in the dispatch catalogue, else `fallback`."""
+        return self.catalogue.get(category, fallback)
 
     def limit(self, level: int) -> UrgencyLevel:
         return find(self.levels, lambda lv: lv.level, level)

@@ -37,6 +37,14 @@ DatetimeField = Literal[
     "received_at", "dispatched_at", "first_response_at", "resolved_at", "closed_at", "due_at"
 ]
 DATETIME_FIELDS: tuple[str, ...] = get_args(DatetimeField)
+# Where a ticket's deadline comes from (docs/sources.md, "Deadlines"): the export's own due time
+# wins in every mode; a row without one gets
+# - default_level: the handling limit of its urgency level (mapped, or defaults.urgency, or
+#   config/urgency.yaml default_level);
+# - catalogue: the level of its category in config/urgency.yaml `catalogue` (派单目录), a
+#   category not listed there as default_level;
+# - export_only: no deadline (无办理时限): out of the on-time rate, never late or escalated.
+DeadlineMode = Literal["default_level", "catalogue", "export_only"]
 # A date-only column: the time of day it stands for (start 00:00:00, end 23:59:59).
 DayEnd = Literal["start", "end"]
 REQUIRED_COLUMNS = ("external_id", "received_at", "category", "unit")
@@ -78,6 +86,11 @@ class SourceMapping(Strict):
         "of that day",
     )
     values: ValueMaps = ValueMaps()
+    deadline: DeadlineMode = Field(
+        default="default_level",
+        description="where a row without a due time gets its deadline: default_level, "
+        "catalogue (by category, config/urgency.yaml) or export_only (none)",
+    )
     unit_by: Literal["code", "name"] = "code"
     unit_aliases: dict[str, str] = Field(default_factory=dict, description="export value -> code")
     defaults: SourceDefaults = SourceDefaults()
@@ -92,6 +105,8 @@ class SourceMapping(Strict):
         unmapped = [f for f in self.date_only if f not in self.columns]
         if unmapped:
             raise ValueError(f"date_only: {', '.join(unmapped)} not mapped in columns")
+        if self.deadline == "export_only" and "due_at" not in self.columns:
+            raise ValueError("deadline: export_only needs a due_at column in columns")
         if self.date_only.get("received_at", "start") != "start":
             raise ValueError("date_only: received_at can only be 'start' (00:00:00)")
         return self

@@ -96,6 +96,12 @@ class TicketStatus(enum.StrEnum):
     in_progress = "in_progress"
     closed = "closed"
     reopened = "reopened"  # by a spot check or look-back
+    cancelled = "cancelled"  # 作废 (withdrawn, referred out): out of every rate and the ladder
+    invalid = "invalid"  # 无效 (not a valid request): out of every rate and the ladder
+
+
+# Statuses whose tickets count in no rate, no ranking and no ladder (shown as counts only).
+EXCLUDED_STATUSES: tuple[TicketStatus, ...] = (TicketStatus.cancelled, TicketStatus.invalid)
 
 
 class Satisfaction(enum.StrEnum):
@@ -252,7 +258,8 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    due_at: Mapped[datetime] = mapped_column(DateTime)
+    # None: no handling limit (无办理时限) — out of the on-time rate, never late or escalated.
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
     category: Mapped[str] = mapped_column(String(100))
     district: Mapped[str | None] = mapped_column(String(100))
     street: Mapped[str | None] = mapped_column(String(100))

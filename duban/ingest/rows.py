@@ -224,7 +224,11 @@ def validate_rows(
     levels = {lv.level for lv in refs.urgency.levels}
     unknown_level = urgency.notna() & ~urgency.isin(levels)
     errors.add(unknown_level, "urgency", f"unknown urgency level (config has {sorted(levels)})")
-    out["urgency"] = urgency.where(urgency.isin(levels), default_level).to_numpy(dtype=np.int64)
+    urgency = urgency.where(urgency.isin(levels), default_level)
+    if mapping.deadline == "catalogue":  # the dispatch catalogue's level for its category
+        listed = _objects(out["category"]).map(refs.urgency.catalogue)
+        urgency = listed.where(listed.notna(), urgency)
+    out["urgency"] = urgency.to_numpy(dtype=np.int64)
 
     # Status: mapped, or derived from the close time when the export has none.
     status_raw = col("status")
@@ -276,8 +280,11 @@ def validate_rows(
         errors.add(before, name, f"{label} before received ({{value}} < received)")
     errors.add(times.before_receipt["due_at"], "due_at", "due before received: {value!r}")
 
-    # Due time: from the export, else from the urgency level and the working-day calendar.
+    # Due time: from the export, else from the urgency level and the working-day calendar —
+    # or none at all (无办理时限) when the mapping takes the export's deadline only.
     need_due = np.isnat(out["due_at"]) & ~np.isnat(received)
+    if mapping.deadline == "export_only":
+        need_due[:] = False
     if need_due.any():
         rows = np.flatnonzero(need_due)
         due, codes, failures = _computed_due(refs, received[rows], out["urgency"][rows])

@@ -61,6 +61,10 @@ def shown(value: Any) -> Any:
     return "" if value is None else value
 
 
+# A ticket without a deadline (due_at NULL: a source with `deadline: export_only`).
+NO_DEADLINE = "无办理时限"
+
+
 def filled(value: Any) -> Any:
     """The `filled` filter: a missing or empty value as （未填写）, where a label would
     otherwise stand alone (``内容：`` at the end of a line of a text notice)."""
@@ -83,6 +87,7 @@ def make_environment(templates_dir: Path) -> Environment:
     env.filters["filled"] = filled
     env.filters["pct"] = lambda v: "—" if v is None or v != v else f"{100 * v:.1f}%"  # NaN too
     env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
+    env.filters["due"] = lambda v: NO_DEADLINE if v is None or v != v else f"{v:%Y-%m-%d %H:%M}"
     env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"
     # Python's html.escape (quotes as &#x27; / &quot;), for text that must read as it always has
     env.filters["html_escape"] = lambda v: Markup(html.escape(str(v)))

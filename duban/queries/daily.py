@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 from duban.db.models import (
+    EXCLUDED_STATUSES,
     Escalation,
     ItemKind,
     PlanItemStatus,
@@ -74,11 +75,18 @@ def make_window(
     )
 
 
+def counts_in() -> ColumnElement[bool]:
+    """Not cancelled or invalid: those are in no count of open items and on no ladder."""
+    return T.status.not_in([s.value for s in EXCLUDED_STATUSES])
+
+
 def open_at(w: DailyWindow) -> ColumnElement[bool]:
-    """Received before the report and not closed by then (status or a later close time)."""
+    """Received before the report and not closed by then (status or a later close time);
+    never a cancelled or invalid ticket."""
     return and_(
         T.received_at < w.now,
         or_(T.status != TicketStatus.closed.value, T.closed_at >= w.now),
+        counts_in(),
     )
 
 
@@ -126,6 +134,7 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
             func.sum(
                 case((and_(T.due_at >= w.now, T.due_at < w.due_soon_until), 1), else_=0)
             ).label("due_soon"),
+            func.sum(case((T.due_at.is_(None), 1), else_=0)).label("no_deadline"),
         )
         .where(open_at(w))
         .group_by(T.unit_id)
@@ -134,7 +143,8 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         k.frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)
     ]
     counts = pd.concat(frames, axis=1).fillna(0).astype("int64")
-    for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"):
+    for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon",
+                   "no_deadline"):  # fmt: skip
         if column not in counts:
             counts[column] = 0
     return counts
@@ -267,6 +277,7 @@ def ladder_tickets(
         T.due_at < due_before,
         T.received_at < received_before,
         or_(T.status != TicketStatus.closed.value, T.closed_at >= closed_since),
+        counts_in(),
         ~done_with_ladder,
     )
     tickets = conn.execute(

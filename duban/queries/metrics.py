@@ -32,7 +32,15 @@ from sqlalchemy import (
 )
 
 from duban.config import CityConfig
-from duban.db.models import PlanTask, Policy, Problem, Satisfaction, Ticket, Unit
+from duban.db.models import (
+    EXCLUDED_STATUSES,
+    PlanTask,
+    Policy,
+    Problem,
+    Satisfaction,
+    Ticket,
+    Unit,
+)
 from duban.periods import period
 from duban.queries import kernel as k
 from duban.queries.kernel import P, T, U
@@ -48,6 +56,7 @@ SATISFACTION_COLUMNS: tuple[str, ...] = ("rated", "satisfied", "satisfaction_rat
 # The figures of `unit_rates`, in this order, after the key columns of `KEY_COLUMNS`.
 RATE_COLUMNS: tuple[str, ...] = (
     *TIMELY_COLUMNS, "resolved", "resolution_rate", *SATISFACTION_COLUMNS, "returned",
+    "excluded", "no_deadline",
 )  # fmt: skip
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "unit": ("unit", "unit_name", "kind"),
@@ -105,8 +114,12 @@ def rate_counts(
     `*_base` counts (and `rated`) are the denominators without their tickets: a rate with a
     denominator of 0 is missing, never 0."""
     start, end = k.as_datetime(start), k.as_datetime(end)
-    received = and_(T.received_at >= start, T.received_at < end)
-    due_in = and_(T.due_at >= start, T.due_at < end)
+    received_any = and_(T.received_at >= start, T.received_at < end)
+    # Cancelled and invalid tickets count in no rate (only in `excluded`); a ticket without a
+    # deadline (due_at NULL) is never due, so never in the on-time rate (only in `no_deadline`).
+    counts_in = T.status.not_in([s.value for s in EXCLUDED_STATUSES])
+    received = and_(received_any, counts_in)
+    due_in = and_(T.due_at >= start, T.due_at < end, counts_in)
     limit = response_limit_seconds(response_hours)
     in_time = and_(
         T.first_response_at.is_not(None),
@@ -133,12 +146,14 @@ def rate_counts(
         "n_satisfied": k.count_if(and_(rated_in, sat == Satisfaction.satisfied.value)),
         "n_basic": k.count_if(and_(rated_in, sat == Satisfaction.basically_satisfied.value)),
         "returned": func.coalesce(func.sum(case((received, returns), else_=0)), 0),
+        "excluded": k.count_if(and_(received_any, ~counts_in)),
+        "no_deadline": k.count_if(and_(received, T.due_at.is_(None))),
         # The denominators of the rates, without the tickets of sources lacking their data.
         "response_base": k.count_if(and_(received, response_in)),
         "on_time_base": k.count_if(and_(due_in, on_time_in)),
         "resolution_base": k.count_if(and_(received, closed, resolution_in)),
     }
-    return or_(received, due_in), counts
+    return or_(received_any, due_in), counts
 
 
 def unit_rates(
@@ -202,11 +217,17 @@ def unit_rates(
         satisfied.label("satisfied"),
         (satisfied / func.nullif(cast(c.rated, Float), 0.0)).label("satisfaction_rate"),
         c.returned,
+        c.excluded,
+        c.no_deadline,
     ).order_by(first.is_(None), k.ordered(conn, first))
     frame = k.frame(conn, stmt)
     if by == "unit":
         frame = k.plain(frame, "kind")
-    frame = k.typed(frame, ints=(*COUNT_COLUMNS, "returned"), floats=(*RATE_NAMES, "satisfied"))
+    frame = k.typed(
+        frame,
+        ints=(*COUNT_COLUMNS, "returned", "excluded", "no_deadline"),
+        floats=(*RATE_NAMES, "satisfied"),
+    )
     return frame[rate_columns(by)]
 
 

@@ -73,6 +73,7 @@ RATE_HEADER = {
 FIGURES = [
     "tickets", "responded_in_time", "response_rate", "due", "closed_on_time", "on_time_rate",
     "resolved", "resolution_rate", "rated", "satisfied", "satisfaction_rate", "returned",
+    "excluded", "no_deadline",
 ]  # fmt: skip
 
 
@@ -168,6 +169,14 @@ def ticket_rows(city: City, n: int = 420, seed: int = 20260301) -> list[dict[str
     base = dict(rows[0], first_response_at=None, closed_at=None, resolved=None, satisfaction=None)
     for ext, when in (("EDGE-IN", MARCH[0]), ("EDGE-OUT", MARCH[1])):
         rows.append(dict(base, external_id=ext, received_at=when, due_at=when + timedelta(3)))
+    # Copies of March tickets that count in no rate (cancelled, invalid, closed on time or not)
+    # and copies without a deadline (无办理时限: never due, in every other rate).
+    march = [r for r in rows if MARCH[0] <= r["received_at"] < MARCH[1]]
+    for j, r in enumerate(march[:24]):
+        status = ("cancelled", "invalid")[j % 2]
+        rows.append(dict(r, external_id=f"X{j:04d}", status=status))
+    for j, r in enumerate(march[24:44]):
+        rows.append(dict(r, external_id=f"N{j:04d}", due_at=None))
     return rows
 
 
@@ -246,8 +255,10 @@ def _div(num: pd.Series, den: pd.Series) -> pd.Series:
 def expected_rates(t: pd.DataFrame, start: datetime, end: datetime, by: str) -> pd.DataFrame:
     """The definitions of docs/metrics.md, row by row, in plain pandas."""
     t = t.copy()
-    rec = (t["received_at"] >= start) & (t["received_at"] < end)
-    due = (t["due_at"] >= start) & (t["due_at"] < end)
+    rec_any = (t["received_at"] >= start) & (t["received_at"] < end)
+    counts = ~t["status"].map(str).isin(["cancelled", "invalid"])
+    rec = rec_any & counts
+    due = (t["due_at"] >= start) & (t["due_at"] < end) & counts  # NaT: never due
     limit = t["urgency"].map(HOURS) * 3600  # NaN for a level without a limit
     waited = (t["first_response_at"] - t["received_at"]).dt.total_seconds()
     in_time = t["first_response_at"].notna() & (waited <= limit)
@@ -268,12 +279,15 @@ def expected_rates(t: pd.DataFrame, start: datetime, end: datetime, by: str) -> 
         0.0,
     )
     t["returned"] = np.where(rec, t["returned_count"] + t["reassigned_count"], 0)
+    t["excluded"] = (rec_any & ~counts).astype(int)
+    t["no_deadline"] = (rec & t["due_at"].isna()).astype(int)
     keys = RATE_HEADER[by]
-    t = t[rec | due]
+    t = t[rec_any | due]
     if by == "problem":
         t = t[t["problem_id"].notna()]
     sums = ["tickets", "responded_in_time", "due", "closed_on_time", "resolved"]
-    sums += ["closed_resolved", "closed", "rated", "satisfied", "returned"]
+    sums += ["closed_resolved", "closed", "rated", "satisfied", "returned", "excluded"]
+    sums += ["no_deadline"]
     g = t.groupby(keys, dropna=False, sort=False)[sums].sum().reset_index()
     g["response_rate"] = _div(g["responded_in_time"], g["tickets"])
     g["on_time_rate"] = _div(g["closed_on_time"], g["due"])

@@ -74,5 +74,5 @@ def test_metrics_prints_the_documented_csv(
     assert header.split(",")[:3] == ["unit", "unit_name", "kind"]
     assert header.endswith(
         "tickets,responded_in_time,response_rate,due,closed_on_time,on_time_rate,resolved,"
-        "resolution_rate,rated,satisfied,satisfaction_rate,returned"
+        "resolution_rate,rated,satisfied,satisfaction_rate,returned,excluded,no_deadline"
     )

@@ -103,6 +103,10 @@ def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[A
     return groups
 
 
+DAILY_COUNTS = ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon",
+                "no_deadline")  # fmt: skip
+
+
 def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -112,7 +116,7 @@ def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[s
             {
                 "external_id": row.external_id,
                 "received_at": row.received_at,
-                "due_at": row.due_at,
+                "due_at": None if pd.isna(row.due_at) else row.due_at,  # None: 无办理时限
                 "category": row.category,
                 "place": _place(row),
                 "content": mask_personal_data(row.content),
@@ -194,9 +198,7 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
         counts = (
             snap.counts.loc[unit_id].to_dict()
             if unit_id in snap.counts.index
-            else dict.fromkeys(
-                ["new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon"], 0
-            )
+            else dict.fromkeys(DAILY_COUNTS, 0)
         )
         items = items_of.get(unit_id, [])
         new_items = new_items_of.get(unit_id, [])
