@@ -50,6 +50,7 @@ LACKS = ("first_response_at", "resolved", "satisfaction")
 SHAPES = ("ragged", "bare", "nodue", "onlydue", "catalogue", "dateonly", "statuses", "foreign")
 STATUS_VALUES = {"open": "open", "closed": "closed", "已作废": "cancelled", "转出": "cancelled",
                  "无效": "invalid"}  # fmt: skip
+SATISFACTION = ["满意", "基本满意", "不满意", None]
 RATES = ("response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate")
 
 
@@ -103,7 +104,7 @@ def shape_rows(shape: str, s: int) -> list[dict[str, Any]]:
                 "caller_phone": "13812345678", "unit": unit, "urgency": 3,
                 "status": "closed" if closed else "open",
                 "resolved": ((i + s) % 3 != 0) if closed else None,
-                "satisfaction": ["满意", "基本满意", "不满意", None][(i + s) % 4] if closed else None,
+                "satisfaction": SATISFACTION[(i + s) % 4] if closed else None,
                 "returned_count": i % 2, "reassigned_count": 0,
             }  # fmt: skip
             if shape == "ragged":  # every optional cell empty somewhere
