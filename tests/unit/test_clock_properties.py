@@ -1,4 +1,4 @@
-"""Properties of the supervision clock (duban/rules/clock.py), with hypothesis, on the real
+"""Properties of the supervision clock (duban/rules/clock/), with hypothesis, on the real
 working-day calendar of 2025-2026 (weekends, holidays and make-up working days, 调休).
 
 (a) suspending for k working days moves the deadline by exactly k working days, k counted

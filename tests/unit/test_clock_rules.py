@@ -1,4 +1,4 @@
-"""The supervision clock (duban/rules/clock.py) on real dates, one test per rule and per
+"""The supervision clock (duban/rules/clock/) on real dates, one test per rule and per
 refusal reason; the rules are defined in docs/clock.md.
 
 Calendar facts used (chinese-calendar 1.11): 2025 National Day Oct 1-8 off, make-up working
@@ -324,6 +324,7 @@ def test_a_superseded_event_is_dropped_also_along_a_chain() -> None:
 def test_duplicate_keys_count_once_and_later_events_wait() -> None:
     approval = ev("a1", "extension_approved", datetime(2026, 3, 5), working_days=1)
     state = run(approval, approval, approval)
+    assert len({approval, approval}) == 1  # events are hashable values
     assert state.extensions == 1 and len(state.moves) == 1
     before = run(approval, as_of=datetime(2026, 3, 4, 23))
     assert before.due == DUE and before.moves == ()
