@@ -99,8 +99,13 @@ def test_an_extension_never_shortens_a_deadline(
     for i in range(data.draw(st.integers(1, 6))):
         before = state.due
         assert before is not None
-        # Each approval comes after the previous ones (the same instant included).
-        moment += timedelta(hours=data.draw(st.integers(0, 24 * 10)))
+        # Each approval comes after the previous ones (the same instant included), some
+        # after a request of their own (before or after the daily cut-off).
+        step = timedelta(minutes=data.draw(st.integers(0, 60 * 24 * 10)))
+        if data.draw(st.booleans()):
+            asked = moment + step * data.draw(st.floats(0, 1))
+            events.append(ClockEvent(f"r{i}", "extension_requested", asked))
+        moment += step
         events.append(
             ClockEvent(f"a{i}", "extension_approved", moment, payload=data.draw(approvals(before)))
         )

@@ -93,6 +93,8 @@ class _Clock:
         latest pending one), removed from the pending ones; the decision's own time when
         there is none."""
         key = event.payload.get("request")
+        if not isinstance(key, str):
+            key = None
         if key is None and self.requests:
             key = max(self.requests, key=lambda k: (self.requests[k], k))
         found = self.requests.pop(key, None) if key is not None else None
