@@ -100,15 +100,15 @@ def test_an_extension_never_shortens_a_deadline(
         before = state.due
         assert before is not None
         # Each approval comes after the previous ones (the same instant included), some
-        # after a request of their own (before or after the daily cut-off).
+        # answering a request of their own (before or after the daily cut-off).
         step = timedelta(minutes=data.draw(st.integers(0, 60 * 24 * 10)))
+        payload = data.draw(approvals(before))
         if data.draw(st.booleans()):
             asked = moment + step * data.draw(st.floats(0, 1))
             events.append(ClockEvent(f"r{i}", "extension_requested", asked))
+            payload["request"] = f"r{i}"
         moment += step
-        events.append(
-            ClockEvent(f"a{i}", "extension_approved", moment, payload=data.draw(approvals(before)))
-        )
+        events.append(ClockEvent(f"a{i}", "extension_approved", moment, payload=payload))
         state = replay(start, events, CAL, RULES, FAR)
         assert state.due is not None and state.due >= before
     for move in state.moves:
