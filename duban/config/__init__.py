@@ -7,9 +7,9 @@ Every error names the file, the path inside it and the bad value, e.g.
 first use: the city's own (`city` — city.yaml, the time zone —, `units`, `problems`,
 `urgency`, `calendar`, `escalation`, `mail`, `source(name)`: duban/config/city.py,
 sources.py) and each loop's (`metrics`,
-`spot_check`, `evaluation`, `lookback`, `schedules`: metrics.py, quarterly.py, annual.py,
-lookback.py, schedules.py). `validate_all()` loads them all and runs the checks across
-sections.
+`spot_check`, `evaluation`, `lookback`, `schedules`, `clock`: metrics.py, quarterly.py,
+annual.py, lookback.py, schedules.py, clock.py). `validate_all()` loads them all and runs
+the checks across sections.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ from duban.config.city import (
     check_units,
     city_timezone,
 )
+from duban.config.clock import FILE_NAME as CLOCK_FILE
+from duban.config.clock import ClockConfig, ClockRules
 from duban.config.lookback import FILE_NAME as LOOKBACK_FILE
 from duban.config.lookback import LookbackConfig, LookbackSchedule
 from duban.config.metrics import FILE_NAME as METRICS_FILE
@@ -79,6 +81,8 @@ __all__ = [
     "CalendarFile",
     "CityConfig",
     "CityFile",
+    "ClockConfig",
+    "ClockRules",
     "ConfigError",
     "EscalationFile",
     "EvaluationConfig",
@@ -223,6 +227,12 @@ class CityConfig:
 
     evaluation = _OptionalSection(EVALUATION_FILE, EvaluationConfig)  # the annual loop
     lookback = _OptionalSection(LOOKBACK_FILE, LookbackConfig)  # the scheduled look-backs
+    clock_file = _OptionalSection(CLOCK_FILE, ClockConfig)  # the supervision clock
+
+    @property
+    def clock(self) -> ClockRules:
+        """The rules of the supervision clock (config/clock.yaml `clock:`)."""
+        return self.clock_file.clock
 
     @cached_property
     def schedules(self) -> SchedulesFile:
@@ -260,6 +270,7 @@ class CityConfig:
             lambda: self.spot_check_failure_level,  # escalate_to names a step of the ladder
             lambda: self.evaluation,
             lambda: self.lookback,
+            lambda: self.clock,
             # Only `duban serve` and `duban deploy` need schedules.yaml.
             lambda: self.schedules if self.path(SCHEDULES_FILE).exists() else None,
         ]

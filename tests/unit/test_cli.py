@@ -76,3 +76,13 @@ def test_metrics_prints_the_documented_csv(
         "tickets,responded_in_time,response_rate,due,closed_on_time,on_time_rate,resolved,"
         "resolution_rate,rated,satisfied,satisfaction_rate,returned,excluded,no_deadline"
     )
+
+
+def test_config_check_names_a_wrong_clock_key(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (config_dir / "clock.yaml").write_text("clock:\n  max_extensions: many\n", "utf-8")
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
+    assert main(["config", "check"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "clock.yaml: clock.max_extensions:" in line and "'many'" in line

@@ -189,3 +189,39 @@ def test_time_zones_are_checked_by_one_function_with_each_message_kept(
     _edit(config_dir / "schedules.yaml", lambda d: d.update(timezone="Mars/Olympus"))
     found = _problems_of(config_dir, "schedules")
     assert any("unknown time zone 'Mars/Olympus' (use an IANA name)" in p for p in found)
+
+
+# ---------------------------------------------------------------- config/clock.yaml
+
+
+def test_the_shipped_clock_file_holds_the_documented_defaults(config_dir: Path) -> None:
+    from datetime import time
+
+    from duban.config import ClockRules
+
+    clock = load_config(config_dir).clock
+    assert clock == ClockRules()
+    assert (clock.max_extensions, clock.max_extension_working_days) == (3, 3)
+    assert clock.request_cutoff == time(17, 0) and clock.suspending_statuses == ["挂起"]
+    (config_dir / "clock.yaml").unlink()
+    assert load_config(config_dir).clock == ClockRules()  # the file may be absent
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("clock:\n  max_extensions: -1\n", "clock.max_extensions", "greater than or equal"),
+        ("clock:\n  request_cutoff: 17:00\n", "clock.request_cutoff", "in quotes"),
+        ("clock:\n  request_cutoff: '25:00'\n", "clock.request_cutoff", "'25:00'"),
+        ("clock:\n  suspension_counts: hours\n", "clock.suspension_counts", "'hours'"),
+        ("clock:\n  suspending_statuses: [挂起, 挂起]\n", "clock.suspending_statuses", "twice"),
+        ("clock:\n  max_extension: 3\n", "clock.max_extension", "Extra inputs"),
+    ],
+)
+def test_a_wrong_clock_value_is_one_line_naming_file_and_key(
+    config_dir: Path, text: str, key: str, words: str
+) -> None:
+    (config_dir / "clock.yaml").write_text(text, encoding="utf-8")
+    [problem] = load_config(config_dir).validate_all()
+    assert problem.startswith(f"{config_dir / 'clock.yaml'}: {key}: ")
+    assert words in problem and "\n" not in problem
