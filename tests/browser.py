@@ -24,6 +24,12 @@ FRAME = (
     "document.body.setAttribute('data-scroll-width',String(d.scrollWidth));}});</script>"
     "</body></html>"
 )
+# As the machines' probe starts it: no sandbox (root), no GPU, no network of its own.
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--virtual-time-budget=2000",
+)  # fmt: skip
 FOUND = re.compile(r'data-scroll-width="(\d+)"')
 
 
@@ -40,14 +46,10 @@ def scroll_width(html: str, width: int, height: int = 900) -> int:
         page = Path(folder) / "page.html"
         frame = FRAME.format(width=width, height=height, page=escape(html, quote=True))
         page.write_text(frame, encoding="utf-8")
+        flags = [*FLAGS, f"--user-data-dir={folder}/profile"]
+        flags.append(f"--window-size={max(width, 1280)},{height}")
         out = subprocess.run(
-            [
-                chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                f"--user-data-dir={folder}/profile", f"--window-size={max(width, 1280)},{height}",
-                "--virtual-time-budget=2000", "--dump-dom", page.as_uri(),
-            ],  # fmt: skip
+            [chromium(), *flags, "--dump-dom", page.as_uri()],
             capture_output=True,
             text=True,
             timeout=120,
