@@ -17,7 +17,7 @@ from duban.context import LoopContext
 from duban.loops.monthly import approve, record, report
 from duban.loops.monthly.charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
 from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledger_workbook
-from duban.rules.ranking import GROUP_ORDER
+from duban.rules.ranking import GROUP_NAMES, GROUP_ORDER
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
@@ -39,19 +39,20 @@ def draw_monthly_charts(snap: report.MonthlySnapshot, folder: Path) -> list[Path
     volumes = snap.volumes
     label = snap.period.label
     problems = problem_bars(
-        [str(c) for c in volumes["problem"]],
+        [str(n) for n in volumes["problem_name"]],
         [int(n) for n in volumes["this_month"]],
         [int(n) for n in volumes["last_month"]],
         folder / PROBLEMS_CHART,
-        f"Tickets by problem, {label} vs previous month",
+        f"各问题诉求量：{label} 与上月",
     )
     groups: dict[str, list[tuple[str, float, bool]]] = {}
     for r in snap.ranking:
         if r.rank is not None and r.score is not None:
-            groups.setdefault(r.group, []).append((r.code, r.score, r.named))
+            groups.setdefault(r.group, []).append((r.name, r.score, r.named))
     ordered = sorted(groups.items(), key=lambda g: (
         GROUP_ORDER.index(g[0]) if g[0] in GROUP_ORDER else len(GROUP_ORDER), g[0]))  # fmt: skip
-    scores = score_bars(ordered, folder / SCORES_CHART, f"Unit scores {label}")
+    named = [(GROUP_NAMES.get(g, g), units) for g, units in ordered]
+    scores = score_bars(named, folder / SCORES_CHART, f"{label} 综合得分")
     return [problems, scores]
 
 

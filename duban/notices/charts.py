@@ -1,8 +1,9 @@
 """What every chart of the notices shares (matplotlib, Agg backend, no display): the figure,
 the colours, the deterministic PNG, and the this-period-against-the-last bars.
 
-Charts carry ASCII labels only (problem codes, dates, English axis titles): the default
-fonts have no CJK glyphs. They are deterministic — fixed size and dpi, no software or time
+Charts are in Chinese, with names rather than codes: their text is set in Noto Sans CJK SC
+(OFL), the one font loaded from the `mplfonts` package (matplotlib's own fonts have no CJK
+glyphs). They are deterministic — one font file, fixed size and dpi, no software or time
 stamp in the PNG metadata — so a re-run writes the same bytes. Each chart is written
 atomically beside the notice that shows it as <img src="NAME.png">.
 """
@@ -10,15 +11,25 @@ atomically beside the notice that shows it as <img src="NAME.png">.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+# The CJK font: only this file of mplfonts' is loaded, so no system font can change a chart.
+FONT_FILE = files("mplfonts") / "fonts" / "NotoSansCJKsc-Regular.otf"
+FONT_NAME = "Noto Sans CJK SC"
+font_manager.fontManager.addfont(str(FONT_FILE))
+matplotlib.rcParams["font.family"] = "sans-serif"
+matplotlib.rcParams["font.sans-serif"] = [FONT_NAME, "DejaVu Sans"]
+matplotlib.rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus
 
 SIZE = (8.0, 3.6)  # inches
 DPI = 100
@@ -65,7 +76,7 @@ def paired_bars(
     ax.bar([p + width / 2 for p in positions], list(this), width, label=names[1],
            color=THIS_COLOUR)  # fmt: skip
     ax.set_xticks(positions, [str(label) for label in labels], rotation=rotation)
-    ax.set_ylabel("tickets")
+    ax.set_ylabel("工单（件）")
     if integer_axis:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)

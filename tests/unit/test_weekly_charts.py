@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,3 +33,22 @@ def test_different_figures_give_different_charts(tmp_path: Path) -> None:
     a = week_bars(["P01"], [4], [1], tmp_path / "a.png", "Problems").read_bytes()
     b = week_bars(["P01"], [5], [1], tmp_path / "b.png", "Problems").read_bytes()
     assert a != b
+
+
+def test_chinese_text_is_drawn_with_the_cjk_font(tmp_path: Path) -> None:
+    """Every glyph of a Chinese chart exists in the font: matplotlib warns ("Glyph ...
+    missing from font(s)") and draws an empty box otherwise — an error here."""
+    from matplotlib import font_manager
+    from matplotlib.font_manager import FontProperties
+
+    from duban.loops.monthly.charts import score_bars
+    from duban.notices.charts import FONT_FILE
+
+    used = font_manager.findfont(FontProperties(family=["sans-serif"]), fallback_to_default=False)
+    assert Path(used) == Path(str(FONT_FILE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        week_bars(["房产证办证难", "拖欠工资"], [4, 3], [1, 4], tmp_path / "b.png", "各问题诉求量")
+        daily_line(DAYS, [3, 3, 3, 1, 2, 0, 0], tmp_path / "d.png", "每日受理量：2026-W01")
+        groups = [("街道（乡镇）", [("建国门街道", 91.5, False), ("三里屯街道", 60.0, True)])]
+        score_bars(groups, tmp_path / "s.png", "2026-10 综合得分")
