@@ -3,6 +3,7 @@ escalation.yaml and mail.yaml, with the checks across the entries of a file."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,23 @@ class UnitConfig(Strict):
 
 class UnitsFile(Strict):
     units: list[UnitConfig]
+
+    def display_names(self) -> dict[str, str]:
+        """Code -> the name people read: the unit's name, or, where two units share it (a
+        城关镇 in two districts), "name（parent's name）", and the code only if that is
+        still ambiguous. Notices and charts show names, never codes alone."""
+        by_code = {u.code: u for u in self.units}
+        counts = Counter(u.name for u in self.units)
+        out = {u.code: u.name for u in self.units}
+        shared = [u for u in self.units if counts[u.name] > 1]
+        for u in shared:
+            parent = by_code.get(u.parent) if u.parent else None
+            out[u.code] = f"{u.name}（{parent.name}）" if parent is not None else u.name
+        again = Counter(out[u.code] for u in shared)
+        for u in shared:
+            if again[out[u.code]] > 1:
+                out[u.code] = f"{u.name}（{u.code}）"
+        return out
 
 
 class ProblemConfig(Strict):

@@ -107,6 +107,10 @@ def test_office_and_lead_units_receive_the_analysis_with_inline_charts(
     assert "P01 房产证办证难（市住房城乡建设委）：4 / 1，+3（+300.0%）" in text
     assert "P02 拖欠工资（市人力资源社会保障局）：3 / 4，-1（-25.0%）" in text
     assert HRSS_ADDRESS in text and "138****5678" in text  # the office sees every repeat
+    # Repeat complaints name their units by name, never by code.
+    repeats = [line for line in text.splitlines() if line.startswith(("- 地址 ", "- 来电 "))]
+    assert any(line.endswith("（市人力资源社会保障局）") for line in repeats), repeats
+    assert not any("hrss" in line for line in repeats), repeats
     assert "1. 建国门街道：5" in text and "nan" not in text  # a street without a district
     assert "安居路&lt;b&gt;3&lt;/b&gt;号" in office.part("html")
 

@@ -225,3 +225,24 @@ def test_a_wrong_clock_value_is_one_line_naming_file_and_key(
     [problem] = load_config(config_dir).validate_all()
     assert problem.startswith(f"{config_dir / 'clock.yaml'}: {key}: ")
     assert words in problem and "\n" not in problem
+
+
+def test_display_names_tell_units_of_the_same_name_apart(config_dir: Path) -> None:
+    """Notices show names, never a code alone: a name two units share gets its parent's."""
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    first, second = [u for u in data["units"] if u.get("parent")][:2]
+    second["name"] = first["name"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    units = load_config(config_dir).units
+    names = units.display_names()
+    parents = {u.code: u.parent for u in units.units}
+    by_code = {u.code: u.name for u in units.units}
+    a, b = names[first["code"]], names[second["code"]]
+    assert a != b
+    if parents[first["code"]] != parents[second["code"]]:
+        assert a == f"{first['name']}（{by_code[parents[first['code']]]}）"
+    else:  # the same parent too: only the code tells them apart
+        assert a == f"{first['name']}（{first['code']}）"
+    others = [u for u in units.units if u.code not in (first["code"], second["code"])]
+    assert all(names[u.code] == u.name for u in others if u.name != first["name"])

@@ -152,8 +152,10 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
             "escalations": qe.escalation_items(conn, year, steps, limit),
             "recurrences": qe.recurrence_items(conn, year, limit),
         }
+        names = config.units.display_names()  # a shared name with its parent's
         units = {
-            u.code: {"name": u.name, "kind": str(getattr(u.kind, "value", u.kind)),
+            u.code: {"name": names.get(u.code, u.name),
+                     "kind": str(getattr(u.kind, "value", u.kind)),
                      "emails": u.emails or [], "active": u.active}
             for u in directory(conn)
         }  # fmt: skip

@@ -155,7 +155,14 @@ def _place_text(row: Any) -> str:
     return prefix + address
 
 
-def _repeat_rows(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
+def _unit_names(config: CityConfig, codes: Any) -> str:
+    """The units of a repeat group ("d01,hrss", the query's codes) by name, 、-separated;
+    a code the config no longer has stays as it is."""
+    names = config.units.display_names()
+    return "、".join(names.get(c, c) for c in str(codes).split(",") if c)
+
+
+def _repeat_rows(config: CityConfig, frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     return [
         {
             "key": mask_personal_data(_place_text(row) if key == "address" else str(row.caller)),
@@ -163,7 +170,7 @@ def _repeat_rows(frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
             "tickets": int(row.tickets),
             "first_received": row.first_received,
             "last_received": row.last_received,
-            "units": row.units,
+            "units": _unit_names(config, row.units),
         }
         for row in frame.itertuples(index=False)
     ]
@@ -227,9 +234,9 @@ def office_context(config: CityConfig, a: WeeklyAnalysis) -> dict[str, Any]:
     """The full analysis for the supervision office (督办室)."""
     return {
         **_common(config, a),
-        "repeat_address": _repeat_rows(a.repeat_address.head(LIST_LIMIT), "address"),
+        "repeat_address": _repeat_rows(config, a.repeat_address.head(LIST_LIMIT), "address"),
         "repeat_address_total": len(a.repeat_address),
-        "repeat_caller": _repeat_rows(a.repeat_caller.head(LIST_LIMIT), "caller"),
+        "repeat_caller": _repeat_rows(config, a.repeat_caller.head(LIST_LIMIT), "caller"),
         "repeat_caller_total": len(a.repeat_caller),
         "lead_units_notified": len(a.units),
     }
@@ -259,7 +266,7 @@ def lead_contexts(config: CityConfig, a: WeeklyAnalysis) -> dict[str, dict[str, 
             "other_problems": others,
             "repeat_address": [
                 {k: v for k, v in r.items() if k != "units"}
-                for r in _repeat_rows(mine.head(LIST_LIMIT), "address")
+                for r in _repeat_rows(config, mine.head(LIST_LIMIT), "address")
             ],
             "repeat_address_total": len(mine),
         }
