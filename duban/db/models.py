@@ -308,7 +308,8 @@ class QuarantinedRow(Base):
 
     A ticket export's bad row is recorded once per (source, file checksum, row): importing
     the same file again finds it recorded (`import_run_id` is the first run that found it).
-    Rows of the plan workbook, and those recorded before migration 0006, have no checksum.
+    A plan workbook's are keyed the same way with `source` "plan:<sheet key>" (e.g.
+    "plan:tasks"); rows recorded before migration 0006 have no checksum.
     """
 
     __tablename__ = "quarantine"

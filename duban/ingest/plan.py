@@ -37,6 +37,7 @@ from duban.db.models import (
     Unit,
 )
 from duban.ingest.sources import ExportError
+from duban.ingest.tickets import file_sha256
 from duban.workbooks import Column, SheetSpec
 
 __all__ = (
@@ -536,6 +537,7 @@ def import_plan(
     ExportError (nothing is written); bad rows are quarantined and the good ones kept."""
     path = Path(path)
     sheets = read_plan_workbook(path)
+    checksum = file_sha256(path)
     with session_scope(engine) as session:
         refs = load_refs(session, config)
         if not refs.problems:
@@ -555,16 +557,29 @@ def import_plan(
             good, bad = validate_sheet(sheet, refs)
             counts.quarantined = len(bad)
             all_bad += [(sheet.title, b) for b in bad]
+            # Once per (sheet, file checksum, row): a re-import of the same workbook finds
+            # its bad rows recorded (the summary and the report still list them).
+            source = f"plan:{sheet.spec.key}"
+            recorded = set(
+                session.scalars(
+                    select(QuarantinedRow.row_number).where(
+                        QuarantinedRow.source == source, QuarantinedRow.file_sha256 == checksum
+                    )
+                )
+            )
             session.add_all(
                 QuarantinedRow(
                     import_run_id=run.id,
+                    source=source,
                     file_name=str(path),
+                    file_sha256=checksum,
                     sheet=sheet.title,
                     row_number=b.row.number,
                     errors=b.errors,
                     raw=b.row.raw,
                 )
                 for b in bad
+                if b.row.number not in recorded
             )
             if sheet.spec.key == "plan":
                 _store_plans(good, counts, audit)

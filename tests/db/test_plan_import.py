@@ -540,3 +540,28 @@ def test_written_workbook_has_chinese_bold_frozen_headers(tmp_path: Path) -> Non
     assert ws.column_dimensions["C"].width > ws.column_dimensions["A"].width
     with pytest.raises(ValueError, match="unknown keys"):
         write_plan_workbook(tmp_path / "x.xlsx", [{"problem": "P01", "owner_unit": "dc"}], [], [])
+
+
+def test_reimporting_a_workbook_records_its_bad_rows_once(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    """One quarantine record per (sheet, file checksum, row), as for ticket exports: a
+    re-import reports the bad rows again but records nothing new; a changed file does."""
+    t = [tasks()[0], {**tasks()[0], "code": "P01-T09", "owner": "无此单位"}]
+    path = write(tmp_path / "bad.xlsx", tasks=t, responsibilities=duties(), policies=policies())
+
+    def recorded() -> list[tuple[str | None, int]]:
+        with session_scope(engine) as session:
+            rows = session.execute(select(QuarantinedRow.sheet, QuarantinedRow.row_number))
+            return sorted(rows.tuples())
+
+    first = run(engine, city, path, tmp_path)
+    again = run(engine, city, path, tmp_path)
+    assert counts(first, "tasks")[4] == counts(again, "tasks")[4] == 1  # still reported
+    assert recorded() == [("任务清单", 3)]
+    more = [*t, {**tasks()[0], "code": "P01-T10", "owner": "另一个"}]
+    changed = write(
+        tmp_path / "bad.xlsx", tasks=more, responsibilities=duties(), policies=policies()
+    )
+    run(engine, city, changed, tmp_path)
+    assert recorded() == [("任务清单", 3), ("任务清单", 3), ("任务清单", 4)]
