@@ -183,6 +183,12 @@ class MailFile(Strict):
     subject_prefix: str = "【督办】"
     max_attempts_per_run: int = Field(default=3, ge=1, le=10)
     retry_backoff_seconds: float = Field(default=2.0, ge=0, le=300)
+    park_after: int = Field(
+        default=5, ge=1, le=100, description="runs a delivery may fail on its own before parked"
+    )
+    max_citizen_text: int = Field(
+        default=2000, ge=100, description="characters of citizen text per field in a mail"
+    )
 
 
 def check_units(path: Path, units: UnitsFile) -> None:

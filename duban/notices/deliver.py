@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from duban.config import MailFile
 from duban.db.models import Delivery, Notice
 from duban.notices.mailer import Message, make_mailer
-from duban.notices.outbox import deliver_pending
+from duban.notices.outbox import deliver_pending, status_counts
 from duban.settings import Settings
 
 __all__ = ["deliver", "message_for", "worker_name"]
@@ -55,11 +55,16 @@ def deliver(
     notice_ids: Collection[int] | None = None,
     label: str = "delivery",
     logger: Any = log,
+    counted: Collection[int] | None = None,
 ) -> dict[str, int]:
     """Send every pending delivery (of `notice_ids` only, if given) and log the outcome as
-    "<label>: N sent, N still pending, N refused" (and the first 20 errors).
+    "<label>: N sent, N still pending, N failed, N refused, N parked" (and the first 20
+    errors).
 
-    Returns {"sent", "pending", "refused"}: the figures each run records as mail_*.
+    Returns {"sent", "pending", "failed", "refused", "parked"}: the figures each run records
+    as mail_*. "sent" is what this call sent; the others count, in the database after it, the
+    deliveries of the notices `counted` (default `notice_ids`; every delivery when both are
+    None) — refusals at enqueue included.
     """
     mailer = make_mailer(settings)
     try:
@@ -68,10 +73,13 @@ def deliver(
         )
     finally:
         mailer.close()
+    counts = status_counts(engine, counted if counted is not None else notice_ids)
+    figures = {"sent": report.sent} | counts
     logger.info(
-        "%s: %d sent, %d still pending, %d refused",
-        label, report.sent, report.failed, report.refused,
+        "%s: %d sent, %d still pending, %d failed, %d refused, %d parked",
+        label, report.sent, counts["pending"], counts["failed"], counts["refused"],
+        counts["parked"],
     )  # fmt: skip
     for delivery_id, recipient, error in report.errors[:20]:
         logger.warning("delivery %s to %s: %s", delivery_id, recipient, error)
-    return {"sent": report.sent, "pending": report.failed, "refused": report.refused}
+    return figures

@@ -37,6 +37,8 @@ class DailySnapshot:
     escalations: pd.DataFrame
     units: pd.DataFrame
     undelivered: list[dict[str, Any]] = field(default_factory=list)
+    # Exact counts by status (pending, failed, refused, parked) of what `undelivered` lists.
+    undelivered_counts: dict[str, int] = field(default_factory=dict)
     catch_up_days: list[date] = field(default_factory=list)
 
 
@@ -75,17 +77,28 @@ def measure_daily(
             escalations=q.escalations_in_window(conn, since_day, day, recorded_since),
             units=q.units(conn),
             undelivered=undelivered(conn),
+            undelivered_counts=qn.undelivered_counts(conn),
         )
 
 
 def undelivered(conn: Any, limit: int = 100) -> list[dict[str, Any]]:
-    """Deliveries still pending after an attempt, or refused: for the office's digest."""
+    """Deliveries not sent that the office should know of: for the office's digest."""
     rows = qn.undelivered(conn, limit)
     return [
         {"recipient": r.recipient, "status": str(r.status), "attempts": r.attempts,
          "error": r.last_error or "", "subject": r.subject}
         for r in rows
     ]  # fmt: skip
+
+
+def undelivered_summary(counts: dict[str, int], listed: int) -> str:
+    """E.g. "共 346 封未送达：待发 346，失败 0，拒发 0，搁置 0（列出前 100 封）。"."""
+    total = sum(counts.values())
+    line = (
+        f"共 {total} 封未送达：待发 {counts.get('pending', 0)}，失败 {counts.get('failed', 0)}，"
+        f"拒发 {counts.get('refused', 0)}，搁置 {counts.get('parked', 0)}"
+    )
+    return line + (f"（列出前 {listed} 封）。" if listed < total else "。")
 
 
 def _place(row: Any) -> str:
@@ -266,5 +279,6 @@ def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int)
         "ledger": _escalation_rows(office_steps, config, 200),
         "ledger_total": len(office_steps),
         "undelivered": [{**d, "error": mask_personal_data(d["error"])} for d in snap.undelivered],
+        "undelivered_summary": undelivered_summary(snap.undelivered_counts, len(snap.undelivered)),
         "catch_up_days": [f"{d:%m-%d}" for d in snap.catch_up_days],
     }
