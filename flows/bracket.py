@@ -23,6 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from duban.context import LoopContext
 from duban.db.runs import finish_run, start_run
+from duban.notices.recovery import recover
 from duban.rules.schedule import RunOn, is_due
 
 __all__ = [
@@ -66,6 +67,7 @@ def loop_run(
     """Start the runs row of (`loop`, `period`); on any exception record it failed with
     {key: period, "error": the exception's type name} and raise on; dispose the engine."""
     try:
+        _recover(ctx)
         run_id = start_run(ctx.engine, loop, period, parameters, dry_run)
         try:
             yield LoopRun(ctx, run_id)
@@ -74,6 +76,16 @@ def loop_run(
             raise
     finally:
         ctx.engine.dispose()
+
+
+def _recover(ctx: LoopContext) -> None:
+    """What a killed run left behind (duban/notices/recovery.py); never stops this run."""
+    try:
+        recover(ctx.engine, ctx.settings, ctx.config.mail, get_run_logger())
+    except Exception as exc:
+        get_run_logger().warning(
+            "could not recover abandoned runs: %s: %s", type(exc).__name__, exc
+        )
 
 
 @contextmanager

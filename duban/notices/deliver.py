@@ -8,8 +8,6 @@ bulletin once approved (duban/loops/monthly/approve.py) and the failure alert
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from sqlalchemy import Engine
 
 from duban.config import MailFile
 from duban.db.models import Delivery, Notice
+from duban.db.runs import worker_name
 from duban.notices.mailer import Message, make_mailer
 from duban.notices.outbox import deliver_pending, status_counts
 from duban.settings import Settings
@@ -40,11 +39,6 @@ def message_for(delivery: Delivery, notice: Notice) -> Message:
         attachments=tuple(p for p in files if p.suffix.lower() != ".png"),
         inline=tuple(p for p in files if p.suffix.lower() == ".png"),
     )
-
-
-def worker_name() -> str:
-    """Who claims the deliveries: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def deliver(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from duban.config import MailFile
 from duban.db import insert_ignore, is_postgres, session_scope
 from duban.db.models import Delivery, DeliveryStatus, Notice
+from duban.db.runs import worker_alive
 from duban.notices.mailer import (
     AmbiguousMailError,
     Mailer,
@@ -314,6 +315,80 @@ def _note_untried(
         stmt = stmt.where(DELIVERIES.c.notice_id.in_(list(notice_ids)))
     with engine.begin() as conn:
         return max(int(conn.execute(stmt).rowcount or 0), 0)
+
+
+def release_dead_claims(engine: Engine, dead: Collection[str]) -> int:
+    """Hand back, at once, `sending` deliveries claimed by a worker that is gone: one of
+    `dead` (the workers of abandoned runs) or a process of this host that no longer exists.
+    Their lease need not run out. Returns how many."""
+    with engine.connect() as conn:
+        workers = set(
+            conn.execute(
+                select(DELIVERIES.c.claimed_by)
+                .where(DELIVERIES.c.status == DeliveryStatus.sending.value)
+                .distinct()
+            ).scalars()
+        )
+    gone = [w for w in workers if w and (w in dead or worker_alive(w) is False)]
+    if not gone:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.status == DeliveryStatus.sending.value,
+                DELIVERIES.c.claimed_by.in_(gone),
+            )
+            .values(status=DeliveryStatus.pending.value, claimed_by=None, claimed_at=None)
+        )
+    released = max(int(result.rowcount or 0), 0)
+    if released:
+        log.warning("%d deliveries claimed by %s (gone) handed back", released, ", ".join(gone))
+    return released
+
+
+RETRYABLE = (DeliveryStatus.failed, DeliveryStatus.parked)
+
+
+def retry(
+    engine: Engine,
+    *,
+    ids: Collection[int] = (),
+    statuses: Collection[DeliveryStatus] = (),
+) -> list[int]:
+    """An admin's re-send: the deliveries with these ids (any not sent, not being sent) and
+    every delivery in these statuses (failed, parked; refused too if asked) become pending
+    again, with a fresh count of failures. Returns their ids; the next delivery sends them."""
+    if not ids and not statuses:
+        return []
+    which = []
+    if ids:
+        which.append(
+            and_(
+                DELIVERIES.c.id.in_(list(ids)),
+                DELIVERIES.c.status.not_in(
+                    [DeliveryStatus.sent.value, DeliveryStatus.sending.value]
+                ),
+            )
+        )
+    if statuses:
+        which.append(DELIVERIES.c.status.in_([DeliveryStatus(s).value for s in statuses]))
+    stmt = (
+        update(DELIVERIES)
+        .where(or_(*which))
+        .values(
+            status=DeliveryStatus.pending.value,
+            failures=0,
+            uncertain=False,
+            claimed_by=None,
+            claimed_at=None,
+        )
+        .returning(DELIVERIES.c.id)
+    )
+    with engine.begin() as conn:
+        found = sorted(int(i) for i in conn.execute(stmt).scalars())
+    log.info("re-sending %d deliveries: %s", len(found), found[:20])
+    return found
 
 
 def status_counts(engine: Engine, notice_ids: Collection[int] | None) -> dict[str, int]:
