@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from duban.config import CityConfig
 from duban.queries import daily as q
 from duban.queries import notices as qn
-from duban.rules.masking import mask_personal_data
+from duban.rules.masking import CITIZEN_TEXT_LIMIT, citizen_text, mask_personal_data
 from duban.rules.warnings import blue_cutoff
 
 COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "蓝色·临期", "green": "绿色"}
@@ -116,7 +116,9 @@ def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[A
     return groups
 
 
-def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[str, Any]]:
+def _ticket_rows(
+    rows: Iterable[Any], step_names: dict[int, str], text_limit: int = CITIZEN_TEXT_LIMIT
+) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         level = getattr(row, "escalation_level", None)
@@ -128,7 +130,7 @@ def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[s
                 "due_at": row.due_at,
                 "category": row.category,
                 "place": _place(row),
-                "content": mask_personal_data(row.content),
+                "content": citizen_text(row.content, text_limit),
                 "colour": colour,
                 "colour_name": COLOUR_NAMES.get(colour, colour),
                 "escalation": "" if level is None or pd.isna(level) else step_names[int(level)],
@@ -228,9 +230,9 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
             "unit": {"code": unit["code"], "name": unit["name"]},
             "emails": list(unit["emails"] or []),
             "counts": {k: int(v) for k, v in counts.items()},
-            "items": _ticket_rows(items, step_names),
+            "items": _ticket_rows(items, step_names, config.mail.max_citizen_text),
             "items_total": int(counts["red"] + counts["yellow"] + counts["blue"]) or len(items),
-            "new_items": _ticket_rows(new_items, step_names),
+            "new_items": _ticket_rows(new_items, step_names, config.mail.max_citizen_text),
             "plan_tasks": [
                 {
                     "problem": f"{row.problem_code} {row.problem_name}",
