@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # The mail figures of a run that sends nothing (a dry run).
-NOTHING_SENT: dict[str, int] = {"sent": 0, "pending": 0, "refused": 0}
+NOTHING_SENT: dict[str, int] = {"sent": 0, "pending": 0, "failed": 0, "refused": 0, "parked": 0}
 
 
 @dataclass(frozen=True)
