@@ -12,6 +12,7 @@ and raises on; the engine is disposed in every case.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import MissingContextError
 
 from duban.context import LoopContext
 from duban.db.runs import finish_run, start_run
@@ -81,11 +83,13 @@ def loop_run(
 def _recover(ctx: LoopContext) -> None:
     """What a killed run left behind (duban/notices/recovery.py); never stops this run."""
     try:
-        recover(ctx.engine, ctx.settings, ctx.config.mail, get_run_logger())
+        logger: Any = get_run_logger()
+    except MissingContextError:  # called outside a flow run (a test, a script)
+        logger = logging.getLogger("duban.recovery")
+    try:
+        recover(ctx.engine, ctx.settings, ctx.config.mail, logger)
     except Exception as exc:
-        get_run_logger().warning(
-            "could not recover abandoned runs: %s: %s", type(exc).__name__, exc
-        )
+        logger.warning("could not recover abandoned runs: %s: %s", type(exc).__name__, exc)
 
 
 @contextmanager
