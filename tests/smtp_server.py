@@ -11,6 +11,8 @@ at a free port picked first (aiosmtpd cannot take port=0). Switches:
   e.g. `MAILBOX_FULL`, a 452) until `accept(address)`;
 - `refuse_messages(reply)`: answer every message, after its DATA, with `reply` (e.g. a 554)
   until `refuse_messages(None)`;
+- `hold()` / `release()`: keep every message's final reply back (the client waits, as on a
+  slow server) until released; `held` counts the messages waiting;
 - `drop_after_data(n)`: for the next n messages, keep the message (it counts as received)
   and drop the connection before answering 250 — a lost 250.
 
@@ -19,6 +21,7 @@ Loaded as a pytest plugin by tests/conftest.py (`pythonpath = ["."]` makes `test
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections import Counter
@@ -85,6 +88,10 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         rec = self.recorder
+        if not rec._released.is_set():
+            with rec.lock:
+                rec.held += 1
+            await asyncio.get_running_loop().run_in_executor(None, rec._released.wait)
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with rec.lock:
@@ -123,6 +130,9 @@ class SmtpRecorder:
         self._rejected: dict[str, str] = {}
         self._refuse_messages: str | None = None
         self._drop_after_data = 0
+        self.held = 0
+        self._released = threading.Event()
+        self._released.set()
         self._controller: Controller | None = None
 
     # -- switches
@@ -159,6 +169,12 @@ class SmtpRecorder:
         with self.lock:
             self._refuse_messages = reply
 
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     def drop_after_data(self, n: int) -> None:
         with self.lock:
             self._drop_after_data = n
@@ -183,4 +199,5 @@ def smtp_server() -> Iterator[SmtpRecorder]:
     try:
         yield recorder
     finally:
+        recorder.release()
         recorder.down()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -215,3 +217,58 @@ def test_a_dead_runs_claims_are_delivered_next_run_once_and_the_admins_told(
     again = recover(engine, settings, mail)
     assert (again.runs, again.released, again.alerts_sent) == ([], 0, 0)
     assert len(smtp_server.messages) == 6
+
+
+def _url_of(engine: Engine) -> str:
+    """The engine's URL for another process (on PostgreSQL: with this test's schema)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            schema = conn.exec_driver_sql("SHOW search_path").scalar()
+        url += f"?options=-csearch_path%3D{schema}"
+    return url
+
+
+def test_kill_9_of_a_worker_mid_send_then_the_next_run_delivers_everything_and_tells_admins(
+    engine: Engine, tmp_path: Path, smtp_server: SmtpRecorder
+) -> None:
+    mail = mail_file(admins=["admin@duban.example"])
+    queue(engine, add_notice(engine, tmp_path, 0), units(8), mail)
+    smtp_server.hold()  # the worker's first message waits for its 250
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.delivery_worker", _url_of(engine), smtp_server.host,
+         str(smtp_server.port)],
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while smtp_server.held == 0:
+            assert worker.poll() is None, "the worker ended before sending"
+            assert time.monotonic() < deadline, "the worker never reached the server"
+            time.sleep(0.05)
+        worker.kill()  # SIGKILL, mid-send: its claims stay 'sending', its run 'running'
+        worker.wait()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    smtp_server.release()  # the server had the message: it counts as received
+    with session_scope(engine) as session:
+        claimed = [d for d in session.scalars(select(Delivery)) if d.status == "sending"]
+        [dead] = session.scalars(select(Run).where(Run.status == "running")).all()
+    assert len(claimed) == 8
+    assert run(engine, smtp_server, mail, worker="w0").sent == 0  # the lease holds them
+
+    settings = smtp_settings(smtp_server, reports_dir=tmp_path / "reports")
+    recovered = recover(engine, settings, mail)
+    assert (recovered.runs, recovered.released, recovered.alerts_sent) == ([dead.id], 8, 1)
+    figures = deliver(engine, settings, mail)
+    assert (figures["sent"], figures["pending"]) == (8, 0)
+    copies = Counter(
+        m.message_id for m in smtp_server.messages if "admin@duban.example" not in m.rcpt_tos
+    )
+    print(f"\ncopies after kill -9: {sorted(copies.values())}")
+    assert len(copies) == 8 and sum(copies.values()) <= 9  # the one in flight: at most twice
+    assert smtp_server.recipients()["admin@duban.example"] == 1
+    with session_scope(engine) as session:
+        assert session.get_one(Run, dead.id).status == "abandoned"
+        assert {d.status for d in session.scalars(select(Delivery))} == {DeliveryStatus.sent}
