@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,6 +20,7 @@ from flows.daily import daily_report
 from tests.flows.test_daily_flow import DAY, seed_tickets
 
 ADMIN = "admin@duban.example"  # config/mail.yaml admins
+NEXT_DAY = date(2026, 10, 13)
 
 
 def test_5xx_for_every_message_is_failed_counted_and_sent_by_one_outbox_retry(
@@ -35,6 +36,16 @@ def test_5xx_for_every_message_is_failed_counted_and_sent_by_one_outbox_retry(
         rows = session.scalars(select(Delivery)).all()
     assert rows and all(d.status == DeliveryStatus.failed for d in rows)
     assert all("554" in (d.last_error or "") for d in rows)
+
+    # The next day's office digest lists and counts them (its own mail fails as well).
+    second = daily_report(day=NEXT_DAY)
+    assert second["mail_failed"] == second["notices"]
+    digest = city["reports"] / "daily" / NEXT_DAY.isoformat() / "office-digest.txt"
+    text = digest.read_text(encoding="utf-8")
+    n = len(rows)
+    assert f"共 {n} 封未送达：待发 0，失败 {n}，拒发 0，搁置 0。" in text
+    with session_scope(engine) as session:
+        rows = session.scalars(select(Delivery)).all()
 
     smtp.refuse_messages(None)
     assert main(["outbox", "retry", "--all"]) == 0
