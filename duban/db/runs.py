@@ -25,15 +25,20 @@ ABANDONED = "abandoned"
 
 
 def worker_name() -> str:
-    """Who is running: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who is running: host and process ("host:pid", at most 48 characters)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def process_of(worker: str) -> str:
+    """ "host:pid" of a worker name, without a "/suffix" (one delivery pass of the process)."""
+    return worker.partition("/")[0]
 
 
 def worker_alive(worker: str | None) -> bool | None:
     """True/False for a worker on this host (its process exists or not); None when it runs
-    elsewhere or the name is not host:pid (it cannot be told from here)."""
-    host, sep, pid = (worker or "").rpartition(":")
-    if not sep or host != socket.gethostname() or not pid.isdigit():
+    elsewhere or the name is not host:pid[/suffix] (it cannot be told from here)."""
+    host, sep, pid = process_of(worker or "").rpartition(":")
+    if not sep or host != socket.gethostname()[:40] or not pid.isdigit():
         return None
     if int(pid) == os.getpid():
         return True

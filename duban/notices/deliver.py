@@ -8,6 +8,7 @@ bulletin once approved (duban/loops/monthly/approve.py) and the failure alert
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from duban.notices.mailer import Message, make_mailer
 from duban.notices.outbox import deliver_pending, status_counts
 from duban.settings import Settings
 
-__all__ = ["deliver", "message_for", "worker_name"]
+__all__ = ["deliver", "delivery_worker", "message_for", "worker_name"]
 
 log = logging.getLogger("duban")
 
@@ -39,6 +40,13 @@ def message_for(delivery: Delivery, notice: Notice) -> Message:
         attachments=tuple(p for p in files if p.suffix.lower() != ".png"),
         inline=tuple(p for p in files if p.suffix.lower() == ".png"),
     )
+
+
+def delivery_worker() -> str:
+    """The claim name of one delivery pass: "host:pid/<random>". Unique per pass, so that an
+    uncertain delivery (tried again by a later pass only) is retried by the next run even in
+    a process that runs several (e.g. `duban serve`)."""
+    return f"{worker_name()}/{secrets.token_hex(4)}"
 
 
 def deliver(
@@ -63,7 +71,7 @@ def deliver(
     mailer = make_mailer(settings)
     try:
         report = deliver_pending(
-            engine, mailer, message_for, mail, worker=worker_name(), notice_ids=notice_ids
+            engine, mailer, message_for, mail, worker=delivery_worker(), notice_ids=notice_ids
         )
     finally:
         mailer.close()

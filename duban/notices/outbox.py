@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from duban.config import MailFile
 from duban.db import insert_ignore, is_postgres, session_scope
 from duban.db.models import Delivery, DeliveryStatus, Notice
-from duban.db.runs import worker_alive
+from duban.db.runs import process_of, worker_alive
 from duban.notices.mailer import (
     AmbiguousMailError,
     Mailer,
@@ -329,7 +329,7 @@ def release_dead_claims(engine: Engine, dead: Collection[str]) -> int:
                 .distinct()
             ).scalars()
         )
-    gone = [w for w in workers if w and (w in dead or worker_alive(w) is False)]
+    gone = [w for w in workers if w and (process_of(w) in dead or worker_alive(w) is False)]
     if not gone:
         return 0
     with engine.begin() as conn:

@@ -272,3 +272,17 @@ def test_kill_9_of_a_worker_mid_send_then_the_next_run_delivers_everything_and_t
     with session_scope(engine) as session:
         assert session.get_one(Run, dead.id).status == "abandoned"
         assert {d.status for d in session.scalars(select(Delivery))} == {DeliveryStatus.sent}
+
+
+def test_an_uncertain_delivery_is_retried_by_the_next_pass_of_the_same_process(
+    engine: Engine, tmp_path: Path, smtp_server: SmtpRecorder
+) -> None:
+    mail = mail_file()
+    queue(engine, add_notice(engine, tmp_path, 0), units(2), mail)
+    settings = smtp_settings(smtp_server, reports_dir=tmp_path / "reports")
+    smtp_server.drop_after_data(1)
+    first = deliver(engine, settings, mail)  # e.g. two runs of `duban serve`, one process
+    assert (first["sent"], first["pending"]) == (1, 1)
+    second = deliver(engine, settings, mail)
+    assert (second["sent"], second["pending"]) == (1, 0)
+    assert sorted(smtp_server.message_ids().values()) == [1, 2]
