@@ -1,7 +1,8 @@
 """Run records of the supervision loops: what ran for which period, and how it ended.
 
 Each run records its worker (host:pid). A run still `running` whose worker is gone (this
-host, no such process) or that started more than `STALE_AFTER` ago was killed mid-way:
+host, no such process) or that started more than `STALE_AFTER` ago was killed mid-way (a run
+recorded without a worker, by an older version, is left alone):
 `stale_runs` finds it and `abandon_runs` marks it `abandoned` (see duban/notices/recovery.py).
 """
 
@@ -119,14 +120,16 @@ class StaleRun:
 
 
 def stale_runs(engine: Engine, now: datetime | None = None) -> list[StaleRun]:
-    """Runs recorded `running` whose worker is gone, or older than STALE_AFTER, by id."""
+    """Runs recorded `running`, with a worker, whose worker is gone or that started more
+    than STALE_AFTER ago, by id."""
     now = now or datetime.now()
     with session_scope(engine) as session:
         rows = session.scalars(select(Run).where(Run.status == "running").order_by(Run.id)).all()
         found = [
             StaleRun(r.id, r.loop, r.period, r.started_at, r.worker, dict(r.parameters or {}))
             for r in rows
-            if worker_alive(r.worker) is False or r.started_at < now - STALE_AFTER
+            # Without a worker (recorded before runs had one): never guessed at.
+            if r.worker and (worker_alive(r.worker) is False or r.started_at < now - STALE_AFTER)
         ]
     return found
 

@@ -286,3 +286,19 @@ def test_an_uncertain_delivery_is_retried_by_the_next_pass_of_the_same_process(
     second = deliver(engine, settings, mail)
     assert (second["sent"], second["pending"]) == (1, 0)
     assert sorted(smtp_server.message_ids().values()) == [1, 2]
+
+
+def test_stale_runs_other_hosts_by_age_and_runs_without_a_worker_never(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from duban.db.runs import STALE_AFTER, stale_runs
+
+    fresh = start_run(engine, "daily", "a", {}, False, "elsewhere:1")
+    old = start_run(engine, "daily", "b", {}, False, "elsewhere:2")
+    mine = start_run(engine, "daily", "c", {}, False)  # this process: alive
+    with session_scope(engine) as session:
+        session.get_one(Run, old).started_at = datetime.now() - STALE_AFTER - timedelta(hours=1)
+        session.add(Run(loop="lookback", period="x", started_at=datetime(2026, 8, 1),
+                        status="running", summary={}))  # fmt: skip
+    assert [r.id for r in stale_runs(engine)] == [old]
+    assert fresh and mine
