@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from duban.config.base import IANA_HINT, check_time_zone
+from duban.rules.plain_text import control_character
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 
@@ -72,6 +73,14 @@ class Settings(BaseSettings):
         except Exception as exc:
             # Never echo the URL: it may carry a password.
             raise ValueError("DUBAN_DATABASE_URL is not a valid SQLAlchemy URL") from exc
+        return value
+
+    @field_validator("mail_from", "smtp_host")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        found = control_character(value) if value else None
+        if found is not None:
+            raise ValueError(f"contains a control or line-separator character {found}")
         return value
 
     @field_validator("smtp_host")

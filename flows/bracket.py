@@ -12,6 +12,7 @@ and raises on; the engine is disposed in every case.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import MissingContextError
 
 from duban.context import LoopContext
 from duban.db.runs import finish_run, start_run
+from duban.notices.recovery import recover
 from duban.rules.schedule import RunOn, is_due
 
 __all__ = [
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 # The mail figures of a run that sends nothing (a dry run).
-NOTHING_SENT: dict[str, int] = {"sent": 0, "pending": 0, "refused": 0}
+NOTHING_SENT: dict[str, int] = {"sent": 0, "pending": 0, "failed": 0, "refused": 0, "parked": 0}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def loop_run(
     """Start the runs row of (`loop`, `period`); on any exception record it failed with
     {key: period, "error": the exception's type name} and raise on; dispose the engine."""
     try:
+        _recover(ctx)
         run_id = start_run(ctx.engine, loop, period, parameters, dry_run)
         try:
             yield LoopRun(ctx, run_id)
@@ -74,6 +78,18 @@ def loop_run(
             raise
     finally:
         ctx.engine.dispose()
+
+
+def _recover(ctx: LoopContext) -> None:
+    """What a killed run left behind (duban/notices/recovery.py); never stops this run."""
+    try:
+        logger: Any = get_run_logger()
+    except MissingContextError:  # called outside a flow run (a test, a script)
+        logger = logging.getLogger("duban.recovery")
+    try:
+        recover(ctx.engine, ctx.settings, ctx.config.mail, logger)
+    except Exception as exc:
+        logger.warning("could not recover abandoned runs: %s: %s", type(exc).__name__, exc)
 
 
 @contextmanager

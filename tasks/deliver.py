@@ -20,4 +20,7 @@ def deliver(ctx: LoopContext, rendered: RenderResult) -> dict[str, int]:
         for notice in rendered.notices:
             if notice.notice_id is not None:
                 enqueue(session, notice.notice_id, notice.recipients, ctx.config.mail)
-    return delivery.deliver(ctx.engine, ctx.settings, ctx.config.mail, logger=run_logger())
+    counted = [n.notice_id for n in rendered.notices if n.notice_id is not None]
+    return delivery.deliver(
+        ctx.engine, ctx.settings, ctx.config.mail, logger=run_logger(), counted=counted
+    )

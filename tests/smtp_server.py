@@ -7,13 +7,21 @@ at a free port picked first (aiosmtpd cannot take port=0). Switches:
   same port;
 - `fail_after(k)`: accept k more messages, then answer 421 to every MAIL FROM until
   `recover()`;
-- `reject(address)`: answer 550 to RCPT TO for that address.
+- `reject(address, reply=...)`: answer RCPT TO for that address with `reply` (default a 550;
+  e.g. `MAILBOX_FULL`, a 452) until `accept(address)`;
+- `refuse_messages(reply)`: answer every message, after its DATA, with `reply` (e.g. a 554)
+  until `refuse_messages(None)`;
+- `hold()` / `release()`: keep every message's final reply back (the client waits, as on a
+  slow server) until released; `held` counts the messages waiting;
+- `drop_after_data(n)`: for the next n messages, keep the message (it counts as received)
+  and drop the connection before answering 250 — a lost 250.
 
 Loaded as a pytest plugin by tests/conftest.py (`pythonpath = ["."]` makes `tests` importable).
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections import Counter
@@ -71,21 +79,41 @@ class _Handler:
     ) -> str:
         rec = self.recorder
         with rec.lock:
-            if address.lower() in rec._rejected:
+            reply = rec._rejected.get(address.lower())
+            if reply is not None:
                 rec.refusals += 1
-                return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+                return reply.format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         rec = self.recorder
+        if not rec._released.is_set():
+            with rec.lock:
+                rec.held += 1
+            await asyncio.get_running_loop().run_in_executor(None, rec._released.wait)
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with rec.lock:
+            if rec._refuse_messages is not None:
+                rec.refusals += 1
+                return rec._refuse_messages
             rec.received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), parsed))
             if rec._fail_after is not None:
                 rec._fail_after -= 1
+            drop = rec._drop_after_data > 0
+            if drop:
+                rec._drop_after_data -= 1
+                rec.dropped += 1
+        if drop:
+            server.transport.abort()  # the message is here; the 250 never reaches the client
+            return "250 (never seen)"
         return "250 Message accepted for delivery"
+
+
+USER_UNKNOWN = "550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+MAILBOX_FULL = "452 4.2.2 <{address}>: mailbox full"
+MESSAGE_REFUSED = "554 5.7.1 Message refused: policy"
 
 
 class SmtpRecorder:
@@ -95,10 +123,16 @@ class SmtpRecorder:
         self.port = free_port(self.host)
         self.lock = threading.Lock()
         self.received: list[Received] = []
-        self.refusals = 0  # 421s and 550s answered
+        self.refusals = 0  # 421s, 4xx/5xx at RCPT and refused messages answered
+        self.dropped = 0  # connections dropped after DATA
         self._fail_after: int | None = None
         self._failing = False
-        self._rejected: set[str] = set()
+        self._rejected: dict[str, str] = {}
+        self._refuse_messages: str | None = None
+        self._drop_after_data = 0
+        self.held = 0
+        self._released = threading.Event()
+        self._released.set()
         self._controller: Controller | None = None
 
     # -- switches
@@ -123,9 +157,27 @@ class SmtpRecorder:
             self._fail_after = None
             self._failing = False
 
-    def reject(self, address: str) -> None:
+    def reject(self, address: str, reply: str = USER_UNKNOWN) -> None:
         with self.lock:
-            self._rejected.add(address.lower())
+            self._rejected[address.lower()] = reply
+
+    def accept(self, address: str) -> None:
+        with self.lock:
+            self._rejected.pop(address.lower(), None)
+
+    def refuse_messages(self, reply: str | None = MESSAGE_REFUSED) -> None:
+        with self.lock:
+            self._refuse_messages = reply
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def drop_after_data(self, n: int) -> None:
+        with self.lock:
+            self._drop_after_data = n
 
     # -- what arrived
     @property
@@ -147,4 +199,5 @@ def smtp_server() -> Iterator[SmtpRecorder]:
     try:
         yield recorder
     finally:
+        recorder.release()
         recorder.down()

@@ -51,6 +51,25 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.notices.retry import retry_and_deliver
+
+    config = _config(settings)
+    engine = _engine(settings)
+    try:
+        result = retry_and_deliver(
+            engine, settings, config.mail, ids=args.ids or (), status=args.status, every=args.all
+        )
+    finally:
+        engine.dispose()
+    print(
+        f"{result['requeued']} deliveries re-queued; {result['sent']} sent, "
+        f"{result['pending']} still pending, {result['failed']} failed, "
+        f"{result['refused']} refused, {result['parked']} parked"
+    )
+    return 0 if result["sent"] >= result["requeued"] else 1
+
+
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from duban.db import session_scope
     from duban.ingest.city import sync_city
@@ -475,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     appr_monthly.add_argument("--comment", default="", help="a note for the audit trail")
     appr_monthly.add_argument("--reject", action="store_true", help="reject: send nothing")
     appr_monthly.set_defaults(func=cmd_approve_monthly)
+
+    out = sub.add_parser("outbox", help="the outbox of e-mails").add_subparsers(
+        dest="outbox_command", required=True
+    )
+    rty = out.add_parser(
+        "retry", help="re-send failed or parked deliveries (after the cause is fixed), now"
+    )
+    which = rty.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every failed and parked delivery")
+    which.add_argument("--id", type=int, action="append", dest="ids", metavar="N",
+                       help="this delivery (repeatable)")  # fmt: skip
+    which.add_argument("--status", choices=["failed", "parked", "refused"],
+                       help="every delivery in this status")  # fmt: skip
+    rty.set_defaults(func=cmd_outbox_retry)
 
     met = sub.add_parser("metrics", help="the three rates by unit, problem, category, place")
     met.add_argument(

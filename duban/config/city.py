@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from duban.config.base import IANA_HINT, ConfigError, Strict, check_time_zone, find, parse_optional
 from duban.db.models import Approach, UnitKind
+from duban.rules.plain_text import control_character
 
 # ---------------------------------------------------------------- the city itself
 
@@ -49,6 +50,17 @@ def city_timezone(config_dir: Path, override: str | None) -> tuple[str, str]:
 # ---------------------------------------------------------------- units and problems
 
 
+def one_line(value: Any) -> Any:
+    """The value (a string, a list of strings or None) unchanged; a ValueError naming the
+    character when one holds a control or line-separator character (it would break, or be
+    refused in, an e-mail header)."""
+    for item in value if isinstance(value, list) else [value]:
+        found = control_character(item) if isinstance(item, str) else None
+        if found is not None:
+            raise ValueError(f"{item!r} contains a control or line-separator character {found}")
+    return value
+
+
 class UnitConfig(Strict):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     name: str = Field(min_length=1, max_length=200)
@@ -57,6 +69,11 @@ class UnitConfig(Strict):
     supervisor: str | None = None  # defaults to the parent
     emails: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)  # other names exports use for this unit
+
+    @field_validator("name", "emails", "aliases")
+    @classmethod
+    def _one_line(cls, value: str | list[str]) -> str | list[str]:
+        return one_line(value)
 
     @field_validator("emails")
     @classmethod
@@ -213,6 +230,20 @@ class MailFile(Strict):
     subject_prefix: str = "【督办】"
     max_attempts_per_run: int = Field(default=3, ge=1, le=10)
     retry_backoff_seconds: float = Field(default=2.0, ge=0, le=300)
+
+    @field_validator(
+        "office", "admins", "leadership", "allowed_domains", "staging_redirect", "subject_prefix"
+    )
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        return one_line(value)
+
+    park_after: int = Field(
+        default=5, ge=1, le=100, description="runs a delivery may fail on its own before parked"
+    )
+    max_citizen_text: int = Field(
+        default=2000, ge=100, description="characters of citizen text per field in a mail"
+    )
 
 
 def check_units(path: Path, units: UnitsFile) -> None:

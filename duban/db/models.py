@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -126,7 +127,9 @@ class DeliveryStatus(enum.StrEnum):
     pending = "pending"
     sending = "sending"
     sent = "sent"
-    refused = "refused"  # e.g. recipient outside the allowed mail domains
+    refused = "refused"  # e.g. recipient outside the allowed mail domains: never sent
+    failed = "failed"  # refused for good by the server (5xx) or unbuildable; an admin re-sends
+    parked = "parked"  # failed `park_after` runs in a row; an admin re-sends
 
 
 problem_cooperating_units = Table(
@@ -385,6 +388,12 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Runs in which this delivery failed on its own (not the server being down): parked at
+    # config/mail.yaml park_after.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The connection was lost after the message was sent: the server may have it. Tried once
+    # more, by a later run; lost again, it is failed.
+    uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SpotCheckSample(Base):
@@ -436,6 +445,7 @@ class Run(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    worker: Mapped[str | None] = mapped_column(String(64))  # host:pid, to tell a dead run
 
 
 class AuditRecord(Base):

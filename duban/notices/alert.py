@@ -20,16 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from duban.config import load_config
+from duban.config import MailFile, load_config
 from duban.db import make_engine, session_scope
 from duban.notices.deliver import deliver
 from duban.notices.outbox import enqueue
 from duban.notices.render import Rendered, archive_notice, make_environment, render_notice
 from duban.settings import Settings, get_settings
 
-__all__ = ["AUDIENCE", "LOOP", "TEMPLATE", "AlertNotSent", "failure_notice", "send_failure_notice"]
+__all__ = [
+    "AUDIENCE",
+    "LOOP",
+    "TEMPLATE",
+    "AlertNotSent",
+    "failure_notice",
+    "record_alert",
+    "send_failure_notice",
+]
 
 log = logging.getLogger("duban.notify")
 
@@ -78,6 +87,27 @@ def failure_notice(
     return render_notice(_environment(settings), TEMPLATE, context, collapse=False)
 
 
+def record_alert(
+    engine: Engine, settings: Settings, mail: MailFile, run_id: str, day: datetime,
+    rendered: Rendered,
+) -> int:  # fmt: skip
+    """Archive the alert once per run id and enqueue it to each admin; its notice id."""
+    with session_scope(engine) as session:
+        notice = archive_notice(
+            session,
+            settings.reports_dir,
+            loop=LOOP,
+            period=f"{day:%Y-%m-%d}",
+            audience=AUDIENCE,
+            kind=run_id.replace("-", ""),  # unique per flow run: the key of idempotence
+            rendered=rendered,
+        )
+        session.flush()
+        notice_id = notice.id
+        enqueue(session, notice_id, mail.admins, mail)
+    return notice_id
+
+
 def send_failure_notice(
     *, flow_name: str, run_name: str, run_id: str, started: datetime | None, message: str,
     parameters: dict[str, Any], link: str | None = None, settings: Settings | None = None,
@@ -99,19 +129,7 @@ def send_failure_notice(
     )  # fmt: skip
     engine = make_engine(settings.database_url)
     try:
-        with session_scope(engine) as session:
-            notice = archive_notice(
-                session,
-                settings.reports_dir,
-                loop=LOOP,
-                period=f"{day:%Y-%m-%d}",
-                audience=AUDIENCE,
-                kind=run_id.replace("-", ""),  # unique per flow run: the key of idempotence
-                rendered=rendered,
-            )
-            session.flush()
-            notice_id = notice.id
-            enqueue(session, notice_id, mail.admins, mail)
+        notice_id = record_alert(engine, settings, mail, run_id, day, rendered)
         delivered = deliver(
             engine, settings, mail, notice_ids=[notice_id], label=f"alert {run_id}", logger=log
         )

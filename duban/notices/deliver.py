@@ -8,8 +8,7 @@ bulletin once approved (duban/loops/monthly/approve.py) and the failure alert
 from __future__ import annotations
 
 import logging
-import os
-import socket
+import secrets
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from sqlalchemy import Engine
 
 from duban.config import MailFile
 from duban.db.models import Delivery, Notice
+from duban.db.runs import worker_name
 from duban.notices.mailer import Message, make_mailer
-from duban.notices.outbox import deliver_pending
+from duban.notices.outbox import deliver_pending, status_counts
 from duban.settings import Settings
 
-__all__ = ["deliver", "message_for", "worker_name"]
+__all__ = ["deliver", "delivery_worker", "message_for", "worker_name"]
 
 log = logging.getLogger("duban")
 
@@ -42,9 +42,11 @@ def message_for(delivery: Delivery, notice: Notice) -> Message:
     )
 
 
-def worker_name() -> str:
-    """Who claims the deliveries: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def delivery_worker() -> str:
+    """The claim name of one delivery pass: "host:pid/<random>". Unique per pass, so that an
+    uncertain delivery (tried again by a later pass only) is retried by the next run even in
+    a process that runs several (e.g. `duban serve`)."""
+    return f"{worker_name()}/{secrets.token_hex(4)}"
 
 
 def deliver(
@@ -55,23 +57,31 @@ def deliver(
     notice_ids: Collection[int] | None = None,
     label: str = "delivery",
     logger: Any = log,
+    counted: Collection[int] | None = None,
 ) -> dict[str, int]:
     """Send every pending delivery (of `notice_ids` only, if given) and log the outcome as
-    "<label>: N sent, N still pending, N refused" (and the first 20 errors).
+    "<label>: N sent, N still pending, N failed, N refused, N parked" (and the first 20
+    errors).
 
-    Returns {"sent", "pending", "refused"}: the figures each run records as mail_*.
+    Returns {"sent", "pending", "failed", "refused", "parked"}: the figures each run records
+    as mail_*. "sent" is what this call sent; the others count, in the database after it, the
+    deliveries of the notices `counted` (default `notice_ids`; every delivery when both are
+    None) — refusals at enqueue included.
     """
     mailer = make_mailer(settings)
     try:
         report = deliver_pending(
-            engine, mailer, message_for, mail, worker=worker_name(), notice_ids=notice_ids
+            engine, mailer, message_for, mail, worker=delivery_worker(), notice_ids=notice_ids
         )
     finally:
         mailer.close()
+    counts = status_counts(engine, counted if counted is not None else notice_ids)
+    figures = {"sent": report.sent} | counts
     logger.info(
-        "%s: %d sent, %d still pending, %d refused",
-        label, report.sent, report.failed, report.refused,
+        "%s: %d sent, %d still pending, %d failed, %d refused, %d parked",
+        label, report.sent, counts["pending"], counts["failed"], counts["refused"],
+        counts["parked"],
     )  # fmt: skip
     for delivery_id, recipient, error in report.errors[:20]:
         logger.warning("delivery %s to %s: %s", delivery_id, recipient, error)
-    return {"sent": report.sent, "pending": report.failed, "refused": report.refused}
+    return figures

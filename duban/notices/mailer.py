@@ -5,7 +5,13 @@ how often to retry, and records the outcome. Failures come back as two exception
 
 - `TransientMailError`: worth retrying later (connection refused or dropped, time-out,
   4xx replies, authentication or sender problems — configuration the admins can fix);
-- `PermanentMailError`: the server refused this recipient or this message for good (5xx).
+- `PermanentMailError`: the server refused this recipient or this message for good (5xx),
+  or the message cannot be built from its values (`MessageBuildError`).
+
+Two kinds of transient failure say more: `RecipientMailError` (a 4xx for this recipient or
+message only — the server is up, so it never trips the outbox's circuit breaker) and
+`AmbiguousMailError` (the connection was lost after the whole message was sent: the server
+may have it).
 
 Neither message ever contains the SMTP password.
 """
@@ -59,6 +65,18 @@ class TransientMailError(MailError):
 
 class PermanentMailError(MailError):
     """Not worth retrying for this recipient: a 5xx refusal of the recipient or message."""
+
+
+class MessageBuildError(PermanentMailError):
+    """The e-mail cannot be built (e.g. a header value with a line separator)."""
+
+
+class RecipientMailError(TransientMailError):
+    """A 4xx for this recipient or this message only: the server itself is working."""
+
+
+class AmbiguousMailError(TransientMailError):
+    """The connection was lost after the message was sent: the server may have it."""
 
 
 class Mailer(Protocol):
@@ -141,7 +159,7 @@ def classify(exc: BaseException) -> MailError:
         shown = "; ".join(f"{rcpt}: {_reply(code, resp)}" for rcpt, (code, resp) in replies)
         if replies and all(code >= 500 for _, (code, _) in replies):
             return PermanentMailError(f"recipient refused by the SMTP server ({shown})")
-        return TransientMailError(f"recipient temporarily refused ({shown})")
+        return RecipientMailError(f"recipient temporarily refused ({shown})")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         # Never echo the credentials: the server's reply only.
         return TransientMailError(
@@ -159,7 +177,7 @@ def classify(exc: BaseException) -> MailError:
         reply = _reply(exc.smtp_code, exc.smtp_error)
         if exc.smtp_code >= 500:
             return PermanentMailError(f"message refused by the SMTP server ({reply})")
-        return TransientMailError(f"message temporarily refused ({reply})")
+        return RecipientMailError(f"message temporarily refused ({reply})")
     if isinstance(exc, smtplib.SMTPConnectError):
         return TransientMailError(
             f"SMTP server refused the connection ({_reply(exc.smtp_code, exc.smtp_error)})"
@@ -179,6 +197,55 @@ def classify(exc: BaseException) -> MailError:
             f"cannot reach the SMTP server ({exc.strerror or type(exc).__name__})"
         )
     return TransientMailError(f"{type(exc).__name__}: {exc}")
+
+
+def message_bytes(message: Message, sender: str) -> bytes:
+    """The message on the wire; a value the email module cannot put in a header (a line
+    separator, a control character) is a MessageBuildError: permanent, never retried."""
+    try:
+        return build_email(message, sender).as_bytes(policy=policy.SMTP)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise MessageBuildError(f"cannot build the e-mail: {type(exc).__name__}: {exc}") from None
+
+
+def _sendmail(
+    smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes, sent: list[bool]
+) -> None:
+    """smtplib's sendmail for one recipient, noting (sent[0]) when the whole message has been
+    written, so that a connection lost while waiting for the final reply is told apart."""
+    smtp.ehlo_or_helo_if_needed()
+    code, resp = smtp.mail(sender)
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp.rset()
+        raise smtplib.SMTPSenderRefused(code, resp, sender)
+    code, resp = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        if code == 421:
+            smtp.close()
+        else:
+            smtp.rset()
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, resp)})
+    smtp.putcmd("data")
+    code, resp = smtp.getreply()
+    if code != 354:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp.rset()
+        raise smtplib.SMTPDataError(code, resp)
+    body = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    if body[-2:] != smtplib.bCRLF:
+        body += smtplib.bCRLF
+    body += b"." + smtplib.bCRLF
+    smtp.send(body)
+    sent[0] = True
+    code, resp = smtp.getreply()
+    if code != 250:
+        sent[0] = False  # a reply: the server said what it did with the message
+        raise smtplib.SMTPDataError(code, resp)
 
 
 class SmtpMailer:
@@ -274,17 +341,21 @@ class SmtpMailer:
             smtp.close()
 
     def send(self, message: Message) -> None:
-        data = build_email(message, self.sender).as_bytes(policy=policy.SMTP)
+        data = message_bytes(message, self.sender)
         smtp = self._connection()
+        sent = [False]  # set once the whole message is on the wire
         try:
-            refused = smtp.sendmail(self.envelope_from, [message.recipient], data)
+            _sendmail(smtp, self.envelope_from, message.recipient, data, sent)
         except Exception as exc:
             error = classify(exc)
-            if isinstance(error, TransientMailError):
+            if isinstance(error, TransientMailError) and not isinstance(error, RecipientMailError):
                 self._disconnect()  # reconnect on the next send
+                if sent[0]:
+                    raise AmbiguousMailError(
+                        f"connection lost after the message was sent; the server may have it "
+                        f"({error})"
+                    ) from None
             raise error from None
-        if refused:  # only partly refused; with one recipient this cannot happen, but be sure
-            raise classify(smtplib.SMTPRecipientsRefused(refused))
 
     def close(self) -> None:
         if self._yag is not None and self._connected:
@@ -321,7 +392,7 @@ class FileMailer:
         return f"FileMailer({self.outbox_dir})"
 
     def send(self, message: Message) -> None:
-        data = build_email(message, self.sender).as_bytes(policy=policy.SMTP)
+        data = message_bytes(message, self.sender)
         target = self.outbox_dir / eml_name(message.message_id)
         try:
             self.outbox_dir.mkdir(parents=True, exist_ok=True)

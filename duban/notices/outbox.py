@@ -23,13 +23,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from duban.config import MailFile
 from duban.db import insert_ignore, is_postgres, session_scope
 from duban.db.models import Delivery, DeliveryStatus, Notice
-from duban.notices.mailer import Mailer, Message, PermanentMailError, TransientMailError
+from duban.db.runs import process_of, worker_alive
+from duban.notices.mailer import (
+    AmbiguousMailError,
+    Mailer,
+    Message,
+    PermanentMailError,
+    RecipientMailError,
+    TransientMailError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +176,25 @@ def enqueue(
 @dataclass
 class DeliveryReport:
     sent: int = 0
-    failed: int = 0  # claimed in this run and still pending after it
-    refused: int = 0
+    pending: int = 0  # claimed in this run (or not reached) and still pending after it
+    failed: int = 0  # refused for good by the server (5xx) or unbuildable: status failed
+    refused: int = 0  # not sent by policy (allowed domains)
+    parked: int = 0  # failed `park_after` runs: status parked
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (id, recipient, error)
     stopped: bool = False  # the circuit breaker ended the run early
 
 
-def _claimable(stale_before: datetime) -> Any:
+def _claimable(stale_before: datetime, worker: str) -> Any:
     return or_(
-        DELIVERIES.c.status == DeliveryStatus.pending.value,
+        and_(
+            DELIVERIES.c.status == DeliveryStatus.pending.value,
+            # An uncertain delivery (the server may have it) is tried again by a later run only.
+            or_(
+                DELIVERIES.c.uncertain.is_(False),
+                DELIVERIES.c.claimed_by.is_(None),
+                DELIVERIES.c.claimed_by != worker,
+            ),
+        ),
         and_(
             DELIVERIES.c.status == DeliveryStatus.sending.value,
             or_(DELIVERIES.c.claimed_at.is_(None), DELIVERIES.c.claimed_at < stale_before),
@@ -199,7 +217,7 @@ def _claim(
     (skipping rows another worker has locked, on PostgreSQL), and the outer WHERE repeats the
     condition as a compare-and-set, so a row claimed meanwhile by someone else is not ours.
     """
-    cond = _claimable(now - timedelta(seconds=lease_seconds))
+    cond = _claimable(now - timedelta(seconds=lease_seconds), worker)
     pick = (
         select(DELIVERIES.c.id)
         .where(cond, DELIVERIES.c.id > after_id)
@@ -299,6 +317,96 @@ def _note_untried(
         return max(int(conn.execute(stmt).rowcount or 0), 0)
 
 
+def release_dead_claims(engine: Engine, dead: Collection[str]) -> int:
+    """Hand back, at once, `sending` deliveries claimed by a worker that is gone: one of
+    `dead` (the workers of abandoned runs) or a process of this host that no longer exists.
+    Their lease need not run out. Returns how many."""
+    with engine.connect() as conn:
+        workers = set(
+            conn.execute(
+                select(DELIVERIES.c.claimed_by)
+                .where(DELIVERIES.c.status == DeliveryStatus.sending.value)
+                .distinct()
+            ).scalars()
+        )
+    gone = [w for w in workers if w and (process_of(w) in dead or worker_alive(w) is False)]
+    if not gone:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.status == DeliveryStatus.sending.value,
+                DELIVERIES.c.claimed_by.in_(gone),
+            )
+            .values(status=DeliveryStatus.pending.value, claimed_by=None, claimed_at=None)
+        )
+    released = max(int(result.rowcount or 0), 0)
+    if released:
+        log.warning("%d deliveries claimed by %s (gone) handed back", released, ", ".join(gone))
+    return released
+
+
+RETRYABLE = (DeliveryStatus.failed, DeliveryStatus.parked)
+
+
+def retry(
+    engine: Engine,
+    *,
+    ids: Collection[int] = (),
+    statuses: Collection[DeliveryStatus] = (),
+) -> list[int]:
+    """An admin's re-send: the deliveries with these ids (any not sent, not being sent) and
+    every delivery in these statuses (failed, parked; refused too if asked) become pending
+    again, with a fresh count of failures. Returns their ids; the next delivery sends them."""
+    if not ids and not statuses:
+        return []
+    which = []
+    if ids:
+        which.append(
+            and_(
+                DELIVERIES.c.id.in_(list(ids)),
+                DELIVERIES.c.status.not_in(
+                    [DeliveryStatus.sent.value, DeliveryStatus.sending.value]
+                ),
+            )
+        )
+    if statuses:
+        which.append(DELIVERIES.c.status.in_([DeliveryStatus(s).value for s in statuses]))
+    stmt = (
+        update(DELIVERIES)
+        .where(or_(*which))
+        .values(
+            status=DeliveryStatus.pending.value,
+            failures=0,
+            uncertain=False,
+            claimed_by=None,
+            claimed_at=None,
+        )
+        .returning(DELIVERIES.c.id)
+    )
+    with engine.begin() as conn:
+        found = sorted(int(i) for i in conn.execute(stmt).scalars())
+    log.info("re-sending %d deliveries: %s", len(found), found[:20])
+    return found
+
+
+def status_counts(engine: Engine, notice_ids: Collection[int] | None) -> dict[str, int]:
+    """{"pending" (pending or sending), "failed", "refused", "parked"}: the deliveries of these
+    notices (of all, given None) as the database has them now."""
+    stmt = select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status)
+    if notice_ids is not None:
+        stmt = stmt.where(DELIVERIES.c.notice_id.in_(list(notice_ids)))
+    with engine.connect() as conn:
+        found = {str(status): int(n) for status, n in conn.execute(stmt)}
+    return {
+        "pending": found.get("pending", 0) + found.get("sending", 0),
+        "failed": found.get("failed", 0),
+        "refused": found.get("refused", 0),
+        "parked": found.get("parked", 0),
+    }
+
+
 def staged(message: Message, redirect: str) -> Message:
     """The message as sent in staging: to `redirect`, the real recipient in the subject."""
     return replace(
@@ -343,34 +451,30 @@ def deliver_pending(
         try:
             while queue:
                 delivery, notice = queue.pop(0)
-                outcome = _deliver_one(
+                kind, error = _deliver_one(
                     engine, mailer, render, mail, delivery, notice, worker, sleep, now
                 )
-                kind, error = outcome
+                if kind == "lost":  # the claim went to another worker; nothing to record
+                    continue
                 if kind == "sent":
                     report.sent += 1
                     consecutive_failures = 0
-                elif kind == "refused":
-                    report.refused += 1
-                    report.errors.append((delivery.id, delivery.recipient, error))
-                    consecutive_failures = 0
-                elif kind == "failed":
-                    report.failed += 1
-                    report.errors.append((delivery.id, delivery.recipient, error))
-                    consecutive_failures = 0
-                elif kind == "transient":
-                    report.failed += 1
-                    report.errors.append((delivery.id, delivery.recipient, error))
+                    continue
+                report.errors.append((delivery.id, delivery.recipient, error))
+                if kind == "transient":  # the connection: the server may be down
+                    report.pending += 1
                     consecutive_failures += 1
                     last_transient = error
                     if consecutive_failures >= BREAKER_THRESHOLD:
                         report.stopped = True  # the server is down: stop, hand the rest back
                         break
-                # kind == "lost": the claim went to another worker; nothing to record
+                    continue
+                # This delivery's own failure: says nothing about the server.
+                setattr(report, kind, getattr(report, kind) + 1)
         finally:
             # An exception: hand back what was not started (the breaker does so below, with
-            # the reason). A delivery in flight when an exception hit is left 'sending': its
-            # lease expires and a later run sends it (at-least-once at that boundary).
+            # the reason). A delivery in flight when an exception hit is left 'sending': the
+            # next run recovers it (duban.notices.recovery) or its lease expires.
             if queue and not report.stopped:
                 _release(engine, [d.id for d, _ in queue], worker, None)
     if report.stopped:
@@ -379,13 +483,13 @@ def deliver_pending(
             f"(last: {last_transient})"
         )
         _release(engine, [d.id for d, _ in queue], worker, reason)
-        report.failed += len(queue)
+        report.pending += len(queue)
         # The pending deliveries this run did not reach get the reason too (the digest shows it).
-        report.failed += _note_untried(engine, after_id, notice_ids, reason)
+        report.pending += _note_untried(engine, after_id, notice_ids, reason)
         log.warning(
             "stopped sending after %d consecutive failures; %d deliveries still pending: %s",
             BREAKER_THRESHOLD,
-            report.failed,
+            report.pending,
             last_transient,
         )
     return report
@@ -402,22 +506,23 @@ def _deliver_one(
     sleep: Callable[[float], None],
     now: Callable[[], datetime],
 ) -> tuple[str, str]:
-    """Send one claimed delivery and record the outcome: sent, refused, failed, transient, lost."""
+    """Send one claimed delivery and record the outcome, one of: sent, refused, failed,
+    parked, pending (this delivery's own transient failure), transient (the connection's),
+    lost (the claim went elsewhere)."""
     refusal = _refusal(delivery.recipient, mail.allowed_domains)
     if refusal is not None:  # e.g. enqueued before allowed_domains was narrowed
         log.warning("delivery %s: not sending: %s", delivery.id, refusal)
-        _record(engine, delivery.id, worker, _refused(refusal))
+        _record(engine, delivery.id, worker, _ended(DeliveryStatus.refused, refusal))
         return "refused", refusal
     try:
         message = render(delivery, notice)
-    except Exception as exc:
+        if mail.staging_redirect is not None:
+            message = staged(message, mail.staging_redirect)
+    except Exception as exc:  # the archived files are gone, a bad value: never retried
         error = f"cannot build the e-mail: {type(exc).__name__}: {exc}"
         log.warning("delivery %s to %s: %s", delivery.id, delivery.recipient, error)
-        # Counted as an attempt so that the office's digest lists it (attempts > 0).
-        _record(engine, delivery.id, worker, _back(delivery, 1, error))
+        _record(engine, delivery.id, worker, _ended(DeliveryStatus.failed, error))
         return "failed", error
-    if mail.staging_redirect is not None:
-        message = staged(message, mail.staging_redirect)
 
     if not _still_mine(engine, delivery.id, worker, now()):
         log.warning("delivery %s: claim taken over by another worker; skipped", delivery.id)
@@ -425,19 +530,25 @@ def _deliver_one(
     delay = mail.retry_backoff_seconds
     attempts = 0
     error = ""
+    own = False  # the last failure was this delivery's own (the server is up)
     while attempts < mail.max_attempts_per_run:
         attempts += 1
         try:
             mailer.send(message)
         except PermanentMailError as exc:
             error = str(exc)
-            log.warning("delivery %s to %s refused: %s", delivery.id, message.recipient, error)
-            _record(engine, delivery.id, worker, _refused(error, delivery.attempts + attempts))
-            return "refused", error
+            log.warning("delivery %s to %s failed: %s", delivery.id, message.recipient, error)
+            values = _ended(DeliveryStatus.failed, error, delivery.attempts + attempts)
+            _record(engine, delivery.id, worker, values)
+            return "failed", error
+        except AmbiguousMailError as exc:
+            return _ambiguous(engine, delivery, worker, attempts, str(exc))
+        except RecipientMailError as exc:
+            error, own = str(exc), True
         except TransientMailError as exc:
-            error = str(exc)
+            error, own = str(exc), False
         except Exception as exc:  # a mailer bug must not lose the delivery
-            error = f"{type(exc).__name__}: {exc}"
+            error, own = f"{type(exc).__name__}: {exc}", False
         else:
             _record(
                 engine,
@@ -462,20 +573,59 @@ def _deliver_one(
         if attempts < mail.max_attempts_per_run:
             sleep(delay)
             delay *= 2
+    if not own:
+        log.warning(
+            "delivery %s to %s: %d attempts failed, still pending: %s",
+            delivery.id, message.recipient, attempts, error,
+        )  # fmt: skip
+        _record(engine, delivery.id, worker, _back(delivery, attempts, error))
+        return "transient", error
+    failures = delivery.failures + 1
+    if failures >= mail.park_after:
+        reason = f"parked after failing in {failures} runs: {error}"
+        log.warning("delivery %s to %s: %s", delivery.id, message.recipient, reason)
+        values = _ended(DeliveryStatus.parked, reason, delivery.attempts + attempts)
+        _record(engine, delivery.id, worker, values | {"failures": failures})
+        return "parked", reason
     log.warning(
-        "delivery %s to %s: %d attempts failed, still pending: %s",
-        delivery.id,
-        message.recipient,
-        attempts,
-        error,
-    )
-    _record(engine, delivery.id, worker, _back(delivery, attempts, error))
-    return "transient", error
+        "delivery %s to %s: failed in %d of %d runs, still pending: %s",
+        delivery.id, message.recipient, failures, mail.park_after, error,
+    )  # fmt: skip
+    _record(engine, delivery.id, worker, _back(delivery, attempts, error) | {"failures": failures})
+    return "pending", error
 
 
-def _refused(error: str, attempts: int | None = None) -> dict[str, Any]:
+def _ambiguous(
+    engine: Engine, delivery: Delivery, worker: str, attempts: int, error: str
+) -> tuple[str, str]:
+    """The server may have the message: never again in this run; once more in a later run
+    (the claim stays with this worker's name so this run does not take it again); lost a
+    second time, it is failed — at most one extra copy."""
+    total = delivery.attempts + attempts
+    if delivery.uncertain:
+        reason = f"not sent again: the connection was lost twice after sending ({error})"
+        log.warning("delivery %s to %s: %s", delivery.id, delivery.recipient, reason)
+        _record(engine, delivery.id, worker, _ended(DeliveryStatus.failed, reason, total))
+        return "failed", reason
+    log.warning(
+        "delivery %s to %s: %s; tried once more by the next run",
+        delivery.id, delivery.recipient, error,
+    )  # fmt: skip
+    values = {
+        "status": DeliveryStatus.pending.value,
+        "attempts": total,
+        "last_error": error,
+        "uncertain": True,
+        "claimed_by": worker,
+        "claimed_at": None,
+    }
+    _record(engine, delivery.id, worker, values)
+    return "pending", error
+
+
+def _ended(status: DeliveryStatus, error: str, attempts: int | None = None) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "status": DeliveryStatus.refused.value,
+        "status": status.value,
         "last_error": error,
         "claimed_by": None,
         "claimed_at": None,

@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import html
+import os
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,7 +152,9 @@ def write_notice_files(
         (html_path, rendered.html),
         (base.parent / f"{base.name}.txt", rendered.text),
     ):
-        tmp = path.with_name(path.name + ".tmp")
+        # A temp name of its own: two runs archiving the same notice at once (threads of one
+        # process, or processes) must not rename each other's file away.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         tmp.write_text(body, encoding="utf-8")
         tmp.replace(path)
     return html_path

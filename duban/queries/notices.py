@@ -69,9 +69,19 @@ def approved(conn: Connection, loop: str, period: str) -> list[tuple[int, str]]:
     return [(int(i), str(a)) for i, a in rows]
 
 
+def _undelivered() -> Any:
+    """Not sent and either ended (refused, failed, parked) or pending with an attempt or an
+    error (e.g. not attempted because sending stopped)."""
+    ended = [DeliveryStatus.refused.value, DeliveryStatus.failed.value, DeliveryStatus.parked.value]
+    return Delivery.status.in_(ended) | (
+        (Delivery.status != DeliveryStatus.sent.value)
+        & ((Delivery.attempts > 0) | Delivery.last_error.is_not(None))
+    )
+
+
 def undelivered(conn: Connection, limit: int = 100) -> list[Row[Any]]:
-    """Deliveries still pending after an attempt, or refused (recipient, status, attempts,
-    last_error, subject), by id: for the office's digest."""
+    """Deliveries not sent that the office should know of (recipient, status, attempts,
+    last_error, subject), by id: for the office's digest (the first `limit`)."""
     return list(
         conn.execute(
             select(
@@ -82,11 +92,21 @@ def undelivered(conn: Connection, limit: int = 100) -> list[Row[Any]]:
                 Notice.subject,
             )
             .join(Notice, Notice.id == Delivery.notice_id)
-            .where(
-                (Delivery.status == DeliveryStatus.refused.value)
-                | ((Delivery.status != DeliveryStatus.sent.value) & (Delivery.attempts > 0))
-            )
+            .where(_undelivered())
             .order_by(Delivery.id)
             .limit(limit)
         )
     )
+
+
+def undelivered_counts(conn: Connection) -> dict[str, int]:
+    """How many deliveries `undelivered` would list without its limit, by status ("sending"
+    counted as "pending"): exact, whatever the list shows."""
+    counts = {"pending": 0, "failed": 0, "refused": 0, "parked": 0}
+    rows = conn.execute(
+        select(Delivery.status, func.count()).where(_undelivered()).group_by(Delivery.status)
+    )
+    for status, n in rows:
+        key = "pending" if str(status) in ("pending", "sending") else str(status)
+        counts[key] = counts.get(key, 0) + int(n)
+    return counts

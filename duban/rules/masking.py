@@ -34,3 +34,19 @@ def mask_personal_data(text: str | None) -> str:
     return _LANDLINE.sub(
         lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text
     )
+
+
+# Citizen text in a mail: at most this many characters per text (config/mail.yaml
+# max_citizen_text); the rest is in the attachment or the system.
+CITIZEN_TEXT_LIMIT = 2000
+SHORTENED = "…（全文见附件/系统）"
+
+
+def shortened(text: str, limit: int = CITIZEN_TEXT_LIMIT) -> str:
+    """`text` cut to `limit` characters, followed by SHORTENED when it was longer."""
+    return text if len(text) <= limit else text[:limit] + SHORTENED
+
+
+def citizen_text(text: str | None, limit: int = CITIZEN_TEXT_LIMIT) -> str:
+    """Citizen text as a mail shows it: personal data masked, at most `limit` characters."""
+    return shortened(mask_personal_data(text), limit)

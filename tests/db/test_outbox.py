@@ -218,7 +218,7 @@ def test_each_delivery_arrives_exactly_once_with_both_parts(
     finally:
         mailer.close()
 
-    assert (report.sent, report.failed, report.refused, report.errors) == (5, 0, 0, [])
+    assert (report.sent, report.pending, report.refused, report.errors) == (5, 0, 0, [])
     expected_ids = {f"<delivery-{i}.daily-2026-10-12-office@duban>" for i in ids}
     assert smtp_server.message_ids() == dict.fromkeys(expected_ids, 1)
     for received in smtp_server.messages:
@@ -249,7 +249,7 @@ def test_each_delivery_arrives_exactly_once_with_both_parts(
         again = deliver_pending(engine, mailer, render, mail, worker="w2")
     finally:
         mailer.close()
-    assert (again.sent, again.failed) == (0, 0)
+    assert (again.sent, again.pending) == (0, 0)
     assert len(smtp_server.messages) == 5
 
 
@@ -293,7 +293,7 @@ def test_smtp_down_for_the_whole_run_loses_nothing_and_is_fast(
     assert elapsed < 3
     # The breaker opens after 3 deliveries x 3 attempts: 2 back-offs each, 2 s then 4 s.
     assert sleeps.calls == [2, 4] * 3
-    assert report.stopped and (report.sent, report.failed, report.refused) == (0, 12, 0)
+    assert report.stopped and (report.sent, report.pending, report.refused) == (0, 12, 0)
     found = rows(engine)
     assert {d.status for d in found.values()} == {DeliveryStatus.pending}
     assert all(d.last_error for d in found.values())
@@ -324,13 +324,13 @@ def test_smtp_failing_after_k_messages_then_recovering_delivers_each_once_over_t
     mailer = SmtpMailer(smtp_settings(smtp_server))
     try:
         first = deliver_pending(engine, mailer, render, mail, worker="w1", sleep=Sleeps())
-        assert (first.sent, first.failed, first.stopped) == (4, 6, True)
+        assert (first.sent, first.pending, first.stopped) == (4, 6, True)
         assert "421" in first.errors[0][2]
         smtp_server.recover()
         second = deliver_pending(engine, mailer, render, mail, worker="w1", sleep=Sleeps())
     finally:
         mailer.close()
-    assert (second.sent, second.failed) == (6, 0)
+    assert (second.sent, second.pending) == (6, 0)
     assert smtp_server.recipients() == dict.fromkeys(units(10), 1)
     assert len(smtp_server.message_ids()) == 10
     assert {d.status for d in rows(engine).values()} == {DeliveryStatus.sent}
@@ -350,12 +350,12 @@ def test_transient_failure_is_retried_with_backoff_in_the_same_run(
     finally:
         mailer.close()
     assert sleeps.calls == [1.5, 3.0]  # exponential: x2
-    assert (report.sent, report.failed) == (3, 0)
+    assert (report.sent, report.pending) == (3, 0)
     assert smtp_server.recipients() == dict.fromkeys(units(3), 1)
     assert [d.attempts for d in rows(engine).values()] == [1, 3, 1]
 
 
-def test_recipient_rejected_with_550_is_refused_and_the_others_are_sent(
+def test_recipient_rejected_with_550_is_failed_and_the_others_are_sent(
     engine: Engine, tmp_path: Path, smtp_server: Any
 ) -> None:
     mail = mail_file()
@@ -367,10 +367,10 @@ def test_recipient_rejected_with_550_is_refused_and_the_others_are_sent(
         report = deliver_pending(engine, mailer, render, mail, worker="w1", sleep=sleeps)
     finally:
         mailer.close()
-    assert (report.sent, report.failed, report.refused) == (3, 0, 1)
+    assert (report.sent, report.pending, report.failed, report.refused) == (3, 0, 1, 0)
     assert sleeps.calls == []  # a permanent refusal is not retried
     refused = rows(engine)[units(4)[1]]
-    assert refused.status == DeliveryStatus.refused and refused.attempts == 1
+    assert refused.status == DeliveryStatus.failed and refused.attempts == 1
     assert "550" in (refused.last_error or "") and "Recipient address rejected" in (
         refused.last_error or ""
     )
@@ -427,12 +427,12 @@ def test_a_claim_taken_over_meanwhile_is_not_sent_and_a_broken_render_is_kept(
         report = deliver_pending(engine, mailer, meddling, mail, worker="w1", sleep=Sleeps())
     finally:
         mailer.close()
-    assert (report.sent, report.failed) == (1, 1)
+    assert (report.sent, report.pending, report.failed) == (1, 0, 1)
     assert smtp_server.recipients() == {units(3)[2]: 1}
     found = rows(engine)
     assert (found[units(3)[0]].status, found[units(3)[0]].claimed_by) == ("sending", "other")
-    assert found[units(3)[1]].status == DeliveryStatus.pending
-    assert found[units(3)[1]].attempts == 1
+    # A message that cannot be built is failed for good (listed; an admin re-sends it).
+    assert found[units(3)[1]].status == DeliveryStatus.failed
     assert "cannot build the e-mail: FileNotFoundError" in (found[units(3)[1]].last_error or "")
     assert fine
 

@@ -246,3 +246,44 @@ def test_display_names_tell_units_of_the_same_name_apart(config_dir: Path) -> No
         assert a == f"{first['name']}（{first['code']}）"
     others = [u for u in units.units if u.code not in (first["code"], second["code"])]
     assert all(names[u.code] == u.name for u in others if u.name != first["name"])
+
+
+@pytest.mark.parametrize("bad", ["\u2028", "\r", "\x0b", "\x85", "\n", "\u2029"])
+def test_a_unit_name_with_a_control_or_line_separator_is_refused_in_one_line(
+    config_dir: Path, bad: str
+) -> None:
+    path = config_dir / "units.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["units"][1]["name"] = f"东城{bad}区"
+    # Escaped (allow_unicode=False): PyYAML would write a raw NEL that reads back as a space.
+    path.write_text(yaml.safe_dump(data, allow_unicode=False), encoding="utf-8")
+    [problem] = _problems_of(config_dir, "units")
+    assert "units[1].name" in problem and f"U+{ord(bad):04X}" in problem
+    assert "\n" not in problem and bad not in problem  # one line, the character named
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject_prefix", "【督办】\u2028"),
+        ("admins", ["admin@duban.example\r\nBcc: x@evil.example"]),
+        ("office", ["office\x1b@duban.example"]),
+        ("staging_redirect", "s\x0b@duban.example"),
+    ],
+)
+def test_mail_prefix_and_addresses_with_control_characters_are_refused(
+    config_dir: Path, field: str, value: object
+) -> None:
+    _edit(config_dir / "mail.yaml", lambda d: d.update({field: value}))
+    [problem] = _problems_of(config_dir, "mail")
+    assert field in problem and "control or line-separator character" in problem
+    assert "\n" not in problem
+
+
+def test_mail_from_with_a_line_separator_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from duban.settings import Settings
+
+    with pytest.raises(ValidationError, match="U\\+2028"):
+        Settings(_env_file=None, mail_from="督办室\u2028 <duban@duban.example>")  # type: ignore[call-arg]

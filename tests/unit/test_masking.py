@@ -35,3 +35,28 @@ def test_a_missing_cell_that_is_not_none_is_named_not_masked() -> None:
     # pandas 3 gives NaN for a None among strings: frames carry None (none_for_missing)
     with pytest.raises(TypeError, match="expected text or None, got nan"):
         mask_personal_data(float("nan"))  # type: ignore[arg-type]
+
+
+def test_citizen_text_is_cut_to_the_limit_with_a_pointer_to_the_full_text() -> None:
+    from duban.rules.masking import CITIZEN_TEXT_LIMIT, SHORTENED, citizen_text, shortened
+
+    complaint = "噪音扰民，电话13912345678。" + "楼下施工" * 25_000  # 100,000+ characters
+    shown = citizen_text(complaint)
+    assert len(shown) == CITIZEN_TEXT_LIMIT + len(SHORTENED) and shown.endswith(SHORTENED)
+    assert "13912345678" not in shown  # masked before it is cut
+    assert citizen_text("短文本") == "短文本"
+    assert shortened("x" * 2000) == "x" * 2000  # exactly the limit: whole
+    assert shortened("x" * 11, 10) == "x" * 10 + SHORTENED
+
+
+def test_daily_ticket_rows_follow_the_configured_limit() -> None:
+    from collections import namedtuple
+    from datetime import datetime
+
+    from duban.loops.daily.report import _ticket_rows
+    from duban.rules.masking import SHORTENED
+
+    Row = namedtuple("Row", "external_id received_at due_at category street address content colour")
+    row = Row("T1", datetime(2026, 10, 12), None, "噪音", "建外", "1号", "长" * 5000, "red")
+    [shown] = _ticket_rows([row], {}, text_limit=300)
+    assert shown["content"] == "长" * 300 + SHORTENED

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from duban.config import CityConfig
 from duban.queries import daily as q
 from duban.queries import notices as qn
-from duban.rules.masking import mask_personal_data
+from duban.rules.masking import CITIZEN_TEXT_LIMIT, citizen_text, mask_personal_data
 from duban.rules.warnings import blue_cutoff
 
 COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "蓝色·临期", "green": "绿色"}
@@ -37,6 +37,8 @@ class DailySnapshot:
     escalations: pd.DataFrame
     units: pd.DataFrame
     undelivered: list[dict[str, Any]] = field(default_factory=list)
+    # Exact counts by status (pending, failed, refused, parked) of what `undelivered` lists.
+    undelivered_counts: dict[str, int] = field(default_factory=dict)
     catch_up_days: list[date] = field(default_factory=list)
 
 
@@ -75,17 +77,28 @@ def measure_daily(
             escalations=q.escalations_in_window(conn, since_day, day, recorded_since),
             units=q.units(conn),
             undelivered=undelivered(conn),
+            undelivered_counts=qn.undelivered_counts(conn),
         )
 
 
 def undelivered(conn: Any, limit: int = 100) -> list[dict[str, Any]]:
-    """Deliveries still pending after an attempt, or refused: for the office's digest."""
+    """Deliveries not sent that the office should know of: for the office's digest."""
     rows = qn.undelivered(conn, limit)
     return [
         {"recipient": r.recipient, "status": str(r.status), "attempts": r.attempts,
          "error": r.last_error or "", "subject": r.subject}
         for r in rows
     ]  # fmt: skip
+
+
+def undelivered_summary(counts: dict[str, int], listed: int) -> str:
+    """E.g. "共 346 封未送达：待发 346，失败 0，拒发 0，搁置 0（列出前 100 封）。"."""
+    total = sum(counts.values())
+    line = (
+        f"共 {total} 封未送达：待发 {counts.get('pending', 0)}，失败 {counts.get('failed', 0)}，"
+        f"拒发 {counts.get('refused', 0)}，搁置 {counts.get('parked', 0)}"
+    )
+    return line + (f"（列出前 {listed} 封）。" if listed < total else "。")
 
 
 def _place(row: Any) -> str:
@@ -107,7 +120,9 @@ DAILY_COUNTS = ("new", "responded", "resolved", "open", "red", "yellow", "blue",
                 "no_deadline")  # fmt: skip
 
 
-def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[str, Any]]:
+def _ticket_rows(
+    rows: Iterable[Any], step_names: dict[int, str], text_limit: int = CITIZEN_TEXT_LIMIT
+) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         level = getattr(row, "escalation_level", None)
@@ -119,7 +134,7 @@ def _ticket_rows(rows: Iterable[Any], step_names: dict[int, str]) -> list[dict[s
                 "due_at": None if pd.isna(row.due_at) else row.due_at,  # None: 无办理时限
                 "category": row.category,
                 "place": _place(row),
-                "content": mask_personal_data(row.content),
+                "content": citizen_text(row.content, text_limit),
                 "colour": colour,
                 "colour_name": COLOUR_NAMES.get(colour, colour),
                 "escalation": "" if level is None or pd.isna(level) else step_names[int(level)],
@@ -217,9 +232,9 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
             "unit": {"code": unit["code"], "name": unit["name"]},
             "emails": list(unit["emails"] or []),
             "counts": {k: int(v) for k, v in counts.items()},
-            "items": _ticket_rows(items, step_names),
+            "items": _ticket_rows(items, step_names, config.mail.max_citizen_text),
             "items_total": int(counts["red"] + counts["yellow"] + counts["blue"]) or len(items),
-            "new_items": _ticket_rows(new_items, step_names),
+            "new_items": _ticket_rows(new_items, step_names, config.mail.max_citizen_text),
             "plan_tasks": [
                 {
                     "problem": f"{row.problem_code} {row.problem_name}",
@@ -268,5 +283,6 @@ def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int)
         "ledger": _escalation_rows(office_steps, config, 200),
         "ledger_total": len(office_steps),
         "undelivered": [{**d, "error": mask_personal_data(d["error"])} for d in snap.undelivered],
+        "undelivered_summary": undelivered_summary(snap.undelivered_counts, len(snap.undelivered)),
         "catch_up_days": [f"{d:%m-%d}" for d in snap.catch_up_days],
     }

@@ -35,7 +35,7 @@ from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Ticket
 from duban.db.models import TicketStatus as Status
 from duban.queries import lookback as q
 from duban.queries.units import directory_frame, unit_ids
-from duban.rules.masking import mask_personal_data
+from duban.rules.masking import citizen_text, mask_personal_data
 
 LOOP = "lookback"
 ACTOR = "回头看 lookback"
@@ -380,12 +380,12 @@ def _items(frame: pd.DataFrame, reopened: set[int], limit: int) -> list[dict[str
                 "closed_at": row.closed_at,
                 "category": row.category,
                 "place": _place(row),
-                "content": mask_personal_data(row.content),
+                "content": citizen_text(row.content),
                 "recurrences": int(row.recurrences),
                 "first_external_id": row.first_recurrence_external_id,
                 "first_received_at": row.first_recurrence_received_at,
                 "first_category": row.first_recurrence_category,
-                "first_content": mask_personal_data(row.first_recurrence_content),
+                "first_content": citizen_text(row.first_recurrence_content),
                 "status": STATUS_NAMES.get(status, status),
                 "reopened_now": int(row.item_id) in reopened,
             }

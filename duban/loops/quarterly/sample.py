@@ -42,7 +42,7 @@ from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.queries import units as qu
 from duban.queries.kernel import none_for_missing
-from duban.rules.masking import mask_personal_data
+from duban.rules.masking import mask_personal_data, shortened
 from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
 LOOP = "quarterly"
@@ -311,7 +311,7 @@ def _item(row: Any) -> dict[str, Any]:
         "unit_name": row.unit_name,
         "done_on": row.done_on,
         "category": row.category or "",
-        "text": row.text or "",
+        "text": shortened(row.text or ""),  # masked already (load_sample); in full attached
         "result": "待核验" if passed is None else RESULT_WORDS[bool(passed)],
         "note": mask_personal_data(row.note) if row.note else "",
     }
