@@ -39,7 +39,7 @@ def test_whole_numbers_are_exact_and_in_range() -> None:
 
 
 def test_control_characters_and_partial_dates() -> None:
-    texts = np.array(["a\tb\r\nc", "a\x00", "\x7f", "正常"])
+    texts = np.array(["a\tb\r\nc", "a\x00b", "\x7f", "正常"], dtype=object)
     assert has_control_characters(texts).tolist() == [False, True, True, False]
     times = np.array(["2026", "2026-10", "2026-10-19", "2026-10-19 10:00"])
     assert partial_dates(times).tolist() == [True, True, False, False]
