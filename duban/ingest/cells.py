@@ -70,7 +70,9 @@ def partial_dates(values: np.ndarray) -> np.ndarray:
 
 
 # An ISO 8601 time with its own offset: `…T10:00:00+08:00`, `…+0800`, `…Z`.
-_OFFSET = re.compile(r".*\d[T ]?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})\s*", re.I)
+_OFFSET = re.compile(
+    r".*\d[T ]?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})\s*", re.I
+)
 
 
 def with_offset(values: np.ndarray) -> np.ndarray:

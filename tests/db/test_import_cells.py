@@ -14,7 +14,8 @@ from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import QuarantinedRow
 from duban.ingest.cells import SMALLINT_MAX, has_control_characters, partial_dates, whole_numbers
-from tests.db.test_ticket_import import city, row, run, tickets, write_csv  # noqa: F401
+from tests.db.test_ticket_import import city as city  # the fixture
+from tests.db.test_ticket_import import row, run, tickets, write_csv
 
 BAD_CELLS = [
     ("content", "噪声\x00扰民"),
