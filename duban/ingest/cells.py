@@ -69,13 +69,16 @@ def partial_dates(values: np.ndarray) -> np.ndarray:
     return np.fromiter((match(v) is not None for v in values), dtype=bool, count=len(values))
 
 
-# An ISO 8601 time with its own offset: `…T10:00:00+08:00`, `…+0800`, `…Z`.
-_OFFSET = re.compile(
-    r".*\d[T ]?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})\s*", re.I
-)
+# An ISO 8601 time with its own offset: `…T10:00:00+08:00`, `…+0800`, `…Z` (the value's
+# last six characters are enough to tell; a time of day must precede it).
+_OFFSET_TAIL = re.compile(r".*\dZ|.*[+-]\d{2}:?\d{2}", re.I)
 
 
 def with_offset(values: np.ndarray) -> np.ndarray:
     """True where a time cell carries its own UTC offset (or `Z`)."""
-    match = _OFFSET.fullmatch
-    return np.fromiter((match(v) is not None for v in values), dtype=bool, count=len(values))
+    match = _OFFSET_TAIL.fullmatch
+    return np.fromiter(
+        (len(v) > 12 and ":" in v and match(v.rstrip()[-6:]) is not None for v in values),
+        dtype=bool,
+        count=len(values),
+    )
