@@ -16,6 +16,13 @@ import pandas as pd
 
 from duban.config import DATETIME_FIELDS, TICKET_FIELDS, SourceMapping, UrgencyFile
 from duban.db.models import TicketStatus
+from duban.ingest.cells import (
+    SMALLINT_MAX,
+    has_control_characters,
+    partial_dates,
+    shown,
+    whole_numbers,
+)
 from duban.ingest.times import export_times
 
 # Column widths of the tickets table: longer values are refused, not cut.
@@ -77,7 +84,7 @@ class _Errors:
         column = self.mapping.columns.get(field_name, field_name)  # type: ignore[call-overload]
         raw = self.frame.get(field_name)
         for idx in np.flatnonzero(flags).tolist():
-            value = "" if raw is None else str(raw.iat[idx])
+            value = "" if raw is None else shown(str(raw.iat[idx]))
             text = (reason or "invalid value").format(value=value, **fmt)
             self.by_row.setdefault(idx, []).append(
                 {"field": field_name, "column": column, "value": value, "reason": text}
@@ -137,10 +144,10 @@ def _map_values(
 
 
 def _parse_counts(values: pd.Series, errors: _Errors, field_name: str) -> pd.Series:
-    numbers = pd.to_numeric(values.where(values != "", "0"), errors="coerce")
-    bad = numbers.isna() | (numbers < 0) | (numbers != numbers.round())
-    errors.add(bad, field_name, "not a whole number >= 0: {value!r}")
-    return numbers.where(~bad, 0).astype("int64")
+    """A count column (smallint in the tickets table): exact, in range, else quarantined."""
+    numbers, bad = whole_numbers(values.to_numpy(dtype=object), SMALLINT_MAX)
+    errors.add(bad, field_name, f"not a whole number from 0 to {SMALLINT_MAX}: {{value!r}}")
+    return pd.Series(numbers, copy=False)
 
 
 def _objects(values: Any) -> pd.Series:
@@ -188,9 +195,20 @@ def validate_rows(
         )
         out[name] = times.stored[name]
     errors.add(col("received_at").to_numpy() == "", "received_at", "missing")
+    errors.add(
+        partial_dates(col("received_at").to_numpy()),
+        "received_at",
+        "not a point in time (year or month only): {value!r}",
+    )
 
     for name in TEXT_FIELDS:
         out[name] = col(name).to_numpy()
+    for name in ("external_id", *TEXT_FIELDS, "unit"):
+        errors.add(
+            has_control_characters(col(name).to_numpy()),
+            name,
+            "control character in text (shown as \\xNN in the value)",
+        )
     if mapping.defaults.category:
         category = out["category"].copy()
         category[category == ""] = mapping.defaults.category
@@ -314,7 +332,7 @@ def validate_rows(
 
     bad_index = sorted(errors.by_row)
     bad_rows = [
-        BadRow(first_row + i, errors.by_row[i], {k: str(v) for k, v in frame.loc[i].items()})
+        BadRow(first_row + i, errors.by_row[i], {k: shown(str(v)) for k, v in frame.loc[i].items()})
         for i in bad_index
     ]
     keep = np.ones(n, dtype=bool)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from duban.config import DATETIME_FIELDS, SourceMapping
+from duban.ingest.cells import with_offset
 
 END_OF_DAY = np.timedelta64(24 * 3600 - 1, "s")
 ORDERED_AFTER_RECEIPT = ("dispatched_at", "first_response_at", "resolved_at", "closed_at", "due_at")
@@ -33,11 +35,30 @@ class ExportTimes:
     before_receipt: dict[str, np.ndarray]  # field -> bool: earlier than received_at
 
 
-def parse_datetimes(values: np.ndarray, mapping: SourceMapping) -> np.ndarray:
+def parse_datetimes(
+    values: np.ndarray, mapping: SourceMapping, export_zone: str | None = None
+) -> np.ndarray:
     """Parse with the mapping's formats in order (ISO 8601 last), as written (the export's
-    wall time); NaT where nothing fits."""
+    wall time); NaT where nothing fits.
+
+    A value with its own offset (`+08:00`, `Z`) is converted, row by row, to the export's
+    wall time (`export_zone`), so a chunk may mix offsets and naive values.
+    """
     result = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[us]")
     todo = values != ""
+    if export_zone is not None:
+        aware = with_offset(values) & todo
+        zone = ZoneInfo(export_zone)
+        for i in np.flatnonzero(aware).tolist():
+            text = str(values[i]).strip().replace(" ", "T", 1).replace(" ", "")
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                continue  # left NaT: unparseable
+            if moment.tzinfo is not None:
+                local = moment.astimezone(zone).replace(tzinfo=None)
+                result[i] = np.datetime64(local, "us")
+        todo &= ~aware
     for fmt in [*mapping.datetime_formats, "ISO8601"]:
         if not todo.any():
             break
@@ -73,9 +94,10 @@ def export_times(
     """Every time field of a chunk; `column(field)` gives its raw strings ("" when empty)."""
     local: dict[str, np.ndarray] = {}
     unparseable: dict[str, np.ndarray] = {}
+    export_zone = mapping.zone(str(city_zone))
     for name in DATETIME_FIELDS:
         values = column(name)
-        local[name] = parse_datetimes(values, mapping)
+        local[name] = parse_datetimes(values, mapping, export_zone)
         unparseable[name] = (values != "") & np.isnat(local[name])
     # Date-only values: those at midnight in a column declared date-only.
     dates = {
@@ -102,6 +124,5 @@ def export_times(
             raise_to = has & (day == received_day) & (values < received)
             values[raise_to] = received[raise_to]
         local[name] = values
-    export_zone = mapping.zone(str(city_zone))
     stored = {name: to_city_zone(local[name], export_zone, city_zone) for name in DATETIME_FIELDS}
     return ExportTimes(stored, unparseable, before)
