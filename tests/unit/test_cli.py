@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from duban.cli import main
+from duban.cli import build_parser, main
 from duban.settings import get_settings
 
 
@@ -86,3 +88,71 @@ def test_config_check_names_a_wrong_clock_key(
     assert main(["config", "check"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "clock.yaml: clock.max_extensions:" in line and "'many'" in line
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"duban {version('duban')}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["run", "daily", "--date", "2026/11/02"],
+         "duban: --date: expected YYYY-MM-DD (got '2026/11/02')"),
+        (["run", "daily", "--date", "2026-02-30"],
+         "duban: --date: expected YYYY-MM-DD: day is out of range for month (got '2026-02-30')"),
+        (["run", "monthly", "--month", "2026-13"],
+         "duban: --month: expected YYYY-MM, e.g. 2026-10 (got '2026-13')"),
+        (["run", "weekly", "--week", "2026-45"],
+         "duban: --week: expected YYYY-Www, e.g. 2026-W45 (got '2026-45')"),
+        (["run", "quarterly", "--quarter", "2026-Q5"],
+         "duban: --quarter: expected YYYY-Qn, e.g. 2026-Q3 (got '2026-Q5')"),
+        (["run", "annual", "--year", "26"], "duban: --year: expected YYYY, e.g. 2026 (got '26')"),
+        (["metrics", "--from", "2026-11-01", "--to", "1.11.2026"],
+         "duban: --to: expected YYYY-MM-DD (got '1.11.2026')"),
+        (["metrics", "--from", "yesterday", "--to", "2026-11-01"],
+         "duban: --from: expected YYYY-MM-DD (got 'yesterday')"),
+        (["run", "lookback", "--closed-from", "2026-10-01", "--closed-to", "20261031"],
+         "duban: --closed-to: expected YYYY-MM-DD (got '20261031')"),
+        (["approve", "monthly", "2026-1"],
+         "duban: month: expected YYYY-MM, e.g. 2026-10 (got '2026-1')"),
+        (["calendar", "due", "2026-09-30", "three"],
+         "duban: working_days: expected a whole number, 0 or more (got 'three')"),
+        (["demo", "--daily-runs", "some"],
+         "duban: --daily-runs: expected a number of working days or 'all' (got 'some')"),
+        (["demo", "--days", "0"], "duban: --days: expected a whole number, 1 or more (got '0')"),
+    ],
+)  # fmt: skip
+def test_a_bad_option_names_itself_and_the_format(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == line
+    assert "Traceback" not in err
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_command_and_argument_has_a_help_text() -> None:
+    missing = []
+    for prog, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [f"{prog} {c.dest}" for c in action._choices_actions if not c.help]
+            elif not action.help:
+                missing.append(f"{prog} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
