@@ -31,6 +31,18 @@ def _config(settings: Settings) -> Any:
     return load_config(settings.config_dir)
 
 
+def _checked_config(settings: Settings) -> Any:
+    """The config, every section loaded and checked (ConfigError otherwise): a loop's
+    command checks it before Prefect starts."""
+    from duban.config import ConfigError
+
+    config = _config(settings)
+    problems = config.validate_all()
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     _engine(settings)
     print(f"schema is current: {settings.safe_database_url}")
@@ -143,6 +155,7 @@ def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
+    _checked_config(settings)
     from flows.daily import daily_report
 
     day = date.fromisoformat(args.date) if args.date else None
@@ -159,7 +172,7 @@ def cmd_run_lookback(args: argparse.Namespace, settings: Settings) -> int:
         units=args.unit or None, window_days=args.window_days, same_place=args.same_place,
         same_category=not args.any_category, reopen=args.reopen, notify=not args.no_notify,
     )  # fmt: skip
-    config = _config(settings)
+    config = _checked_config(settings)
     unknown = unknown_codes(
         request, [u.code for u in config.units.units], [p.code for p in config.problems.problems]
     )
@@ -177,6 +190,7 @@ def cmd_run_weekly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.weekly import weekly_analysis
 
     parse_week(args.week)  # a bad value is a clear error before Prefect starts
+    _checked_config(settings)
     summary = weekly_analysis(week=args.week, dry_run=args.dry_run)
     print(_summary_line("weekly analysis", summary))
     return 0
@@ -225,6 +239,7 @@ def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monthly import monthly_bulletin
 
     month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
+    _checked_config(settings)
     summary = monthly_bulletin(month=month, dry_run=args.dry_run, correct=args.correct)
     print(_summary_line("monthly bulletin", summary))
     if summary.get("figures_changed") and summary.get("correction") is None:
@@ -240,6 +255,7 @@ def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
     from flows.annual import annual_evaluation
 
     year = parse_year(args.year) if args.year else None  # a clear error before Prefect starts
+    _checked_config(settings)
     summary = annual_evaluation(year=year, dry_run=args.dry_run)
     summary = {k: v for k, v in summary.items() if k not in ("groups", "totals")}
     print(_summary_line("annual evaluation", summary))
@@ -251,6 +267,7 @@ def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.quarterly import quarterly_spot_check
 
     quarter = parse_quarter(args.quarter).label if args.quarter else None
+    _checked_config(settings)
     summary = quarterly_spot_check(quarter=quarter, dry_run=args.dry_run)
     print(_summary_line("quarterly spot check", summary))
     return 0
@@ -263,6 +280,7 @@ def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monthly import approve_monthly
 
     month = parse_month(args.month).label
+    _checked_config(settings)
     by = args.by or getpass.getuser()
     result = approve_monthly(month, by, comment=args.comment, approved=not args.reject)
     print(_summary_line(f"monthly bulletin {month}", result))
@@ -543,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
     from duban.calendar import CalendarError
+    from duban.cli.errors import quiet_config_tracebacks, report_config_error
     from duban.config import ConfigError
     from duban.ingest.sources import ExportError
 
@@ -555,10 +574,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = "DUBAN_" + str(err["loc"][0]).upper() + ": " if err["loc"] else ""
             print(f"duban: error: {name}{err['msg']}", file=sys.stderr)
         return 2
+    quiet_config_tracebacks()  # a flow that meets a ConfigError: its lines below, no traceback
     try:
         result: int = args.func(args, settings)
         return result
-    except (ConfigError, ExportError, CalendarError, UserError, ValueError) as exc:
+    except ConfigError as exc:
+        return report_config_error(exc)
+    except (ExportError, CalendarError, UserError, ValueError) as exc:
         print(f"duban: error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:

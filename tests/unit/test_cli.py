@@ -156,3 +156,63 @@ def test_every_command_and_argument_has_a_help_text() -> None:
             elif not action.help:
                 missing.append(f"{prog} {'/'.join(action.option_strings) or action.dest}")
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "daily", "--dry-run"],
+        ["run", "weekly", "--week", "2026-W45", "--dry-run"],
+        ["run", "monthly", "--month", "2026-10", "--dry-run"],
+        ["run", "quarterly", "--quarter", "2026-Q3", "--dry-run"],
+        ["run", "annual", "--year", "2026", "--dry-run"],
+        ["run", "lookback", "--closed-from", "2026-10-01", "--closed-to", "2026-10-31"],
+        ["approve", "monthly", "2026-10"],
+    ],
+)
+def test_a_config_error_at_run_time_is_one_line_per_problem(
+    argv: list[str],
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    units = yaml.safe_load((config_dir / "units.yaml").read_text(encoding="utf-8"))
+    units["units"][2]["kind"] = "village"
+    units["units"][4]["kind"] = "town"
+    (config_dir / "units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Prefect" not in err  # refused before Prefect starts
+    path = config_dir / "units.yaml"
+    assert err.splitlines() == [
+        f"duban: {path}: units[2].kind: Input should be 'city', 'district', 'street', "
+        "'community', 'department' or 'company' (got 'village')",
+        f"duban: {path}: units[4].kind: Input should be 'city', 'district', 'street', "
+        "'community', 'department' or 'company' (got 'town')",
+    ]
+
+
+def test_a_config_error_logged_by_a_flow_run_keeps_its_message_but_not_its_traceback() -> None:
+    import io
+    import logging
+
+    from duban.cli.errors import quiet_config_tracebacks
+    from duban.config import ConfigError
+
+    stream = io.StringIO()
+    logger = logging.getLogger("test.duban.flow_runs")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    quiet_config_tracebacks("test.duban.flow_runs")
+    try:
+        for exc in (ConfigError(["units.yaml: units[2].kind: bad"]), KeyError("other")):
+            try:
+                raise exc
+            except Exception as caught:
+                logger.error("Encountered exception during execution: %r", caught, exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "units[2].kind: bad" in text
+    assert text.count("Traceback") == 1 and "KeyError" in text.split("Traceback")[1]
