@@ -9,7 +9,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from duban.config.base import IANA_HINT, ConfigError, Strict, check_time_zone, find, parse_optional
+from duban.config.base import (
+    IANA_HINT,
+    ConfigError,
+    EmailAddress,
+    Strict,
+    check_time_zone,
+    find,
+    parse_optional,
+)
 from duban.db.models import Approach, UnitKind
 
 # ---------------------------------------------------------------- the city itself
@@ -54,17 +62,8 @@ class UnitConfig(Strict):
     kind: UnitKind
     parent: str | None = None
     supervisor: str | None = None  # defaults to the parent
-    emails: list[str] = Field(default_factory=list)
+    emails: list[EmailAddress] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)  # other names exports use for this unit
-
-    @field_validator("emails")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        for address in value:
-            local, _, domain = address.partition("@")
-            if not local or "." not in domain or " " in address:
-                raise ValueError(f"not an e-mail address: {address!r}")
-        return value
 
 
 class UnitsFile(Strict):
@@ -183,13 +182,15 @@ class EscalationFile(Strict):
 
 
 class MailFile(Strict):
-    office: list[str] = Field(min_length=1, description="the supervision office's addresses")
-    admins: list[str] = Field(default_factory=list, description="told when a run fails")
-    leadership: list[str] = Field(
+    office: list[EmailAddress] = Field(
+        min_length=1, description="the supervision office's addresses"
+    )
+    admins: list[EmailAddress] = Field(default_factory=list, description="told when a run fails")
+    leadership: list[EmailAddress] = Field(
         default_factory=list, description="receive the annual summary (年总结) with the office"
     )
     allowed_domains: list[str] = Field(min_length=1)
-    staging_redirect: str | None = Field(
+    staging_redirect: EmailAddress | None = Field(
         default=None, description="when set, every e-mail goes to this one address instead"
     )
     subject_prefix: str = "【督办】"

@@ -216,3 +216,32 @@ def test_a_config_error_logged_by_a_flow_run_keeps_its_message_but_not_its_trace
     text = stream.getvalue()
     assert "units[2].kind: bad" in text
     assert text.count("Traceback") == 1 and "KeyError" in text.split("Traceback")[1]
+
+
+def test_config_check_refuses_addresses_that_cannot_work(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mail = yaml.safe_load((config_dir / "mail.yaml").read_text(encoding="utf-8"))
+    mail["office"] = ["office-at-duban.example"]
+    mail["admins"] = ["admin@duban.example", "a%evil.com@duban.example"]
+    (config_dir / "mail.yaml").write_text(yaml.safe_dump(mail, allow_unicode=True), "utf-8")
+    units = yaml.safe_load((config_dir / "units.yaml").read_text(encoding="utf-8"))
+    units["units"][1]["emails"] = ["d01@bj..duban.example"]
+    (config_dir / "units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
+    assert main(["config", "check"]) == 2
+    lines = sorted(capsys.readouterr().err.strip().splitlines())
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"{config_dir / 'mail.yaml'}: admins[1]: ")
+    assert "'%' before the @-sign" in lines[0] and "'a%evil.com@duban.example'" in lines[0]
+    assert lines[1].startswith(f"{config_dir / 'mail.yaml'}: office[0]: ")
+    assert "must have an @-sign" in lines[1] and "'office-at-duban.example'" in lines[1]
+    assert lines[2].startswith(f"{config_dir / 'units.yaml'}: units[1].emails[0]: ")
+    assert "two periods in a row" in lines[2] and "'d01@bj..duban.example'" in lines[2]
+
+
+def test_the_example_config_is_valid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "config"))
+    assert main(["config", "check"]) == 0, capsys.readouterr().err
