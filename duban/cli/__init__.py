@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from duban.cli import options
 from duban.settings import Settings, get_settings
 
 
@@ -28,6 +29,18 @@ def _config(settings: Settings) -> Any:
     from duban.config import load_config
 
     return load_config(settings.config_dir)
+
+
+def _checked_config(settings: Settings) -> Any:
+    """The config, every section loaded and checked (ConfigError otherwise): a loop's
+    command checks it before Prefect starts."""
+    from duban.config import ConfigError
+
+    config = _config(settings)
+    problems = config.validate_all()
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,6 +174,7 @@ def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_daily(args: argparse.Namespace, settings: Settings) -> int:
+    _checked_config(settings)
     from flows.daily import daily_report
 
     day = date.fromisoformat(args.date) if args.date else None
@@ -177,7 +191,7 @@ def cmd_run_lookback(args: argparse.Namespace, settings: Settings) -> int:
         units=args.unit or None, window_days=args.window_days, same_place=args.same_place,
         same_category=not args.any_category, reopen=args.reopen, notify=not args.no_notify,
     )  # fmt: skip
-    config = _config(settings)
+    config = _checked_config(settings)
     unknown = unknown_codes(
         request, [u.code for u in config.units.units], [p.code for p in config.problems.problems]
     )
@@ -195,6 +209,7 @@ def cmd_run_weekly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.weekly import weekly_analysis
 
     parse_week(args.week)  # a bad value is a clear error before Prefect starts
+    _checked_config(settings)
     summary = weekly_analysis(week=args.week, dry_run=args.dry_run)
     print(_summary_line("weekly analysis", summary))
     return 0
@@ -243,6 +258,7 @@ def cmd_run_monthly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monthly import monthly_bulletin
 
     month = parse_month(args.month).label  # a bad value is a clear error before Prefect starts
+    _checked_config(settings)
     summary = monthly_bulletin(month=month, dry_run=args.dry_run, correct=args.correct)
     print(_summary_line("monthly bulletin", summary))
     if summary.get("figures_changed") and summary.get("correction") is None:
@@ -258,6 +274,7 @@ def cmd_run_annual(args: argparse.Namespace, settings: Settings) -> int:
     from flows.annual import annual_evaluation
 
     year = parse_year(args.year) if args.year else None  # a clear error before Prefect starts
+    _checked_config(settings)
     summary = annual_evaluation(year=year, dry_run=args.dry_run)
     summary = {k: v for k, v in summary.items() if k not in ("groups", "totals")}
     print(_summary_line("annual evaluation", summary))
@@ -269,6 +286,7 @@ def cmd_run_quarterly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.quarterly import quarterly_spot_check
 
     quarter = parse_quarter(args.quarter).label if args.quarter else None
+    _checked_config(settings)
     summary = quarterly_spot_check(quarter=quarter, dry_run=args.dry_run)
     print(_summary_line("quarterly spot check", summary))
     return 0
@@ -281,6 +299,7 @@ def cmd_approve_monthly(args: argparse.Namespace, settings: Settings) -> int:
     from flows.monthly import approve_monthly
 
     month = parse_month(args.month).label
+    _checked_config(settings)
     by = args.by or getpass.getuser()
     result = approve_monthly(month, by, comment=args.comment, approved=not args.reject)
     print(_summary_line(f"monthly bulletin {month}", result))
@@ -318,16 +337,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         database_url=args.database_url,
         reset_database=args.reset_database,
-        daily_runs=_daily_runs(args.daily_runs),
+        daily_runs=args.daily_runs,
     )
-
-
-def _daily_runs(value: str) -> int | None:
-    if value == "all":
-        return None
-    if not value.isdigit():
-        raise UserError(f"--daily-runs: a number of working days or 'all', not {value!r}")
-    return int(value)
 
 
 def _progress(path: Path) -> tuple[Any, Callable[..., None] | None]:
@@ -374,18 +385,38 @@ def _loop_command(
     return parser
 
 
+def _version() -> str:
+    """The installed package's version (its metadata, i.e. pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("duban")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duban", description="Duban (督办): supervision loops")
+    parser = options.Parser(prog="duban", description="Duban (督办): supervision loops")
+    parser.add_argument(
+        "--version", action="version", version=f"duban {_version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="generate the demo city and run every loop over it")
     demo.add_argument("--dir", default="var/demo", help="where the demo writes (default var/demo)")
-    demo.add_argument("--days", type=int, default=92, help="days of tickets (default 92)")
-    demo.add_argument("--daily-volume", type=int, default=1500, help="tickets a day (default 1500)")
-    demo.add_argument("--seed", type=int, default=12345)
+    demo.add_argument(
+        "--days", type=options.positive, default=92, help="days of tickets (default 92)"
+    )
+    demo.add_argument(
+        "--daily-volume", type=options.positive, default=1500, help="tickets a day (default 1500)"
+    )
+    demo.add_argument(
+        "--seed", type=options.count, default=12345, help="of the generator (default 12345)"
+    )
     demo.add_argument(
         "--daily-runs",
         default="10",
+        type=options.daily_runs,
         help="run the daily loop for the last N working days of the period, or 'all' (10)",
     )
     demo.add_argument("--database-url", help="default: a SQLite file in --dir (rebuilt each run)")
@@ -406,9 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
     tickets = imp.add_parser("tickets", help="a hotline export (CSV or XLSX)")
-    tickets.add_argument("path")
+    tickets.add_argument("path", help="the export file")
     tickets.add_argument("--source", required=True, help="mapping in config/sources/NAME.yaml")
-    tickets.add_argument("--chunk-rows", type=int, default=20_000)
+    tickets.add_argument(
+        "--chunk-rows", type=options.positive, default=20_000,
+        help="rows read and written at a time (default 20000)",
+    )  # fmt: skip
     tickets.add_argument(
         "--bulk",
         action=argparse.BooleanOptionalAction,
@@ -419,20 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tickets.set_defaults(func=cmd_import_tickets)
     plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
-    plan.add_argument("path")
+    plan.add_argument("path", help="the plan workbook (.xlsx)")
     plan.set_defaults(func=cmd_import_plan)
     ledger = imp.add_parser("ledger", help="a lead unit's returned ledger workbook (台账)")
-    ledger.add_argument("path")
+    ledger.add_argument("path", help="the returned ledger workbook (.xlsx)")
     ledger.set_defaults(func=cmd_import_ledger)
     checks = imp.add_parser("checks", help="a returned spot-check checklist (抽查核验)")
-    checks.add_argument("path")
+    checks.add_argument("path", help="the returned checklist workbook (.xlsx)")
     checks.set_defaults(func=cmd_import_checks)
     led = sub.add_parser("ledger", help="ledger workbooks (台账)").add_subparsers(
         dest="ledger_command", required=True
     )
     export = led.add_parser("export", help="write one lead unit's ledger workbook")
-    export.add_argument("unit", metavar="UNIT_CODE")
-    export.add_argument("--as-of", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")
+    export.add_argument("unit", metavar="UNIT_CODE", help="a lead unit's code (config/units.yaml)")
+    export.add_argument(
+        "--as-of", type=options.iso_date, help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)"
+    )
     export.add_argument("--out", help="file or folder (default DUBAN_REPORTS_DIR/ledger/)")
     export.set_defaults(func=cmd_ledger_export)
 
@@ -440,16 +476,24 @@ def build_parser() -> argparse.ArgumentParser:
         dest="loop", required=True
     )
     _loop_command(run, "daily", "the daily report (日报告)", cmd_run_daily,
-                  "--date", help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")  # fmt: skip
+                  "--date", type=options.iso_date,
+                  help="YYYY-MM-DD (default: today in DUBAN_TIMEZONE)")  # fmt: skip
     lookback = run.add_parser("lookback", help="the look-back (回头看) of closed tickets")
-    lookback.add_argument("--closed-from", required=True, help="YYYY-MM-DD (included)")
-    lookback.add_argument("--closed-to", required=True, help="YYYY-MM-DD (included)")
+    lookback.add_argument(
+        "--closed-from", type=options.iso_date, required=True, help="YYYY-MM-DD (included)"
+    )
+    lookback.add_argument(
+        "--closed-to", type=options.iso_date, required=True, help="YYYY-MM-DD (included)"
+    )
     lookback.add_argument("--problem", action="append", help="a problem code (repeatable)")
     lookback.add_argument("--unit", action="append", help="a unit code (repeatable)")
-    lookback.add_argument("--window-days", type=int, default=30, help="recurrence window (30)")
     lookback.add_argument(
-        "--same-place", choices=["address", "community", "street"], default="address"
+        "--window-days", type=options.positive, default=30, help="recurrence window (30)"
     )
+    lookback.add_argument(
+        "--same-place", choices=["address", "community", "street"], default="address",
+        help="what counts as the same place: address (default), community or street",
+    )  # fmt: skip
     lookback.add_argument(
         "--any-category", action="store_true", help="a recurrence may be of any category"
     )
@@ -457,11 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     lookback.add_argument("--no-notify", action="store_true", help="send no notices")
     lookback.set_defaults(func=cmd_run_lookback)
     _loop_command(run, "weekly", "the weekly analysis (周分析)", cmd_run_weekly,
-                  "--week", required=True, help="ISO week YYYY-Www, e.g. 2026-W45")  # fmt: skip
+                  "--week", type=options.week, required=True,
+                  help="ISO week YYYY-Www, e.g. 2026-W45")  # fmt: skip
 
     srv = sub.add_parser("serve", help="register the loops of config/schedules.yaml and run them")
     srv.add_argument("--loop", action="append", help="only this loop (repeatable)")
-    srv.add_argument("--limit", type=int, help="at most this many flow runs at once")
+    srv.add_argument("--limit", type=options.positive, help="at most this many flow runs at once")
     srv.set_defaults(func=cmd_serve)
 
     dep = sub.add_parser("deploy", help="register the loops with a Prefect work pool")
@@ -472,24 +517,24 @@ def build_parser() -> argparse.ArgumentParser:
     dep.set_defaults(func=cmd_deploy)
 
     monthly = _loop_command(run, "monthly", "the monthly bulletin (月通报), held for approval",
-                            cmd_run_monthly, "--month", required=True,
+                            cmd_run_monthly, "--month", type=options.month, required=True,
                             help="YYYY-MM, e.g. 2026-10")  # fmt: skip
     monthly.add_argument(
         "--correct", action="store_true",
         help="a published month whose figures changed since: draft a correction (更正)",
     )  # fmt: skip
     _loop_command(run, "quarterly", "the quarterly spot check (季度抽查核验)", cmd_run_quarterly,
-                  "--quarter", dry_run="draw and render; record nothing",
+                  "--quarter", type=options.quarter, dry_run="draw and render; record nothing",
                   help="YYYY-Qn, e.g. 2026-Q3 (default: the last quarter, on the first working "
                   "day of a quarter)")  # fmt: skip
     _loop_command(run, "annual", "the year-end evaluation (年终考评) and summary",
-                  cmd_run_annual, "--year",
+                  cmd_run_annual, "--year", type=options.year,
                   help="YYYY, e.g. 2026 (default: last year, on its due day)")  # fmt: skip
     appr = sub.add_parser("approve", help="approve a held bulletin and send it").add_subparsers(
         dest="approve_loop", required=True
     )
     appr_monthly = appr.add_parser("monthly", help="the monthly bulletin of YYYY-MM")
-    appr_monthly.add_argument("month", help="YYYY-MM, e.g. 2026-10")
+    appr_monthly.add_argument("month", type=options.month, help="YYYY-MM, e.g. 2026-10")
     appr_monthly.add_argument("--by", help="who approves (default: the login name)")
     appr_monthly.add_argument("--comment", default="", help="a note for the audit trail")
     appr_monthly.add_argument("--reject", action="store_true", help="reject: send nothing")
@@ -511,19 +556,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     met = sub.add_parser("metrics", help="the three rates by unit, problem, category, place")
     met.add_argument(
-        "--by", choices=["unit", "problem", "category", "district", "street"], default="unit"
+        "--by", choices=["unit", "problem", "category", "district", "street"], default="unit",
+        help="one row per unit (default), problem, category, district or street",
+    )  # fmt: skip
+    met.add_argument(
+        "--from",
+        dest="date_from",
+        type=options.iso_date,
+        required=True,
+        help="YYYY-MM-DD (included)",
     )
-    met.add_argument("--from", dest="date_from", required=True, help="YYYY-MM-DD (included)")
-    met.add_argument("--to", dest="date_to", required=True, help="YYYY-MM-DD (included)")
-    met.add_argument("--format", choices=["csv", "json"], default="csv")
+    met.add_argument(
+        "--to", dest="date_to", type=options.iso_date, required=True, help="YYYY-MM-DD (included)"
+    )
+    met.add_argument(
+        "--format", choices=["csv", "json"], default="csv", help="csv (default) or json"
+    )
     met.set_defaults(func=cmd_metrics)
 
     cal = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
         dest="cal", required=True
     )
     due = cal.add_parser("due", help="due date of a ticket received on DATE")
-    due.add_argument("date", help="YYYY-MM-DD")
-    due.add_argument("working_days", type=int)
+    due.add_argument("date", type=options.iso_date, help="YYYY-MM-DD")
+    due.add_argument("working_days", type=options.count, help="the time limit in working days")
     due.set_defaults(func=cmd_calendar_due)
     return parser
 
@@ -538,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
     from duban.calendar import CalendarError
+    from duban.cli.errors import quiet_config_tracebacks, report_config_error
     from duban.config import ConfigError
     from duban.ingest.sources import ExportError
 
@@ -550,10 +607,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = "DUBAN_" + str(err["loc"][0]).upper() + ": " if err["loc"] else ""
             print(f"duban: error: {name}{err['msg']}", file=sys.stderr)
         return 2
+    quiet_config_tracebacks()  # a flow that meets a ConfigError: its lines below, no traceback
     try:
         result: int = args.func(args, settings)
         return result
-    except (ConfigError, ExportError, CalendarError, UserError, ValueError) as exc:
+    except ConfigError as exc:
+        return report_config_error(exc)
+    except (ExportError, CalendarError, UserError, ValueError) as exc:
         print(f"duban: error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:

@@ -10,7 +10,15 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from duban.config.base import IANA_HINT, ConfigError, Strict, check_time_zone, find, parse_optional
+from duban.config.base import (
+    IANA_HINT,
+    ConfigError,
+    EmailAddress,
+    Strict,
+    check_time_zone,
+    find,
+    parse_optional,
+)
 from duban.db.models import Approach, UnitKind
 from duban.rules.plain_text import control_character
 
@@ -67,22 +75,13 @@ class UnitConfig(Strict):
     kind: UnitKind
     parent: str | None = None
     supervisor: str | None = None  # defaults to the parent
-    emails: list[str] = Field(default_factory=list)
+    emails: list[EmailAddress] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)  # other names exports use for this unit
 
-    @field_validator("name", "emails", "aliases")
+    @field_validator("name", "emails", "aliases", mode="before")  # before the address check
     @classmethod
     def _one_line(cls, value: str | list[str]) -> str | list[str]:
         return one_line(value)
-
-    @field_validator("emails")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        for address in value:
-            local, _, domain = address.partition("@")
-            if not local or "." not in domain or " " in address:
-                raise ValueError(f"not an e-mail address: {address!r}")
-        return value
 
 
 class UnitsFile(Strict):
@@ -218,13 +217,15 @@ class EscalationFile(Strict):
 
 
 class MailFile(Strict):
-    office: list[str] = Field(min_length=1, description="the supervision office's addresses")
-    admins: list[str] = Field(default_factory=list, description="told when a run fails")
-    leadership: list[str] = Field(
+    office: list[EmailAddress] = Field(
+        min_length=1, description="the supervision office's addresses"
+    )
+    admins: list[EmailAddress] = Field(default_factory=list, description="told when a run fails")
+    leadership: list[EmailAddress] = Field(
         default_factory=list, description="receive the annual summary (年总结) with the office"
     )
     allowed_domains: list[str] = Field(min_length=1)
-    staging_redirect: str | None = Field(
+    staging_redirect: EmailAddress | None = Field(
         default=None, description="when set, every e-mail goes to this one address instead"
     )
     subject_prefix: str = "【督办】"
@@ -232,7 +233,13 @@ class MailFile(Strict):
     retry_backoff_seconds: float = Field(default=2.0, ge=0, le=300)
 
     @field_validator(
-        "office", "admins", "leadership", "allowed_domains", "staging_redirect", "subject_prefix"
+        "office",
+        "admins",
+        "leadership",
+        "allowed_domains",
+        "staging_redirect",
+        "subject_prefix",
+        mode="before",  # before the address check, so that the error names the character
     )
     @classmethod
     def _one_line(cls, value: Any) -> Any:

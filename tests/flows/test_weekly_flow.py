@@ -166,9 +166,11 @@ def test_a_bad_week_is_a_clear_error(
 ) -> None:
     with pytest.raises(WeekError, match=repr(bad)):
         weekly_analysis(week=bad)
-    assert main(["run", "weekly", "--week", bad]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("duban: error: --week:") and repr(bad) in err
+    with pytest.raises(SystemExit) as stop:  # refused while the arguments are parsed
+        main(["run", "weekly", "--week", bad])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("duban: --week: expected YYYY-Www") and repr(bad) in err
     # No analysis goes out; the failed flow run alerts the administrators only.
     recipients = {r for m in city["smtp"].messages for r in m.rcpt_tos}
     assert recipients <= set(city["config"].mail.admins)
