@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from duban.config import CityConfig, ConfigError, load_config
-from duban.db import session_scope
-from duban.db.models import Ticket, TicketStatus
-from duban.ingest.city import sync_city
+from duban.db.models import TicketStatus
 from duban.ingest.tickets import import_tickets
 from duban.queries.metrics import unit_rates
+from tests.db.test_export_times import stored, synced
 from tests.db.test_ticket_import import row, write_csv
 
 HOURS = {1: 2.0, 2: 12.0, 3: 24.0, 4: 24.0}
@@ -34,15 +33,7 @@ def mapping_with(config_dir: Path, name: str, **changes: object) -> None:
 def city(engine: Engine, config_dir: Path) -> CityConfig:
     mapping_with(config_dir, "only", deadline="export_only")
     mapping_with(config_dir, "catalogue", deadline="catalogue")
-    config = load_config(config_dir)
-    with session_scope(engine) as session:
-        sync_city(session, config)
-    return config
-
-
-def stored(engine: Engine) -> dict[str, Ticket]:
-    with session_scope(engine) as session:
-        return {t.external_id: t for t in session.scalars(select(Ticket))}
+    return synced(engine, load_config(config_dir))
 
 
 def test_export_only_leaves_a_row_without_due_time_without_deadline(
