@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from duban.rules.formulas import csv_safe
+
 FORMATS = ("csv", "json")
 
 
@@ -34,7 +36,8 @@ def write_metrics(frame: pd.DataFrame, fmt: str, out: TextIO) -> None:
     list of objects, null for missing rates). Rates stay fractions (0.953, not 95.3)."""
     if fmt == "csv":
         out.write("\ufeff")
-        frame.to_csv(out, index=False, na_rep="", lineterminator="\n")
+        safe = frame.map(csv_safe)  # no cell of data runs as a formula
+        safe.to_csv(out, index=False, na_rep="", lineterminator="\n")
     elif fmt == "json":
         rows = [
             {str(k): _json_value(v) for k, v in row.items()}

@@ -672,4 +672,5 @@ def write_plan_workbook(
     book.active = 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    wb.neutralise_formulas(book)
     book.save(path)

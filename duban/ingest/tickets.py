@@ -54,6 +54,7 @@ from duban.ingest.city import problem_by_category, unit_lookup
 from duban.ingest.places import with_place_keys
 from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
 from duban.ingest.sources import DEFAULT_CHUNK_ROWS, RawChunk, read_export
+from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 
 TICKETS = cast(Table, Ticket.__table__)
@@ -122,7 +123,8 @@ class _Report:
             for err in row.errors:
                 value = mask_personal_data(err["value"])
                 self._writer.writerow(
-                    [
+                    csv_safe(v)  # no cell of data runs as a formula (duban/rules/formulas.py)
+                    for v in (
                         self.file_name,
                         sheet or "",
                         row.row_number,
@@ -130,7 +132,7 @@ class _Report:
                         err["column"],
                         value,
                         mask_personal_data(err["reason"]),
-                    ]
+                    )
                 )
 
     def close(self) -> str | None:

@@ -40,7 +40,7 @@ from duban.workbooks.findings import (
     write_report,
 )
 from duban.workbooks.lists import ListLayout, ListSheet, write_readme
-from duban.workbooks.save import save_deterministic
+from duban.workbooks.save import neutralise_formulas, save_deterministic
 from duban.workbooks.sheets import (
     Column,
     Row,
@@ -80,6 +80,7 @@ __all__ = (
     "labelled_values",
     "map_header",
     "month_of",
+    "neutralise_formulas",
     "open_workbook",
     "parse_progress",
     "read_sheet",

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 from duban.workbooks.sheets import RowCheck
 
@@ -103,7 +104,8 @@ def write_report(target: Path, findings: Iterable[Finding]) -> None:
         writer.writerow(REPORT_COLUMNS)
         for f in findings:
             writer.writerow(
-                [
+                csv_safe(v)  # no cell of data runs as a formula (duban/rules/formulas.py)
+                for v in (
                     f.file,
                     f.sheet or "",
                     f.row or "",
@@ -111,7 +113,7 @@ def write_report(target: Path, findings: Iterable[Finding]) -> None:
                     f.column or "",
                     mask_personal_data(f.value),
                     mask_personal_data(f.reason),
-                ]
+                )
             )
 
 

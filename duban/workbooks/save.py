@@ -8,15 +8,33 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-__all__ = ("save_deterministic",)
+from duban.rules.formulas import looks_like_formula
+
+__all__ = ("neutralise_formulas", "save_deterministic")
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+def neutralise_formulas(book: Any) -> int:
+    """Make every cell whose text would run as a formula (duban/rules/formulas.py) a text
+    cell, its value unchanged: Duban writes no formula of its own, so any is from data.
+    Returns how many cells were changed."""
+    changed = 0
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if looks_like_formula(cell.value):
+                    cell.data_type = "s"
+                    changed += 1
+    return changed
+
+
 def save_deterministic(book: Any, path: Path, stamp: datetime) -> None:
-    """Save with `stamp` as the document's time and fixed zip times: same content, same bytes."""
+    """Save with `stamp` as the document's time and fixed zip times: same content, same bytes.
+    No cell of data is saved as a formula (`neutralise_formulas`)."""
     from openpyxl.xml.functions import tostring
 
+    neutralise_formulas(book)
     book.properties.creator = "Duban"
     book.properties.created = stamp
     buffer = BytesIO()

@@ -45,7 +45,7 @@ def test_chinese_text_is_drawn_with_the_cjk_font(tmp_path: Path) -> None:
     from duban.notices.charts import FONT_FILE
 
     used = font_manager.findfont(FontProperties(family=["sans-serif"]), fallback_to_default=False)
-    assert Path(used) == Path(str(FONT_FILE))
+    assert Path(used).resolve() == Path(str(FONT_FILE)).resolve()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         week_bars(["房产证办证难", "拖欠工资"], [4, 3], [1, 4], tmp_path / "b.png", "各问题诉求量")

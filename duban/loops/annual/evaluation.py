@@ -24,6 +24,7 @@ from duban.queries.metrics import ticket_sources, unit_rates
 from duban.queries.units import directory
 from duban.queries.weekly import city_rates
 from duban.rules.coverage import RateNote, rate_notes
+from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 from duban.rules.ranking import GROUP_NAMES, RATES
 from duban.rules.scoring import (
@@ -217,7 +218,9 @@ def write_scores_csv(snap: AnnualSnapshot, path: Path) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:
         out.write("\ufeff")
-        scores_frame(snap).to_csv(out, index=False, na_rep="", lineterminator="\n")
+        scores_frame(snap).map(csv_safe).to_csv(
+            out, index=False, na_rep="", lineterminator="\n"
+        )  # no formula from data
     tmp.replace(path)
     return path
 
