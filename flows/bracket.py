@@ -17,11 +17,12 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import MissingContextError
+from prefect.states import Completed, State
 
 from duban.context import LoopContext
 from duban.db.runs import finish_run, start_run
@@ -37,6 +38,7 @@ __all__ = [
     "loop_run",
     "mail_keys",
     "skipped",
+    "skipped_state",
     "table",
 ]
 
@@ -104,12 +106,29 @@ def disposed_on_error(ctx: LoopContext) -> Iterator[None]:
 
 
 def skipped(ctx: LoopContext, loop: str, key: str, label: str, reason: str) -> dict[str, Any]:
-    """A scheduled run on a day it has nothing to do: record a skipped run of `label`."""
+    """A scheduled run on a day it has nothing to do: record a skipped run of `label`, leave
+    an artifact that says why, and end the flow run "Skipped" (`skipped_state`)."""
     summary = {key: label, "skipped": reason}
     with loop_run(ctx, loop, key, label, {key: None}, False) as run:
         run.finish(summary, "skipped")
     get_run_logger().info("%s: nothing to do today", reason)
-    return {**summary, "status": "skipped"}
+    artifact(
+        f"{loop}-skipped",
+        f"跳过 Skipped: {label}",
+        f"{loop} {label}: skipped",
+        {"reason": reason},
+        before=[f"**Nothing to do** 今日无需运行: {reason}.", ""],
+    )
+    return skipped_state({**summary, "status": "skipped"}, reason)
+
+
+def skipped_state(result: dict[str, Any], reason: str, name: str = "Skipped") -> dict[str, Any]:
+    """What a flow returns when it had nothing to do: a Completed state named "Skipped" with
+    the reason as its message, so the Prefect UI does not show a green "Completed" for a run
+    that did nothing. A caller of the flow gets `result` itself (Prefect unwraps a returned
+    state to its data), hence the type; outside a flow run it is the state."""
+    state: State[Any] = Completed(name=name, message=reason, data=result)
+    return cast(dict[str, Any], state)
 
 
 # What a skipped run says it is not (its summary's "skipped": "<today> is not the …").
@@ -124,7 +143,8 @@ def due_period(
     ctx: LoopContext, loop: str, key: str, run_on: RunOn, previous: Callable[[date], str]
 ) -> str | dict[str, Any]:
     """The period a scheduled run (given none) is due for: the one before today's in the
-    city. On a day that is not `run_on`, it records a skipped run and returns its result."""
+    city. On a day that is not `run_on`, it records a skipped run and returns what the flow
+    returns (`skipped`): test with `isinstance(due, str)`."""
     today = ctx.today()
     if is_due(today, run_on, ctx.config.calendar):
         return previous(today)
