@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any, cast
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
 from prefect.states import Completed, State
 
@@ -35,6 +35,7 @@ __all__ = [
     "artifact",
     "disposed_on_error",
     "due_period",
+    "figures_table",
     "loop_run",
     "mail_keys",
     "skipped",
@@ -161,6 +162,45 @@ def table(rows: Mapping[str, Any], header: str = "| | |", skip: Collection[str] 
     return [header, "|---|---|", *(f"| {k} | {v} |" for k, v in rows.items() if k not in skip)]
 
 
+# The Chinese names of a run's key figures (its summary's keys) in its table artifact.
+FIGURE_NAMES: dict[str, str] = {
+    "day": "日期", "week": "周次", "month": "月份", "quarter": "季度", "year": "年度",
+    "from": "起", "to": "止", "since": "上次报告", "status": "状态", "skipped": "跳过原因",
+    "reason": "原因", "dry_run": "试运行", "caught_up": "补报日期", "escalations": "新督办步骤",
+    "units_reported": "报告单位数", "red": "红色预警", "tickets": "工单数",
+    "tickets_last_week": "上周工单数", "lead_units": "主责单位数", "charts": "图表数",
+    "headline": "要点", "units_ranked": "排名单位数", "units_named": "点名单位数",
+    "units_scored": "考评单位数", "ledger_items": "挂账事项", "workbooks": "台账工作簿",
+    "drafts": "待审批草稿", "approver": "审批人", "comment": "审批意见", "approved": "已批准",
+    "figures_changed": "已变化数据", "correction": "更正", "population": "可抽总数",
+    "strata": "分层数", "drawn": "抽取数", "drawn_now": "本次抽取", "recorded_now": "本次记录",
+    "fingerprint": "抽样指纹", "units": "单位数", "checklist": "核验清单", "closed": "办结工单",
+    "examined": "核查工单", "recurred": "复发工单", "recurrence_rate": "复发率",
+    "reopened": "重新开启", "notices": "通报数", "notices_already_recorded": "已有通报",
+    "archive": "存档", "scores_csv": "得分表", "mail_sent": "已发送邮件",
+    "mail_pending": "待发送邮件", "mail_failed": "发送失败", "mail_refused": "拒发",
+    "mail_parked": "搁置",
+}  # fmt: skip
+
+
+def figures_table(summary: Mapping[str, Any], skip: Collection[str] = ()) -> list[dict[str, str]]:
+    """The run's key figures as rows of a table artifact, named in Chinese (the summary's key
+    beside it, as the run record and the command line name it)."""
+    return [
+        {"指标": FIGURE_NAMES.get(k, k), "键": k, "数值": _cell(v)}
+        for k, v in summary.items()
+        if k not in skip and not isinstance(v, dict)
+    ]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(map(str, value)) or "—"
+    return "—" if value is None else str(value)
+
+
 def artifact(
     key: str,
     title: str,
@@ -173,6 +213,10 @@ def artifact(
     after: Sequence[str] = (),
 ) -> None:
     """The run's markdown artifact: `# title`, the lines `before`, the summary as a table
-    (without the keys in `skip`), the lines `after`."""
+    (without the keys in `skip`), the lines `after`; and its key figures as a table artifact
+    in Chinese (`<key>-figures`)."""
     lines = [f"# {title}", "", *before, *table(summary, header, skip), *after]
     create_markdown_artifact(key=key, markdown="\n".join(lines), description=description)
+    create_table_artifact(
+        key=f"{key}-figures", table=figures_table(summary, skip), description=f"{title} 关键数据"
+    )

@@ -14,7 +14,7 @@ from duban.settings import Settings, get_settings, uses_example_config
 
 # The temporary Prefect server a flow starts when no PREFECT_API_URL is set must come up
 # within this many seconds; Prefect's own default is too short on a busy 2-core machine.
-EPHEMERAL_STARTUP_TIMEOUT = "180"
+EPHEMERAL_STARTUP_TIMEOUT = "300"
 EPHEMERAL_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 
 

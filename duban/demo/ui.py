@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["PrefectServer", "free_port", "prefect_home", "start_server"]
 
-STARTUP_SECONDS = 180.0
+STARTUP_SECONDS = 300.0
 
 
 def prefect_home(out_dir: Path) -> Path:
