@@ -5,14 +5,16 @@
 Runs `duban demo --ui` on a small demo city (its own Prefect server on a free port, its
 database in the demo folder), waits until the demo's loops are served, starts the monthly
 bulletin of an earlier month from its deployment so that it pauses for approval, then
-captures with headless Chromium (`apt-get install chromium`; tests/browser.py):
+captures with headless Chromium (`apt-get install chromium`, and a CJK font for the
+Chinese text, e.g. `apt-get install fonts-wqy-microhei`; tests/browser.py):
 
 - deployments.png: the Deployments page (every loop, what it does and when);
 - form-<deployment>.png: each deployment's *Custom run* form;
-- paused-bulletin.png and paused-bulletin-artifacts.png: the paused bulletin and the draft
-  its approver reads (headline, ranking, named units, the text of the draft);
-- draft-<artifact>.png: the draft's artifacts, one page each;
-- finished-run-artifacts.png: a finished run's artifacts (its key figures in Chinese).
+- paused-bulletin.png: the paused bulletin (its *Resume* button asks for the decision);
+- draft-<artifact>.png: what its approver reads, one artifact a page (the headline, the
+  text of the draft, the ranking and the named units as tables);
+- finished-run.png and finished-<artifact>.png: a finished run and its artifacts (its key
+  figures as a table in Chinese).
 
 Everything is stopped at the end, on failure too. Not part of the test suite (it takes a
 few minutes); tests/e2e/test_forms.py asserts what the forms say.
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.browser import FLAGS, chromium  # noqa: E402
+from tests.e2e.processes import RetryingClient  # noqa: E402  (the server on SQLite: 503s)
 
 DUBAN = Path(sys.executable).parent / "duban"
 URL_LINE = re.compile(r"The Prefect UI: (http://127\.0\.0\.1:\d+)")
@@ -65,6 +68,19 @@ def shoot(page: str, png: Path, profile: Path) -> None:
     print(f"{png} {'ok' if png.exists() else 'MISSING'}  ({page})")
 
 
+def shoot_artifacts(
+    api: httpx.Client, url: str, run_id: str, prefix: str, out: Path, profile: Path
+) -> None:
+    """Each artifact page of the flow run `run_id` (the run page's tabs are not addressable)."""
+    artifacts = api.post(
+        "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run_id]}}}
+    ).json()
+    for artifact in artifacts:
+        if artifact["key"]:
+            shoot(f"{url}/artifacts/artifact/{artifact['id']}",
+                  out / f"{prefix}-{artifact['key']}.png", profile)  # fmt: skip
+
+
 def final_or_paused(api: httpx.Client, run_id: str) -> str | None:
     state = api.get(f"/flow_runs/{run_id}").json()["state"]["type"]
     return state if state in {"PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
@@ -87,7 +103,7 @@ def main() -> int:
                                 start_new_session=True)  # fmt: skip
     try:
         url = wait("the UI's address", lambda: URL_LINE.search(log.read_text()), 1500, log)[1]
-        api = httpx.Client(base_url=f"{url}/api", timeout=30)
+        api = RetryingClient(base_url=f"{url}/api", timeout=30)
 
         def deployments() -> list[dict[str, Any]]:
             found: list[dict[str, Any]] = api.post("/deployments/filter", json={}).json()
@@ -113,23 +129,15 @@ def main() -> int:
             run_form = f"{url}/deployments/deployment/{deployment['id']}/run"
             shoot(run_form, out / f"form-{name}.png", profile)
         shoot(f"{url}/runs/flow-run/{paused}", out / "paused-bulletin.png", profile)
-        shoot(f"{url}/runs/flow-run/{paused}?tab=Artifacts",
-              out / "paused-bulletin-artifacts.png", profile)  # fmt: skip
-        artifacts = api.post(
-            "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [paused]}}}
-        ).json()
-        for artifact in artifacts:
-            if artifact["key"] and artifact["type"] != "link":
-                shoot(f"{url}/artifacts/artifact/{artifact['id']}",
-                      out / f"draft-{artifact['key']}.png", profile)  # fmt: skip
+        shoot_artifacts(api, url, paused, "draft", out, profile)
         finished = api.post(
             "/flow_runs/filter",
             json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
                   "sort": "END_TIME_DESC", "limit": 1},
         ).json()  # fmt: skip
         if finished:
-            shoot(f"{url}/runs/flow-run/{finished[0]['id']}?tab=Artifacts",
-                  out / "finished-run-artifacts.png", profile)  # fmt: skip
+            shoot(f"{url}/runs/flow-run/{finished[0]['id']}", out / "finished-run.png", profile)
+            shoot_artifacts(api, url, finished[0]["id"], "finished", out, profile)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGINT)
