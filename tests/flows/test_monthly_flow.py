@@ -4,6 +4,7 @@ real SMTP server. Drafts are held until approved — from the command line's pat
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -242,10 +243,10 @@ def test_paused_flow_run_is_resumed_with_the_approval(city: dict[str, Any]) -> N
     drafted = {a.key: a for a in found}
     draft = str(drafted[f"monthly-draft-{MONTH}"].data)
     assert "office-bulletin.html" in draft and "```text" in draft
-    ranking = str(drafted[f"monthly-draft-{MONTH}-ranking"].data)
-    assert "单位" in ranking and "排名" in ranking and "得分" in ranking
+    ranking = json.loads(str(drafted[f"monthly-draft-{MONTH}-ranking"].data))
+    assert ranking and {"组别", "排名", "单位", "得分", "工单数", "点名"} <= set(ranking[0])
     assert f"monthly-draft-{MONTH}-named" in drafted
-    assert drafted[f"monthly-draft-{MONTH}-file"].type == "link"
+    assert "file://" in str(drafted[f"monthly-draft-{MONTH}-file"].data)
 
     outcome = approve_monthly(MONTH, "王局长", comment="UI 审批")
     assert outcome["resumed_flow_run"] == str(run_id)
