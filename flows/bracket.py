@@ -179,7 +179,8 @@ FIGURE_NAMES: dict[str, str] = {
     "reopened": "重新开启", "notices": "通报数", "notices_already_recorded": "已有通报",
     "archive": "存档", "scores_csv": "得分表", "mail_sent": "已发送邮件",
     "mail_pending": "待发送邮件", "mail_failed": "发送失败", "mail_refused": "拒发",
-    "mail_parked": "搁置",
+    "mail_parked": "搁置", "published_version": "发布版本", "figures_recorded": "记录数据项",
+    "published_on": "发布日期", "resumed_flow_run": "恢复的运行",
 }  # fmt: skip
 
 

@@ -87,6 +87,7 @@ def test_every_deployment_form_explains_its_parameters(
     assert "工作日" in (daily.description or "") and "working days" in (daily.description or "")
     request = found["lookback/lookback"].parameter_openapi_schema["definitions"]["LookbackRequest"]
     assert request["properties"]["same_place"]["enum"] == ["address", "community", "street"]
+    assert found["monthly-bulletin/monthly-bulletin"].parameters == {"wait_for_approval": True}
     month = found["monthly-bulletin/monthly-bulletin"].parameter_openapi_schema["properties"]
     assert month["month"]["type"] == "string" and "YYYY-MM" in month["month"]["description"]
 
