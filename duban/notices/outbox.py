@@ -45,7 +45,11 @@ DELIVERIES = cast(Table, Delivery.__table__)
 # Consecutive deliveries that failed every attempt with a transient error before the run stops.
 BREAKER_THRESHOLD = 3
 
-_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# A plain address, name@domain. Refused before the @-sign, besides what cannot be in one
+# address: quotes (a quoted local part can hold another address), and `%` and `!`, the
+# "percent hack" and bang paths — a relay that honours them sends `a%evil.com@duban.example`
+# on to evil.com (config validation refuses them too: duban/config/base.py check_email).
+_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\%!]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 class RecipientRefused(ValueError):
@@ -70,8 +74,9 @@ def _domain_of(recipient: str) -> str | None:
 
 
 def allowed(recipient: str, allowed_domains: list[str]) -> bool:
-    """True when the address is plain (name@domain) and its domain equals, or is a subdomain
-    of, one of `allowed_domains` (case-insensitive)."""
+    """True when the address is plain (name@domain, nothing that routes elsewhere: `%`, `!`,
+    quotes) and its domain equals, or is a subdomain of, one of `allowed_domains`
+    (case-insensitive)."""
     domain = _domain_of(recipient)
     if domain is None:
         return False
