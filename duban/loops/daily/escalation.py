@@ -112,12 +112,18 @@ def apply_escalations(
     result.new_steps = rows
     if not dry_run and rows:
         with engine.begin() as conn:
-            keys = ["item_kind", "item_id", "step"]
-            inserted = insert_new(conn, Escalation.__table__, rows, keys)
+            inserted = insert_new(conn, Escalation.__table__, rows, LADDER_KEY)
         # Only what this run recorded: a concurrent run may have recorded some steps first.
-        mine = {(getattr(kind, "value", kind), int(item), step) for kind, item, step in inserted}
-        result.new_steps = [r for r in rows if (r["item_kind"], r["item_id"], r["step"]) in mine]
+        mine = {(getattr(kind, "value", kind), int(item), step, int(round_))
+                for kind, item, step, round_ in inserted}  # fmt: skip
+        result.new_steps = [
+            r for r in rows if (r["item_kind"], r["item_id"], r["step"], r["round"]) in mine
+        ]
     return result
+
+
+# One step of one round of an item's ladder is recorded once (a redo starts round 2).
+LADDER_KEY = ["item_kind", "item_id", "step", "round"]
 
 
 def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) -> dict[str, Any]:
@@ -130,4 +136,5 @@ def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) ->
         "due_on": due.due_on,
         "applied_at": now,
         "reason": due.reason,
+        "round": 1,
     }
