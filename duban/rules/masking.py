@@ -53,7 +53,7 @@ def mask_personal_data(text: str | None) -> str:
 
 
 # Citizen text in a mail: at most this many characters per text (config/mail.yaml
-# max_citizen_text); the rest is in the attachment or the system.
+# max_citizen_text, whose default this is); the rest is in the attachment or the system.
 CITIZEN_TEXT_LIMIT = 2000
 SHORTENED = "…（全文见附件/系统）"
 
@@ -63,6 +63,8 @@ def shortened(text: str, limit: int = CITIZEN_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + SHORTENED
 
 
-def citizen_text(text: str | None, limit: int = CITIZEN_TEXT_LIMIT) -> str:
-    """Citizen text as a mail shows it: personal data masked, at most `limit` characters."""
+def citizen_text(text: str | None, limit: int) -> str:
+    """Citizen text (a complaint, an address) as a notice shows it: personal data masked,
+    at most `limit` characters (config/mail.yaml `max_citizen_text`). Every notice that
+    prints citizen text goes through here."""
     return shortened(mask_personal_data(text), limit)

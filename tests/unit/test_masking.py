@@ -47,10 +47,10 @@ def test_citizen_text_is_cut_to_the_limit_with_a_pointer_to_the_full_text() -> N
     from duban.rules.masking import CITIZEN_TEXT_LIMIT, SHORTENED, citizen_text, shortened
 
     complaint = "噪音扰民，电话13912345678。" + "楼下施工" * 25_000  # 100,000+ characters
-    shown = citizen_text(complaint)
+    shown = citizen_text(complaint, CITIZEN_TEXT_LIMIT)
     assert len(shown) == CITIZEN_TEXT_LIMIT + len(SHORTENED) and shown.endswith(SHORTENED)
     assert "13912345678" not in shown  # masked before it is cut
-    assert citizen_text("短文本") == "短文本"
+    assert citizen_text("短文本", CITIZEN_TEXT_LIMIT) == "短文本"
     assert shortened("x" * 2000) == "x" * 2000  # exactly the limit: whole
     assert shortened("x" * 11, 10) == "x" * 10 + SHORTENED
 
