@@ -53,7 +53,13 @@ from duban.db.models import ImportRun, QuarantinedRow, Ticket
 from duban.ingest.city import problem_by_category, unit_lookup
 from duban.ingest.places import with_place_keys
 from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
-from duban.ingest.sources import DEFAULT_CHUNK_ROWS, RawChunk, read_export
+from duban.ingest.sources import (
+    DEFAULT_CHUNK_ROWS,
+    ExportError,
+    RawChunk,
+    better_encoding,
+    read_export,
+)
 from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 
@@ -83,6 +89,10 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    superseded: int = 0  # rows of an id that a later row of the file lists again (it wins)
+    blank_lines: int = 0  # blank (or empty formatted) rows: skipped, not in `read`
+    undecodable: int = 0  # quarantined rows with bytes the mapping's encoding cannot decode
+    notes: list[str] = field(default_factory=list)  # e.g. sheets not read, a better encoding
     report_path: str | None = None
     bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
     index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
@@ -91,15 +101,29 @@ class ImportSummary:
     def line(self) -> str:
         text = (
             f"{self.file}: read {self.read}, inserted {self.inserted}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, quarantined {self.quarantined}"
+            f"unchanged {self.unchanged}, quarantined {self.quarantined}, "
+            f"superseded {self.superseded}"
         )
+        if self.blank_lines:
+            text += f"; {self.blank_lines} blank rows skipped"
         if self.report_path:
             text += f" (see {self.report_path})"
         if self.bulk:
             text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
         if self.indexes_recreated:
             text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
+        for note in self.notes:
+            text += f"; {note}"
         return text
+
+    def committed(self) -> str:
+        """What an interrupted import has committed (each chunk commits on its own)."""
+        return (
+            f"committed before the error: the first {self.read} rows read (inserted "
+            f"{self.inserted}, updated {self.updated}, unchanged {self.unchanged}, quarantined "
+            f"{self.quarantined}, superseded {self.superseded}); importing the file again "
+            "resumes: the committed rows count as unchanged"
+        )
 
 
 class _Report:
@@ -134,6 +158,19 @@ class _Report:
                         mask_personal_data(err["reason"]),
                     )
                 )
+
+    def superseded(self, rows: list[tuple[int, int, str]], column: str, sheet: str | None) -> None:
+        """Rows (row, by row, id) whose id a later row of the file lists again: reported, not
+        quarantined (the later row is stored)."""
+        reason = "superseded by row {} (the same id: the file's last row of an id is stored)"
+        self.write(
+            [
+                BadRow(row, [{"field": "external_id", "column": column, "value": external_id,
+                              "reason": reason.format(by)}], {})
+                for row, by, external_id in rows
+            ],
+            sheet,
+        )  # fmt: skip
 
     def close(self) -> str | None:
         if self._handle is None:
@@ -376,13 +413,20 @@ def import_tickets(
     # Two stages overlap: while the database stores one chunk (in a worker thread; the
     # driver waits for the server without holding the GIL), the next is read and validated.
     # Chunks are stored, counted and reported strictly in file order, one transaction each.
-    pending: tuple[Future[None], RawChunk, list[BadRow]] | None = None
+    pending: tuple[Future[None], RawChunk, list[BadRow], list[tuple[int, int, str]]] | None = None
+    ids = _FileIds()
+    id_column = mapping.columns["external_id"]
 
-    def finish(stored: tuple[Future[None], RawChunk, list[BadRow]]) -> None:
-        future, chunk, bad = stored
+    def finish(stored: tuple[Future[None], RawChunk, list[BadRow], list[Any]]) -> None:
+        future, chunk, bad, superseded = stored
         future.result()  # raises what storing raised
         report.write(bad, chunk.sheet)
+        report.superseded(superseded, id_column, chunk.sheet)
         summary.read += len(chunk.frame)
+        summary.superseded += len(superseded)
+        summary.blank_lines += chunk.blank_lines
+        summary.undecodable += sum(b.undecodable for b in bad)
+        summary.notes.extend(chunk.notes)
         if on_chunk:
             on_chunk(chunk, summary)
 
@@ -395,25 +439,36 @@ def import_tickets(
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
                     for chunk in read_export(path, mapping, chunk_rows):
-                        good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+                        good, bad = validate_rows(
+                            chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems
+                        )
+                        superseded, repeated = ids.note(chunk, good, bad)
                         if not good.empty:
                             good = with_place_keys(good.assign(row_hash=hash_rows(good)))
                         if pending is not None:
-                            finish(pending)
-                            pending = None
+                            stored, pending = pending, None
+                            finish(stored)
                         future = writer.submit(
                             _store_chunk, engine, source, run_id, (str(path), checksum),
-                            chunk.sheet, good, bad, summary,
+                            chunk.sheet, good, bad, summary, repeated,
                         )  # fmt: skip
-                        pending = (future, chunk, bad)
+                        pending = (future, chunk, bad, superseded)
                     if pending is not None:
-                        finish(pending)
-                        pending = None
+                        stored, pending = pending, None
+                        finish(stored)
                 finally:
                     # An error while reading the next chunk: the one in flight still ends
                     # (and is counted) before the error goes on.
                     if pending is not None and pending[0].exception() is None:
                         finish(pending)
+        except ExportError as exc:
+            if summary.read == 0:
+                raise
+            raise ExportError(f"{exc}; {summary.committed()}") from None
+        except BaseException:
+            if summary.read:
+                log.error("%s: import interrupted; %s", path, summary.committed())
+            raise
         finally:
             if summary.bulk:
                 # After an error too (the writer thread has ended: its chunk is committed or
@@ -429,6 +484,14 @@ def import_tickets(
                     summary.index_rebuild_s,
                 )
     finally:
+        if summary.undecodable:
+            better = better_encoding(path, mapping.encoding)
+            if better:
+                summary.notes.append(
+                    f"{summary.undecodable} rows are not {mapping.encoding} text, but the whole "
+                    f"file reads as {better}: set `encoding: {better}` in "
+                    f"config/sources/{source}.yaml and import it again"
+                )
         summary.report_path = report.close()
         with session_scope(engine) as session:
             run = session.get_one(ImportRun, run_id)
@@ -448,6 +511,7 @@ def _store_chunk(
     good: pd.DataFrame,
     bad: list[BadRow],
     summary: ImportSummary,
+    repeated: np.ndarray | None = None,
 ) -> None:
     """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
 
@@ -498,7 +562,14 @@ def _store_chunk(
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
             upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
-            counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
+            # A row whose id an earlier chunk of this file stored supersedes that row (which
+            # was counted): it counts as neither inserted, updated nor unchanged.
+            first = ~repeated if repeated is not None else np.ones(len(good), dtype=bool)
+            counts = (
+                int((is_new & first).sum()),
+                int((changed & first).sum()),
+                int((~is_new & ~changed & first).sum()),
+            )
         else:
             counts = (0, 0, 0)
     # Counted once committed (the writer thread runs one chunk at a time).
@@ -506,3 +577,39 @@ def _store_chunk(
     summary.inserted += counts[0]
     summary.updated += counts[1]
     summary.unchanged += counts[2]
+
+
+class _FileIds:
+    """The ids a file's rows have stored so far, with their row numbers: a later row of the
+    same id supersedes the earlier one (the file's last row of an id is stored)."""
+
+    def __init__(self) -> None:
+        self.row_of: dict[str, int] = {}
+
+    def note(
+        self, chunk: RawChunk, good: pd.DataFrame, bad: list[BadRow]
+    ) -> tuple[list[tuple[int, int, str]], np.ndarray]:
+        """(superseded rows as (row, by row, id), which good rows repeat an earlier chunk's
+        id). Within a chunk, validation kept the last row of an id; the rows it dropped are
+        neither good nor bad."""
+        numbers = chunk.row_numbers()
+        positions = good.index.to_numpy()
+        ids = good["external_id"].tolist()
+        rows = numbers[positions].tolist()
+        kept_row = dict(zip(ids, rows, strict=True))
+        superseded: list[tuple[int, int, str]] = []
+        dropped = np.ones(len(numbers), dtype=bool)
+        dropped[positions] = False
+        dropped &= ~np.isin(numbers, [b.row_number for b in bad])
+        if dropped.any():
+            raw_ids = chunk.frame["external_id"].to_numpy()
+            for i in np.flatnonzero(dropped).tolist():
+                by = kept_row.get(raw_ids[i])
+                if by is not None and by != numbers[i]:
+                    superseded.append((int(numbers[i]), by, raw_ids[i]))
+        repeated = np.fromiter((i in self.row_of for i in ids), dtype=bool, count=len(ids))
+        for i in np.flatnonzero(repeated).tolist():
+            superseded.append((self.row_of[ids[i]], rows[i], ids[i]))
+        self.row_of.update(kept_row)
+        superseded.sort()
+        return superseded, repeated
