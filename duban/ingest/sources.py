@@ -195,13 +195,15 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
                 chunk.blank += 1
                 continue
             problem = None
-            if len(record) != width and len(taken) > 1:
-                # A quote opened in the row's first line ran on: that line alone is the row.
+            odd = sum(line.count('"') for line in taken) % 2 == 1  # a quote never closed
+            if len(taken) > 1 and (odd or _stray_run(taken, mapping.delimiter, width)):
+                # A quote opened in the row's first line ran on over other rows: that line
+                # alone is the row (quarantined), reading goes on at the next line.
                 lines.give_back(taken[1:])
                 record = next(csv.reader(taken[:1], delimiter=mapping.delimiter, strict=False))
                 line = taken[0].rstrip("\r\n")
                 problem = _problem("(row)", "", line[:200], UNBALANCED_QUOTE)
-            elif sum(line.count('"') for line in taken) % 2:  # the quote never closed
+            elif odd:
                 at = len(record) - 1
                 name = by_position.get(at, "(row)")
                 problem = _problem(name, labels[at], record[at][:200], CUT_IN_QUOTES)
@@ -218,6 +220,21 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
                 yield chunk.take(raw.tell())
         if len(chunk) or chunk.blank:
             yield chunk.take(0)
+
+
+def _stray_run(lines: list[str], delimiter: str, width: int) -> bool:
+    """Whether a record over several lines is a stray quote's run over other rows rather
+    than a quoted field with line breaks: its later lines look like whole rows (a row's
+    number of separators), or the quote that ends the run is followed by text — a quote
+    that ends a field is followed by a separator or the line's end; this one opened a field
+    of a later row."""
+    if any(line.count(delimiter) >= width - 1 for line in lines[1:]):
+        return True
+    last = lines[-1]
+    at = last.find('"')
+    while at >= 0 and last.startswith('""', at):  # an escaped quote inside the field
+        at = last.find('"', at + 2)
+    return at >= 0 and last[at + 1 : at + 2] not in ("", "\r", "\n", delimiter)
 
 
 def _problem(field: str, column: str, value: str, reason: str) -> dict[str, str]:
