@@ -10,10 +10,12 @@ import codecs
 import csv
 import io
 import math
+import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
@@ -360,6 +362,8 @@ def _read_xlsx(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
+        # The formulas themselves, read alongside a sheet that has any: where a formula has
+        # no cached value (a workbook no spreadsheet program has saved), its cell is None.
         formulas = load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:
         raise ExportError(f"{path}: not a readable .xlsx workbook: {exc}") from None
@@ -382,7 +386,8 @@ def _read_xlsx(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[
                 first = first or (name, head)
                 skipped.append(name)
                 continue
-            yield from _sheet_chunks(sheet, formulas[name], found, mapping, chunk_rows, book.epoch)
+            written = formulas[name] if _has_formulas(sheet) else None
+            yield from _sheet_chunks(sheet, written, found, mapping, chunk_rows, book.epoch)
         if first is not None and len(skipped) == len(chosen):
             name, head = first
             wanted = set(mapping.columns.values())
@@ -404,7 +409,7 @@ def _read_xlsx(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[
 
 def _sheet_chunks(
     sheet: Any,
-    formula_sheet: Any,
+    formula_sheet: Any | None,
     found: tuple[int, list[str]],
     mapping: SourceMapping,
     chunk_rows: int,
@@ -420,7 +425,11 @@ def _sheet_chunks(
     chunk = _ChunkBuilder(fields)
     chunk.sheet = sheet.title
     values_rows = sheet.iter_rows(min_row=at + 2, values_only=True)
-    formula_rows = formula_sheet.iter_rows(min_row=at + 2, values_only=True)
+    formula_rows: Iterator[tuple[Any, ...]] = (
+        formula_sheet.iter_rows(min_row=at + 2, values_only=True)
+        if formula_sheet is not None
+        else repeat(())
+    )
     for row, (values, written) in enumerate(
         zip(values_rows, formula_rows, strict=False), start=at + 2
     ):
@@ -450,6 +459,25 @@ def _sheet_chunks(
             yield chunk.take(0)
     if len(chunk) or chunk.blank:
         yield chunk.take(0)
+
+
+# A formula element in a worksheet's XML (`<f>`, `<f t="shared" …/>`, with a prefix or not).
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(sheet: Any) -> bool:
+    """Whether a read-only sheet holds any formula (its XML scanned, not parsed)."""
+    try:
+        stream = sheet.parent._archive.open(sheet._worksheet_path)
+    except (AttributeError, KeyError):  # not the openpyxl this was written for: assume so
+        return True
+    tail = b""
+    with stream:
+        while block := stream.read(1 << 20):
+            if _FORMULA_TAG.search(tail + block):
+                return True
+            tail = block[-16:]
+    return False
 
 
 def _is_formula(value: Any) -> bool:
