@@ -189,39 +189,67 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
         by_position = dict(zip(wanted, fields, strict=True))
         chunk = _ChunkBuilder(fields)
         row = 1
+        shape = _Shape(mapping.delimiter, width, labels, by_position)
+        single = len(wanted) == 1
+        numbers, kept = chunk.rows, chunk.values  # (this loop runs for every row: no calls)
         for record in reader:
             taken = lines.taken
             lines.taken = []
             row += 1
-            if not any(v.strip() for v in record):  # a blank line (or only separators)
-                chunk.blank += 1
+            if not (record and (record[0].strip() or "".join(record).strip())):
+                chunk.blank += 1  # a blank line, or only separators
                 continue
-            problem = None
-            odd = sum(line.count('"') for line in taken) % 2 == 1  # a quote never closed
-            if len(taken) > 1 and (odd or _stray_run(taken, mapping.delimiter, width)):
-                # A quote opened in the row's first line ran on over other rows: that line
-                # alone is the row (quarantined), reading goes on at the next line.
-                lines.give_back(taken[1:])
-                record = next(csv.reader(taken[:1], delimiter=mapping.delimiter, strict=False))
-                line = taken[0].rstrip("\r\n")
-                problem = _problem("(row)", "", line[:200], UNBALANCED_QUOTE)
-            elif odd:
-                at = len(record) - 1
-                name = by_position.get(at, "(row)")
-                problem = _problem(name, labels[at], record[at][:200], CUT_IN_QUOTES)
-            elif len(record) != width:
-                extra = mapping.delimiter.join(record[width:])[:200]
-                what = "extra field(s) at the end" if extra else "field(s) missing"
-                reason = f"{len(record)} fields, the header has {width}: {what}"
-                problem = _problem("(row)", "", extra, reason)
-            if len(record) < width:
-                record = record + [""] * (width - len(record))
-            values = pick(record)
-            chunk.add(row, values if len(wanted) > 1 else (values,), problem)
-            if len(chunk) >= chunk_rows:
+            if len(taken) > 1 or len(record) != width or taken[0].count('"') % 2:
+                record, problem = _odd_record(record, taken, lines, shape)
+                if problem is not None:
+                    chunk.problems[len(numbers)] = [problem]
+            numbers.append(row)
+            kept.append((pick(record),) if single else pick(record))
+            if len(numbers) >= chunk_rows:
                 yield chunk.take(raw.tell())
+                numbers, kept = chunk.rows, chunk.values
         if len(chunk) or chunk.blank:
             yield chunk.take(0)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a CSV export's rows look like: for telling a faulty record what is wrong."""
+
+    delimiter: str
+    width: int  # fields in the header
+    labels: list[str]  # the header's labels
+    fields: dict[int, str]  # position -> the ticket field it maps to
+
+
+def _odd_record(
+    record: list[str], lines: list[str], source: _Lines, shape: _Shape
+) -> tuple[list[str], dict[str, str] | None]:
+    """A record over several lines, of the wrong width, or with a quote left open: the row
+    to keep (as wide as the header) and what is wrong with it, if anything.
+
+    A stray quote's run over other rows (`_stray_run`) or to the end of the file: its first
+    line alone is the row (quarantined) and the other lines are given back to be read again.
+    """
+    width = shape.width
+    problem = None
+    odd = sum(line.count('"') for line in lines) % 2 == 1  # a quote never closed
+    if len(lines) > 1 and (odd or _stray_run(lines, shape.delimiter, width)):
+        source.give_back(lines[1:])
+        record = next(csv.reader(lines[:1], delimiter=shape.delimiter, strict=False))
+        problem = _problem("(row)", "", lines[0].rstrip("\r\n")[:200], UNBALANCED_QUOTE)
+    elif odd:  # the last record: the file ends inside its quoted field
+        at = len(record) - 1
+        name = shape.fields.get(at, "(row)")
+        problem = _problem(name, shape.labels[at], record[at][:200], CUT_IN_QUOTES)
+    elif len(record) != width:
+        extra = shape.delimiter.join(record[width:])[:200]
+        what = "extra field(s) at the end" if extra else "field(s) missing"
+        reason = f"{len(record)} fields, the header has {width}: {what}"
+        problem = _problem("(row)", "", extra, reason)
+    if len(record) < width:
+        record = record + [""] * (width - len(record))
+    return record, problem
 
 
 def _stray_run(lines: list[str], delimiter: str, width: int) -> bool:
@@ -230,13 +258,13 @@ def _stray_run(lines: list[str], delimiter: str, width: int) -> bool:
     number of separators), or the quote that ends the run is followed by text — a quote
     that ends a field is followed by a separator or the line's end; this one opened a field
     of a later row."""
-    if any(line.count(delimiter) >= width - 1 for line in lines[1:]):
-        return True
     last = lines[-1]
     at = last.find('"')
     while at >= 0 and last.startswith('""', at):  # an escaped quote inside the field
         at = last.find('"', at + 2)
-    return at >= 0 and last[at + 1 : at + 2] not in ("", "\r", "\n", delimiter)
+    if at >= 0 and last[at + 1 : at + 2] not in ("", "\r", "\n", delimiter):
+        return True
+    return len(lines) > 2 and max(line.count(delimiter) for line in lines[1:]) >= width - 1
 
 
 def _problem(field: str, column: str, value: str, reason: str) -> dict[str, str]:
