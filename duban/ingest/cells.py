@@ -37,6 +37,8 @@ _SHOWN = re.compile(_CONTROL.pattern[:-1] + "\udc80-\udcff]")
 def undecodable(values: np.ndarray) -> np.ndarray:
     """True where a text cell holds bytes its file's encoding could not decode."""
     search = _UNDECODED.search
+    if search("".join(values.tolist())) is None:  # one search for the column: the usual case
+        return np.zeros(len(values), dtype=bool)
     return np.fromiter((search(v) is not None for v in values), dtype=bool, count=len(values))
 
 

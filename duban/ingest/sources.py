@@ -91,13 +91,6 @@ def _stripped(values: Any) -> pd.Series:
     return pd.Series(cells, dtype=object, copy=False)
 
 
-def _to_fields(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    stripped: dict[str, pd.Series] = {}
-    for col in set(columns.values()):
-        stripped[col] = _stripped(frame[col].to_numpy(dtype=object))
-    return pd.DataFrame({field: stripped[col] for field, col in columns.items()}, copy=False)
-
-
 def read_export(
     path: Path, mapping: SourceMapping, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[RawChunk]:
@@ -135,7 +128,8 @@ class _Lines:
         self._back.extendleft(reversed(lines))
 
 
-def _encoding(path: Path, mapping: SourceMapping) -> str:
+def _encoding(mapping: SourceMapping) -> str:
+    """The codec to read with (UTF-8 with or without a byte-order mark as "utf-8-sig")."""
     try:
         name = codecs.lookup(mapping.encoding).name
     except LookupError:
@@ -166,7 +160,7 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
     kept (as surrogates, `errors="surrogateescape"`): validation quarantines their row and
     shows them as \\xNN.
     """
-    encoding = _encoding(path, mapping)
+    encoding = _encoding(mapping)
     with (
         path.open("rb") as raw,
         io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="") as handle,
@@ -180,7 +174,7 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
             raise ExportError(_header_encoding_error(path, mapping))
         lines.taken = []
         columns = _check_header(path, header, mapping)
-        position = {h.strip(): i for i, h in enumerate(header)}
+        position = {h.strip(): i for i, h in reversed(list(enumerate(header)))}  # the first
         fields = list(columns)
         wanted = [position[columns[f]] for f in fields]
         width = len(header)

@@ -29,6 +29,15 @@ def values(r: dict[str, str], **cells: Any) -> list[Any]:
     return out
 
 
+def new_book(title: str = "Sheet") -> tuple[Workbook, Any]:
+    """A workbook and its first sheet, titled."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    return book, sheet
+
+
 def quarantined(engine: Engine) -> dict[tuple[str | None, int], list[dict[str, str]]]:
     with session_scope(engine) as session:
         return {(q.sheet, q.row_number): q.errors for q in session.scalars(select(QuarantinedRow))}
@@ -37,10 +46,7 @@ def quarantined(engine: Engine) -> dict[tuple[str | None, int], list[dict[str, s
 def test_every_sheet_with_the_header_is_read_below_title_rows(
     engine: Engine, city: CityConfig, tmp_path: Path
 ) -> None:
-    book = Workbook()
-    notes = book.active
-    assert notes is not None
-    notes.title = "说明"  # an instructions sheet first
+    book, notes = new_book("说明")  # an instructions sheet first
     notes.append(["本表为12345热线工单导出，请勿修改表头"])
     first = book.create_sheet("十月上")
     first.append(["2026年10月工单明细"])  # a merged title row above the header
@@ -66,9 +72,7 @@ def test_every_sheet_with_the_header_is_read_below_title_rows(
 
 
 def test_cells_excel_writes_its_own_way(engine: Engine, city: CityConfig, tmp_path: Path) -> None:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
+    book, sheet = new_book()
     sheet.append(COLUMNS)
     sheet.append(values(row("V1"), received_at=46295.5, resolved=True))  # 2026-09-30 12:00
     sheet.append(values(row("ignored"), external_id=202610190001))  # an exact whole number
@@ -108,15 +112,11 @@ def one_sheet(city: CityConfig, config_dir: Path) -> CityConfig:
 def test_the_mapping_may_name_the_sheet(
     engine: Engine, one_sheet: CityConfig, tmp_path: Path
 ) -> None:
-    book = Workbook()
-    first = book.active
-    assert first is not None
-    first.title = "十月上"
-    first.append(COLUMNS)
-    first.append(values(row("T1")))
+    book, first = new_book("十月上")
     second = book.create_sheet("十月下")
-    second.append(COLUMNS)
-    second.append(values(row("T2")))
+    for sheet, external_id in ((first, "T1"), (second, "T2")):
+        sheet.append(COLUMNS)
+        sheet.append(values(row(external_id)))
     path = tmp_path / "named.xlsx"
     book.save(path)
     summary = run(engine, one_sheet, path, tmp_path)
@@ -131,9 +131,7 @@ def test_the_mapping_may_name_the_sheet(
 def test_a_workbook_without_the_header_names_the_missing_columns(
     engine: Engine, city: CityConfig, tmp_path: Path
 ) -> None:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
+    book, sheet = new_book()
     sheet.append([c for c in COLUMNS if c != "unit"])
     path = tmp_path / "nounit.xlsx"
     book.save(path)
