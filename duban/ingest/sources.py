@@ -236,9 +236,11 @@ def _odd_record(
         at = len(record) - 1
         name = shape.fields.get(at, "(row)")
         problem = _problem(name, shape.labels[at], record[at][:200], CUT_IN_QUOTES)
+    elif len(record) > width and not "".join(record[width:]).strip():
+        record = record[:width]  # empty fields beyond the header (trailing separators)
     elif len(record) != width:
         extra = shape.delimiter.join(record[width:])[:200]
-        what = "extra field(s) at the end" if extra else "field(s) missing"
+        what = "extra field(s) at the end" if len(record) > width else "field(s) missing"
         reason = f"{len(record)} fields, the header has {width}: {what}"
         problem = _problem("(row)", "", extra, reason)
     if len(record) < width:

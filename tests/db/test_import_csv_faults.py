@@ -75,6 +75,7 @@ def test_blank_lines_keep_row_numbers_and_extra_fields_are_quarantined(
     text.insert(2, "\r\n")  # row 3 is blank: L2 is row 4
     text.insert(4, ",,,,\r\n")  # only separators: blank too (row 5)
     text[-1] = text[-1].rstrip("\r\n") + ",surplus\r\n"  # L4, row 7: a field too many
+    text[1] = text[1].rstrip("\r\n") + ",,\r\n"  # L1: empty fields beyond the header: fine
     path = tmp_path / "blank.csv"
     path.write_text("".join(text), encoding="utf-8")
     summary = run(engine, city, path, tmp_path)
