@@ -56,6 +56,7 @@ class RawChunk:
     problems: dict[int, list[dict[str, str]]] = field(default_factory=dict)
     blank_lines: int = 0  # blank rows skipped since the previous chunk (each a row number)
     notes: tuple[str, ...] = ()  # for the summary (e.g. sheets without the mapped header)
+    sheet_index: int = 0  # the sheet's position in its workbook (0: the first, or a CSV file)
 
     def row_numbers(self) -> np.ndarray:
         if self.rows is not None:
@@ -298,6 +299,7 @@ class _ChunkBuilder:
         self.problems: dict[int, list[dict[str, str]]] = {}
         self.blank = 0
         self.sheet: str | None = None
+        self.sheet_index = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -318,6 +320,7 @@ class _ChunkBuilder:
             rows=np.array(self.rows, dtype=np.int64),
             problems=self.problems,
             blank_lines=self.blank,
+            sheet_index=self.sheet_index,
         )
         self.rows, self.values, self.problems, self.blank = [], [], {}, 0
         return chunk
@@ -448,6 +451,7 @@ def _sheet_chunks(
     id_at = position[columns["external_id"]]
     chunk = _ChunkBuilder(fields)
     chunk.sheet = sheet.title
+    chunk.sheet_index = sheet.parent.sheetnames.index(sheet.title)
     values_rows = sheet.iter_rows(min_row=at + 2, values_only=True)
     formula_rows: Iterator[tuple[Any, ...]] = (
         formula_sheet.iter_rows(min_row=at + 2, values_only=True)

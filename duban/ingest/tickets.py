@@ -4,7 +4,8 @@ Walk: read_export (chunks of strings) -> validate_rows (typed good rows + bad ro
 -> per chunk, one transaction: look up existing ids, insert the new, update the changed,
 leave the unchanged, record the bad in quarantine and in a CSV report.
 Re-importing the same or an updated export changes what changed and never duplicates: a bad
-row is recorded once per (source, file checksum, row), however often its file is imported
+row is recorded once per (source, file checksum, row) — a workbook's later sheets keyed
+apart, `sheet_key` —, however often its file is imported
 (the run's summary and CSV report still count and list every bad row the run read).
 
 Bulk mode (a first load, e.g. a year of history): the non-unique indexes of `tickets` are
@@ -349,6 +350,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sheet_key(checksum: str, sheet: str | None, index: int) -> str:
+    """The quarantine's file key of a sheet's rows: the file's checksum for a CSV file and a
+    workbook's first sheet; for a later sheet the SHA-256 of checksum, index and name, so
+    that its row 5 is another record than the first sheet's (the key has no sheet)."""
+    if index == 0:
+        return checksum
+    return hashlib.sha256(f"{checksum}:{index}:{sheet}".encode()).hexdigest()
+
+
 def ticket_refs(
     session: Session, config: CityConfig, mapping: SourceMapping, timezone: str
 ) -> TicketRefs:
@@ -449,7 +459,8 @@ def import_tickets(
                             stored, pending = pending, None
                             finish(stored)
                         future = writer.submit(
-                            _store_chunk, engine, source, run_id, (str(path), checksum),
+                            _store_chunk, engine, source, run_id,
+                            (str(path), sheet_key(checksum, chunk.sheet, chunk.sheet_index)),
                             chunk.sheet, good, bad, summary, repeated,
                         )  # fmt: skip
                         pending = (future, chunk, bad, superseded)

@@ -137,3 +137,22 @@ def test_a_workbook_without_the_header_names_the_missing_columns(
     book.save(path)
     with pytest.raises(ExportError, match=r"'unit' \(for unit\)"):
         run(engine, city, path, tmp_path)
+
+
+def test_bad_rows_of_two_sheets_at_the_same_row_are_both_recorded(
+    engine: Engine, city: CityConfig, tmp_path: Path
+) -> None:
+    book, first = new_book("甲")
+    second = book.create_sheet("乙")
+    for sheet, external_id in ((first, "A"), (second, "B")):
+        sheet.append(COLUMNS)
+        sheet.append(values(row(f"{external_id}1")))
+        sheet.append(values(row(f"{external_id}2", received_at="2026")))  # row 3: bad
+    path = tmp_path / "two.xlsx"
+    book.save(path)
+    summary = run(engine, city, path, tmp_path)
+    assert (summary.read, summary.inserted, summary.quarantined) == (4, 2, 2)
+    assert sorted(quarantined(engine)) == [("乙", 3), ("甲", 3)]
+    again = run(engine, city, path, tmp_path)
+    assert (again.quarantined, again.unchanged) == (2, 2)
+    assert len(quarantined(engine)) == 2  # recorded once each
