@@ -160,24 +160,48 @@ class _Report:
                     )
                 )
 
-    def superseded(self, rows: list[tuple[int, int, str]], column: str, sheet: str | None) -> None:
-        """Rows (row, by row, id) whose id a later row of the file lists again: reported, not
-        quarantined (the later row is stored)."""
-        reason = "superseded by row {} (the same id: the file's last row of an id is stored)"
-        self.write(
-            [
-                BadRow(row, [{"field": "external_id", "column": column, "value": external_id,
-                              "reason": reason.format(by)}], {})
-                for row, by, external_id in rows
-            ],
-            sheet,
-        )  # fmt: skip
-
     def close(self) -> str | None:
         if self._handle is None:
             return None
         self._handle.close()
         return str(self.path)
+
+
+SUPERSEDED = "superseded by row {} (the same id: the file's last row of an id is stored)"
+
+
+def superseded_records(rows: list[tuple[int, int, str]], column: str) -> list[BadRow]:
+    """Rows (row, by row, id) whose id a later row of the file lists again, as the quarantine
+    records them: not stored (the later row is), listed in the report, and skipped when the
+    same file is imported again (so that its earlier row is not written back first)."""
+    return [
+        BadRow(row, [{"field": "external_id", "column": column, "value": external_id,
+                      "reason": SUPERSEDED.format(by)}], {"external_id": external_id})
+        for row, by, external_id in rows
+    ]  # fmt: skip
+
+
+def _is_superseded(errors: list[dict[str, Any]]) -> bool:
+    return len(errors) == 1 and str(errors[0].get("reason", "")).startswith(SUPERSEDED[:18])
+
+
+class _KnownSuperseded:
+    """The rows an earlier import of the same file (and sheet) recorded as superseded."""
+
+    def __init__(self, engine: Engine, source: str) -> None:
+        self.engine = engine
+        self.source = source
+        self._by_key: dict[str, dict[int, list[dict[str, Any]]]] = {}
+
+    def of(self, key: str) -> dict[int, list[dict[str, Any]]]:
+        if key not in self._by_key:
+            query = select(QUARANTINE.c.row_number, QUARANTINE.c.errors).where(
+                QUARANTINE.c.source == self.source, QUARANTINE.c.file_sha256 == key
+            )
+            with self.engine.connect() as conn:
+                found = conn.execute(query).all()
+            self._by_key[key] = {r: e for r, e in found if _is_superseded(e)}
+        return self._by_key[key]
 
 
 # Columns whose values are (nearly) all distinct: hashing them directly skips factorising.
@@ -423,15 +447,15 @@ def import_tickets(
     # Two stages overlap: while the database stores one chunk (in a worker thread; the
     # driver waits for the server without holding the GIL), the next is read and validated.
     # Chunks are stored, counted and reported strictly in file order, one transaction each.
-    pending: tuple[Future[None], RawChunk, list[BadRow], list[tuple[int, int, str]]] | None = None
+    pending: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]] | None = None
     ids = _FileIds()
+    known = _KnownSuperseded(engine, source)
     id_column = mapping.columns["external_id"]
 
-    def finish(stored: tuple[Future[None], RawChunk, list[BadRow], list[Any]]) -> None:
+    def finish(stored: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]]) -> None:
         future, chunk, bad, superseded = stored
         future.result()  # raises what storing raised
-        report.write(bad, chunk.sheet)
-        report.superseded(superseded, id_column, chunk.sheet)
+        report.write(sorted(bad + superseded, key=lambda b: b.row_number), chunk.sheet)
         summary.read += len(chunk.frame)
         summary.superseded += len(superseded)
         summary.blank_lines += chunk.blank_lines
@@ -449,19 +473,25 @@ def import_tickets(
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
                     for chunk in read_export(path, mapping, chunk_rows):
+                        key = sheet_key(checksum, chunk.sheet, chunk.sheet_index)
                         good, bad = validate_rows(
                             chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems
                         )
-                        superseded, repeated = ids.note(chunk, good, bad)
+                        good, again = _skip_known(good, chunk, known.of(key))
+                        excluded = [b.row_number for b in bad + again]
+                        found, repeated = ids.note(chunk, good, excluded)
+                        superseded = sorted(
+                            again + superseded_records(found, id_column),
+                            key=lambda b: b.row_number,
+                        )
                         if not good.empty:
                             good = with_place_keys(good.assign(row_hash=hash_rows(good)))
                         if pending is not None:
                             stored, pending = pending, None
                             finish(stored)
                         future = writer.submit(
-                            _store_chunk, engine, source, run_id,
-                            (str(path), sheet_key(checksum, chunk.sheet, chunk.sheet_index)),
-                            chunk.sheet, good, bad, summary, repeated,
+                            _store_chunk, engine, source, run_id, (str(path), key),
+                            chunk.sheet, good, bad, summary, repeated, superseded,
                         )  # fmt: skip
                         pending = (future, chunk, bad, superseded)
                     if pending is not None:
@@ -523,6 +553,7 @@ def _store_chunk(
     bad: list[BadRow],
     summary: ImportSummary,
     repeated: np.ndarray | None = None,
+    superseded: list[BadRow] | None = None,
 ) -> None:
     """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
 
@@ -537,7 +568,7 @@ def _store_chunk(
     table = TICKETS
     file_name, checksum = file
     with engine.begin() as conn:
-        if bad:
+        if bad or superseded:
             records = [
                 {
                     "import_run_id": run_id,
@@ -549,7 +580,7 @@ def _store_chunk(
                     "errors": b.errors,
                     "raw": b.raw,
                 }
-                for b in bad
+                for b in bad + (superseded or [])
             ]
             insert_ignore(conn, QUARANTINE, records, QUARANTINE_KEY)
         if not good.empty:
@@ -604,11 +635,11 @@ class _FileIds:
         self.rows = np.empty(0, dtype=np.int64)
 
     def note(
-        self, chunk: RawChunk, good: pd.DataFrame, bad: list[BadRow]
+        self, chunk: RawChunk, good: pd.DataFrame, excluded: list[int]
     ) -> tuple[list[tuple[int, int, str]], np.ndarray]:
         """(superseded rows as (row, by row, id), which good rows repeat an earlier chunk's
         id). Within a chunk, validation kept the last row of an id; the rows it dropped are
-        neither good nor bad."""
+        neither good nor `excluded` (bad, or known superseded)."""
         numbers = chunk.row_numbers()
         positions = good.index.to_numpy()
         ids = good["external_id"].to_numpy(dtype=object)
@@ -616,7 +647,7 @@ class _FileIds:
         superseded: list[tuple[int, int, str]] = []
         dropped = np.ones(len(numbers), dtype=bool)
         dropped[positions] = False
-        dropped &= ~np.isin(numbers, [b.row_number for b in bad])
+        dropped &= ~np.isin(numbers, excluded)
         if dropped.any():
             kept_row = dict(zip(ids.tolist(), rows.tolist(), strict=True))
             raw_ids = chunk.frame["external_id"].to_numpy()
@@ -636,3 +667,21 @@ class _FileIds:
         self.rows = np.concatenate([self.rows, rows[~repeated]])[order]
         superseded.sort()
         return superseded, repeated
+
+
+def _skip_known(
+    good: pd.DataFrame, chunk: RawChunk, known: dict[int, list[dict[str, Any]]]
+) -> tuple[pd.DataFrame, list[BadRow]]:
+    """The good rows less those an earlier import of this file found superseded, and the
+    chunk's rows it found so (each as its record, for the report and the count) — also those
+    validation dropped already for a later row of their id in the chunk."""
+    if not known:
+        return good, []
+    numbers = chunk.row_numbers()
+    rows = numbers[np.isin(numbers, list(known))].tolist()
+    if not rows:
+        return good, []
+    again = [BadRow(n, known[n], {"external_id": str(known[n][0].get("value", ""))}) for n in rows]
+    if not good.empty:
+        good = good[~np.isin(numbers[good.index.to_numpy()], rows)]
+    return good, again

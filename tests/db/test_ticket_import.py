@@ -325,9 +325,9 @@ def test_chunk_boundary_inside_duplicates(engine: Engine, city: CityConfig, tmp_
     assert [r[:2] for r in report] == [("2", "D1"), ("4", "D1")]
     assert all("superseded by row 5" in r[2] for r in report)
     again = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=2)
-    # Chunk 1 holds D1 "first" (differs from the stored "third"): written back, and chunk 2
-    # writes "third" again, as the first import did. The last row still wins.
-    assert [getattr(again, c) for c in counts] == [5, 0, 1, 2, 2]
+    # The quarantine keeps the superseded rows of the file: imported again, D1 "first" is
+    # not written back before "third" (nothing changes, not even for a moment).
+    assert [getattr(again, c) for c in counts] == [5, 0, 0, 3, 2]
     assert tickets(engine)["D1"].category == "third"
 
 
@@ -488,11 +488,11 @@ def test_bulk_import_stores_the_same_rows_and_rebuilds_every_index(
     assert_every_model_index(engine)
     assert_every_model_index(fresh_engine)
 
-    # Re-imported, bulk and normal alike: H2 is written back by chunk 1, then by its later
-    # row (as test_chunk_boundary_inside_duplicates); nothing else changes.
+    # Re-imported, bulk and normal alike: nothing changes (H2's earlier row is known to be
+    # superseded, as test_chunk_boundary_inside_duplicates).
     again = run(engine, city, path, tmp_path, chunk_rows=3, bulk=True)
     again_normal = run(fresh_engine, city, path, tmp_path / "normal", chunk_rows=3, bulk=False)
-    assert (again.inserted, again.updated, again.unchanged, again.superseded) == (0, 1, 13, 1)
+    assert (again.inserted, again.updated, again.unchanged, again.superseded) == (0, 0, 14, 1)
     assert [getattr(again, c) for c in counts] == [getattr(again_normal, c) for c in counts]
     assert table_contents(engine) == table_contents(fresh_engine)
     assert_every_model_index(engine)
