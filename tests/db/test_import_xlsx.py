@@ -38,6 +38,19 @@ def new_book(title: str = "Sheet") -> tuple[Workbook, Any]:
     return book, sheet
 
 
+def two_sheets(path: Path, rows: dict[str, list[list[Any]]]) -> Workbook:
+    """A workbook of two sheets (titled by `rows`' keys), each the header and its rows."""
+    first_title, second_title = rows
+    book, first = new_book(first_title)
+    second = book.create_sheet(second_title)
+    for sheet in (first, second):
+        sheet.append(COLUMNS)
+        for cells in rows[sheet.title]:
+            sheet.append(cells)
+    book.save(path)
+    return book
+
+
 def quarantined(engine: Engine) -> dict[tuple[str | None, int], list[dict[str, str]]]:
     with session_scope(engine) as session:
         return {(q.sheet, q.row_number): q.errors for q in session.scalars(select(QuarantinedRow))}
@@ -112,17 +125,12 @@ def one_sheet(city: CityConfig, config_dir: Path) -> CityConfig:
 def test_the_mapping_may_name_the_sheet(
     engine: Engine, one_sheet: CityConfig, tmp_path: Path
 ) -> None:
-    book, first = new_book("十月上")
-    second = book.create_sheet("十月下")
-    for sheet, external_id in ((first, "T1"), (second, "T2")):
-        sheet.append(COLUMNS)
-        sheet.append(values(row(external_id)))
     path = tmp_path / "named.xlsx"
-    book.save(path)
+    book = two_sheets(path, {"十月上": [values(row("T1"))], "十月下": [values(row("T2"))]})
     summary = run(engine, one_sheet, path, tmp_path)
     assert (summary.read, summary.inserted) == (1, 1)
     assert set(tickets(engine)) == {"T2"}
-    book.remove(second)
+    book.remove(book["十月下"])
     book.save(path)
     with pytest.raises(ExportError, match="no sheet '十月下'"):
         run(engine, one_sheet, path, tmp_path)
@@ -142,14 +150,14 @@ def test_a_workbook_without_the_header_names_the_missing_columns(
 def test_bad_rows_of_two_sheets_at_the_same_row_are_both_recorded(
     engine: Engine, city: CityConfig, tmp_path: Path
 ) -> None:
-    book, first = new_book("甲")
-    second = book.create_sheet("乙")
-    for sheet, external_id in ((first, "A"), (second, "B")):
-        sheet.append(COLUMNS)
-        sheet.append(values(row(f"{external_id}1")))
-        sheet.append(values(row(f"{external_id}2", received_at="2026")))  # row 3: bad
     path = tmp_path / "two.xlsx"
-    book.save(path)
+    two_sheets(
+        path,
+        {
+            title: [values(row(f"{p}1")), values(row(f"{p}2", received_at="2026"))]  # row 3: bad
+            for title, p in (("甲", "A"), ("乙", "B"))
+        },
+    )
     summary = run(engine, city, path, tmp_path)
     assert (summary.read, summary.inserted, summary.quarantined) == (4, 2, 2)
     assert sorted(quarantined(engine)) == [("乙", 3), ("甲", 3)]
