@@ -111,8 +111,12 @@ def apply_escalations(
     result.new_steps = rows
     if not dry_run and rows:
         with engine.begin() as conn:
-            insert_ignore(conn, Escalation.__table__, rows, ["item_kind", "item_id", "step"])
+            insert_ignore(conn, Escalation.__table__, rows, LADDER_KEY)
     return result
+
+
+# One step of one round of an item's ladder is recorded once (a redo starts round 2).
+LADDER_KEY = ["item_kind", "item_id", "step", "round"]
 
 
 def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) -> dict[str, Any]:
@@ -125,4 +129,5 @@ def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) ->
         "due_on": due.due_on,
         "applied_at": now,
         "reason": due.reason,
+        "round": 1,
     }

@@ -290,9 +290,10 @@ def fail_item(
                 "due_on": today,
                 "applied_at": at,
                 "reason": reason[:2000],
+                "round": 1,
             }
         ],
-        ["item_kind", "item_id", "step"],
+        ["item_kind", "item_id", "step", "round"],
     )  # fmt: skip
     if not had:
         done.append("escalated")
