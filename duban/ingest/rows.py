@@ -355,11 +355,12 @@ def validate_rows(
             out[name] = values
 
     bad_index = sorted(errors.by_row)
+    cells = {str(k): frame[k].to_numpy(dtype=object) for k in frame.columns}  # not .loc per row
     bad_rows = [
         BadRow(
             int(numbers[i]),
             errors.by_row[i],
-            {k: shown(str(v)) for k, v in frame.loc[i].items()},
+            {k: shown(str(v[i])) for k, v in cells.items()},
             bool(garbled[i]),
         )
         for i in bad_index
