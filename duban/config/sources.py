@@ -95,6 +95,11 @@ class SourceMapping(Strict):
     description: str = ""
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    sheet: str | None = Field(
+        default=None,
+        description="Excel: the one sheet to read; unset: every sheet whose header holds "
+        "the mapped columns",
+    )
     timezone: str | None = Field(default=None, description="the export's; unset: the city's")
     datetime_formats: list[str] = Field(min_length=1)
     columns: dict[TicketField, str]
