@@ -590,3 +590,77 @@ def apply_clock(
         with engine.begin() as conn:
             changed += _apply(conn, ctx, ids[start : start + BATCH], as_of)
     return changed
+
+
+# ---------------------------------------------------------------------------- pending
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A unit's request not decided yet: an extension request or an appeal."""
+
+    item_ref: str  # source:external_id
+    kind: EventKind  # extension_requested or appeal_filed
+    key: str
+    at: datetime
+    actor: str
+    reason: str
+    due_at: datetime | None  # the ticket's effective deadline now
+    unit: str
+
+
+def pending_requests(
+    engine: Engine, *, as_of: datetime, config: CityConfig | None = None
+) -> list[Pending]:
+    """The extension requests and appeals of open tickets not yet decided, oldest first."""
+    ctx = _Context.of(config)
+    open_ = TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES])
+    found: list[Pending] = []
+    with engine.connect() as conn:
+        ids = [
+            int(i)
+            for i in conn.scalars(
+                select(TICKETS.c.id).where(open_, TICKETS.c.clock_events > 0).order_by("id")
+            )
+        ]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            rows = conn.execute(_tickets_query().where(TICKETS.c.id.in_(chunk))).all()
+            events = _events_of(conn, chunk)
+            for row in rows:
+                stored = events.get(row.id, [])
+                state = replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
+                by_key = {e.key: e for e in effective_events(stored, as_of)}
+                keys = [*state.pending_requests, *_open_appeals(by_key.values())]
+                for key in keys:
+                    e = by_key[key]
+                    found.append(
+                        Pending(
+                            f"{row.source}:{row.external_id}",
+                            e.kind,
+                            key,
+                            e.at,
+                            e.actor,
+                            e.reason,
+                            state.due,
+                            row.unit_code,
+                        )
+                    )
+    return sorted(found, key=lambda p: (p.at, p.item_ref, p.key))
+
+
+def _open_appeals(events: Iterable[ClockEvent]) -> list[str]:
+    """The last appeal filing when no decision follows it."""
+    last: str | None = None
+    for e in events:  # in replay order
+        if e.kind == "appeal_filed":
+            last = e.key
+        elif e.kind in ("appeal_upheld", "appeal_rejected"):
+            last = None
+    return [last] if last else []
+
+
+def ticket_ids(engine: Engine, refs: Iterable[str]) -> dict[str, int]:
+    """item_ref -> ticket id, for the refs that name a ticket."""
+    with engine.connect() as conn:
+        return {ref: int(row.id) for ref, row in _resolve(conn, refs).items()}

@@ -70,6 +70,31 @@ class SourceDefaults(Strict):
     category: str | None = None
 
 
+# The supervision clock's columns a hotline export may carry (docs/sources.md, "The clock's
+# columns"): each becomes an event with a deterministic key (docs/clock.md).
+ClockColumn = Literal["extended_due", "evaluated"]
+# The columns of an event export (one row per event, docs/sources.md "Event exports").
+EventColumn = Literal[
+    "ticket", "kind", "at", "key", "actor", "reason", "working_days", "new_due", "request", "unit"
+]
+
+
+class EventExport(Strict):
+    """An event export of this source: one row per clock event."""
+
+    columns: dict[EventColumn, str]
+    kinds: dict[str, str] = Field(
+        default_factory=dict, description="export word -> event kind (docs/clock.md)"
+    )
+
+    @model_validator(mode="after")
+    def _required(self) -> EventExport:
+        missing = [f for f in ("ticket", "kind", "at") if f not in self.columns]
+        if missing:
+            raise ValueError(f"events.columns: must map {', '.join(missing)}")
+        return self
+
+
 class SourceMapping(Strict):
     """How one kind of hotline export maps onto Duban's tickets."""
 
@@ -94,6 +119,12 @@ class SourceMapping(Strict):
     unit_by: Literal["code", "name"] = "code"
     unit_aliases: dict[str, str] = Field(default_factory=dict, description="export value -> code")
     defaults: SourceDefaults = SourceDefaults()
+    clock_columns: dict[ClockColumn, str] = Field(
+        default_factory=dict,
+        description="clock columns of the export: extended_due (延期后时限), evaluated "
+        "(是否纳入考核: 否/0/no = not counted)",
+    )
+    events: EventExport | None = Field(default=None, description="the source's event export")
 
     @model_validator(mode="after")
     def _required(self) -> SourceMapping:

@@ -87,12 +87,23 @@ class ImportSummary:
     bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
     index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
     indexes_recreated: list[str] = field(default_factory=list)  # found missing before the load
+    # The clock (docs/clock.md): rewritten tickets that have events (replayed after the
+    # load), events from the export's clock columns, disagreements with decisions (kept).
+    clock_touched: list[int] = field(default_factory=list)
+    clock_recorded: int = 0
+    clock_refused: int = 0
+    clock_disagreements: int = 0
 
     def line(self) -> str:
         text = (
             f"{self.file}: read {self.read}, inserted {self.inserted}, updated {self.updated}, "
             f"unchanged {self.unchanged}, quarantined {self.quarantined}"
         )
+        if self.clock_recorded or self.clock_refused or self.clock_disagreements:
+            text += (
+                f"; clock: {self.clock_recorded} events recorded, {self.clock_refused} refused, "
+                f"{self.clock_disagreements} disagreements with decisions in force (kept)"
+            )
         if self.report_path:
             text += f" (see {self.report_path})"
         if self.bulk:
@@ -134,6 +145,15 @@ class _Report:
                         mask_personal_data(err["reason"]),
                     )
                 )
+
+    def write_clock(self, lines: list[Any]) -> None:
+        """The clock's findings (duban.clock.Refused): refused events, disagreements."""
+        self.write(
+            [BadRow(0, [{"field": "clock", "column": r.key, "value": r.item_ref,
+                         "reason": f"{r.origin_ref or ''} {r.reason}".strip()}], {})
+             for r in lines],
+            None,
+        )  # fmt: skip
 
     def close(self) -> str | None:
         if self._handle is None:
@@ -409,6 +429,7 @@ def import_tickets(
                     if pending is not None:
                         finish(pending)
                         pending = None
+                    _clock_after(engine, config, path, source, summary, report)
                 finally:
                     # An error while reading the next chunk: the one in flight still ends
                     # (and is counted) before the error goes on.
@@ -502,6 +523,8 @@ def _store_chunk(
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
             upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
             counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
+            if changed.any():  # rewritten tickets whose clock has events: replayed after
+                summary.clock_touched += _with_events(conn, source, good.loc[changed])
         else:
             counts = (0, 0, 0)
     # Counted once committed (the writer thread runs one chunk at a time).
@@ -509,3 +532,32 @@ def _store_chunk(
     summary.inserted += counts[0]
     summary.updated += counts[1]
     summary.unchanged += counts[2]
+
+
+def _with_events(conn: Any, source: str, rows: pd.DataFrame) -> list[int]:
+    ids = rows["external_id"].tolist()
+    query = select(TICKETS.c.id).where(
+        TICKETS.c.source == source,
+        TICKETS.c.clock_events > 0,
+        _one_of(conn, TICKETS.c.external_id, ids),
+    )
+    return [int(i) for i in conn.scalars(query)]
+
+
+def _clock_after(
+    engine: Engine,
+    config: CityConfig,
+    path: Path,
+    source: str,
+    summary: ImportSummary,
+    report: _Report,
+) -> None:
+    """The import never erases a decision (docs/clock.md): the clock columns recorded as
+    events, the rewritten tickets with events replayed, every disagreement reported."""
+    from duban.clock.exports import after_import
+
+    done = after_import(engine, config, path, source, summary.clock_touched)
+    summary.clock_recorded = len(done.result.recorded)
+    summary.clock_refused = len(done.result.refused)
+    summary.clock_disagreements = len(done.disagreements)
+    report.write_clock([*done.result.refused, *done.disagreements])
