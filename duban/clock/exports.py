@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any, cast
 
@@ -78,81 +78,220 @@ def parse_time(text: str, mapping: SourceMapping) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What the clock already holds for a ticket of the export."""
+
+    id: int
+    start: datetime  # dispatch, else receipt
+    base_due: datetime | None
+    suspended_since: datetime | None
+    extensions: int
+    redos: int
+    export_keys: tuple[str, ...]  # keys of the events recorded from exports
+
+
 def column_events(
-    engine: Engine, path: Path, mapping: SourceMapping, source: str
+    engine: Engine,
+    path: Path,
+    mapping: SourceMapping,
+    source: str,
+    config: CityConfig,
+    as_of: datetime,
 ) -> tuple[list[NewEvent], list[Refused]]:
-    """The events the export's clock columns carry (keys `export:<column>:<value>`)."""
-    columns = mapping.clock_columns
-    if not columns:
+    """The events the export's clock columns and suspending statuses carry, keyed
+    `export:<column>:<value>` (a changed value supersedes the events of the old one); and
+    the rows whose clock cells cannot be read."""
+    columns = dict(mapping.clock_columns)
+    status_column = mapping.columns.get("status")
+    suspending = set(config.clock.suspending_statuses)
+    if not columns and not (status_column and suspending):
         return [], []
     id_column = mapping.columns["external_id"]
-    wanted = [id_column, *columns.values()]
+    wanted = [id_column, *columns.values(), *([status_column] if status_column else [])]
     rows = list(read_table(path, mapping, wanted))
-    starts = _starts(engine, source, [r[id_column] for _, r in rows])
+    known = _known(engine, source, [r[id_column] for _, r in rows])
     events: list[NewEvent] = []
     bad: list[Refused] = []
     for number, row in rows:
-        external = row[id_column]
-        start = starts.get(external)
-        if not external or start is None:
+        ticket = known.get(row[id_column])
+        if ticket is None:
             continue  # a row the ticket import quarantined
-        ref, where = f"{source}:{external}", f"{path.name} row {number}"
-        extended = row.get(columns.get("extended_due", ""), "")
-        if extended:
-            new_due = parse_time(extended, mapping)
-            if new_due is None:
-                bad.append(Refused(ref, "extended_due", f"不是时间 ({extended!r})", where))
-            elif start[1] is not None and new_due != start[1]:
-                events.append(
-                    NewEvent(
-                        "ticket",
-                        ref,
-                        f"export:extended_due:{new_due.isoformat()}",
-                        "extension_approved",
-                        start[0],
-                        "export",
-                        "导出：延期",
-                        {"new_due": new_due, "value": extended},
-                        (),
-                        "export",
-                        where,
-                    )
-                )
-        evaluated = row.get(columns.get("evaluated", ""), "")
-        if evaluated.lower() in NOT_COUNTED:
-            events.append(
-                NewEvent(
-                    "ticket",
-                    ref,
-                    "export:evaluated:no",
-                    "appeal_upheld",
-                    start[0],
-                    "export",
-                    "导出：不纳入考核",
-                    {"value": evaluated},
-                    (),
-                    "export",
-                    where,
-                )
-            )
+        cells: dict[str, str] = {name: row[column] for name, column in columns.items()}
+        where = f"{path.name} row {number}"
+        out = _RowEvents(f"{source}:{row[id_column]}", where, ticket, mapping, config, as_of)
+        out.read(cells, row.get(status_column or "", ""), suspending)
+        events += out.events
+        bad += out.bad
     return events, bad
 
 
-def _starts(
-    engine: Engine, source: str, externals: list[str]
-) -> dict[str, tuple[datetime, datetime | None]]:
-    """external id -> (dispatch or receipt time, base deadline)."""
-    found: dict[str, tuple[datetime, datetime | None]] = {}
+class _RowEvents:
+    """The events of one export row's clock cells."""
+
+    def __init__(
+        self,
+        ref: str,
+        where: str,
+        ticket: _Known,
+        mapping: SourceMapping,
+        config: CityConfig,
+        as_of: datetime,
+    ) -> None:
+        self.ref, self.where, self.ticket = ref, where, ticket
+        self.mapping, self.config, self.as_of = mapping, config, as_of
+        self.events: list[NewEvent] = []
+        self.bad: list[Refused] = []
+
+    def add(self, key: str, kind: str, at: datetime, reason: str, **payload: Any) -> None:
+        """One event; it supersedes the events an earlier value of the same column gave."""
+        column = key.split(":")[1]
+        old: tuple[str, ...] = ()
+        if column != "status" and not key.endswith(":off"):
+            prefix = f"export:{column}:"
+            value = key.removeprefix(prefix)
+            old = tuple(
+                k
+                for k in self.ticket.export_keys
+                if k.startswith(prefix) and k.removesuffix(":off").removeprefix(prefix) != value
+            )
+        self.events.append(
+            NewEvent(
+                "ticket",
+                self.ref,
+                key,
+                cast(Any, kind),
+                at,
+                "export",
+                reason,
+                payload,
+                old,
+                "export",
+                self.where,
+            )
+        )
+
+    def problem(self, column: str, why: str) -> None:
+        self.bad.append(Refused(self.ref, column, why, f"{self.where} {column}"))
+
+    def count(self, cells: dict[str, str], name: str) -> int | None:
+        text = cells.get(name, "")
+        if not text:
+            return None
+        try:
+            return int(float(text))
+        except ValueError:
+            self.problem(name, f"须为整数 (not a whole number: {text!r})")
+            return None
+
+    def read(self, cells: dict[str, str], status: str, suspending: set[str]) -> None:
+        t, start, calendar = self.ticket, self.ticket.start, self.config.calendar
+        extended = cells.get("extended_due", "")
+        if extended:
+            new_due = parse_time(extended, self.mapping)
+            if new_due is None:
+                self.problem("extended_due", f"不是时间 (not a time: {extended!r})")
+            elif t.base_due is not None and new_due != t.base_due:
+                key = f"export:extended_due:{new_due.isoformat()}"
+                self.add(key, "extension_approved", start, "导出：延期", new_due=new_due)
+        days = self.count(cells, "suspended_days")
+        if days:
+            on = datetime.combine(calendar.working_day_on_or_after(start.date()), time.min)
+            off = datetime.combine(calendar.add_working_days(on.date(), days), time.min)
+            self.add(f"export:suspended_days:{days}", "suspended", on, "导出：挂起")
+            self.add(f"export:suspended_days:{days}:off", "resumed", off, "导出：挂起")
+        evaluated = cells.get("evaluated", "")
+        if evaluated.lower() in NOT_COUNTED:
+            self.add("export:evaluated:no", "appeal_upheld", start, "导出：不纳入考核")
+        elif evaluated and "export:evaluated:no" in t.export_keys:
+            self.add("export:evaluated:yes", "appeal_rejected", start, "导出：纳入考核")
+        self._callback(cells)
+        self._status(status, suspending)
+
+    def _callback(self, cells: dict[str, str]) -> None:
+        """A dissatisfied call-back (回访不满意) is a redo at the call-back's time."""
+        result = cells.get("callback", "")
+        if not result or self.mapping.values.satisfaction.get(result, result) != "dissatisfied":
+            return
+        when = parse_time(cells.get("callback_at", ""), self.mapping)
+        if when is None:
+            self.problem("callback_at", f"不是时间 ({cells.get('callback_at', '')!r})")
+            return
+        self.add(f"export:callback:{when.isoformat()}", "redo", when, "回访不满意，重办")
+
+    def _status(self, status: str, suspending: set[str]) -> None:
+        """A suspending status (挂起) starts a suspension at the import; a status that no
+        longer suspends ends the one the export started."""
+        t = self.ticket
+        started = [k for k in t.export_keys if k.startswith("export:status:suspended:")]
+        n = len(started)
+        open_one = n > 0 and f"export:status:resumed:{n}" not in t.export_keys
+        if status in suspending and t.suspended_since is None and not open_one:
+            self.add(f"export:status:suspended:{n + 1}", "suspended", self.as_of, f"导出：{status}")
+        elif status and status not in suspending and open_one:
+            self.add(f"export:status:resumed:{n}", "resumed", self.as_of, f"导出：{status}")
+
+
+def _known(engine: Engine, source: str, externals: list[str]) -> dict[str, _Known]:
+    """external id -> what the clock holds for the ticket."""
+    found: dict[str, _Known] = {}
     with engine.connect() as conn:
         for i in range(0, len(externals), 2000):
             query = select(
+                TICKETS.c.id,
                 TICKETS.c.external_id,
                 TICKETS.c.received_at,
                 TICKETS.c.dispatched_at,
                 TICKETS.c.base_due_at,
+                TICKETS.c.suspended_since,
+                TICKETS.c.extension_count,
+                TICKETS.c.redo_count,
             ).where(TICKETS.c.source == source, TICKETS.c.external_id.in_(externals[i : i + 2000]))
-            for r in conn.execute(query):
-                found[r.external_id] = (r.dispatched_at or r.received_at, r.base_due_at)
+            rows = conn.execute(query).all()
+            keys: dict[int, list[str]] = {}
+            query = select(EVENTS.c.item_id, EVENTS.c.key).where(
+                EVENTS.c.item_kind == ItemKind.ticket,
+                EVENTS.c.origin == "export",
+                EVENTS.c.item_id.in_([r.id for r in rows]),
+            )
+            for e in conn.execute(query):
+                keys.setdefault(int(e.item_id), []).append(e.key)
+            for r in rows:
+                found[r.external_id] = _Known(
+                    int(r.id), r.dispatched_at or r.received_at, r.base_due_at, r.suspended_since,
+                    r.extension_count, r.redo_count, tuple(keys.get(int(r.id), ())),
+                )  # fmt: skip
+    return found
+
+
+def count_disagreements(
+    engine: Engine, path: Path, mapping: SourceMapping, source: str
+) -> list[Refused]:
+    """Rows whose extension or redo counts differ from the clock's (the clock is kept)."""
+    columns = {k: v for k, v in mapping.clock_columns.items() if k in ("extensions", "redo_count")}
+    if not columns:
+        return []
+    id_column = mapping.columns["external_id"]
+    rows = list(read_table(path, mapping, [id_column, *columns.values()]))
+    known = _known(engine, source, [r[id_column] for _, r in rows])
+    found: list[Refused] = []
+    for number, row in rows:
+        ticket = known.get(row[id_column])
+        if ticket is None:
+            continue
+        for name, column in columns.items():
+            text = row[column]
+            ours = ticket.extensions if name == "extensions" else ticket.redos
+            if text.isdigit() and int(text) != ours:
+                found.append(
+                    Refused(
+                        f"{source}:{row[id_column]}",
+                        name,
+                        f"导出 {column} 为 {text}，现行为 {ours}（保留） (the export says {text}, "
+                        f"the decisions in force {ours}: kept)",
+                        f"{path.name} row {number}",
+                    )
+                )
     return found
 
 
@@ -243,14 +382,17 @@ def after_import(
     the decisions in force win), each disagreement listed."""
     as_of = as_of or datetime.now()
     out = ClockImport()
-    events, bad = column_events(engine, Path(path), config.source(source), source)
+    path, mapping = Path(path), config.source(source)
+    if touched:
+        out.disagreements = _keep_reopenings(engine, touched, path)
+        apply_clock(engine, touched, as_of=as_of, config=config)
+    events, bad = column_events(engine, path, mapping, source, config, as_of)
     if events:
         out.result = record_events(engine, events, as_of=as_of, all_or_nothing=False, config=config)
     out.result.refused[:0] = bad
     if touched:
-        out.disagreements = _keep_reopenings(engine, touched, path)
-        apply_clock(engine, touched, as_of=as_of, config=config)
         out.disagreements += _deadline_disagreements(engine, touched, path)
+    out.disagreements += count_disagreements(engine, path, mapping, source)
     return out
 
 

@@ -402,7 +402,7 @@ def record_events(
             row = rows[fresh[0].item_ref] if fresh else None
             if row is None:
                 continue
-            fresh = _unanswered(ctx, row, stored[item_id], fresh, as_of, result)
+            fresh = _unanswered(ctx, row, stored[item_id], fresh, result)
             refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
             for event in fresh:
                 if event.key in refusals:
@@ -443,27 +443,40 @@ def _unanswered(
     row: Any,
     stored: list[ClockEvent],
     fresh: list[NewEvent],
-    as_of: datetime,
     result: RecordResult,
 ) -> list[NewEvent]:
-    """An office decision on an extension must name the request it answers when the ticket
-    has pending requests (docs/clock.md); refuse those that do not."""
+    """An office decision on an extension names the request it answers (docs/clock.md):
+    refused when it names none while requests are pending, or names one that is not
+    pending (unknown, or decided already)."""
     deciding = [
         e
         for e in fresh
-        if e.origin in DECISION_ORIGINS
-        and e.kind in ("extension_approved", "extension_refused")
-        and not e.payload.get("request")
+        if e.origin in DECISION_ORIGINS and e.kind in ("extension_approved", "extension_refused")
     ]
     if not deciding:
         return fresh
-    pending = _pending(ctx, row, stored, as_of).pending_requests
-    if not pending:
-        return fresh
-    refused = {e.key for e in deciding}
+    corrected = {key for e in fresh for key in e.supersedes}  # a correction answers again
+    kept = [e for e in stored if e.key not in corrected]
+    pending = set(_pending(ctx, row, kept, datetime.max).pending_requests)
+    pending |= {e.key for e in fresh if e.kind == "extension_requested"}
+    refused: dict[str, str] = {}
+    for e in sorted(deciding, key=lambda e: (e.at, e.key)):
+        named = e.payload.get("request")
+        if not named and pending:
+            refused[e.key] = (
+                "请指明所答复的延期申请 (name the request it answers: pending "
+                f"{', '.join(sorted(pending))})"
+            )
+        elif named and named not in pending:
+            refused[e.key] = (
+                f"延期申请 {named} 不存在或已有决定 (no pending extension request {named!r}: "
+                "unknown or already decided)"
+            )
+        elif named:
+            pending.discard(str(named))
     for e in deciding:
-        why = f"请指明所答复的延期申请 (name the request it answers: pending {', '.join(pending)})"
-        result.refused.append(Refused(e.item_ref, e.key, why, e.origin_ref))
+        if e.key in refused:
+            result.refused.append(Refused(e.item_ref, e.key, refused[e.key], e.origin_ref))
     return [e for e in fresh if e.key not in refused]
 
 

@@ -25,9 +25,9 @@ from duban.workbooks.decisions import (
     import_decisions_workbook,
     write_decisions_workbook,
 )
+from tests.db import test_clock_store
 from tests.db.test_clock_store import (
     NOW,
-    city,  # noqa: F401 - a fixture
     event,
     event_count,
     extension,
@@ -35,6 +35,8 @@ from tests.db.test_clock_store import (
     tickets,
 )
 from tests.db.test_ticket_import import write_csv
+
+city = test_clock_store.city  # the fixture
 
 
 def reimport(engine: Engine, config: CityConfig, tmp_path: Path, rows: list[dict[str, str]]):  # type: ignore[no-untyped-def]
@@ -45,7 +47,7 @@ def reimport(engine: Engine, config: CityConfig, tmp_path: Path, rows: list[dict
 def test_the_import_never_erases_a_decision(
     engine: Engine,
     city: CityConfig,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     record_events(engine, extension(), as_of=NOW, all_or_nothing=True, config=city)
     redo = event("T2", "redo", "redo", datetime(2026, 10, 11, 9, 0), actor="callback")
@@ -85,43 +87,80 @@ def clock_source(config_dir: Path) -> CityConfig:
     return load_config(config_dir)
 
 
-def test_the_export_clock_columns_become_events_once(
-    engine: Engine,
-    city: CityConfig,  # noqa: F811
-    config_dir: Path,
-    tmp_path: Path,
-) -> None:
-    config = clock_source(config_dir)
-    base = tickets(engine)["T1"].base_due_at
-    extended = datetime.combine(config.calendar.add_working_days(base.date(), 2), base.time())
-    path = tmp_path / "clock.csv"
-    header = [*ticket_row("x"), "延期后时限", "是否纳入考核"]
+CLOCK_COLUMNS = {
+    "extended_due": "延期后时限",
+    "extensions": "延期次数",
+    "suspended_days": "挂起工作日",
+    "evaluated": "是否纳入考核",
+    "callback": "回访结果",
+    "callback_at": "回访时间",
+}
+
+
+def write_clock_export(path: Path, rows: list[dict[str, str]]) -> Path:
+    header = [*ticket_row("x"), *CLOCK_COLUMNS.values()]
     with path.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
         writer.writeheader()
-        for extra in (
-            {"external_id": "T1", "延期后时限": f"{extended:%Y-%m-%d %H:%M:%S}"},
-            {"external_id": "T2", "是否纳入考核": "否"},
-        ):
+        for extra in rows:
             writer.writerow({**ticket_row(extra["external_id"]), **extra})
-    mapping = yaml.safe_load((config_dir / "sources" / "duban.yaml").read_text(encoding="utf-8"))
-    mapping["columns"] = {k: v for k, v in mapping["columns"].items() if k in header}
-    (config_dir / "sources" / "duban.yaml").write_text(
-        yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8"
-    )
+    return path
+
+
+def test_the_export_clock_columns_become_events_once(
+    engine: Engine,
+    city: CityConfig,
+    config_dir: Path,
+    tmp_path: Path,
+) -> None:
+    clock_source(config_dir)
+    mapping_path = config_dir / "sources" / "duban.yaml"
+    mapping = yaml.safe_load(mapping_path.read_text(encoding="utf-8"))
+    mapping["columns"] = {k: v for k, v in mapping["columns"].items() if k in ticket_row("x")}
+    mapping["clock_columns"] = CLOCK_COLUMNS
+    mapping["values"]["status"]["挂起"] = "in_progress"
+    mapping_path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
     config = load_config(config_dir)
+    cal = config.calendar
+    base = tickets(engine)["T1"].base_due_at
+    plus = {
+        n: datetime.combine(cal.add_working_days(base.date(), n), base.time()) for n in (1, 2, 3)
+    }
+    rows = [
+        {"external_id": "T1", "延期后时限": f"{plus[2]:%Y-%m-%d %H:%M:%S}", "延期次数": "1"},
+        {"external_id": "T2", "是否纳入考核": "否", "status": "挂起"},
+        {"external_id": "T3", "挂起工作日": "2"},
+        {"external_id": "C1", "status": "closed", "closed_at": "2026-10-10 12:00:00",
+         "回访结果": "不满意", "回访时间": "2026-10-12 10:00:00"},
+    ]  # fmt: skip
+    path = write_clock_export(tmp_path / "clock.csv", rows)
     first = import_tickets(engine, config, path, "duban", tmp_path / "reports")
-    assert first.clock_recorded == 2
+    assert first.clock_recorded == 6 and first.clock_refused == 0  # T3: suspended + resumed
     t = tickets(engine)
-    assert t["T2"].evaluated is False
-    assert t["T1"].due_at == extended
-    import_tickets(engine, config, path, "duban", tmp_path / "reports")
-    assert event_count(engine) == first.clock_recorded  # keys export:<column>:<value>
+    assert t["T1"].due_at == plus[2] and t["T1"].extension_count == 1
+    assert t["T2"].evaluated is False and t["T2"].suspended_since is not None
+    t3_base = t["T3"].base_due_at
+    assert t["T3"].due_at == datetime.combine(
+        cal.add_working_days(t3_base.date(), 2), t3_base.time()
+    )
+    assert t["C1"].redo_count == 1 and t["C1"].ladder_round == 2
+    again = import_tickets(engine, config, path, "duban", tmp_path / "reports")
+    assert again.clock_recorded == 0 and event_count(engine) == 6  # export:<column>:<value>
+    # The next export: T1 extended further (its own count says 2), T2 no longer suspended.
+    rows[0] |= {"延期后时限": f"{plus[3]:%Y-%m-%d %H:%M:%S}", "延期次数": "2"}
+    rows[1]["status"] = "in_progress"
+    path = write_clock_export(tmp_path / "clock.csv", rows)
+    later = import_tickets(engine, config, path, "duban", tmp_path / "reports")
+    assert later.clock_recorded == 2
+    t = tickets(engine)
+    assert t["T1"].due_at == plus[3] and t["T1"].extension_count == 1  # superseded, not added
+    assert t["T2"].suspended_since is None
+    assert later.clock_disagreements >= 1  # T1: the export counts 2 extensions, the clock 1
 
 
 def test_an_event_export(
     engine: Engine,
-    city: CityConfig,  # noqa: F811
+    city: CityConfig,
     config_dir: Path,
     tmp_path: Path,
 ) -> None:
@@ -153,7 +192,7 @@ def test_an_event_export(
 
 def test_decide_on_the_command_line(
     engine: Engine,
-    city: CityConfig,  # noqa: F811
+    city: CityConfig,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -180,7 +219,7 @@ def test_decide_on_the_command_line(
 def test_the_decisions_workbook_round_trip(
     engine: Engine,
     city: CityConfig,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     requests = [
         event("T1", "req1", "extension_requested", datetime(2026, 10, 12, 8), actor="unit"),

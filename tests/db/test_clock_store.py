@@ -5,6 +5,7 @@ deadlines only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,16 @@ def test_a_decision_names_its_request(engine: Engine, city: CityConfig) -> None:
     unnamed = event("T1", "ok", "extension_approved", NOW, payload={"working_days": 1})
     result = record_events(engine, [unnamed], as_of=NOW, all_or_nothing=True, config=city)
     assert "name the request" in result.refused[0].reason
+    unknown = event(
+        "T1", "ok", "extension_approved", NOW, payload={"working_days": 1, "request": "x"}
+    )
+    result = record_events(engine, [unknown], as_of=NOW, all_or_nothing=True, config=city)
+    assert "no pending extension request 'x'" in result.refused[0].reason
+    assert record_events(engine, extension()[1:], as_of=NOW, all_or_nothing=True, config=city).ok
+    twice = replace(extension()[1], key="ok-again")
+    result = record_events(engine, [twice], as_of=NOW, all_or_nothing=True, config=city)
+    assert "already decided" in result.refused[0].reason
+    assert event_count(engine) == 2
 
 
 def test_all_or_nothing_or_the_good_ones(engine: Engine, city: CityConfig) -> None:
