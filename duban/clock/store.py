@@ -182,8 +182,16 @@ def _tickets_query() -> Any:
     return select(*_TICKET_COLUMNS).join(UNITS, UNITS.c.id == TICKETS.c.unit_id)
 
 
+def _base(row: Any) -> datetime | None:
+    """The deadline the import fixed; a ticket never touched by the clock whose row lacks
+    it (written before base_due_at existed) has its due_at."""
+    if row.base_due_at is None and row.clock_events == 0:
+        return row.due_at
+    return row.base_due_at
+
+
 def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockStart:
-    base = row.base_due_at
+    base = _base(row)
     if recompute_base and base is not None and base.time() == DUE_TIME:
         # The deadline rule's own time of day: the import computed it from the level.
         base = ctx.calendar.due_at(
@@ -511,13 +519,19 @@ def _apply(conn: Connection, ctx: _Context, ids: Sequence[int], as_of: datetime)
         corrections: list[dict[str, Any]] = []
         for row in rows:
             stored = events.get(row.id, [])
-            if row.clock_calendar != ctx.version and not _closed(row):
+            # A ticket stamped by another calendar version (a never stamped one is taken to
+            # be of the current calendar: stamped, not corrected).
+            stale = row.clock_calendar is not None and row.clock_calendar != ctx.version
+            if stale and not _closed(row):
                 correction = _correction(ctx, row, stored, as_of)
                 if correction is not None:
                     corrections.append(correction)
                     stored = [*stored, _as_rule_event(_Row(correction))]
             state = replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
-            values = _columns(ctx, state, len(effective_events(stored, as_of)))
+            # Events in force, future ones included (0: never touched; the daily replays
+            # every open ticket with events, so a future event takes effect on its day).
+            values = _columns(ctx, state, len(effective_events(stored, datetime.max)))
+            values["base_due_at"] = _base(row)
             if any(getattr(row, k) != v for k, v in values.items()):
                 updates.append({"ticket_id": row.id, **values})
         if corrections:
@@ -550,11 +564,11 @@ def _correction(
     at the deadline rule's 23:59:59) another day, and so its effective deadline another
     value; else None. Events counting working days are replayed with the current calendar
     anyway; the base deadline is what the import fixed, so its move is an event."""
-    if row.base_due_at is None:
+    if _base(row) is None:
         return None
     without = [e for e in stored if e.kind != "calendar_correction"]
     start = _start(ctx, row, recompute_base=True)
-    if start.base_due == row.base_due_at:
+    if start.base_due == _base(row):
         return None
     previous = replay(_start(ctx, row), without, ctx.calendar, ctx.rules, as_of).due
     fresh = replay(start, without, ctx.calendar, ctx.rules, as_of).due

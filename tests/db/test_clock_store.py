@@ -283,3 +283,27 @@ def test_calendar_change_corrects_open_deadlines_only(
     assert set(kinds) == {"calendar_correction"} and len(kinds) == 3  # T1, T2, T3
     assert apply_clock(engine, None, as_of=NOW, config=changed) == 0
     assert event_count(engine) == 3
+
+
+def test_a_ticket_written_without_a_base_deadline_keeps_its_deadline(
+    engine: Engine, city: CityConfig
+) -> None:
+    """Rows written before base_due_at existed (or by code that sets only due_at): the
+    clock takes due_at as their base, never erases it."""
+    with session_scope(engine) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.external_id == "T1")).one()
+        ticket.base_due_at, ticket.clock_calendar = None, None
+        due = ticket.due_at
+    apply_clock(engine, None, as_of=NOW, config=city)
+    after = tickets(engine)["T1"]
+    assert after.due_at == after.base_due_at == due
+    assert after.clock_calendar == calendar_version(city.path("calendar.yaml"))
+
+
+def test_a_future_event_takes_effect_on_its_day(engine: Engine, city: CityConfig) -> None:
+    later = datetime(2026, 10, 13, 9, 0)
+    suspend = event("T1", "s", "suspended", later)
+    assert record_events(engine, [suspend], as_of=NOW, all_or_nothing=True, config=city).ok
+    assert tickets(engine)["T1"].suspended_since is None and tickets(engine)["T1"].clock_events == 1
+    assert apply_clock(engine, None, as_of=later, config=city) >= 1  # T2, T3 stamped too
+    assert tickets(engine)["T1"].suspended_since == later
