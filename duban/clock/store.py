@@ -32,16 +32,9 @@ ORIGINS = ("export", "event_export", "office", "workbook", "calendar", "demo")
 # Origins that are decisions of the office (or collected for it): refused on a closed ticket
 # for the kinds that only make sense while it is open.
 DECISION_ORIGINS = frozenset({"office", "workbook"})
+# (KINDS orders them extension_requested … redispatched, one after the other.)
 OPEN_ONLY_KINDS = frozenset(
-    {
-        "extension_requested",
-        "extension_approved",
-        "extension_refused",
-        "suspended",
-        "resumed",
-        "returned",
-        "redispatched",
-    }
+    KINDS[KINDS.index("extension_requested") : KINDS.index("redispatched") + 1]
 )
 CLOSED_STATUSES = (TicketStatus.closed, TicketStatus.cancelled, TicketStatus.invalid)
 # The payload keys an event may carry, and their types (docs/clock.md, "The event log").
@@ -209,6 +202,7 @@ def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockSta
 
 
 def _as_rule_event(row: Any) -> ClockEvent:
+    """A stored row, or a NewEvent, as the rules' event."""
     return ClockEvent(
         key=row.key,
         kind=row.kind,
@@ -308,18 +302,6 @@ def _malformed(event: NewEvent) -> str | None:
     return None
 
 
-def _normalised(event: NewEvent) -> ClockEvent:
-    return ClockEvent(
-        key=event.key,
-        kind=event.kind,
-        at=event.at,
-        actor=event.actor,
-        reason=event.reason,
-        payload=_payload_in(event.payload),
-        supersedes=tuple(event.supersedes),
-    )
-
-
 def _closed(row: Any) -> bool:
     return TicketStatus(row.status) in CLOSED_STATUSES
 
@@ -340,7 +322,7 @@ def _validate_item(
     already_refused = {r.event_key for r in before.refusals}
     live = list(candidates)
     while live:
-        events = [*stored, *(_normalised(c) for c in live)]
+        events = [*stored, *(_as_rule_event(c) for c in live)]
         state = replay(start, events, ctx.calendar, ctx.rules, horizon)
         keys = {c.key for c in live}
         fresh = [r for r in state.refusals if r.event_key not in already_refused]
@@ -590,6 +572,15 @@ def _correction(
     }
 
 
+def _open() -> Any:
+    """Open tickets; `status <> 'closed'` spelled out so that the small partial index
+    ix_tickets_open_due serves the query (most tickets are closed)."""
+    return and_(
+        TICKETS.c.status != TicketStatus.closed.value,
+        TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES]),
+    )
+
+
 def apply_clock(
     engine: Engine,
     ticket_ids: Iterable[int] | None,
@@ -607,7 +598,7 @@ def apply_clock(
     if ticket_ids is not None:
         ids = sorted(set(ticket_ids))
     else:
-        open_ = TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES])
+        open_ = _open()
         stale = or_(TICKETS.c.clock_calendar.is_(None), TICKETS.c.clock_calendar != ctx.version)
         query = select(TICKETS.c.id).where(and_(open_, or_(TICKETS.c.clock_events > 0, stale)))
         with engine.connect() as conn:
@@ -641,7 +632,7 @@ def pending_requests(
 ) -> list[Pending]:
     """The extension requests and appeals of open tickets not yet decided, oldest first."""
     ctx = _Context.of(config)
-    open_ = TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES])
+    open_ = _open()
     found: list[Pending] = []
     with engine.connect() as conn:
         ids = [
