@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from prefect import task
@@ -15,13 +15,15 @@ from tasks.log import run_logger
 
 
 @task(name="apply-clock", cache_policy=NO_CACHE)
-def refresh_clock(ctx: LoopContext, day: date, dry_run: bool) -> int:
-    """Replay the clock of the open tickets with events, and correct the deadlines a changed
+def refresh_clock(ctx: LoopContext, day: date, last_day: date | None, dry_run: bool) -> int:
+    """Replay the clock of the open tickets with an event effective since the last run
+    (`last_day`; None: every open ticket with events), and correct the deadlines a changed
     working-day calendar moves (calendar_correction events); not in a dry run."""
     if dry_run:
         return 0
-    as_of = max(datetime.now(), datetime.combine(day, datetime.min.time()))
-    changed = apply_clock(ctx.engine, None, as_of=as_of, config=ctx.config)
+    as_of = max(datetime.now(), datetime.combine(day, time.min))
+    since = datetime.combine(last_day, time.min) if last_day else None
+    changed = apply_clock(ctx.engine, None, as_of=as_of, since=since, config=ctx.config)
     run_logger().info("clock: %d tickets' effective deadline or figures changed", changed)
     return changed
 

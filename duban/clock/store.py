@@ -586,6 +586,7 @@ def apply_clock(
     ticket_ids: Iterable[int] | None,
     *,
     as_of: datetime,
+    since: datetime | None = None,
     config: CityConfig | None = None,
 ) -> int:
     """Replay the events of the tickets and write their clock; return the tickets changed.
@@ -593,14 +594,23 @@ def apply_clock(
     None: every open ticket with events in force, and every open ticket whose
     `clock_calendar` is not the current calendar version (a changed calendar.yaml or
     package): those whose deadline the calendar moves get a calendar_correction event.
-    Closed tickets keep the deadline they were judged by."""
+    Closed tickets keep the deadline they were judged by.
+
+    `since` (with None): the clock was applied to every ticket as of `since` already (the
+    previous daily run): only the open tickets with an event effective after it, up to
+    `as_of`, can have changed — those are replayed, with the stale ones of the calendar."""
     ctx = _Context.of(config)
     if ticket_ids is not None:
         ids = sorted(set(ticket_ids))
     else:
-        open_ = _open()
         stale = or_(TICKETS.c.clock_calendar.is_(None), TICKETS.c.clock_calendar != ctx.version)
-        query = select(TICKETS.c.id).where(and_(open_, or_(TICKETS.c.clock_events > 0, stale)))
+        touched: Any = TICKETS.c.clock_events > 0
+        if since is not None:
+            recent = select(EVENTS.c.item_id).where(
+                EVENTS.c.item_kind == ItemKind.ticket, EVENTS.c.at > since, EVENTS.c.at <= as_of
+            )
+            touched = and_(touched, TICKETS.c.id.in_(recent))
+        query = select(TICKETS.c.id).where(and_(_open(), or_(touched, stale)))
         with engine.connect() as conn:
             ids = [int(i) for i in conn.scalars(query.order_by(TICKETS.c.id))]
     changed = 0

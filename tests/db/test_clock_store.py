@@ -305,5 +305,10 @@ def test_a_future_event_takes_effect_on_its_day(engine: Engine, city: CityConfig
     suspend = event("T1", "s", "suspended", later)
     assert record_events(engine, [suspend], as_of=NOW, all_or_nothing=True, config=city).ok
     assert tickets(engine)["T1"].suspended_since is None and tickets(engine)["T1"].clock_events == 1
-    assert apply_clock(engine, None, as_of=later, config=city) >= 1  # T2, T3 stamped too
+    apply_clock(engine, None, as_of=NOW, config=city)  # stamps T1..T3
+    # The previous run was after the event's time: nothing to replay.
+    assert apply_clock(engine, None, as_of=later, since=later, config=city) == 0
+    assert tickets(engine)["T1"].suspended_since is None
+    # The previous run was before it: the event takes effect now.
+    assert apply_clock(engine, None, as_of=later, since=NOW, config=city) == 1
     assert tickets(engine)["T1"].suspended_since == later
