@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import chinese_calendar
-from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from duban.calendar import DUE_TIME, WorkCalendar
@@ -572,6 +572,21 @@ def _correction(
     }
 
 
+def _stamp_untouched(conn: Connection, ctx: _Context) -> int:
+    """Open tickets without events not stamped yet: nothing to replay or correct, their
+    deadline is the current calendar's; stamped in one statement (base_due_at filled from
+    due_at where a row lacks it)."""
+    result = conn.execute(
+        update(TICKETS)
+        .where(_open(), TICKETS.c.clock_events == 0, TICKETS.c.clock_calendar.is_(None))
+        .values(
+            clock_calendar=ctx.version,
+            base_due_at=func.coalesce(TICKETS.c.base_due_at, TICKETS.c.due_at),
+        )
+    )
+    return max(int(result.rowcount or 0), 0)
+
+
 def _open() -> Any:
     """Open tickets; `status <> 'closed'` spelled out so that the small partial index
     ix_tickets_open_due serves the query (most tickets are closed)."""
@@ -611,9 +626,11 @@ def apply_clock(
             )
             touched = and_(touched, TICKETS.c.id.in_(recent))
         query = select(TICKETS.c.id).where(and_(_open(), or_(touched, stale)))
+        with engine.begin() as conn:
+            stamped = _stamp_untouched(conn, ctx)
         with engine.connect() as conn:
             ids = [int(i) for i in conn.scalars(query.order_by(TICKETS.c.id))]
-    changed = 0
+    changed = 0 if ticket_ids is not None else stamped
     for start in range(0, len(ids), BATCH):
         with engine.begin() as conn:
             changed += _apply(conn, ctx, ids[start : start + BATCH], as_of)
