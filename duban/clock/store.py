@@ -428,6 +428,14 @@ def record_events(
     return result
 
 
+_ANSWERS: dict[str, str] = {
+    "extension_approved": "extension_requested",
+    "extension_refused": "extension_requested",
+    "appeal_upheld": "appeal_filed",
+    "appeal_rejected": "appeal_filed",
+}
+
+
 def _unanswered(
     ctx: _Context,
     row: Any,
@@ -435,35 +443,38 @@ def _unanswered(
     fresh: list[NewEvent],
     result: RecordResult,
 ) -> list[NewEvent]:
-    """An office decision on an extension names the request it answers (docs/clock.md):
-    refused when it names none while requests are pending, or names one that is not
-    pending (unknown, or decided already)."""
-    deciding = [
-        e
-        for e in fresh
-        if e.origin in DECISION_ORIGINS and e.kind in ("extension_approved", "extension_refused")
-    ]
+    """An office decision names the request (extension) or filing (appeal) it answers when
+    there is one (docs/clock.md): refused when it names none while one is pending, or names
+    one that is not pending (unknown, or decided already)."""
+    deciding = [e for e in fresh if e.origin in DECISION_ORIGINS and e.kind in _ANSWERS]
     if not deciding:
         return fresh
     corrected = {key for e in fresh for key in e.supersedes}  # a correction answers again
     kept = [e for e in stored if e.key not in corrected]
-    pending = set(_pending(ctx, row, kept, datetime.max).pending_requests)
-    pending |= {e.key for e in fresh if e.kind == "extension_requested"}
+    state = _pending(ctx, row, kept, datetime.max)
+    pending = {
+        "extension_requested": set(state.pending_requests),
+        "appeal_filed": set(_open_appeals(effective_events(kept, datetime.max))),
+    }
+    for e in fresh:
+        if e.kind in pending:
+            pending[e.kind].add(e.key)
     refused: dict[str, str] = {}
     for e in sorted(deciding, key=lambda e: (e.at, e.key)):
-        named = e.payload.get("request")
-        if not named and pending:
+        named, open_ = e.payload.get("request"), pending[_ANSWERS[e.kind]]
+        what = "延期申请" if _ANSWERS[e.kind] == "extension_requested" else "申诉"
+        if not named and open_:
             refused[e.key] = (
-                "请指明所答复的延期申请 (name the request it answers: pending "
-                f"{', '.join(sorted(pending))})"
+                f"请指明所答复的{what} (name the request it answers: pending "
+                f"{', '.join(sorted(open_))})"
             )
-        elif named and named not in pending:
+        elif named and named not in open_:
             refused[e.key] = (
-                f"延期申请 {named} 不存在或已有决定 (no pending extension request {named!r}: "
+                f"{what} {named} 不存在或已有决定 (no pending request {named!r}: "
                 "unknown or already decided)"
             )
         elif named:
-            pending.discard(str(named))
+            open_.discard(str(named))
     for e in deciding:
         if e.key in refused:
             result.refused.append(Refused(e.item_ref, e.key, refused[e.key], e.origin_ref))

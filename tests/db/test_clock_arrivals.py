@@ -20,6 +20,7 @@ from duban.config import CityConfig, load_config
 from duban.db import session_scope
 from duban.db.models import AuditRecord, TicketStatus
 from duban.ingest.tickets import import_tickets
+from duban.settings import get_settings
 from duban.workbooks.decisions import (
     SHEET,
     import_decisions_workbook,
@@ -195,11 +196,18 @@ def test_decide_on_the_command_line(
     city: CityConfig,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    monkeypatch.setenv("DUBAN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "postgresql":  # the CLI's own engine, in this test's schema
+        with engine.connect() as conn:
+            url += f"?options=-csearch_path%3D{conn.exec_driver_sql('SHOW search_path').scalar()}"
+    monkeypatch.setenv("DUBAN_DATABASE_URL", url)
     monkeypatch.setenv("DUBAN_CONFIG_DIR", str(city.root))
-    if engine.dialect.name == "postgresql":
-        pytest.skip("the CLI opens its own engine: one schema per session (tested on SQLite)")
+    monkeypatch.setenv("DUBAN_REPORTS_DIR", str(tmp_path / "reports"))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
     at = ["--at", "2026-10-12 08:00"]
     assert main(["decide", "request_extension", "T1", *at, "--actor", "unit"]) == 0
     assert main(["decide", "approve_extension", "T1", "--at", "2026-10-12 08:30"]) == 1
@@ -214,6 +222,11 @@ def test_decide_on_the_command_line(
     assert "resume without a suspension" in capsys.readouterr().err
     assert main(["decide", "suspend", "C1"]) == 1  # closed
     assert event_count(engine) == 2
+    out = tmp_path / "decisions.xlsx"
+    assert main(["decide", "workbook", "export", "--out", str(out)]) == 0
+    assert "0 pending requests" in capsys.readouterr().out  # req decided: none pending
+    assert main(["decide", "workbook", "import", str(out)]) == 0
+    assert "recorded 0" in capsys.readouterr().out
 
 
 def test_the_decisions_workbook_round_trip(

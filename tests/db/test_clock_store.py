@@ -123,7 +123,14 @@ def test_the_store_agrees_with_replay(engine: Engine, city: CityConfig) -> None:
         event("T2", "r1", "resumed", datetime(2026, 10, 16, 9, 0)),
         event("T2", "redo1", "redo", datetime(2026, 10, 19, 9, 0), actor="callback"),
         event("T2", "ap1", "appeal_filed", datetime(2026, 10, 19, 10, 0), actor="unit"),
-        event("T2", "ap1-ok", "appeal_upheld", datetime(2026, 10, 19, 11, 0), reason="重复"),
+        event(
+            "T2",
+            "ap1-ok",
+            "appeal_upheld",
+            datetime(2026, 10, 19, 11, 0),
+            reason="重复",
+            payload={"request": "ap1"},
+        ),
     ]
     as_of = datetime(2026, 10, 20, 9, 0)
     result = record_events(engine, events, as_of=as_of, all_or_nothing=True, config=city)
@@ -175,10 +182,14 @@ def test_the_store_agrees_with_replay(engine: Engine, city: CityConfig) -> None:
         (
             [
                 event("T1", "a", "appeal_filed", NOW),
-                event("T1", "b", "appeal_upheld", NOW),
-                event("T1", "c", "appeal_rejected", NOW),
+                event("T1", "b", "appeal_upheld", NOW, payload={"request": "a"}),
+                event("T1", "c", "appeal_rejected", NOW, payload={"request": "a"}),
             ],
             "already decided",
+        ),
+        (
+            [event("T1", "a", "appeal_filed", NOW), event("T1", "b", "appeal_upheld", NOW)],
+            "name the request",
         ),
     ],
 )
@@ -225,7 +236,7 @@ def test_a_decision_names_its_request(engine: Engine, city: CityConfig) -> None:
         "T1", "ok", "extension_approved", NOW, payload={"working_days": 1, "request": "x"}
     )
     result = record_events(engine, [unknown], as_of=NOW, all_or_nothing=True, config=city)
-    assert "no pending extension request 'x'" in result.refused[0].reason
+    assert "no pending request 'x'" in result.refused[0].reason
     assert record_events(engine, extension()[1:], as_of=NOW, all_or_nothing=True, config=city).ok
     twice = replace(extension()[1], key="ok-again")
     result = record_events(engine, [twice], as_of=NOW, all_or_nothing=True, config=city)
