@@ -104,7 +104,9 @@ def column_events(
     the rows whose clock cells cannot be read."""
     columns = dict(mapping.clock_columns)
     status_column = mapping.columns.get("status")
-    suspending = set(config.clock.suspending_statuses)
+    # Only a status the mapping accepts can arrive (another quarantines its row): without
+    # a suspending one, the file is not read again for statuses.
+    suspending = set(config.clock.suspending_statuses) & set(mapping.values.status)
     if not columns and not (status_column and suspending):
         return [], []
     id_column = mapping.columns["external_id"]
