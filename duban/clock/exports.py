@@ -12,7 +12,8 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, select
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, select
 
 from duban.clock.store import KINDS, NewEvent, RecordResult, Refused, apply_clock, record_events
 from duban.config import CityConfig, SourceMapping
@@ -32,12 +33,34 @@ class ClockImport:
     result: RecordResult = field(default_factory=RecordResult)
     disagreements: list[Refused] = field(default_factory=list)
 
+    def counts(self) -> tuple[int, int]:
+        """Events recorded, refused."""
+        return len(self.result.recorded), len(self.result.refused)
+
+    def findings(self) -> list[Refused]:
+        """For the import's report file: the refused events, then the disagreements."""
+        return [*self.result.refused, *self.disagreements]
+
     def line(self) -> str:
         return (
             f"clock: {len(self.result.recorded)} events recorded, "
             f"{len(self.result.refused)} refused, "
             f"{len(self.disagreements)} disagreements with decisions in force (kept)"
         )
+
+
+def with_events(conn: Connection, source: str, rows: pd.DataFrame) -> list[int]:
+    """The ids of the tickets among `rows` (their external_id) that have clock events."""
+    ids = rows["external_id"].tolist()
+    found: list[int] = []
+    for i in range(0, len(ids), 2000):
+        query = select(TICKETS.c.id).where(
+            TICKETS.c.source == source,
+            TICKETS.c.clock_events > 0,
+            TICKETS.c.external_id.in_(ids[i : i + 2000]),
+        )
+        found += [int(t) for t in conn.scalars(query)]
+    return found
 
 
 def read_table(

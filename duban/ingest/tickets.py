@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from duban.clock.exports import after_import, with_events
 from duban.config import CityConfig, SourceMapping
 from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
@@ -99,15 +100,15 @@ class ImportSummary:
             f"{self.file}: read {self.read}, inserted {self.inserted}, updated {self.updated}, "
             f"unchanged {self.unchanged}, quarantined {self.quarantined}"
         )
+        if self.report_path:
+            text += f" (see {self.report_path})"
+        if self.bulk:
+            text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
         if self.clock_recorded or self.clock_refused or self.clock_disagreements:
             text += (
                 f"; clock: {self.clock_recorded} events recorded, {self.clock_refused} refused, "
                 f"{self.clock_disagreements} disagreements with decisions in force (kept)"
             )
-        if self.report_path:
-            text += f" (see {self.report_path})"
-        if self.bulk:
-            text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
         if self.indexes_recreated:
             text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
         return text
@@ -429,7 +430,6 @@ def import_tickets(
                     if pending is not None:
                         finish(pending)
                         pending = None
-                    _clock_after(engine, config, path, source, summary, report)
                 finally:
                     # An error while reading the next chunk: the one in flight still ends
                     # (and is counted) before the error goes on.
@@ -449,6 +449,12 @@ def import_tickets(
                     len(missing),
                     summary.index_rebuild_s,
                 )
+        # The import never erases a decision (docs/clock.md): the clock columns recorded as
+        # events, the rewritten tickets with events replayed, every disagreement reported.
+        clock = after_import(engine, config, path, source, summary.clock_touched)
+        summary.clock_recorded, summary.clock_refused = clock.counts()
+        summary.clock_disagreements = len(clock.disagreements)
+        report.write_clock(clock.findings())
     finally:
         summary.report_path = report.close()
         with session_scope(engine) as session:
@@ -518,13 +524,13 @@ def _store_chunk(
             # the clock rewrites for tickets with events (docs/clock.md).
             good = good.assign(base_due_at=good["due_at"])
             columns = [*HASHED, "base_due_at", "place_key", "row_hash"]
+            if changed.any():  # rewritten tickets with clock events: replayed after the load
+                summary.clock_touched += with_events(conn, source, good.loc[changed])
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
             upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
             counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
-            if changed.any():  # rewritten tickets whose clock has events: replayed after
-                summary.clock_touched += _with_events(conn, source, good.loc[changed])
         else:
             counts = (0, 0, 0)
     # Counted once committed (the writer thread runs one chunk at a time).
@@ -532,32 +538,3 @@ def _store_chunk(
     summary.inserted += counts[0]
     summary.updated += counts[1]
     summary.unchanged += counts[2]
-
-
-def _with_events(conn: Any, source: str, rows: pd.DataFrame) -> list[int]:
-    ids = rows["external_id"].tolist()
-    query = select(TICKETS.c.id).where(
-        TICKETS.c.source == source,
-        TICKETS.c.clock_events > 0,
-        _one_of(conn, TICKETS.c.external_id, ids),
-    )
-    return [int(i) for i in conn.scalars(query)]
-
-
-def _clock_after(
-    engine: Engine,
-    config: CityConfig,
-    path: Path,
-    source: str,
-    summary: ImportSummary,
-    report: _Report,
-) -> None:
-    """The import never erases a decision (docs/clock.md): the clock columns recorded as
-    events, the rewritten tickets with events replayed, every disagreement reported."""
-    from duban.clock.exports import after_import
-
-    done = after_import(engine, config, path, source, summary.clock_touched)
-    summary.clock_recorded = len(done.result.recorded)
-    summary.clock_refused = len(done.result.refused)
-    summary.clock_disagreements = len(done.disagreements)
-    report.write_clock([*done.result.refused, *done.disagreements])
