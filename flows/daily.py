@@ -19,6 +19,7 @@ from duban.rules.ladder import catch_up_days, is_send_day
 from duban.rules.warnings import working_day_on_or_before
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys, skipped_state
 from flows.parameters import DAY, DRY_RUN, Day
+from tasks.clock import refresh_clock
 from tasks.daily import escalate, measure, render_daily
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
@@ -53,6 +54,7 @@ def daily_report(day: Day = DAY, dry_run: bool = DRY_RUN) -> dict[str, Any]:
         last_day = last_completed_day(ctx.engine, LOOP, day)
         since_day = last_day or working_day_on_or_before(day - timedelta(days=1), calendar)
         started = first_started(ctx.engine, LOOP, period) or datetime.now()
+        refresh_clock(ctx, day, last_day, dry_run)  # the effective clock first (docs/clock.md)
         escalated = escalate(ctx, day, last_day, dry_run)
         snapshot = measure(ctx, day, since_day, recorded_since=started)
         # Working days strictly between the previous report and this one: missed runs.

@@ -56,6 +56,7 @@ from flows.bracket import (
     due_period,
     loop_run,
     mail_keys,
+    md,
     skipped_state,
 )
 from flows.parameters import DRY_RUN, MONTH, Month, OptionalFlag, described
@@ -271,18 +272,18 @@ def _artifact(summary: dict[str, Any]) -> None:
     before: list[str] = []
     if status == "waiting for approval":
         before = [
-            f"**Waiting for approval**: {summary.get('drafts', 0)} notices are held as drafts. "
-            "Resume this run with the approval form, or run "
+            f"**Waiting for approval**: {md(summary.get('drafts', 0))} notices are held as "
+            "drafts. Resume this run with the approval form, or run "
             f"`duban approve monthly {month} --by NAME`.",
             "",
         ]
     elif status == "draft":
         before = [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
-    changed = summary.get("figures_changed", 0)
+    changed = md(summary.get("figures_changed", 0))
     if summary.get("correction") is not None and status in ("draft", "waiting for approval"):
-        before += [f"**Correction {summary['correction']}** (更正) of {changed} figures "
+        before += [f"**Correction {md(summary['correction'])}** (更正) of {changed} figures "
                    "is held for approval.", ""]  # fmt: skip
-    elif changed:
+    elif summary.get("figures_changed", 0):
         before += [
             f"**{changed} published figures have changed since the bulletin was published** "
             "(the published files are reproduced as they were): issue a correction with "
@@ -312,15 +313,17 @@ def draft_artifacts(month: str, archive: Path, snap: MonthlySnapshot | None) -> 
     key = f"monthly-draft-{month}"
     html = archive / "office-bulletin.html"
     text = archive / "office-bulletin.txt"
-    lines = [f"# 月通报草稿 draft bulletin {month}", ""]
+    lines = [f"# 月通报草稿 draft bulletin {md(month)}", ""]
     if snap is not None:
-        lines += [f"**{snap.headline}**", "", snap.headline_en, ""]
-    lines += [f"草稿存档 archive (on the server): `{archive}`", "",
-              f"HTML: `{html}`", ""]  # fmt: skip
+        lines += [f"**{md(snap.headline)}**", "", md(snap.headline_en), ""]
+    lines += [f"草稿存档 archive (on the server): {md(archive)}", "",
+              f"HTML: {md(html)}", ""]  # fmt: skip
     if text.exists():
         body = text.read_text(encoding="utf-8").splitlines()
         more = len(body) - DRAFT_LINES
-        lines += ["## 通报正文（文本版）draft text", "", "```text", *body[:DRAFT_LINES], "```"]
+        # Inside a fence nothing is markup; only a fence of its own could end it.
+        quoted = [line.replace("`", "'") for line in body[:DRAFT_LINES]]
+        lines += ["## 通报正文（文本版）draft text", "", "```text", *quoted, "```"]
         if more > 0:
             lines += [f"（以下 {more} 行略，见存档 {text.name}）"]
     create_markdown_artifact(key=key, markdown="\n".join(lines),

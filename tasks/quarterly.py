@@ -75,13 +75,13 @@ def render_quarterly(
     codes = sorted(set(sample.items["unit_code"])) if sample.drawn else []
     for code in codes:
         _, emails, active = units[code]
-        context = unit_context(sample, spot, prefix, code)
+        context = unit_context(sample, spot, prefix, code, ctx.config.mail.max_citizen_text)
         if context is None or not active or not emails:
             continue
         jobs.append((code, "sample", "quarterly_unit", context, emails))
     office = office_context(
         sample, spot, prefix, {code: v[0] for code, v in units.items()},
-        workbook.name if workbook else None, units_notified=len(jobs),
+        workbook.name if workbook else None, len(jobs), ctx.config.mail.max_citizen_text,
     )  # fmt: skip
     jobs.append(
         ("office", "report", "quarterly_office", office, list(ctx.config.mail.office),

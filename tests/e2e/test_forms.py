@@ -33,6 +33,7 @@ LOOPS = {
     "quarterly-spot-check/quarterly-spot-check": {"quarter", "dry_run"},
     "annual-evaluation/annual-evaluation": {"year", "dry_run"},
     "lookback/lookback": {"request"},
+    "decide/decide": {"decision"},
     "scheduled-lookback/scheduled-lookback": {"day"},
     "outbox-retry/outbox-retry": {"status", "ids"},
 }

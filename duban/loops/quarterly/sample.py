@@ -42,7 +42,7 @@ from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.queries import units as qu
 from duban.queries.kernel import none_for_missing
-from duban.rules.masking import mask_personal_data, shortened
+from duban.rules.masking import citizen_text, mask_personal_data
 from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
 LOOP = "quarterly"
@@ -290,9 +290,10 @@ def fail_item(
                 "due_on": today,
                 "applied_at": at,
                 "reason": reason[:2000],
+                "round": 1,
             }
         ],
-        ["item_kind", "item_id", "step"],
+        ["item_kind", "item_id", "step", "round"],
     )  # fmt: skip
     if not had:
         done.append("escalated")
@@ -302,7 +303,7 @@ def fail_item(
 # ---------------------------------------------------------------- notices
 
 
-def _item(row: Any) -> dict[str, Any]:
+def _item(row: Any, text_limit: int) -> dict[str, Any]:
     passed = row.passed
     return {
         "sample_id": row.sample_id,
@@ -311,7 +312,7 @@ def _item(row: Any) -> dict[str, Any]:
         "unit_name": row.unit_name,
         "done_on": row.done_on,
         "category": row.category or "",
-        "text": shortened(row.text or ""),  # masked already (load_sample); in full attached
+        "text": citizen_text(row.text, text_limit),  # in full in the attached checklist
         "result": "待核验" if passed is None else RESULT_WORDS[bool(passed)],
         "note": mask_personal_data(row.note) if row.note else "",
     }
@@ -353,6 +354,7 @@ def office_context(
     unit_names: dict[str, str],
     workbook: str | None,
     units_notified: int,
+    text_limit: int,
 ) -> dict[str, Any]:
     """The quarter report for the supervision office: strata, the whole sample by unit,
     results so far, the seed fingerprints; the checklist workbook is attached."""
@@ -372,7 +374,8 @@ def office_context(
     shown = 0
     if len(items):
         for unit_code, own in items.groupby("unit_code", sort=True):
-            rows = [_item(r) for r in own.head(max(LIST_LIMIT_OFFICE - shown, 0)).itertuples()]
+            head = own.head(max(LIST_LIMIT_OFFICE - shown, 0))
+            rows = [_item(r, text_limit) for r in head.itertuples()]
             shown += len(rows)
             units.append(
                 {
@@ -394,8 +397,9 @@ def office_context(
 
 
 def unit_context(
-    sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str, unit_code: str
-) -> dict[str, Any] | None:
+    sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str, unit_code: str,
+    text_limit: int,
+) -> dict[str, Any] | None:  # fmt: skip
     """The notice of one unit: its own sampled items only; None when it has none."""
     items = sample.items
     own = items[items["unit_code"] == unit_code] if len(items) else items
@@ -414,5 +418,5 @@ def unit_context(
             for s in strata
         ],
         "counts": results(own),
-        "items": [_item(r) for r in own.itertuples()],
+        "items": [_item(r, text_limit) for r in own.itertuples()],
     }
