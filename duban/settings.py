@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from duban.config.base import IANA_HINT, check_time_zone
+from duban.resources import example_config, templates
 from duban.rules.plain_text import control_character
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
@@ -28,7 +29,11 @@ class Settings(BaseSettings):
         default="sqlite:///var/duban.db",
         description="SQLAlchemy URL of Duban's database; default a SQLite file under ./var/",
     )
-    config_dir: Path = Field(default=Path("config"), description="folder of the YAML config")
+    config_dir: Path = Field(
+        default_factory=lambda: default_config_dir(),
+        description="folder of the YAML config: ./config when the working folder has one, "
+        "else the example city shipped with Duban (`duban init DIR` makes a city's own)",
+    )
     timezone: str = Field(
         default="Asia/Shanghai",
         description="the city's time zone: DUBAN_TIMEZONE when set (an override), else "
@@ -42,7 +47,9 @@ class Settings(BaseSettings):
     mail_from: str = "duban@localhost"
     outbox_dir: Path = Field(default=Path("var/outbox"), description=".eml files without SMTP")
     reports_dir: Path = Field(default=Path("var/reports"), description="archive of notices")
-    templates_dir: Path = Field(default=Path("templates"), description="Jinja2 mail templates")
+    templates_dir: Path = Field(
+        default_factory=lambda: templates(), description="Jinja2 mail templates (shipped)"
+    )
 
     _timezone_origin: str = PrivateAttr(default="DUBAN_TIMEZONE")
 
@@ -95,6 +102,17 @@ class Settings(BaseSettings):
     @property
     def safe_database_url(self) -> str:
         return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def default_config_dir() -> Path:
+    """./config when the working folder has one, else the example city shipped with Duban."""
+    here = Path("config")
+    return here if here.is_dir() else example_config()
+
+
+def uses_example_config(settings: Settings) -> bool:
+    """Whether `settings` read the example city shipped with Duban (no city of its own)."""
+    return Path(settings.config_dir).resolve() == example_config().resolve()
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ from flows.bracket import (
     md,
     rows_table,
 )
+from flows.parameters import DRY_RUN, YEAR, Year
 from tasks.annual import keep_record, measure, recorded_notices, render_annual, write_scores
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
@@ -43,7 +44,7 @@ FLOW_NAME = "annual-evaluation"
     description="年终考评: score and rank every unit for the year; summary and breakdowns",
     on_failure=[notify_admins],
 )
-def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+def annual_evaluation(year: Year = YEAR, dry_run: bool = DRY_RUN) -> dict[str, Any]:
     """Evaluate `year` (e.g. 2026) and send the annual summary and the units' breakdowns.
 
     year: default — the year before today's in the city's time zone, as a scheduled run on
@@ -52,9 +53,9 @@ def annual_evaluation(year: int | None = None, dry_run: bool = False) -> dict[st
     dry_run: render and archive under reports/dry-run; record and send nothing.
     """
     ctx = load_context()
-    if year is None:
+    if not year:
         due = due_period(ctx, LOOP, "year", "first_working_day_of_year", previous_year)
-        if isinstance(due, dict):
+        if not isinstance(due, str):
             return due
         year = int(due)
     with disposed_on_error(ctx):

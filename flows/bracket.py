@@ -20,11 +20,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.exceptions import MissingContextError
+from prefect.states import Completed, State
 
 from duban.context import LoopContext
 from duban.db.runs import finish_run, start_run
@@ -38,11 +39,13 @@ __all__ = [
     "artifact_markdown",
     "disposed_on_error",
     "due_period",
+    "figures_table",
     "loop_run",
     "mail_keys",
     "md",
     "rows_table",
     "skipped",
+    "skipped_state",
     "table",
 ]
 
@@ -110,12 +113,29 @@ def disposed_on_error(ctx: LoopContext) -> Iterator[None]:
 
 
 def skipped(ctx: LoopContext, loop: str, key: str, label: str, reason: str) -> dict[str, Any]:
-    """A scheduled run on a day it has nothing to do: record a skipped run of `label`."""
+    """A scheduled run on a day it has nothing to do: record a skipped run of `label`, leave
+    an artifact that says why, and end the flow run "Skipped" (`skipped_state`)."""
     summary = {key: label, "skipped": reason}
     with loop_run(ctx, loop, key, label, {key: None}, False) as run:
         run.finish(summary, "skipped")
     get_run_logger().info("%s: nothing to do today", reason)
-    return {**summary, "status": "skipped"}
+    artifact(
+        f"{loop}-skipped",
+        f"跳过 Skipped: {label}",
+        f"{loop} {label}: skipped",
+        {"reason": reason},
+        before=[f"**Nothing to do** 今日无需运行: {md(reason)}.", ""],
+    )
+    return skipped_state({**summary, "status": "skipped"}, reason)
+
+
+def skipped_state(result: dict[str, Any], reason: str, name: str = "Skipped") -> dict[str, Any]:
+    """What a flow returns when it had nothing to do: a Completed state named "Skipped" with
+    the reason as its message, so the Prefect UI does not show a green "Completed" for a run
+    that did nothing. A caller of the flow gets `result` itself (Prefect unwraps a returned
+    state to its data), hence the type; outside a flow run it is the state."""
+    state: State[Any] = Completed(name=name, message=reason, data=result)
+    return cast(dict[str, Any], state)
 
 
 # What a skipped run says it is not (its summary's "skipped": "<today> is not the …").
@@ -130,7 +150,8 @@ def due_period(
     ctx: LoopContext, loop: str, key: str, run_on: RunOn, previous: Callable[[date], str]
 ) -> str | dict[str, Any]:
     """The period a scheduled run (given none) is due for: the one before today's in the
-    city. On a day that is not `run_on`, it records a skipped run and returns its result."""
+    city. On a day that is not `run_on`, it records a skipped run and returns what the flow
+    returns (`skipped`): test with `isinstance(due, str)`."""
     today = ctx.today()
     if is_due(today, run_on, ctx.config.calendar):
         return previous(today)
@@ -179,6 +200,46 @@ def rows_table(
     return lines + [f"| {' | '.join(md(cell) for cell in row)} |" for row in rows]
 
 
+# The Chinese names of a run's key figures (its summary's keys) in its table artifact.
+FIGURE_NAMES: dict[str, str] = {
+    "day": "日期", "week": "周次", "month": "月份", "quarter": "季度", "year": "年度",
+    "from": "起", "to": "止", "since": "上次报告", "status": "状态", "skipped": "跳过原因",
+    "reason": "原因", "dry_run": "试运行", "caught_up": "补报日期", "escalations": "新督办步骤",
+    "units_reported": "报告单位数", "red": "红色预警", "tickets": "工单数",
+    "tickets_last_week": "上周工单数", "lead_units": "主责单位数", "charts": "图表数",
+    "headline": "要点", "units_ranked": "排名单位数", "units_named": "点名单位数",
+    "units_scored": "考评单位数", "ledger_items": "挂账事项", "workbooks": "台账工作簿",
+    "drafts": "待审批草稿", "approver": "审批人", "comment": "审批意见", "approved": "已批准",
+    "figures_changed": "已变化数据", "correction": "更正", "population": "可抽总数",
+    "strata": "分层数", "drawn": "抽取数", "drawn_now": "本次抽取", "recorded_now": "本次记录",
+    "fingerprint": "抽样指纹", "units": "单位数", "checklist": "核验清单", "closed": "办结工单",
+    "examined": "核查工单", "recurred": "复发工单", "recurrence_rate": "复发率",
+    "reopened": "重新开启", "notices": "通报数", "notices_already_recorded": "已有通报",
+    "archive": "存档", "scores_csv": "得分表", "mail_sent": "已发送邮件",
+    "mail_pending": "待发送邮件", "mail_failed": "发送失败", "mail_refused": "拒发",
+    "mail_parked": "搁置", "published_version": "发布版本", "figures_recorded": "记录数据项",
+    "published_on": "发布日期", "resumed_flow_run": "恢复的运行",
+}  # fmt: skip
+
+
+def figures_table(summary: Mapping[str, Any], skip: Collection[str] = ()) -> list[dict[str, str]]:
+    """The run's key figures as rows of a table artifact, named in Chinese (the summary's key
+    beside it, as the run record and the command line name it)."""
+    return [
+        {"指标": FIGURE_NAMES.get(k, k), "键": k, "数值": _cell(v)}
+        for k, v in summary.items()
+        if k not in skip and not isinstance(v, dict)
+    ]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(map(str, value)) or "—"
+    return "—" if value is None else str(value)
+
+
 def artifact(
     key: str,
     title: str,
@@ -191,12 +252,16 @@ def artifact(
     after: Sequence[str] = (),
 ) -> None:
     """The run's markdown artifact: `# title`, the lines `before`, the summary as a table
-    (without the keys in `skip`), the lines `after`. The title and the summary are escaped
-    here; `before` and `after` are markdown the flow wrote with `md`, `table`, `rows_table`."""
+    (without the keys in `skip`), the lines `after`; and its key figures as a table artifact
+    in Chinese (`<key>-figures`). The title and the summary are escaped here; `before` and
+    `after` are markdown the flow wrote with `md`, `table`, `rows_table`."""
     markdown = artifact_markdown(
         title, summary, skip=skip, header=header, before=before, after=after
     )
     create_markdown_artifact(key=key, markdown=markdown, description=md(description))
+    create_table_artifact(
+        key=f"{key}-figures", table=figures_table(summary, skip), description=f"{title} 关键数据"
+    )
 
 
 def artifact_markdown(

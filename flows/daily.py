@@ -8,7 +8,7 @@ digest. Runs that were missed are caught up; a re-run for the same day sends not
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -17,7 +17,8 @@ from duban.context import load_context
 from duban.db.runs import first_started, last_completed_day
 from duban.rules.ladder import catch_up_days, is_send_day
 from duban.rules.warnings import working_day_on_or_before
-from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
+from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys, skipped_state
+from flows.parameters import DAY, DRY_RUN, Day
 from tasks.clock import refresh_clock
 from tasks.daily import escalate, measure, render_daily
 from tasks.deliver import deliver
@@ -31,7 +32,7 @@ LOOP = "daily"
     description="日报告: escalate what is late; tell each unit what it owes",
     on_failure=[notify_admins],
 )
-def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, Any]:
+def daily_report(day: Day = DAY, dry_run: bool = DRY_RUN) -> dict[str, Any]:
     """Run the daily report for `day` (default: today in the city's time zone).
 
     dry_run: render and archive the notices under reports/dry-run without recording
@@ -47,7 +48,8 @@ def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, An
                 "%s is not a working day: nothing is sent; the next working day catches up", period
             )
             summary: dict[str, Any] = {"day": period, "skipped": "not a working day"}
-            return _artifact(run.finish(summary, "skipped"))
+            _artifact(run.finish(summary, "skipped"))
+            return skipped_state(summary, f"{period} is not a working day")
 
         last_day = last_completed_day(ctx.engine, LOOP, day)
         since_day = last_day or working_day_on_or_before(day - timedelta(days=1), calendar)

@@ -16,11 +16,18 @@ from prefect import flow
 from duban.context import load_context
 from duban.loops.lookback.findings import LOOP, LookbackRequest, LookbackSnapshot, check_request
 from flows.bracket import artifact, loop_run, mail_keys, rows_table, table
+from flows.parameters import described
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
 from tasks.notify import notify_admins
 
 ARTIFACT_ROWS = 20
+REQUEST = described(
+    ...,
+    "回头看请求 Look-back request",
+    "Which closed tickets to revisit and what counts as a recurrence (each field below "
+    "explains itself). 回头看的范围与复发判定。",
+)
 
 
 @flow(
@@ -28,7 +35,7 @@ ARTIFACT_ROWS = 20
     description="回头看: find closed tickets whose problem came back",
     on_failure=[notify_admins],
 )
-def lookback(request: LookbackRequest) -> dict[str, Any]:
+def lookback(request: LookbackRequest = REQUEST) -> dict[str, Any]:
     """Revisit the tickets closed from `request.closed_from` to `request.closed_to`."""
     check_request(request)  # the UI's form does not run the model's validators
     ctx = load_context()

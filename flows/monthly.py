@@ -26,10 +26,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, resume_flow_run
@@ -38,9 +44,10 @@ from pydantic import Field
 
 from duban.context import load_context
 from duban.loops.monthly import approve
-from duban.loops.monthly.report import LOOP
+from duban.loops.monthly.report import LOOP, MonthlySnapshot
 from duban.notices import approval
 from duban.periods import parse_month
+from duban.rules.ranking import GROUP_NAMES, RATE_NAMES
 from duban.rules.schedule import previous_month
 from flows.bracket import (
     LoopRun,
@@ -50,7 +57,9 @@ from flows.bracket import (
     loop_run,
     mail_keys,
     md,
+    skipped_state,
 )
+from flows.parameters import DRY_RUN, MONTH, Month, OptionalFlag, described
 from tasks.monthly import (
     approve_and_deliver,
     check_published,
@@ -66,12 +75,62 @@ from tasks.notify import notify_admins
 FLOW_NAME = "monthly-bulletin"
 
 
-class BulletinApproval(RunInput):
-    """The approval form of a paused monthly bulletin (shown by the Prefect UI)."""
+APPROVE = "批准 approve"
+REJECT = "退回 reject"
 
-    approved: bool = Field(description="批准发送 (approve and send); unticked: reject")
-    approver: str = Field(min_length=1, max_length=100, description="审批人 (who decides)")
-    comment: str = Field(default="", max_length=400, description="意见 (comment)")
+
+class BulletinApproval(RunInput):
+    """The approval form of a paused monthly bulletin (shown by the Prefect UI): the decision
+    is an explicit choice with no default, so a form submitted with only a name fills in
+    nothing by accident and is refused."""
+
+    decision: Literal["批准 approve", "退回 reject"] = Field(
+        title="决定 Decision",
+        description="批准：发送全部通报草稿；退回：不发送，草稿保留待修改后重新生成。"
+        "Approve: send every draft notice. Reject: send nothing.",
+    )
+    approver: str = Field(
+        min_length=1, max_length=100, title="审批人 Approver", description="审批人姓名 (who)"
+    )
+    comment: str = Field(
+        default="", max_length=400, title="意见 Comment", description="审批意见，记入审计 (audited)"
+    )
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == APPROVE
+
+
+WAIT_FOR_APPROVAL = described(
+    None,
+    "等待审批 Wait for approval",
+    "Pause this run until the approval form (Resume) is submitted. Default: on when run "
+    "from a deployment, off on the command line (approve with `duban approve monthly`). "
+    "暂停运行，等待审批表单；默认：部署运行时等待。",
+)
+
+APPROVAL_TIMEOUT_HOURS = described(
+    72.0,
+    "审批时限（小时） Approval timeout (hours)",
+    "After this many hours without a decision the run ends and the drafts stay. "
+    "超过时限未审批则结束运行，草稿保留。",
+    exclusiveMinimum=0,
+)
+
+APPROVAL_POLL_SECONDS = described(
+    10,
+    "检查间隔（秒） Poll interval (seconds)",
+    "How often the paused run checks for the decision. 暂停期间检查审批结果的间隔。",
+    minimum=1,
+)
+
+CORRECT = described(
+    False,
+    "更正 Correct",
+    "For a published month whose figures have changed since: draft a correction (更正) of "
+    "every changed figure, held for approval like the bulletin. "
+    "已发布月份数据变化时起草更正通报。",
+)
 
 
 @flow(
@@ -80,12 +139,12 @@ class BulletinApproval(RunInput):
     on_failure=[notify_admins],
 )
 def monthly_bulletin(
-    month: str | None = None,
-    dry_run: bool = False,
-    wait_for_approval: bool | None = None,
-    approval_timeout_hours: float = 72.0,
-    approval_poll_seconds: int = 10,
-    correct: bool = False,
+    month: Month = MONTH,
+    dry_run: bool = DRY_RUN,
+    wait_for_approval: OptionalFlag = WAIT_FOR_APPROVAL,
+    approval_timeout_hours: float = APPROVAL_TIMEOUT_HOURS,
+    approval_poll_seconds: int = APPROVAL_POLL_SECONDS,
+    correct: bool = CORRECT,
 ) -> dict[str, Any]:
     """Render the bulletin of `month` ("YYYY-MM") as drafts, then wait for approval or not.
 
@@ -104,9 +163,9 @@ def monthly_bulletin(
     """
     logger = get_run_logger()
     ctx = load_context()
-    if month is None:
+    if not month:
         due = due_period(ctx, LOOP, "month", "first_working_day_of_month", previous_month)
-        if isinstance(due, dict):
+        if not isinstance(due, str):
             return due
         month = due
     if wait_for_approval is None:
@@ -117,12 +176,14 @@ def monthly_bulletin(
                   "correct": correct}  # fmt: skip
     with loop_run(ctx, LOOP, "month", period.label, parameters, dry_run) as run:
         summary: dict[str, Any] = {"month": period.label, "dry_run": dry_run}
+        drafted: MonthlySnapshot | None = None  # the figures, when this run renders them
         before = approval.state(ctx.engine, LOOP, period.label)
         checked = check_published(ctx, period, correct, dry_run)
         if checked is not None:  # published: reproduced, compared, never rendered again
             summary |= {"notices_already_recorded": before.notices, **checked.summary()}
         elif dry_run or before.notices == 0:
             snap = measure(ctx, period)
+            drafted = snap
             if not dry_run:
                 record_figures(ctx, snap)
             charts = draw_charts(ctx, snap, dry_run)
@@ -159,6 +220,7 @@ def monthly_bulletin(
 
         summary["drafts"] = now.drafts
         _artifact({**summary, "status": "waiting for approval"})
+        draft_artifacts(period.label, Path(summary["archive"]), drafted)
         try:
             decision = pause_flow_run(
                 wait_for_input=BulletinApproval,
@@ -180,7 +242,9 @@ def monthly_bulletin(
                 comment=decision.comment,
             )  # fmt: skip
             logger.info("%s: rejected by %s; nothing sent", period.label, decision.approver)
-            return _finish(run, summary, "rejected")
+            rejected = _finish(run, summary, "rejected")
+            reason = f"rejected by {decision.approver}: nothing sent"
+            return skipped_state(rejected, reason, name="Rejected")
         result = approve_and_deliver(ctx, period.label, decision.approver, via, decision.comment)
         summary |= {"approved": result.pop("approved"), **mail_keys(result)}
         return _finish(run, summary, "approved")
@@ -234,6 +298,74 @@ def _artifact(summary: dict[str, Any]) -> None:
         skip=("month",),
         before=before,
     )
+
+
+# ---------------------------------------------------------------- what the approver sees
+
+DRAFT_LINES = 80  # of the text draft, inline in the approval artifact
+
+
+def draft_artifacts(month: str, archive: Path, snap: MonthlySnapshot | None) -> None:
+    """What the approver of a paused run reads before deciding: the headline, the ranking
+    and the named units as tables (Chinese columns), the draft bulletin's text inline (the
+    archive is on the server's disk, so a file:// link only helps on that machine) and its
+    path."""
+    key = f"monthly-draft-{month}"
+    html = archive / "office-bulletin.html"
+    text = archive / "office-bulletin.txt"
+    lines = [f"# 月通报草稿 draft bulletin {md(month)}", ""]
+    if snap is not None:
+        lines += [f"**{md(snap.headline)}**", "", md(snap.headline_en), ""]
+    lines += [f"草稿存档 archive (on the server): {md(archive)}", "",
+              f"HTML: {md(html)}", ""]  # fmt: skip
+    if text.exists():
+        body = text.read_text(encoding="utf-8").splitlines()
+        more = len(body) - DRAFT_LINES
+        # Inside a fence nothing is markup; only a fence of its own could end it.
+        quoted = [line.replace("`", "'") for line in body[:DRAFT_LINES]]
+        lines += ["## 通报正文（文本版）draft text", "", "```text", *quoted, "```"]
+        if more > 0:
+            lines += [f"（以下 {more} 行略，见存档 {text.name}）"]
+    create_markdown_artifact(key=key, markdown="\n".join(lines),
+                             description=f"月通报草稿 {month}: 审批前请阅")  # fmt: skip
+    if html.exists():
+        create_link_artifact(
+            key=f"{key}-file", link=html.as_uri(), link_text=f"草稿 {html.name} (server-local)",
+            description="the rendered draft on the server's disk",
+        )  # fmt: skip
+    if snap is None:
+        return
+    ranked = [r for r in snap.ranking if r.rank is not None]
+    create_table_artifact(
+        key=f"{key}-ranking",
+        table=[_ranking_row(r) for r in ranked],
+        description=f"月通报 {month} 排名（{len(ranked)} 个单位）",
+    )
+    named = [r for r in snap.ranking if r.named]
+    create_table_artifact(
+        key=f"{key}-named",
+        table=[
+            {**_ranking_row(r), "拖后腿指标": RATE_NAMES.get(r.drag or "", r.drag or ""),
+             "该指标": _percent(r.drag_value), "组内平均": _percent(r.drag_mean)}
+            for r in named
+        ] or [{"说明": "本月无点名单位"}],
+        description=f"月通报 {month} 点名单位（{len(named)} 个）",
+    )  # fmt: skip
+
+
+def _ranking_row(r: Any) -> dict[str, Any]:
+    return {
+        "组别": GROUP_NAMES.get(r.group, r.group),
+        "排名": f"{r.rank}/{r.group_size}",
+        "单位": r.name,
+        "得分": "—" if r.score is None else f"{r.score:.1f}",
+        "工单数": r.tickets,
+        "点名": "是" if r.named else "",
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{100 * value:.1f}%"
 
 
 # ---------------------------------------------------------------- approval from outside
@@ -294,7 +426,8 @@ def approve_monthly(
     ctx = load_context()
     try:
         current = approve.rendered_state(ctx, period.label)
-        decision = BulletinApproval(approved=approved, approver=approver, comment=comment)
+        choice = APPROVE if approved else REJECT
+        decision = BulletinApproval(decision=choice, approver=approver, comment=comment)
         run_id = _paused_or_none(period.label) if current.drafts else None
         if run_id is not None:
             _resume(run_id, decision)

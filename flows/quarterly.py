@@ -28,6 +28,7 @@ from flows.bracket import (
     mail_keys,
     rows_table,
 )
+from flows.parameters import DRY_RUN, QUARTER, Quarter
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.quarterly import draw, render_quarterly, write_checklist
@@ -40,7 +41,7 @@ ARTIFACT_UNITS = 50
     description="季度抽查核验: draw a sample of what was reported done, send the checklist",
     on_failure=[notify_admins],
 )
-def quarterly_spot_check(quarter: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+def quarterly_spot_check(quarter: Quarter = QUARTER, dry_run: bool = DRY_RUN) -> dict[str, Any]:
     """Draw and announce the spot check of `quarter` ("YYYY-Qn").
 
     quarter: default — the quarter before today's in the city's time zone, as a scheduled
@@ -51,9 +52,9 @@ def quarterly_spot_check(quarter: str | None = None, dry_run: bool = False) -> d
     """
     ctx = load_context()
     today = ctx.today()
-    if quarter is None:
+    if not quarter:
         due = due_period(ctx, LOOP, "quarter", "first_working_day_of_quarter", previous_quarter)
-        if isinstance(due, dict):
+        if not isinstance(due, str):
             return due
         quarter = due
     with disposed_on_error(ctx):

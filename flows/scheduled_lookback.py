@@ -9,7 +9,6 @@ notices recorded and sends nothing new. Enabled in `config/schedules.yaml`.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -18,8 +17,18 @@ from duban.config import load_config
 from duban.context import today_in_city
 from duban.loops.lookback.findings import scheduled_request
 from duban.settings import get_settings
+from flows.bracket import skipped_state
 from flows.lookback import lookback
+from flows.parameters import Day, described
 from tasks.notify import notify_admins
+
+DAY = described(
+    None,
+    "日期 Day",
+    "The day whose look-backs to run (each schedule of config/lookback.yaml examines the "
+    "tickets closed window + 1 days before it). Empty: today in the city's time zone. "
+    "运行日期；留空为本市今天。",
+)
 
 
 @flow(
@@ -27,7 +36,9 @@ from tasks.notify import notify_admins
     description="回头看: the scheduled look-backs of config/lookback.yaml",
     on_failure=[notify_admins],
 )
-def scheduled_lookback(day: date | None = None) -> dict[str, Any]:
+def scheduled_lookback(
+    day: Day = DAY,
+) -> dict[str, Any]:
     """Run every look-back schedule of config/lookback.yaml for `day` (default: today in the
     city's time zone). Nothing happens on a non-working day: the windows that ended then
     are examined on the next working day, by a schedule with `closed_days` > 1, or not."""
@@ -37,7 +48,8 @@ def scheduled_lookback(day: date | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     if not config.calendar.is_working_day(day):
         logger.info("%s is not a working day: no scheduled look-back", day)
-        return {"day": f"{day}", "skipped": "not a working day"}
+        reason = f"{day} is not a working day"
+        return skipped_state({"day": f"{day}", "skipped": "not a working day"}, reason)
     schedules = config.lookback.lookback_schedules
     results: dict[str, Any] = {"day": f"{day}"}
     for schedule in schedules:

@@ -17,6 +17,7 @@ from duban.context import load_context, today_in_city
 from duban.periods import parse_week
 from duban.rules.schedule import previous_week
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
+from flows.parameters import DRY_RUN, WEEK, Week
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.weekly import LOOP, draw_charts, keep_record, measure, render_weekly
@@ -27,14 +28,14 @@ from tasks.weekly import LOOP, draw_charts, keep_record, measure, render_weekly
     description="周分析: week-on-week trends, hot spots, repeats, rates",
     on_failure=[notify_admins],
 )
-def weekly_analysis(week: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+def weekly_analysis(week: Week = WEEK, dry_run: bool = DRY_RUN) -> dict[str, Any]:
     """Run the weekly analysis for the ISO week `week` ("2026-W45"; default: the week before
     today's in the city's time zone, as a scheduled Monday run wants).
 
     dry_run: render and archive the notices and charts under reports/dry-run without
     recording notices and without sending anything.
     """
-    if week is None:
+    if not week:
         week = previous_week(today_in_city())
     iso_week = parse_week(week)  # a bad value fails here, before anything is recorded
     ctx = load_context()

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from duban.cli import options
-from duban.settings import Settings, get_settings
+from duban.settings import Settings, get_settings, uses_example_config
+
+# The temporary Prefect server a flow starts when no PREFECT_API_URL is set must come up
+# within this many seconds; Prefect's own default is too short on a busy 2-core machine.
+EPHEMERAL_STARTUP_TIMEOUT = "300"
+EPHEMERAL_TIMEOUT_VARIABLE = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 
 
 class UserError(Exception):
@@ -61,6 +66,26 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(f"{settings.config_dir}: configuration is valid (the city's time zone: "
           f"{settings.timezone}, from {settings.timezone_origin})")  # fmt: skip
+    if uses_example_config(settings):
+        print("note: this is the example city shipped with Duban; "
+              "`duban init DIR` writes a city's own to edit")  # fmt: skip
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+
+    from duban.resources import example_config
+
+    target = Path(args.dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UserError(f"{target} exists and is not empty: choose a new folder")
+    shutil.copytree(example_config(), target, dirs_exist_ok=True)
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*.yaml"))
+    print(f"{target}: the example city's configuration ({len(files)} files: "
+          f"{', '.join(files)})")  # fmt: skip
+    print(f"next: edit units.yaml, problems.yaml and mail.yaml, then "
+          f"`DUBAN_CONFIG_DIR={target} duban config check`")  # fmt: skip
     return 0
 
 
@@ -392,6 +417,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         database_url=args.database_url,
         reset_database=args.reset_database,
         daily_runs=args.daily_runs,
+        ui=args.ui,
     )
 
 
@@ -506,7 +532,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--reset-database", action="store_true", help="drop Duban's tables in --database-url first"
     )
+    demo.add_argument(
+        "--ui",
+        action="store_true",
+        help="start a Prefect server (its database in DIR/prefect) on a free port, run the "
+        "demo against it, then serve the demo city's deployments there until Ctrl-C",
+    )
     demo.set_defaults(func=cmd_demo)
+
+    init = sub.add_parser("init", help="write a new city's config folder from the example")
+    init.add_argument(
+        "dir", metavar="DIR", help="the new config folder (must not exist or be empty)"
+    )
+    init.set_defaults(func=cmd_init)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
@@ -683,7 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
     # Duban runs where the internet may be out of reach: no telemetry from the Prefect server.
+    # Both before Prefect is imported, which reads its settings once.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(EPHEMERAL_TIMEOUT_VARIABLE, EPHEMERAL_STARTUP_TIMEOUT)
 
     from duban.calendar import CalendarError
     from duban.cli.errors import quiet_config_tracebacks, report_config_error
@@ -718,6 +758,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("duban: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        print(no_prefect_server(os.environ.get(EPHEMERAL_TIMEOUT_VARIABLE, "")), file=sys.stderr)
+        return 2
+
+
+def no_prefect_server(timeout: str) -> str:
+    """The one line for a temporary Prefect server that did not start in time."""
+    return (
+        f"duban: error: the temporary Prefect server did not start within {timeout} s: "
+        f"set {EPHEMERAL_TIMEOUT_VARIABLE} higher, or start a server (`prefect server start`) "
+        "and set PREFECT_API_URL (docs/operations.md)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ that becomes one clock event, recorded through `record_events` (docs/clock.md)."
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import Engine
 
 from duban.clock.store import NewEvent, RecordResult, record_events
@@ -36,6 +36,12 @@ KIND_OF: dict[str, EventKind] = {
 ANSWERS = frozenset({"approve_extension", "refuse_extension", "uphold_appeal", "reject_appeal"})
 
 
+# Optional fields shown by the Prefect UI's form as one plain field (no "None" branch).
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+OptionalDays = Annotated[int | None, WithJsonSchema({"type": "integer", "minimum": 1})]
+OptionalTime = Annotated[datetime | None, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
 class Decision(BaseModel):
     """督办决定 An office decision about one ticket."""
 
@@ -58,20 +64,41 @@ class Decision(BaseModel):
     at: datetime = Field(
         title="生效时间 Effective time", description="When the decision takes effect (local)."
     )
-    request: str | None = Field(
+    request: OptionalText = Field(
         default=None,
         max_length=200,
         title="所答复的申请 Request answered",
         description="The key of the extension request or appeal this decision answers "
         "(required when the ticket has pending requests). 所答复的申请编号。",
     )
-    working_days: int | None = Field(
-        default=None, ge=1, le=400, title="延期工作日 Working days added"
+    working_days: OptionalDays = Field(
+        default=None,
+        ge=1,
+        le=400,
+        title="延期工作日 Working days added",
+        description="An approved extension: how many working days it adds (or give the new "
+        "deadline). 批准延期时增加的工作日数。",
     )
-    new_due: datetime | None = Field(default=None, title="新办理时限 New deadline")
-    reason: str = Field(default="", max_length=500, title="理由 Reason")
-    actor: str = Field(default="督办办公室", min_length=1, max_length=200, title="决定人 Actor")
-    key: str | None = Field(
+    new_due: OptionalTime = Field(
+        default=None,
+        title="新办理时限 New deadline",
+        description="An approved extension: the new deadline, instead of working days. "
+        "批准延期时的新办理时限。",
+    )
+    reason: str = Field(
+        default="",
+        max_length=500,
+        title="理由 Reason",
+        description="Why: kept in the ticket's event log. 决定理由，记入事件记录。",
+    )
+    actor: str = Field(
+        default="督办办公室",
+        min_length=1,
+        max_length=200,
+        title="决定人 Actor",
+        description="Who decides (recorded with the event). 决定人。",
+    )
+    key: OptionalText = Field(
         default=None,
         max_length=200,
         title="事件编号 Event key",

@@ -8,7 +8,9 @@ Everything lives under one folder (default var/demo), rebuilt on each run.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,6 +55,7 @@ def run_demo(
     database_url: str | None,
     reset_database: bool = False,
     daily_runs: int | None = 10,
+    ui: bool = False,
 ) -> int:
     from duban.config import load_config
     from duban.db import drop_schema, has_table, make_engine, session_scope, upgrade
@@ -70,6 +73,7 @@ def run_demo(
 
     base_config = get_settings().config_dir
     _prepare(out_dir)
+    home = _own_prefect_home(out_dir)
     spec = DemoSpec(seed=seed, days=days, daily_volume=daily_volume)
     files = generate_city(spec, out_dir, base_config)
     step(
@@ -103,6 +107,33 @@ def run_demo(
     engine.dispose()
 
     _use_settings(settings)
+    server = None
+    if ui:
+        from duban.demo.ui import start_server
+
+        server = start_server(home)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        step(f"Prefect server started (its database in {home}): the UI at {server.url}")
+    try:
+        _run_loops(out_dir, spec, config, settings, files, daily_runs, step)
+        if server is not None:
+            _serve(settings, server.url, step)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _run_loops(
+    out_dir: Path,
+    spec: Any,
+    config: Any,
+    settings: Settings,
+    files: Any,
+    daily_runs: int | None,
+    step: Any,
+) -> None:
+    """Every supervision loop over the demo city, then where everything went."""
     run_days = _daily_run_days(config, spec.start, spec.days, daily_runs)
     if run_days:
         from flows.daily import daily_report
@@ -124,6 +155,7 @@ def run_demo(
     monthly = _run_monthly(end, step)
     looked_back = _run_lookback(spec.start, end, step)
     checked = _run_spot_check(end, settings, step)
+    evaluated = _run_annual(end, step)
 
     print()
     print(f"Demo city in {out_dir}/")
@@ -155,7 +187,50 @@ def run_demo(
         )
     if looked_back.get("archive"):
         print(f"  look-back: {looked_back['archive']}/office-findings.html")
-    return 0
+    if evaluated:
+        print(f"  annual:   {evaluated['archive']}/ (the annual summary and scores.csv)")
+    home = os.environ.get("PREFECT_HOME", "~/.prefect")
+    print(f"  Prefect:  {home} (PREFECT_HOME: the runs and artifacts)")
+
+
+def _own_prefect_home(out_dir: Path) -> Path:
+    """The demo's Prefect home, inside its folder (never ~/.prefect); set before Prefect is
+    first imported (the command line), which reads it once."""
+    from duban.demo.ui import prefect_home
+
+    home = prefect_home(out_dir.resolve())
+    home.mkdir(parents=True, exist_ok=True)
+    if "prefect" not in sys.modules:  # else too late (a test, a script): Prefect's own stays
+        os.environ["PREFECT_HOME"] = str(home)
+    return home
+
+
+def _serve(settings: Settings, url: str, step: Any) -> None:
+    """Register the demo city's loops with the server and serve them until Ctrl-C."""
+    from deployments.serve import serve_loops
+
+    print()
+    print(f"The Prefect UI: {url}  (the demo's runs are there; Ctrl-C stops serving and it)")
+    print(f"  deployments serve the demo city: database {settings.safe_database_url},")
+    print(f"  config {settings.config_dir}/")
+    step("serving the demo city's deployments")
+    try:
+        serve_loops(settings)
+    except KeyboardInterrupt:
+        step("stopped")
+
+
+def _run_annual(end: date, step: Any) -> dict[str, Any]:
+    """年终考评 of the demo's year (the year of its last day): scores, ranking, summary."""
+    from flows.annual import annual_evaluation
+
+    year = end.year
+    result = annual_evaluation(year=year)
+    step(
+        f"annual evaluation {year}: {result.get('units_scored')} units scored, "
+        f"{result.get('units_ranked')} ranked, {result.get('mail_sent')} e-mails"
+    )
+    return result
 
 
 def _last_full_week(end: date) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -28,6 +27,7 @@ from duban.db import make_engine, session_scope
 from duban.notices.deliver import deliver
 from duban.notices.outbox import enqueue
 from duban.notices.render import Rendered, archive_notice, make_environment, render_notice
+from duban.resources import templates
 from duban.settings import Settings, get_settings
 
 __all__ = [
@@ -47,7 +47,7 @@ LOOP = "alert"
 AUDIENCE = "admins"
 TEMPLATE = "failure_alert"
 # The templates shipped with Duban: used when DUBAN_TEMPLATES_DIR has no failure alert.
-SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED_TEMPLATES = templates()
 
 
 class AlertNotSent(RuntimeError):

@@ -4,6 +4,7 @@ disposed whatever happens."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,31 @@ def test_finish_records_the_summary_and_skipped_its_reason(ctx: Any) -> None:
          {"year": "2026", "skipped": "2026-01-05 is not the first day"}),
     ]  # fmt: skip
     assert disposed == [1, 1]
+
+
+def test_a_run_with_nothing_to_do_ends_skipped_and_says_why(ctx: Any) -> None:
+    """Not a green "Completed" that did nothing: the state is named "Skipped", its message
+    and the run's artifact give the reason; a caller still gets the summary."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    context, _ = ctx
+    reason = "2026-01-05 is not the first working day of the year"
+
+    @flow(name="bracket-test-skipped")
+    def nothing() -> dict[str, Any]:
+        return skipped(context, "annual", "year", "2026", reason)
+
+    state = nothing(return_state=True)
+    assert state.is_completed() and state.name == "Skipped" and state.message == reason
+    assert state.result() == {"year": "2026", "skipped": reason, "status": "skipped"}
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    by_key = {a.key: a for a in found}
+    assert reason in str(by_key["annual-skipped"].data)
+    figures = by_key["annual-skipped-figures"].data
+    rows = json.loads(figures) if isinstance(figures, str) else figures
+    assert rows == [{"指标": "原因", "键": "reason", "数值": reason}]

@@ -4,6 +4,7 @@ real SMTP server. Drafts are held until approved — from the command line's pat
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy import Engine, func, insert, select
 
 from duban.db import session_scope
@@ -233,6 +235,18 @@ def test_paused_flow_run_is_resumed_with_the_approval(city: dict[str, Any]) -> N
     assert state.state_details.run_input_keyset  # the form the Prefect UI shows
     notices, drafts, deliveries = counts(engine)
     assert notices == drafts > 0 and deliveries == 0 and smtp.messages == []
+    # What the approver reads before deciding: the draft, its ranking and named units.
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    drafted = {a.key: a for a in found}
+    draft = str(drafted[f"monthly-draft-{MONTH}"].data)
+    assert "office-bulletin.html" in draft and "```text" in draft
+    ranking = json.loads(str(drafted[f"monthly-draft-{MONTH}-ranking"].data))
+    assert ranking and {"组别", "排名", "单位", "得分", "工单数", "点名"} <= set(ranking[0])
+    assert f"monthly-draft-{MONTH}-named" in drafted
+    assert "file://" in str(drafted[f"monthly-draft-{MONTH}-file"].data)
 
     outcome = approve_monthly(MONTH, "王局长", comment="UI 审批")
     assert outcome["resumed_flow_run"] == str(run_id)

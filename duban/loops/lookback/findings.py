@@ -24,10 +24,17 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, update
 
 from duban.config import LookbackSchedule
@@ -54,6 +61,10 @@ STATUS_NAMES = {
 }
 
 
+# An optional list of codes, shown by the Prefect UI's form as one list (no "None" branch).
+Codes = Annotated[list[str] | None, WithJsonSchema({"type": "array", "items": {"type": "string"}})]
+
+
 class LookbackRequestError(ValueError):
     """A look-back request that cannot run; the message says what to fix."""
 
@@ -75,13 +86,13 @@ class LookbackRequest(BaseModel):
         description="Last day of closure (included); not before 'Closed from'. "
         "办结日期止（含），不得早于起始日期。",
     )
-    problems: list[str] | None = Field(
+    problems: Codes = Field(
         default=None,
         title="问题编号 Problems",
         description="Only tickets of these One-Question-a-Month problems (codes such as P01, "
         "config/problems.yaml). Empty: every ticket. 仅限这些“每月一题”问题；留空为全部。",
     )
-    units: list[str] | None = Field(
+    units: Codes = Field(
         default=None,
         title="承办单位 Units",
         description="Only tickets of these responsible units (codes such as dc-jianguomen, "
