@@ -16,7 +16,9 @@ from duban.loops.quarterly.sample import (
     SampleDraw,
     draw_sample,
     office_context,
+    strata_file_name,
     unit_context,
+    write_strata_workbook,
 )
 from duban.notices.render import existing_notices
 from duban.periods import QuarterPeriod
@@ -79,12 +81,15 @@ def render_quarterly(
         if context is None or not active or not emails:
             continue
         jobs.append((code, "sample", "quarterly_unit", context, emails))
+    names = {code: v[0] for code, v in units.items()}
+    folder = ctx.archive_folder(LOOP, sample.quarter, dry_run)
+    strata = write_strata_workbook(sample, names, folder / strata_file_name(sample.quarter))
     office = office_context(
-        sample, spot, prefix, {code: v[0] for code, v in units.items()},
-        workbook.name if workbook else None, units_notified=len(jobs),
+        sample, spot, prefix, names, workbook.name if workbook else None,
+        units_notified=len(jobs), strata_workbook=strata.name if strata else None,
     )  # fmt: skip
+    files = [f for f in (workbook, strata) if f is not None]
     jobs.append(
-        ("office", "report", "quarterly_office", office, list(ctx.config.mail.office),
-         [workbook] if workbook else [])
-    )  # fmt: skip
+        ("office", "report", "quarterly_office", office, list(ctx.config.mail.office), files)
+    )
     return render_all(ctx, LOOP, sample.quarter, jobs, dry_run)
