@@ -146,7 +146,7 @@ def run_demo(
     if monthly:
         print(
             f"  monthly:  {monthly['archive']}/office-bulletin.html (the bulletin; lead units "
-            "also got their ledger workbook ledger-<unit>-<date>.xlsx)"
+            "also got their ledger workbook 台账-<unit>-<date>.xlsx)"
         )
     if checked:
         print(

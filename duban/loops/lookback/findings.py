@@ -479,7 +479,7 @@ ITEM_COLUMNS = (
 def findings_file_name(request: LookbackRequest) -> str:
     return wb.file_name(
         "回头看复发清单", f"{request.closed_from:%Y-%m-%d}至{request.closed_to:%Y-%m-%d}",
-        request.fingerprint()[:8], suffix=".xlsx",
+        request.fingerprint().rsplit("-", 1)[-1], suffix=".xlsx",
     )  # fmt: skip
 
 
