@@ -100,9 +100,9 @@ def render_monthly(
     ]  # fmt: skip
     shared: dict[str, Any] | None = None  # the same for every unit: rendered once
     for code in sorted(set(snap.ranked_units) | set(snap.lead_units)):
+        if not snap.active(code):
+            continue  # inactive; an active unit without an address: one refused delivery
         recipients = snap.recipients(code)
-        if not recipients:
-            continue
         workbook = workbooks.get(code)
         context = report.unit_context(
             ctx.config, snap, code, names, workbook.name if workbook else None

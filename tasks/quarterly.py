@@ -78,8 +78,8 @@ def render_quarterly(
     for code in codes:
         _, emails, active = units[code]
         context = unit_context(sample, spot, prefix, code)
-        if context is None or not active or not emails:
-            continue
+        if context is None or not active:
+            continue  # inactive; without an address: one refused delivery (mail_refused)
         jobs.append((code, "sample", "quarterly_unit", context, emails))
     names = {code: v[0] for code, v in units.items()}
     folder = ctx.archive_folder(LOOP, sample.quarter, dry_run)

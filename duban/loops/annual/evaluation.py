@@ -79,6 +79,12 @@ class AnnualSnapshot:
         unit = self.units.get(code)
         return list(unit["emails"] or []) if unit and unit["active"] else []
 
+    def active(self, code: str) -> bool:
+        """An active unit gets its notice, with an address or without (then it is one
+        refused delivery, counted and listed: duban/notices/outbox.py NO_RECIPIENT)."""
+        unit = self.units.get(code)
+        return bool(unit and unit["active"])
+
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -465,5 +471,6 @@ def unit_context(config: CityConfig, snap: AnnualSnapshot, code: str) -> dict[st
 
 
 def breakdown_units(snap: AnnualSnapshot) -> list[str]:
-    """Units that get their own breakdown: active, with an address, with a record."""
-    return [s.code for s in snap.scores if snap.recipients(s.code) and has_record(s)]
+    """Units that get their own breakdown: active, with a record (without an address: one
+    refused delivery, counted in mail_refused)."""
+    return [s.code for s in snap.scores if snap.active(s.code) and has_record(s)]

@@ -69,6 +69,12 @@ class MonthlySnapshot:
         unit = self.units.get(code)
         return list(unit["emails"] or []) if unit and unit["active"] else []
 
+    def active(self, code: str) -> bool:
+        """An active unit gets its notice, with an address or without (then it is one
+        refused delivery, counted and listed: duban/notices/outbox.py NO_RECIPIENT)."""
+        unit = self.units.get(code)
+        return bool(unit and unit["active"])
+
 
 def ledger_steps(config: CityConfig) -> list[str]:
     """The ladder's steps that put an overdue item on the city ledger: those triggered by
