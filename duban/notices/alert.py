@@ -79,10 +79,10 @@ def failure_notice(
         "flow_name": flow_name,
         "run_name": run_name,
         "run_id": run_id,
-        "started": f"{started:%Y-%m-%d %H:%M}" if started else "(not started)",
+        "started": f"{started:%Y-%m-%d %H:%M}" if started else "（未开始）(not started)",
         "parameters": ", ".join(f"{k}={v!r}" for k, v in sorted(parameters.items()))
-        or "(defaults)",
-        "error": message or "(no message)",
+        or "（默认）(defaults)",
+        "error": message or "（无错误信息）(no message)",
         "link": link,
         "todo": todo(
             "查明失败原因并排除后，在 Prefect 界面重新运行该流程（Find the cause, fix it, and "
