@@ -22,7 +22,15 @@ from duban.notices import approval
 from duban.periods import parse_year
 from duban.rules.ranking import GROUP_NAMES
 from duban.rules.schedule import previous_year
-from flows.bracket import artifact, disposed_on_error, due_period, loop_run, mail_keys
+from flows.bracket import (
+    artifact,
+    disposed_on_error,
+    due_period,
+    loop_run,
+    mail_keys,
+    md,
+    rows_table,
+)
 from tasks.annual import keep_record, measure, recorded_notices, render_annual, write_scores
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
@@ -98,13 +106,17 @@ def _artifact(summary: dict[str, Any]) -> None:
     year = summary["year"]
     lines: list[str] = []
     for group, named in (summary.get("groups") or {}).items():
-        lines += ["", f"## {GROUP_NAMES.get(group, group)}", ""]
-        lines += [f"- 前列 top: {', '.join(named['top']) or '—'}"]
-        lines += [f"- 靠后 bottom: {', '.join(named['bottom']) or '—'}"]
+        lines += ["", f"## {md(GROUP_NAMES.get(group, group))}", ""]
+        lines += [f"- 前列 top: {md(', '.join(named['top']) or '—')}"]
+        lines += [f"- 靠后 bottom: {md(', '.join(named['bottom']) or '—')}"]
     totals = summary.get("totals") or {}
     if totals:
-        lines += ["", "## 总分 totals", "", "| unit | total |", "|---|---:|"]
-        lines += [f"| {code} | {total:.2f} |" for code, total in sorted(totals.items())]
+        lines += ["", "## 总分 totals", ""]
+        lines += rows_table(
+            ("unit", "total"),
+            ((code, f"{total:.2f}") for code, total in sorted(totals.items())),
+            right=("total",),
+        )
     artifact(
         f"annual-evaluation-{year}",
         f"年终考评 annual evaluation {year}",

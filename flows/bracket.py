@@ -1,5 +1,6 @@
 """What every flow does around its steps, written once: the run record (`loop_run`), the
-skipped run (`skipped`) and the run's Prefect artifact (`artifact`).
+skipped run (`skipped`) and the run's Prefect artifact (`artifact`, its tables `table` and
+`rows_table`, every value from data escaped by `md`).
 
     ctx = load_context()
     with loop_run(ctx, LOOP, "day", period, parameters, dry_run) as run:
@@ -12,8 +13,10 @@ and raises on; the engine is disposed in every case.
 
 from __future__ import annotations
 
+import html
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -32,10 +35,13 @@ __all__ = [
     "NOTHING_SENT",
     "LoopRun",
     "artifact",
+    "artifact_markdown",
     "disposed_on_error",
     "due_period",
     "loop_run",
     "mail_keys",
+    "md",
+    "rows_table",
     "skipped",
     "table",
 ]
@@ -136,9 +142,41 @@ def mail_keys(delivered: Mapping[str, Any]) -> dict[str, Any]:
     return {f"mail_{k}": v for k, v in delivered.items()}
 
 
+# ---------------------------------------------------------------- the artifact
+
+# What markdown (CommonMark + GFM tables) gives a meaning to inside a line: emphasis, code,
+# links and images ([x](javascript:…), ![x](…)), headings, table cells, strikethrough.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#|!~])")
+
+
+def md(value: Any) -> str:
+    """`value` as plain text in a markdown artifact: on one line (every run of whitespace,
+    newlines included, one space), markdown punctuation backslash-escaped, and `& < > " '` as
+    HTML entities — so data (an imported id, a unit's name, citizen text) can neither add
+    markup, a link, an image or HTML, nor break a table row. Every value from data that an
+    artifact shows goes through here."""
+    text = " ".join(("" if value is None else str(value)).split())
+    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=True)
+
+
 def table(rows: Mapping[str, Any], header: str = "| | |", skip: Collection[str] = ()) -> list[str]:
-    """A two-column markdown table of `rows`, without the keys in `skip`."""
-    return [header, "|---|---|", *(f"| {k} | {v} |" for k, v in rows.items() if k not in skip)]
+    """A two-column markdown table of `rows` (keys and values escaped), without the keys in
+    `skip`; `header` is the caller's own markdown."""
+    return [
+        header,
+        "|---|---|",
+        *(f"| {md(k)} | {md(v)} |" for k, v in rows.items() if k not in skip),
+    ]
+
+
+def rows_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], right: Collection[str] = ()
+) -> list[str]:
+    """A markdown table: the header `columns` (the caller's words), one line per row with each
+    cell escaped (`md`); the columns named in `right` right-aligned (figures)."""
+    align = ["---:" if c in right else "---" for c in columns]
+    lines = [f"| {' | '.join(columns)} |", f"|{'|'.join(align)}|"]
+    return lines + [f"| {' | '.join(md(cell) for cell in row)} |" for row in rows]
 
 
 def artifact(
@@ -153,6 +191,23 @@ def artifact(
     after: Sequence[str] = (),
 ) -> None:
     """The run's markdown artifact: `# title`, the lines `before`, the summary as a table
-    (without the keys in `skip`), the lines `after`."""
-    lines = [f"# {title}", "", *before, *table(summary, header, skip), *after]
-    create_markdown_artifact(key=key, markdown="\n".join(lines), description=description)
+    (without the keys in `skip`), the lines `after`. The title and the summary are escaped
+    here; `before` and `after` are markdown the flow wrote with `md`, `table`, `rows_table`."""
+    markdown = artifact_markdown(
+        title, summary, skip=skip, header=header, before=before, after=after
+    )
+    create_markdown_artifact(key=key, markdown=markdown, description=md(description))
+
+
+def artifact_markdown(
+    title: str,
+    summary: Mapping[str, Any],
+    *,
+    skip: Collection[str] = (),
+    header: str = "| | |",
+    before: Sequence[str] = (),
+    after: Sequence[str] = (),
+) -> str:
+    """The markdown of `artifact`."""
+    lines = [f"# {md(title)}", "", *before, *table(summary, header, skip), *after]
+    return "\n".join(lines)

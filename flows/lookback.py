@@ -15,7 +15,7 @@ from prefect import flow
 
 from duban.context import load_context
 from duban.loops.lookback.findings import LOOP, LookbackRequest, LookbackSnapshot, check_request
-from flows.bracket import artifact, loop_run, mail_keys, table
+from flows.bracket import artifact, loop_run, mail_keys, rows_table, table
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
 from tasks.notify import notify_admins
@@ -58,22 +58,27 @@ def _artifact(
     lines: list[str] = []
     rates = snap.unit_rates[snap.unit_rates["recurred"] > 0].head(ARTIFACT_ROWS)
     if len(rates):
-        lines += ["", "## 复发率最高的单位", "", "| unit | examined | recurred | rate |"]
-        lines += ["|---|---:|---:|---:|"]
-        lines += [
-            f"| {r.unit_code} {r.unit_name} | {r.examined} | {r.recurred} "
-            f"| {100 * r.recurrence_rate:.1f}% |"
-            for r in rates.itertuples(index=False)
-        ]
+        lines += ["", "## 复发率最高的单位", ""]
+        lines += rows_table(
+            ("unit", "examined", "recurred", "rate"),
+            (
+                (f"{r.unit_code} {r.unit_name}", r.examined, r.recurred,
+                 f"{100 * r.recurrence_rate:.1f}%")
+                for r in rates.itertuples(index=False)
+            ),
+            right=("examined", "recurred", "rate"),
+        )  # fmt: skip
     if len(snap.findings):
         lines += ["", f"## 复发工单（前 {ARTIFACT_ROWS} 项）", ""]
-        lines += ["| ticket | unit | closed | recurrences | first recurrence | reopened |"]
-        lines += ["|---|---|---|---:|---|---|"]
-        lines += [
-            f"| {f.external_id} | {f.unit_code} | {f.closed_at:%Y-%m-%d %H:%M} | {f.recurrences} "
-            f"| {f.first_recurrence_external_id} | {'yes' if f.item_id in reopened else ''} |"
-            for f in snap.findings.head(ARTIFACT_ROWS).itertuples(index=False)
-        ]
+        lines += rows_table(
+            ("ticket", "unit", "closed", "recurrences", "first recurrence", "reopened"),
+            (
+                (f.external_id, f.unit_code, f"{f.closed_at:%Y-%m-%d %H:%M}", f.recurrences,
+                 f.first_recurrence_external_id, "yes" if f.item_id in reopened else "")
+                for f in snap.findings.head(ARTIFACT_ROWS).itertuples(index=False)
+            ),
+            right=("recurrences",),
+        )  # fmt: skip
     period = summary["request"]
     artifact(
         "lookback",

@@ -42,7 +42,15 @@ from duban.loops.monthly.report import LOOP
 from duban.notices import approval
 from duban.periods import parse_month
 from duban.rules.schedule import previous_month
-from flows.bracket import LoopRun, artifact, disposed_on_error, due_period, loop_run, mail_keys
+from flows.bracket import (
+    LoopRun,
+    artifact,
+    disposed_on_error,
+    due_period,
+    loop_run,
+    mail_keys,
+    md,
+)
 from tasks.monthly import (
     approve_and_deliver,
     check_published,
@@ -200,18 +208,18 @@ def _artifact(summary: dict[str, Any]) -> None:
     before: list[str] = []
     if status == "waiting for approval":
         before = [
-            f"**Waiting for approval**: {summary.get('drafts', 0)} notices are held as drafts. "
-            "Resume this run with the approval form, or run "
+            f"**Waiting for approval**: {md(summary.get('drafts', 0))} notices are held as "
+            "drafts. Resume this run with the approval form, or run "
             f"`duban approve monthly {month} --by NAME`.",
             "",
         ]
     elif status == "draft":
         before = [f"**Held as a draft**: approve with `duban approve monthly {month}`.", ""]
-    changed = summary.get("figures_changed", 0)
+    changed = md(summary.get("figures_changed", 0))
     if summary.get("correction") is not None and status in ("draft", "waiting for approval"):
-        before += [f"**Correction {summary['correction']}** (更正) of {changed} figures "
+        before += [f"**Correction {md(summary['correction'])}** (更正) of {changed} figures "
                    "is held for approval.", ""]  # fmt: skip
-    elif changed:
+    elif summary.get("figures_changed", 0):
         before += [
             f"**{changed} published figures have changed since the bulletin was published** "
             "(the published files are reproduced as they were): issue a correction with "

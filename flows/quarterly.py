@@ -19,7 +19,15 @@ from duban.context import load_context
 from duban.loops.quarterly.sample import LOOP, SampleDraw, results
 from duban.periods import parse_quarter
 from duban.rules.schedule import previous_quarter
-from flows.bracket import NOTHING_SENT, artifact, disposed_on_error, due_period, loop_run, mail_keys
+from flows.bracket import (
+    NOTHING_SENT,
+    artifact,
+    disposed_on_error,
+    due_period,
+    loop_run,
+    mail_keys,
+    rows_table,
+)
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.quarterly import draw, render_quarterly, write_checklist
@@ -90,15 +98,17 @@ def _artifact(summary: dict[str, Any], sample: SampleDraw) -> None:
     strata = [s for s in sample.strata if s["size"]]
     if strata:
         lines += ["", "## 各单位抽取数量 (per stratum)", ""]
-        lines += ["| unit | kind | population | drawn | seed fingerprint |"]
-        lines += ["|---|---|---:|---:|---|"]
-        lines += [
-            f"| {s['unit_code']} | {s['item_kind']} | {s['population']} | {s['size']} "
-            f"| {str(s['seed'])[:16]} |"
+        rows = [
+            (s["unit_code"], s["item_kind"], s["population"], s["size"], str(s["seed"])[:16])
             for s in strata[:ARTIFACT_UNITS]
         ]
         if len(strata) > ARTIFACT_UNITS:
-            lines.append(f"| … {len(strata) - ARTIFACT_UNITS} more | | | | |")
+            rows.append((f"… {len(strata) - ARTIFACT_UNITS} more", "", "", "", ""))
+        lines += rows_table(
+            ("unit", "kind", "population", "drawn", "seed fingerprint"),
+            rows,
+            right=("population", "drawn"),
+        )
     artifact(
         f"quarterly-spot-check-{quarter.lower()}",
         f"季度抽查核验 spot check {quarter}",

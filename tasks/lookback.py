@@ -47,15 +47,15 @@ def render_lookback(
 ) -> RenderResult:
     """One notice per unit with recurred tickets (its own items), and the office's."""
     snap.reopened_ids = set(reopened.reopened) if reopened else set()
-    prefix = ctx.config.mail.subject_prefix
-    contexts = findings.unit_contexts(snap, prefix)
+    prefix, text_limit = ctx.config.mail.subject_prefix, ctx.config.mail.max_citizen_text
+    contexts = findings.unit_contexts(snap, prefix, text_limit)
     jobs: list[NoticeJob] = [
         (c["unit"]["code"], "unit", "lookback_unit", c, c["emails"]) for c in contexts.values()
     ]
     folder = ctx.archive_folder(findings.LOOP, snap.request.fingerprint(), False)
-    workbook = findings.write_findings_workbook(snap, folder)
+    workbook = findings.write_findings_workbook(snap, folder, text_limit)
     office = findings.office_context(
-        snap, prefix, units_notified=len(contexts), workbook=workbook.name if workbook else None
+        snap, prefix, len(contexts), text_limit, workbook=workbook.name if workbook else None
     )
     jobs.append(("office", "findings", "lookback_office", office, list(ctx.config.mail.office),
                  [workbook] if workbook else []))  # fmt: skip

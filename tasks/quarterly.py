@@ -77,7 +77,7 @@ def render_quarterly(
     codes = sorted(set(sample.items["unit_code"])) if sample.drawn else []
     for code in codes:
         _, emails, active = units[code]
-        context = unit_context(sample, spot, prefix, code)
+        context = unit_context(sample, spot, prefix, code, ctx.config.mail.max_citizen_text)
         if context is None or not active:
             continue  # inactive; without an address: one refused delivery (mail_refused)
         jobs.append((code, "sample", "quarterly_unit", context, emails))
@@ -86,7 +86,8 @@ def render_quarterly(
     strata = write_strata_workbook(sample, names, folder / strata_file_name(sample.quarter))
     office = office_context(
         sample, spot, prefix, names, workbook.name if workbook else None,
-        units_notified=len(jobs), strata_workbook=strata.name if strata else None,
+        len(jobs), ctx.config.mail.max_citizen_text,
+        strata_workbook=strata.name if strata else None,
     )  # fmt: skip
     files = [f for f in (workbook, strata) if f is not None]
     jobs.append(

@@ -14,7 +14,9 @@ at a free port picked first (aiosmtpd cannot take port=0). Switches:
 - `hold()` / `release()`: keep every message's final reply back (the client waits, as on a
   slow server) until released; `held` counts the messages waiting;
 - `drop_after_data(n)`: for the next n messages, keep the message (it counts as received)
-  and drop the connection before answering 250 — a lost 250.
+  and drop the connection before answering 250 — a lost 250;
+- `after_messages(k, action)`: once k more messages are received, call `action()` (e.g.
+  restart the database) before answering the k-th one; once.
 
 Loaded as a pytest plugin by tests/conftest.py (`pythonpath = ["."]` makes `tests` importable).
 """
@@ -25,7 +27,7 @@ import asyncio
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -105,6 +107,13 @@ class _Handler:
             if drop:
                 rec._drop_after_data -= 1
                 rec.dropped += 1
+            action = None
+            if rec._action is not None:
+                rec._action_after -= 1
+                if rec._action_after <= 0:
+                    action, rec._action = rec._action, None
+        if action is not None:  # in a thread: the server's event loop keeps running
+            await asyncio.get_running_loop().run_in_executor(None, action)
         if drop:
             server.transport.abort()  # the message is here; the 250 never reaches the client
             return "250 (never seen)"
@@ -130,6 +139,8 @@ class SmtpRecorder:
         self._rejected: dict[str, str] = {}
         self._refuse_messages: str | None = None
         self._drop_after_data = 0
+        self._action: Callable[[], object] | None = None
+        self._action_after = 0
         self.held = 0
         self._released = threading.Event()
         self._released.set()
@@ -178,6 +189,10 @@ class SmtpRecorder:
     def drop_after_data(self, n: int) -> None:
         with self.lock:
             self._drop_after_data = n
+
+    def after_messages(self, k: int, action: Callable[[], object]) -> None:
+        with self.lock:
+            self._action_after, self._action = k, action
 
     # -- what arrived
     @property

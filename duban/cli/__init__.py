@@ -440,7 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import files").add_subparsers(dest="what", required=True)
     tickets = imp.add_parser("tickets", help="a hotline export (CSV or XLSX)")
     tickets.add_argument("path", help="the export file")
-    tickets.add_argument("--source", required=True, help="mapping in config/sources/NAME.yaml")
+    tickets.add_argument(
+        "--source", required=True, type=options.source,
+        help="mapping in config/sources/NAME.yaml (NAME: a-z, 0-9, _ and -)",
+    )  # fmt: skip
     tickets.add_argument(
         "--chunk-rows", type=options.positive, default=20_000,
         help="rows read and written at a time (default 20000)",

@@ -11,6 +11,7 @@ import sys
 from datetime import date
 from typing import NoReturn
 
+from duban.config.sources import source_name_problem
 from duban.periods import parse_month, parse_quarter, parse_week, parse_year
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -77,6 +78,13 @@ def year(value: str) -> str:
         return str(parse_year(value))
     except ValueError:
         raise _expected("YYYY, e.g. 2026", value) from None
+
+
+def source(value: str) -> str:
+    """A source name: the mapping config/sources/NAME.yaml (a plain identifier)."""
+    if source_name_problem(value) is not None:
+        raise _expected("a source name of lower-case letters, digits, _ and -", value)
+    return value
 
 
 def count(value: str) -> int:

@@ -69,6 +69,7 @@ from duban.config.sources import (
     SourceMapping,
     TicketField,
     ValueMaps,
+    source_name_problem,
 )
 
 __all__ = [
@@ -184,6 +185,11 @@ class CityConfig:
     mail = _Section("mail.yaml", MailFile)
 
     def source(self, name: str) -> SourceMapping:
+        """The mapping config/sources/<name>.yaml; ConfigError when `name` is not a source
+        name (nothing is read then) or the file is missing or invalid."""
+        problem = source_name_problem(name)
+        if problem is not None:
+            raise ConfigError([f"{self.path('sources')}: {problem}"])
         path = self.path(f"sources/{name}.yaml")
         if not path.exists():
             known = ", ".join(self.source_names()) or "none"

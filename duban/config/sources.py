@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -70,10 +71,27 @@ class SourceDefaults(Strict):
     category: str | None = None
 
 
+# A source's name: its file config/sources/<name>.yaml, `--source NAME`, tickets.source. A
+# plain identifier, so that a name can never reach another file (`--source ../mail`).
+SOURCE_NAME = r"^[a-z0-9_-]+$"
+SOURCE_NAME_MAX = 32
+
+
+def source_name_problem(name: str) -> str | None:
+    """Why `name` is not a source name (lower-case letters, digits, `_`, `-`; at most
+    32 characters), or None when it is one."""
+    if re.fullmatch(SOURCE_NAME, name) and len(name) <= SOURCE_NAME_MAX:
+        return None
+    return (
+        f"not a source name (lower-case letters, digits, _ and -, at most {SOURCE_NAME_MAX}): "
+        f"{name[:40]!r}"
+    )
+
+
 class SourceMapping(Strict):
     """How one kind of hotline export maps onto Duban's tickets."""
 
-    name: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=32)
+    name: str = Field(pattern=SOURCE_NAME, max_length=SOURCE_NAME_MAX)
     description: str = ""
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)

@@ -107,3 +107,25 @@ def insert_ignore(
         result = conn.execute(stmt, rows[start : start + batch])
         inserted += max(int(result.rowcount or 0), 0)
     return inserted
+
+
+def insert_new(
+    conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str], batch: int = 5000
+) -> list[tuple[Any, ...]]:
+    """As `insert_ignore`, but returns the `keys` of the rows this statement itself inserted
+    (INSERT … ON CONFLICT DO NOTHING RETURNING, on SQLite and PostgreSQL): a row that
+    existed, or that a concurrent transaction inserted first, is not among them."""
+    if not rows:
+        return []
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(*(table.c[k] for k in keys))
+    )
+    inserted: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), batch):
+        inserted += [tuple(r) for r in conn.execute(stmt, rows[start : start + batch])]
+    return inserted

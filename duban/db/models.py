@@ -38,6 +38,7 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -285,6 +286,21 @@ class Ticket(Base):
     reassigned_count: Mapped[int] = mapped_column(SmallInteger, default=0)
     row_hash: Mapped[int] = mapped_column(BigInteger)  # of the imported fields: change detection
     imported_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    # The supervision clock (docs/clock.md), materialised from the ticket's events
+    # (clock_events): `due_at` above is the EFFECTIVE deadline every loop reads;
+    # `base_due_at` the deadline the import fixed. Without events the two are equal.
+    base_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # the working-day calendar version that produced due_at (package release + checksum)
+    clock_calendar: Mapped[str | None] = mapped_column(String(40))
+    # False: not counted for evaluation (不纳入考核: upheld appeal), still shown, marked
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    excluded_reason: Mapped[str | None] = mapped_column(String(200))
+    suspended_since: Mapped[datetime | None] = mapped_column(DateTime)  # an open suspension
+    ladder_round: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    redo_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    extension_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # events in force (0: the clock was never touched, nothing to replay)
+    clock_events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ImportRun(Base):
@@ -334,7 +350,8 @@ class Escalation(Base):
 
     __tablename__ = "escalations"
     __table_args__ = (
-        UniqueConstraint("item_kind", "item_id", "step"),
+        # a redo starts a fresh ladder: round 2's steps beside round 1's (docs/clock.md)
+        UniqueConstraint("item_kind", "item_id", "step", "round"),
         Index("ix_escalations_unit_applied", "unit_id", "applied_at"),
     )
 
@@ -347,6 +364,34 @@ class Escalation(Base):
     due_on: Mapped[date] = mapped_column(Date)  # the working day the step became due
     applied_at: Mapped[datetime] = mapped_column(DateTime)
     reason: Mapped[str] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+
+
+class ClockEvent(Base):
+    """One entry of an item's append-only event log (docs/clock.md): never updated in
+    place; a correction is a new event whose `supersedes` names the keys it corrects. The
+    key is unique per item, so a re-run or re-import records nothing twice."""
+
+    __tablename__ = "clock_events"
+    __table_args__ = (
+        UniqueConstraint("item_kind", "item_id", "key"),
+        Index("ix_clock_events_recorded", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_kind: Mapped[ItemKind] = mapped_column(_enum(ItemKind))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # rules.clock.EventKind
+    at: Mapped[datetime] = mapped_column(DateTime)  # effective time
+    actor: Mapped[str] = mapped_column(String(200), default="")  # office, a unit, the export
+    reason: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    supersedes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # where it came from: export, event_export, office (decide), workbook, calendar, demo
+    origin: Mapped[str] = mapped_column(String(32))
+    origin_ref: Mapped[str | None] = mapped_column(String(500))  # file + row, run id
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Notice(Base):

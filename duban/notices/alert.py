@@ -36,6 +36,7 @@ __all__ = [
     "LOOP",
     "TEMPLATE",
     "AlertNotSent",
+    "database_lost_alert",
     "failure_notice",
     "record_alert",
     "send_failure_notice",
@@ -112,6 +113,30 @@ def record_alert(
         notice_id = notice.id
         enqueue(session, notice_id, mail.admins, mail)
     return notice_id
+
+
+def database_lost_alert(
+    engine: Engine, settings: Settings, mail: MailFile, worker: str, lost: list[str]
+) -> int:
+    """Tell the admins that the database was lost while `worker` (one delivery pass,
+    "host:pid/<hex>") was sending, and waited out: once per pass. The e-mails sent now."""
+    if not mail.admins:
+        return 0
+    now = datetime.now(settings.zone)
+    process, _, token = worker.rpartition("/")
+    message = (
+        f"the database connection was lost {len(lost)} times while sending e-mails "
+        f"(first: {lost[0]}); the delivery waited for the database and recorded every "
+        "outcome once it was back: nothing was sent twice. Check the database server."
+    )
+    rendered = failure_notice(
+        "delivery", process or worker, worker, now, message, {}, None,
+        subject_prefix=mail.subject_prefix, settings=settings,
+    )  # fmt: skip
+    notice_id = record_alert(engine, settings, mail, f"dblost{token[:24]}", now, rendered)
+    label = f"alert: database lost during {worker}"
+    sent = deliver(engine, settings, mail, notice_ids=[notice_id], label=label, logger=log)
+    return sent["sent"]
 
 
 def send_failure_notice(

@@ -69,12 +69,20 @@ def deliver(
     None) — refusals at enqueue included.
     """
     mailer = make_mailer(settings)
+    worker = delivery_worker()
     try:
         report = deliver_pending(
-            engine, mailer, message_for, mail, worker=delivery_worker(), notice_ids=notice_ids
+            engine, mailer, message_for, mail, worker=worker, notice_ids=notice_ids
         )
     finally:
         mailer.close()
+    if report.database_lost and not label.startswith("alert"):
+        # Waited out (every outcome recorded), but the admins must know: imported here,
+        # because the alert itself is delivered by this function.
+        from duban.notices.alert import database_lost_alert
+
+        logger.warning("%s: the database was lost while sending; telling the admins", label)
+        database_lost_alert(engine, settings, mail, worker, report.database_lost)
     counts = status_counts(engine, counted if counted is not None else notice_ids)
     figures = {"sent": report.sent} | counts
     logger.info(

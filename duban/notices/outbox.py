@@ -7,6 +7,10 @@
   LOCKED` on PostgreSQL), commits the claim, sends outside any transaction, and records each
   outcome in its own short transaction. Retries with exponential back-off within a run; a
   circuit breaker ends the run when the SMTP server is down, handing everything back.
+  A database restart while sending is waited out (`DATABASE_WAIT_SECONDS`): a message the
+  server accepted is recorded as sent once the database is back, and the report says that
+  the database was lost (`DeliveryReport.database_lost`; duban/notices/deliver.py tells the
+  admins).
 - Staging: the row keeps the real recipient; at send time the e-mail goes to
   `staging_redirect` with "[staging → real@recipient]" in the subject.
 
@@ -15,15 +19,18 @@ See docs/delivery.md for the guarantees at the crash boundary.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Engine, Table, and_, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from duban.config import MailFile
@@ -45,7 +52,11 @@ DELIVERIES = cast(Table, Delivery.__table__)
 # Consecutive deliveries that failed every attempt with a transient error before the run stops.
 BREAKER_THRESHOLD = 3
 
-_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# A plain address, name@domain. Refused before the @-sign, besides what cannot be in one
+# address: quotes (a quoted local part can hold another address), and `%` and `!`, the
+# "percent hack" and bang paths — a relay that honours them sends `a%evil.com@duban.example`
+# on to evil.com (config validation refuses them too: duban/config/base.py check_email).
+_ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\%!]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 # The recipient of the one delivery recorded for a notice that has nobody to go to (a unit
@@ -80,8 +91,9 @@ def _domain_of(recipient: str) -> str | None:
 
 
 def allowed(recipient: str, allowed_domains: list[str]) -> bool:
-    """True when the address is plain (name@domain) and its domain equals, or is a subdomain
-    of, one of `allowed_domains` (case-insensitive)."""
+    """True when the address is plain (name@domain, nothing that routes elsewhere: `%`, `!`,
+    quotes) and its domain equals, or is a subdomain of, one of `allowed_domains`
+    (case-insensitive)."""
     domain = _domain_of(recipient)
     if domain is None:
         return False
@@ -217,6 +229,61 @@ class DeliveryReport:
     parked: int = 0  # failed `park_after` runs: status parked
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (id, recipient, error)
     stopped: bool = False  # the circuit breaker ended the run early
+    database_lost: list[str] = field(default_factory=list)  # outages waited out: the errors
+
+
+# ---------------------------------------------------------------- a database restart
+
+# How long the send loop waits for a lost database (a restart, a fail-over) to come back
+# before the run gives up; a restart takes seconds.
+DATABASE_WAIT_SECONDS = 60.0
+DATABASE_RETRY_SECONDS = 0.5
+# The outages one `deliver_pending` call waited out (its DeliveryReport.database_lost).
+_lost: ContextVar[list[str] | None] = ContextVar("duban_outbox_database_lost", default=None)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _connection_lost(engine: Engine, exc: DBAPIError) -> bool:
+    """The connection is gone (server restarted, shutting down, starting up, unreachable):
+    worth waiting for. On SQLite only an invalidated connection is ("database is locked" has
+    its own busy timeout)."""
+    return bool(exc.connection_invalidated) or (
+        is_postgres(engine) and isinstance(exc, OperationalError)
+    )
+
+
+def _waits_for_database(work: Callable[P, R]) -> Callable[P, R]:
+    """Run `work(engine, ...)` (one short transaction, safe to repeat); while the database
+    is lost, wait and try again, up to DATABASE_WAIT_SECONDS, then raise."""
+
+    @functools.wraps(work)
+    def patient(*args: P.args, **kwargs: P.kwargs) -> R:
+        engine = cast(Engine, args[0])
+        deadline = time.monotonic() + DATABASE_WAIT_SECONDS
+        waited = False
+        while True:
+            try:
+                result = work(*args, **kwargs)
+            except DBAPIError as exc:
+                if not _connection_lost(engine, exc) or time.monotonic() >= deadline:
+                    raise
+                if not waited:
+                    reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+                    log.warning("%s: the database is lost (%s); waiting for it", work.__name__,
+                                reason)  # fmt: skip
+                    lost = _lost.get()
+                    if lost is not None:
+                        lost.append(reason)
+                    waited = True
+                time.sleep(DATABASE_RETRY_SECONDS)
+                continue
+            if waited:
+                log.warning("%s: the database is back", work.__name__)
+            return result
+
+    return patient
 
 
 def _claimable(stale_before: datetime, worker: str) -> Any:
@@ -237,6 +304,7 @@ def _claimable(stale_before: datetime, worker: str) -> Any:
     )
 
 
+@_waits_for_database
 def _claim(
     engine: Engine,
     worker: str,
@@ -285,6 +353,7 @@ def _claim(
     return [(d, n) for d, n in rows]
 
 
+@_waits_for_database
 def _still_mine(engine: Engine, delivery_id: int, worker: str, now: datetime) -> bool:
     """Renew the lease just before sending; False when the claim is no longer ours."""
     with engine.begin() as conn:
@@ -300,6 +369,7 @@ def _still_mine(engine: Engine, delivery_id: int, worker: str, now: datetime) ->
     return result.rowcount == 1
 
 
+@_waits_for_database
 def _record(engine: Engine, delivery_id: int, worker: str | None, values: dict[str, Any]) -> bool:
     """One short transaction: set `values` on a delivery that is not sent yet (and, given a
     worker, only while that worker's claim holds)."""
@@ -314,6 +384,7 @@ def _record(engine: Engine, delivery_id: int, worker: str | None, values: dict[s
     return result.rowcount == 1
 
 
+@_waits_for_database
 def _release(engine: Engine, ids: list[int], worker: str, error: str | None) -> None:
     """Hand claimed, unsent deliveries back (no attempt counted)."""
     if not ids:
@@ -473,6 +544,29 @@ def deliver_pending(
     report = DeliveryReport()
     if notice_ids is not None and not notice_ids:
         return report
+    token = _lost.set(report.database_lost)
+    try:
+        return _send_all(
+            engine, mailer, render, mail, report, worker, batch, notice_ids, sleep,
+            lease_seconds, now,
+        )  # fmt: skip
+    finally:
+        _lost.reset(token)
+
+
+def _send_all(
+    engine: Engine,
+    mailer: Mailer,
+    render: Callable[[Delivery, Notice], Message],
+    mail: MailFile,
+    report: DeliveryReport,
+    worker: str,
+    batch: int,
+    notice_ids: Collection[int] | None,
+    sleep: Callable[[float], None],
+    lease_seconds: int,
+    now: Callable[[], datetime],
+) -> DeliveryReport:
     consecutive_failures = 0
     after_id = 0
     last_transient = ""

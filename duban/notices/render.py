@@ -58,9 +58,16 @@ UNFILLED = "（未填写）"
 
 
 def shown(value: Any) -> Any:
-    """What a template prints for `value`: a missing value (None) prints as nothing, never
-    as the text ``None`` (the environment's finalize)."""
-    return "" if value is None else value
+    """What a template prints for `value` (the environment's finalize): a missing value
+    (None) prints as nothing, never as the text ``None``; plain text is masked (ID and phone
+    numbers, duban/rules/masking.py), whichever field it came from — an id, a category, an
+    address — so no notice shows one unmasked. Markup (the templates' own HTML) is left as
+    it is."""
+    if value is None:
+        return ""
+    if type(value) is str:
+        return mask_personal_data(value)
+    return value
 
 
 # A ticket without a deadline (due_at NULL: a source with `deadline: export_only`).

@@ -96,7 +96,9 @@ def closed_in_period(criteria: LookbackCriteria) -> Select[Any]:
 
 def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
     """(item_id, recurrence_id) for every examined ticket and each ticket that recurred it,
-    with `recurrences` (per item) and `rank` (1 = the first recurrence received)."""
+    with `recurrences` (per item) and `rank` (1 = the first recurrence received); `own` (1
+    when the recurrence is a ticket of the item's own unit), `own_recurrences` (per item) and
+    `own_rank` (1 with own = 1: the first recurrence among the unit's own tickets)."""
     e = closed_in_period(criteria).subquery("e")
     r = Ticket.__table__.alias("r")
     window_seconds = criteria.window_days * 86400
@@ -111,6 +113,7 @@ def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
     ]
     if criteria.same_category:
         on.append(r.c.category == e.c.category)
+    own = case((r.c.unit_id == e.c.unit_id, literal(1)), else_=literal(0))
     return (
         select(
             e.c.id.label("item_id"),
@@ -119,6 +122,11 @@ def recurrence_pairs(criteria: LookbackCriteria) -> Subquery:
             func.row_number()
             .over(partition_by=e.c.id, order_by=(r.c.received_at, r.c.id))
             .label("rank"),
+            own.label("own"),
+            func.sum(own).over(partition_by=e.c.id).label("own_recurrences"),
+            func.row_number()
+            .over(partition_by=(e.c.id, own), order_by=(r.c.received_at, r.c.id))
+            .label("own_rank"),
         )
         .select_from(e.join(r, and_(*on)))
         .where(_has_place(e.c.place))
@@ -131,16 +139,24 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "received_at", "closed_at", "category", "district", "street", "community", "address",
     "content", "recurrences", "first_recurrence_id", "first_recurrence_external_id",
     "first_recurrence_received_at", "first_recurrence_category", "first_recurrence_content",
+    "own_recurrences", "first_own_recurrence_external_id", "first_own_recurrence_received_at",
+    "first_own_recurrence_content",
 )  # fmt: skip
 
 
 def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
     """One row per recurred ticket (columns `FINDING_COLUMNS`), by unit code, closing time
-    and id. Citizen text (`content`, `address`, …) is raw: mask it before it leaves."""
+    and id. Citizen text (`content`, `address`, …) is raw: mask it before it leaves.
+
+    `first_recurrence_*` is the first recurrence whichever unit received it (for the
+    office); `first_own_recurrence_*` the first among the item's own unit's tickets (NULL
+    when every recurrence is another unit's) — all a unit's notice may show of them."""
     pairs = recurrence_pairs(criteria)
     first = select(pairs).where(pairs.c.rank == 1).subquery("first")
+    own_first = select(pairs).where(pairs.c.own == 1, pairs.c.own_rank == 1).subquery("own")
     item = Ticket.__table__.alias("item")
     rec = Ticket.__table__.alias("rec")
+    own_rec = Ticket.__table__.alias("own_rec")
     i = item.c
     stmt = (
         select(
@@ -152,10 +168,16 @@ def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
             rec.c.received_at.label("first_recurrence_received_at"),
             rec.c.category.label("first_recurrence_category"),
             rec.c.content.label("first_recurrence_content"),
+            first.c.own_recurrences,
+            own_rec.c.external_id.label("first_own_recurrence_external_id"),
+            own_rec.c.received_at.label("first_own_recurrence_received_at"),
+            own_rec.c.content.label("first_own_recurrence_content"),
         )
         .select_from(
             first.join(item, item.c.id == first.c.item_id)
             .join(rec, rec.c.id == first.c.recurrence_id)
+            .outerjoin(own_first, own_first.c.item_id == first.c.item_id)
+            .outerjoin(own_rec, own_rec.c.id == own_first.c.recurrence_id)
             .join(Unit.__table__, U.id == i.unit_id)
             .outerjoin(Problem.__table__, P.id == i.problem_id)
         )
@@ -163,7 +185,7 @@ def findings(conn: Connection, criteria: LookbackCriteria) -> pd.DataFrame:
     )  # fmt: skip
     frame = k.frame(conn, stmt)
     frame["status"] = [getattr(s, "value", s) for s in frame["status"]]
-    for column in ("item_id", "unit_id", "recurrences", "first_recurrence_id"):
+    for column in ("item_id", "unit_id", "recurrences", "first_recurrence_id", "own_recurrences"):
         frame[column] = frame[column].astype("int64")
     return frame
 

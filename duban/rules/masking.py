@@ -5,15 +5,30 @@
   last 2 digits — 010-****5678 becomes 010-******78;
 - resident ID numbers (18 characters, last may be X): keep the first 6 and last 4 (the
   birth date is hidden) — 110101********123X.
-Other digit runs (ticket numbers, amounts, dates) are left alone.
+Other digit runs (ticket numbers, amounts, dates) are left alone. A number is found whatever
+surrounds it — Latin letters (ID110101…), full-width digits (１３９…, read as ASCII digits and
+shown so), dots, dashes or spaces between the groups of a mobile number (139.2222.3333).
 """
 
 from __future__ import annotations
 
 import re
 
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_ID_CARD = re.compile(r"(?<!\d)(\d{6})(\d{8})(\d{3}[\dXx])(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[-. ]?)?(1[3-9]\d)[-. ]?(\d{4})[-. ]?(\d{4})(?!\d)")
+# Full-width digits and X (from Chinese input methods) as ASCII, so that they are found.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
+# An 18-character run is an ID number only if its middle 8 digits can be a birth date
+# (YYYYMMDD, 1900–2099): a ticket number of 18 digits (2026102012345678…) is left readable.
+_BIRTH_DATE = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+
+
+def _masked_id(m: re.Match[str]) -> str:
+    if not _BIRTH_DATE.fullmatch(m.group(2)):
+        return m.group(0)
+    return m.group(1) + "*" * 8 + m.group(3)
+
+
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})([- ]?)(\d{5,6})(\d{2})(?!\d)")
 
 
@@ -29,7 +44,8 @@ def mask_personal_data(text: str | None) -> str:
         raise TypeError(f"mask_personal_data: expected text or None, got {text!r}")
     if not text:
         return ""
-    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
+    text = text.translate(_FULL_WIDTH)
+    text = _ID_CARD.sub(_masked_id, text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     return _LANDLINE.sub(
         lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text
@@ -37,7 +53,7 @@ def mask_personal_data(text: str | None) -> str:
 
 
 # Citizen text in a mail: at most this many characters per text (config/mail.yaml
-# max_citizen_text); the rest is in the attachment or the system.
+# max_citizen_text, whose default this is); the rest is in the attachment or the system.
 CITIZEN_TEXT_LIMIT = 2000
 SHORTENED = "…（全文见附件/系统）"
 
@@ -47,6 +63,8 @@ def shortened(text: str, limit: int = CITIZEN_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + SHORTENED
 
 
-def citizen_text(text: str | None, limit: int = CITIZEN_TEXT_LIMIT) -> str:
-    """Citizen text as a mail shows it: personal data masked, at most `limit` characters."""
+def citizen_text(text: str | None, limit: int) -> str:
+    """Citizen text (a complaint, an address) as a notice shows it: personal data masked,
+    at most `limit` characters (config/mail.yaml `max_citizen_text`). Every notice that
+    prints citizen text goes through here."""
     return shortened(mask_personal_data(text), limit)

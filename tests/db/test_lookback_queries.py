@@ -9,6 +9,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
@@ -258,3 +259,29 @@ def test_agrees_with_a_brute_force_on_a_random_city(
         expected = brute_force(rows, c)
         assert got == expected, place
         assert len(expected) >= 5, place  # the random city does have recurrences
+
+
+def test_the_first_own_recurrence_is_the_units_own_ticket(
+    engine: Engine, city_config: CityConfig
+) -> None:
+    """Issue 15, item 13: a recurrence received by another unit (another district) comes
+    first; the first own recurrence and the count of own ones are the unit's only."""
+    units = setup_city(engine, city_config)
+    d = datetime
+    add(engine, [
+        row(units, "G", d(2026, 9, 1, 9), closed_at=d(2026, 9, 2, 9)),
+        row(units, "G-OTHER", d(2026, 9, 3, 9), unit="cy-sanlitun"),  # first, not G's unit
+        row(units, "G-OWN", d(2026, 9, 4, 9)),
+        row(units, "G-OTHER-2", d(2026, 9, 5, 9), unit="housing"),
+        row(units, "H", d(2026, 9, 1, 9), closed_at=d(2026, 9, 2, 9), address=ADDR2),
+        row(units, "H-OTHER", d(2026, 9, 3, 9), unit="cy-sanlitun", address=ADDR2),
+    ])  # fmt: skip
+    frame = found(engine, criteria("address", True)).set_index("external_id")
+    g, h = frame.loc["G"], frame.loc["H"]
+    assert (g.recurrences, g.own_recurrences) == (3, 1)
+    assert g.first_recurrence_external_id == "G-OTHER"  # for the office
+    assert g.first_own_recurrence_external_id == "G-OWN"
+    assert g.first_own_recurrence_content == "诉求G-OWN"
+    assert (h.recurrences, h.own_recurrences) == (1, 0)
+    assert h.first_own_recurrence_external_id is None and h.first_own_recurrence_content is None
+    assert pd.isna(h.first_own_recurrence_received_at)

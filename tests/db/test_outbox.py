@@ -147,6 +147,11 @@ def normalised(text: str) -> str:
         ("Name <x@duban.example>", False),
         ("duban.example", False),
         ("@duban.example", False),
+        # Routing before the @-sign (issue 15, item 14): percent hack, bang path, quotes.
+        ("a%evil.com@duban.example", False),
+        ("evil.com!a@duban.example", False),
+        ('"a@evil.com"@duban.example', False),
+        ('"a"@duban.example', False),
     ],
 )
 def test_allowed_domains(recipient: str, expected: bool) -> None:

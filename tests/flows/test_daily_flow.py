@@ -4,11 +4,13 @@ real SMTP server (aiosmtpd on loopback)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+import pytest
+from sqlalchemy import Engine, func, select, text, update
 
 from duban.db import session_scope
 from duban.db.models import (
@@ -257,3 +259,46 @@ def test_two_runs_at_once_deliver_each_message_once(city: dict[str, Any], engine
         deliveries = session.scalar(select(func.count()).select_from(Delivery))
     assert len(smtp.messages) == deliveries > 0
     assert Counter(smtp.message_ids().values()) == Counter({1: deliveries})
+
+
+@pytest.mark.parametrize("engine", [pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)  # fmt: skip
+def test_two_runs_at_once_count_only_the_ladder_steps_each_recorded(
+    city: dict[str, Any], engine: Engine
+) -> None:
+    """Finding (issue 15): a concurrent worker reported ladder steps it never inserted. The
+    test holds a SHARE lock on `escalations` until both runs wait to insert the same steps,
+    so both have computed them; the summaries' counts must add up to the rows recorded."""
+    seed_tickets(engine)
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(daily_report(day=DAY))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    waiting = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'escalations' AND NOT l.granted"
+    )
+    with engine.connect() as lock, engine.connect() as probe:
+        lock.execute(text("LOCK TABLE escalations IN SHARE MODE"))
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 120
+        while probe.execute(waiting).scalar_one() < 2:
+            probe.rollback()
+            assert time.monotonic() < deadline and not errors, errors
+            time.sleep(0.1)
+        lock.rollback()  # both runs insert now: one records each step, the other none
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == [] and len(results) == 2
+    with session_scope(engine) as session:
+        recorded = Counter(session.scalars(select(Escalation.step)).all())
+    assert sum(recorded.values()) > 0
+    reported = sum((Counter(r["escalations"]) for r in results), Counter())
+    assert reported == recorded

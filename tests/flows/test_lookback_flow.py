@@ -188,3 +188,83 @@ def test_scheduled_lookback_examines_the_closures_whose_window_just_ended(
 
     assert scheduled_lookback(day=date(2026, 9, 15))["30天回头看"]["mail_sent"] == 0  # re-run
     assert scheduled_lookback(day=date(2026, 9, 19))["skipped"] == "not a working day"
+
+
+def test_a_units_notice_shows_only_its_own_tickets_when_others_recurred_its_items(
+    city: dict[str, Any],
+) -> None:
+    """Issue 15, item 13: recurrences that span two units in two districts. J-MIX (Jianguomen,
+    Dongcheng) came back as another district's ticket first (S-FOREIGN, Sanlitun, Chaoyang),
+    then as its own (J-OWN); J-ONLY-FOREIGN came back only as Sanlitun's; S-MIX (Sanlitun)
+    came back as Jianguomen's first. Each unit's notice lists its items and its own tickets
+    only; the office sees every first recurrence."""
+    engine, smtp = city["engine"], city["smtp"]
+    d = datetime
+    here = {"street": "建国门街道", "address": "建国门内大街1号", "district": "东城区"}
+    there = {"street": "建国门街道", "address": "建国门内大街5号", "district": "东城区"}
+    closed(engine, "J-MIX", "dc-jianguomen", d(2026, 9, 1, 9), d(2026, 9, 3, 17), **here)
+    add_ticket(engine, "S-FOREIGN", "cy-sanlitun", d(2026, 9, 5, 8), d(2026, 9, 9, 18),
+               content="外区工单内容", **here)  # fmt: skip
+    add_ticket(engine, "J-OWN", "dc-jianguomen", d(2026, 9, 8, 8), d(2026, 9, 12, 18), **here)
+    closed(engine, "J-ONLY-FOREIGN", "dc-jianguomen", d(2026, 9, 2, 9), d(2026, 9, 4, 17),
+           **there)  # fmt: skip
+    add_ticket(engine, "S-FOREIGN-2", "cy-sanlitun", d(2026, 9, 6, 8), d(2026, 9, 10, 18),
+               content="外区工单内容二", **there)  # fmt: skip
+    s_place = {"street": "三里屯街道", "address": "三里屯路19号", "district": "朝阳区"}
+    closed(engine, "S-MIX", "cy-sanlitun", d(2026, 9, 5, 9), d(2026, 9, 7, 17), **s_place)
+    add_ticket(engine, "J-FOREIGN", "dc-jianguomen", d(2026, 9, 9, 8), d(2026, 9, 14, 18),
+               content="东城工单内容", **s_place)  # fmt: skip
+    add_ticket(engine, "S-OWN", "cy-sanlitun", d(2026, 9, 10, 8), d(2026, 9, 15, 18), **s_place)
+
+    summary = lookback(september())
+    assert summary["recurred"] == 3 and summary["mail_sent"] == summary["notices"] == 3
+    mail = by_recipient(smtp)
+    [jianguomen] = mail["jianguomen@duban.example"]
+    [sanlitun] = mail["sanlitun@duban.example"]
+    # What went out, and the archived notice (a look-back unit notice has no attachment).
+    archive = city["reports"] / "lookback" / september().fingerprint()
+    for code, message, foreign in (
+        ("dc-jianguomen", jianguomen, "S-"),
+        ("cy-sanlitun", sanlitun, "J-"),
+    ):
+        assert not list(message.message.iter_attachments())
+        archived = [p.read_text(encoding="utf-8") for p in archive.glob(f"{code}-unit.*")]
+        assert len(archived) == 2
+        for part in (message.part("plain"), message.part("html"), *archived):
+            assert foreign not in part, (code, part)
+            assert "外区工单内容" not in part and "东城工单内容" not in part
+    for part in (jianguomen.part("plain"), jianguomen.part("html")):
+        assert "J-MIX" in part and "J-OWN" in part and "J-ONLY-FOREIGN" in part
+        assert "另有 1 件由其他单位受理" in part
+    for part in (sanlitun.part("plain"), sanlitun.part("html")):
+        assert "S-MIX" in part and "S-OWN" in part and "另有 1 件由其他单位受理" in part
+
+    [office] = mail["office@duban.example"]
+    text = office.part("plain")
+    for first in ("S-FOREIGN", "S-FOREIGN-2", "J-FOREIGN"):
+        assert first in text  # the office is told which ticket came back first
+
+
+def test_the_artifact_shows_an_imported_id_as_text(city: dict[str, Any]) -> None:
+    """Issue 15, item 14: an id `<img src=x onerror=…>` from an export reaches the Prefect
+    artifact escaped: no HTML, no link, no broken table row."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    engine = city["engine"]
+    d = datetime
+    evil = "<img src=x onerror=alert(1)>|[x](javascript:alert(1))"
+    closed(engine, evil, "dc-jianguomen", d(2026, 9, 1, 9), d(2026, 9, 3, 17))
+    add_ticket(engine, "J-AGAIN", "dc-jianguomen", d(2026, 9, 20, 8), d(2026, 9, 25, 18))
+    lookback(september(notify=False))
+    with get_client(sync_client=True) as client:
+        [found] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["lookback"])),
+            limit=1,
+            sort="CREATED_DESC",
+        )
+    markdown = str(found.data)
+    assert "<img" not in markdown and "](javascript" not in markdown
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;\\|\\[x\\]" in markdown
+    [row] = [line for line in markdown.splitlines() if "onerror" in line]
+    assert row.count("|") - row.count("\\|") == 7  # six cells

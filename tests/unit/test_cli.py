@@ -245,3 +245,16 @@ def test_the_example_config_is_valid(
 ) -> None:
     monkeypatch.setenv("DUBAN_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "config"))
     assert main(["config", "check"]) == 0, capsys.readouterr().err
+
+
+def test_import_refuses_a_source_name_that_is_not_an_identifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("x\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["import", "tickets", str(export), "--source", "../mail"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "duban: --source: expected a source name" in err and "'../mail'" in err
+    assert "office@" not in err and "admins" not in err

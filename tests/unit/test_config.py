@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,26 @@ def test_source_mapping_unknown_field_and_bad_status_value(config_dir: Path) -> 
 def test_unknown_source_lists_known_ones(config_dir: Path) -> None:
     with pytest.raises(ConfigError, match="known: duban, nyc311"):
         load_config(config_dir).source("beijing")
+
+
+@pytest.mark.parametrize("name", ["../mail", "sources/../../mail", "Duban", "a b", "/etc/x", ""])
+def test_a_source_name_is_a_plain_identifier_and_nothing_else_is_read(
+    config_dir: Path, name: str
+) -> None:
+    """`--source ../mail` once read config/mail.yaml as a mapping and echoed it (item 14)."""
+    with pytest.raises(ConfigError) as info:
+        load_config(config_dir).source(name)
+    text = str(info.value)
+    assert "not a source name" in text
+    assert "office@" not in text and "admins" not in text and "allowed_domains" not in text
+
+
+def test_config_check_refuses_a_source_file_whose_name_is_not_an_identifier(
+    config_dir: Path,
+) -> None:
+    shutil.copy(config_dir / "sources/duban.yaml", config_dir / "sources/Duban Copy.yaml")
+    problems = load_config(config_dir).validate_all()
+    assert any("not a source name" in p and "Duban Copy" in p for p in problems), problems
 
 
 def test_calendar_conflict_is_a_config_error(config_dir: Path) -> None:

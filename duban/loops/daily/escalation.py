@@ -3,8 +3,9 @@
 The rules (which step is due when) are in duban.rules.ladder; this module finds the
 candidates with SQL, asks the rules, and records new steps with INSERT … ON CONFLICT DO
 NOTHING on (item_kind, item_id, step), so that a re-run or a parallel run never records a
-step twice. A run after missed days catches up: every step that became due meanwhile, in
-order, with the working day it became due (`due_on`).
+step twice; a run reports as new only the steps its own INSERT returned (RETURNING). A run
+after missed days catches up: every step that became due meanwhile, in order, with the
+working day it became due (`due_on`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from duban.config import CityConfig
-from duban.db import insert_ignore
+from duban.db import insert_new
 from duban.db.models import Escalation, ItemKind, PlanItemStatus, TicketStatus
 from duban.queries import daily as q
 from duban.rules.ladder import steps_to_apply
@@ -111,8 +112,18 @@ def apply_escalations(
     result.new_steps = rows
     if not dry_run and rows:
         with engine.begin() as conn:
-            insert_ignore(conn, Escalation.__table__, rows, ["item_kind", "item_id", "step"])
+            inserted = insert_new(conn, Escalation.__table__, rows, LADDER_KEY)
+        # Only what this run recorded: a concurrent run may have recorded some steps first.
+        mine = {(getattr(kind, "value", kind), int(item), step, int(round_))
+                for kind, item, step, round_ in inserted}  # fmt: skip
+        result.new_steps = [
+            r for r in rows if (r["item_kind"], r["item_id"], r["step"], r["round"]) in mine
+        ]
     return result
+
+
+# One step of one round of an item's ladder is recorded once (a redo starts round 2).
+LADDER_KEY = ["item_kind", "item_id", "step", "round"]
 
 
 def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) -> dict[str, Any]:
@@ -125,4 +136,5 @@ def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) ->
         "due_on": due.due_on,
         "applied_at": now,
         "reason": due.reason,
+        "round": 1,
     }

@@ -21,7 +21,7 @@ from duban.config import CityConfig
 from duban.notices.todo import todo
 from duban.queries import daily as q
 from duban.queries import notices as qn
-from duban.rules.masking import CITIZEN_TEXT_LIMIT, citizen_text, mask_personal_data
+from duban.rules.masking import citizen_text, mask_personal_data
 from duban.rules.warnings import blue_cutoff
 
 COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "蓝色·临期", "green": "绿色"}
@@ -105,8 +105,8 @@ def undelivered_summary(counts: dict[str, int], listed: int) -> str:
     return line + (f"（列出前 {listed} 封）。" if listed < total else "。")
 
 
-def _place(row: Any) -> str:
-    return mask_personal_data(" ".join(str(p) for p in (row.street, row.address) if p))
+def _place(row: Any, text_limit: int) -> str:
+    return citizen_text(" ".join(str(p) for p in (row.street, row.address) if p), text_limit)
 
 
 def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
@@ -125,7 +125,7 @@ DAILY_COUNTS = ("new", "responded", "resolved", "open", "red", "yellow", "blue",
 
 
 def _ticket_rows(
-    rows: Iterable[Any], step_names: dict[int, str], text_limit: int = CITIZEN_TEXT_LIMIT
+    rows: Iterable[Any], step_names: dict[int, str], text_limit: int
 ) -> list[dict[str, Any]]:
     out = []
     for row in rows:
@@ -137,7 +137,7 @@ def _ticket_rows(
                 "received_at": row.received_at,
                 "due_at": None if pd.isna(row.due_at) else row.due_at,  # None: 无办理时限
                 "category": row.category,
-                "place": _place(row),
+                "place": _place(row, text_limit),
                 "content": citizen_text(row.content, text_limit),
                 "colour": colour,
                 "colour_name": COLOUR_NAMES.get(colour, colour),

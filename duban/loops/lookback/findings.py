@@ -38,7 +38,7 @@ from duban.db.models import TicketStatus as Status
 from duban.notices.todo import todo
 from duban.queries import lookback as q
 from duban.queries.units import directory_frame, unit_ids
-from duban.rules.masking import citizen_text, mask_personal_data
+from duban.rules.masking import citizen_text
 
 LOOP = "lookback"
 ACTOR = "回头看 lookback"
@@ -365,15 +365,22 @@ def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
 # ---------------------------------------------------------------- notices
 
 
-def _place(row: Any) -> str:
+def _place(row: Any, text_limit: int) -> str:
     parts = (row.street, row.community, row.address)
-    return mask_personal_data(" ".join(str(p) for p in parts if p and not pd.isna(p)))
+    return citizen_text(" ".join(str(p) for p in parts if p and not pd.isna(p)), text_limit)
 
 
-def _items(frame: pd.DataFrame, reopened: set[int], limit: int) -> list[dict[str, Any]]:
+def _items(
+    frame: pd.DataFrame, reopened: set[int], limit: int, text_limit: int, *, own_only: bool
+) -> list[dict[str, Any]]:
+    """The findings as a notice lists them. `own_only` (a unit's notice): the first
+    recurrence shown is the first among the unit's own tickets, and of the others only how
+    many there were — a unit never sees another unit's ticket."""
     out = []
+    prefix = "first_own_recurrence" if own_only else "first_recurrence"
     for row in frame.head(limit).itertuples(index=False):
         status = "reopened" if int(row.item_id) in reopened else str(row.status)
+        first_id = getattr(row, f"{prefix}_external_id")
         out.append(
             {
                 "external_id": row.external_id,
@@ -382,13 +389,13 @@ def _items(frame: pd.DataFrame, reopened: set[int], limit: int) -> list[dict[str
                 "received_at": row.received_at,
                 "closed_at": row.closed_at,
                 "category": row.category,
-                "place": _place(row),
-                "content": citizen_text(row.content),
+                "place": _place(row, text_limit),
+                "content": citizen_text(row.content, text_limit),
                 "recurrences": int(row.recurrences),
-                "first_external_id": row.first_recurrence_external_id,
-                "first_received_at": row.first_recurrence_received_at,
-                "first_category": row.first_recurrence_category,
-                "first_content": citizen_text(row.first_recurrence_content),
+                "first_external_id": first_id,
+                "first_received_at": getattr(row, f"{prefix}_received_at") if first_id else None,
+                "first_content": citizen_text(getattr(row, f"{prefix}_content"), text_limit),
+                "others": int(row.recurrences) - int(row.own_recurrences) if own_only else 0,
                 "status": STATUS_NAMES.get(status, status),
                 "reopened_now": int(row.item_id) in reopened,
             }
@@ -414,8 +421,11 @@ def _common(snap: LookbackSnapshot, subject_prefix: str) -> dict[str, Any]:
     }
 
 
-def unit_contexts(snap: LookbackSnapshot, subject_prefix: str) -> dict[int, dict[str, Any]]:
-    """One context per active unit with recurred tickets: only that unit's own items."""
+def unit_contexts(
+    snap: LookbackSnapshot, subject_prefix: str, text_limit: int
+) -> dict[int, dict[str, Any]]:
+    """One context per active unit with recurred tickets: only that unit's own items, and
+    of their recurrences only the unit's own tickets (`_items`)."""
     contexts: dict[int, dict[str, Any]] = {}
     if not len(snap.findings):
         return contexts
@@ -427,7 +437,7 @@ def unit_contexts(snap: LookbackSnapshot, subject_prefix: str) -> dict[int, dict
         if not unit["active"]:
             continue
         examined = int(rates.at[uid, "examined"])
-        items = _items(own, snap.reopened_ids, LIST_LIMIT_UNIT)
+        items = _items(own, snap.reopened_ids, LIST_LIMIT_UNIT, text_limit, own_only=True)
         contexts[uid] = {
             **common,
             "unit": {"code": unit["code"], "name": unit["name"]},
@@ -472,7 +482,7 @@ ITEM_COLUMNS = (
     ("received_at", "受理时间"), ("closed_at", "办结时间"), ("category", "类别"),
     ("place", "地点"), ("content", "原诉求"), ("recurrences", "复发次数"),
     ("first_external_id", "首次复发工单"), ("first_received_at", "首次复发时间"),
-    ("first_category", "首次复发类别"), ("first_content", "首次复发诉求"), ("status", "状态"),
+    ("first_content", "首次复发诉求"), ("status", "状态"),
 )  # fmt: skip
 
 
@@ -483,14 +493,14 @@ def findings_file_name(request: LookbackRequest) -> str:
     )  # fmt: skip
 
 
-def write_findings_workbook(snap: LookbackSnapshot, folder: Path) -> Path | None:
+def write_findings_workbook(snap: LookbackSnapshot, folder: Path, text_limit: int) -> Path | None:
     """Every recurred ticket and the rates of every unit and problem, beside the office's
     notice (which lists the first TOP_ITEMS and the units with recurrences); None when
     nothing recurred."""
     if not len(snap.findings):
         return None
     request = snap.request
-    items = _items(snap.findings, snap.reopened_ids, len(snap.findings))
+    items = _items(snap.findings, snap.reopened_ids, len(snap.findings), text_limit, own_only=False)
     sheets = [
         wb.DetailSheet("复发工单", ITEM_COLUMNS, items),
         wb.DetailSheet("各单位复发率", RATE_COLUMNS, _rates(snap.unit_rates, "unit")),
@@ -505,7 +515,11 @@ def write_findings_workbook(snap: LookbackSnapshot, folder: Path) -> Path | None
 
 
 def office_context(
-    snap: LookbackSnapshot, subject_prefix: str, units_notified: int, workbook: str | None = None
+    snap: LookbackSnapshot,
+    subject_prefix: str,
+    units_notified: int,
+    text_limit: int,
+    workbook: str | None = None,
 ) -> dict[str, Any]:
     """For the supervision office: totals, the rates of the units with recurrences and of
     every problem, the first TOP_ITEMS findings; everything in the attached `workbook`."""
@@ -522,7 +536,7 @@ def office_context(
         "unit_rates": [r for r in unit_rates if r["recurred"]],
         "unit_rates_total": len(unit_rates),
         "problem_rates": _rates(snap.problem_rates, "problem"),
-        "items": _items(snap.findings, snap.reopened_ids, TOP_ITEMS),
+        "items": _items(snap.findings, snap.reopened_ids, TOP_ITEMS, text_limit, own_only=False),
         "items_total": snap.recurred,
         "units_notified": units_notified,
         "workbook": workbook,

@@ -45,7 +45,7 @@ from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.queries import units as qu
 from duban.queries.kernel import none_for_missing
-from duban.rules.masking import mask_personal_data, shortened
+from duban.rules.masking import citizen_text, mask_personal_data
 from duban.rules.sampling import Candidate, Draw, draw, draw_fingerprint
 
 LOOP = "quarterly"
@@ -293,9 +293,10 @@ def fail_item(
                 "due_on": today,
                 "applied_at": at,
                 "reason": reason[:2000],
+                "round": 1,
             }
         ],
-        ["item_kind", "item_id", "step"],
+        ["item_kind", "item_id", "step", "round"],
     )  # fmt: skip
     if not had:
         done.append("escalated")
@@ -305,7 +306,7 @@ def fail_item(
 # ---------------------------------------------------------------- notices
 
 
-def _item(row: Any) -> dict[str, Any]:
+def _item(row: Any, text_limit: int) -> dict[str, Any]:
     passed = row.passed
     return {
         "sample_id": row.sample_id,
@@ -314,7 +315,7 @@ def _item(row: Any) -> dict[str, Any]:
         "unit_name": row.unit_name,
         "done_on": row.done_on,
         "category": row.category or "",
-        "text": shortened(row.text or ""),  # masked already (load_sample); in full attached
+        "text": citizen_text(row.text, text_limit),  # in full in the attached checklist
         "result": "待核验" if passed is None else RESULT_WORDS[bool(passed)],
         "note": mask_personal_data(row.note) if row.note else "",
     }
@@ -406,6 +407,7 @@ def office_context(
     unit_names: dict[str, str],
     workbook: str | None,
     units_notified: int,
+    text_limit: int,
     strata_workbook: str | None = None,
 ) -> dict[str, Any]:
     """The quarter report for the supervision office: the totals, counts by unit, the first
@@ -427,7 +429,7 @@ def office_context(
                 }
             )
     ordered = _order_for_office(items) if len(items) else items
-    top = [_item(r) for r in ordered.head(TOP_ITEMS).itertuples()]
+    top = [_item(r, text_limit) for r in ordered.head(TOP_ITEMS).itertuples()]
     totals = {"population": sample.population, **results(items)}
     return {
         **_common(sample, spot, subject_prefix),
@@ -450,8 +452,9 @@ def office_context(
 
 
 def unit_context(
-    sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str, unit_code: str
-) -> dict[str, Any] | None:
+    sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str, unit_code: str,
+    text_limit: int,
+) -> dict[str, Any] | None:  # fmt: skip
     """The notice of one unit: its own sampled items only; None when it has none."""
     items = sample.items
     own = items[items["unit_code"] == unit_code] if len(items) else items
@@ -470,7 +473,7 @@ def unit_context(
             for s in strata
         ],
         "counts": results(own),
-        "items": [_item(r) for r in own.itertuples()],
+        "items": [_item(r, text_limit) for r in own.itertuples()],
         "todo": todo(
             f"配合督办室现场核验贵单位被抽中的 {len(own)} 项，备齐办理记录和佐证材料；"
             "核验不通过的事项将重新开启并督办"

@@ -24,7 +24,7 @@ from duban.periods import IsoWeek, repeat_window
 from duban.queries import metrics as qm
 from duban.queries import weekly as qw
 from duban.rules.coverage import RateNote, rate_notes
-from duban.rules.masking import mask_personal_data
+from duban.rules.masking import citizen_text
 
 LIST_LIMIT = 20  # rows of a table in the mail
 CHART_PROBLEMS = 10  # problems in the bar chart
@@ -166,7 +166,10 @@ def _unit_names(config: CityConfig, codes: Any) -> str:
 def _repeat_rows(config: CityConfig, frame: pd.DataFrame, key: str) -> list[dict[str, Any]]:
     return [
         {
-            "key": mask_personal_data(_place_text(row) if key == "address" else str(row.caller)),
+            "key": citizen_text(
+                _place_text(row) if key == "address" else str(row.caller),
+                config.mail.max_citizen_text,
+            ),
             "category": row.category,
             "tickets": int(row.tickets),
             "first_received": row.first_received,
