@@ -28,6 +28,20 @@ _WHOLE = re.compile(r"\s*\+?(\d+)(?:\.0*)?\s*")
 _PARTIAL_DATE = re.compile(r"\s*\d{4}(?:[-/.]\d{1,2})?\s*")
 
 
+# A byte the export's encoding could not decode, kept by the reader as a lone surrogate
+# (Python's "surrogateescape": byte 0xNN becomes U+DCNN).
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_SHOWN = re.compile(_CONTROL.pattern[:-1] + "\udc80-\udcff]")
+
+
+def undecodable(values: np.ndarray) -> np.ndarray:
+    """True where a text cell holds bytes its file's encoding could not decode."""
+    search = _UNDECODED.search
+    if search("".join(values.tolist())) is None:  # one search for the column: the usual case
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((search(v) is not None for v in values), dtype=bool, count=len(values))
+
+
 def has_control_characters(values: np.ndarray) -> np.ndarray:
     """True where a text cell holds a control character other than tab, LF or CR."""
     search = _CONTROL.search
@@ -35,8 +49,9 @@ def has_control_characters(values: np.ndarray) -> np.ndarray:
 
 
 def shown(value: str) -> str:
-    """A cell as the quarantine report shows it: control characters as \\xNN."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    """A cell as the quarantine report shows it: control characters and undecodable bytes
+    as \\xNN (the byte itself)."""
+    return _SHOWN.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", value)
 
 
 def whole_numbers(values: np.ndarray, maximum: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from duban.ingest.cells import (
     has_control_characters,
     partial_dates,
     shown,
+    undecodable,
     whole_numbers,
 )
 from duban.ingest.times import export_times
@@ -66,6 +67,7 @@ class BadRow:
     row_number: int
     errors: list[dict[str, str]]  # {field, column, value, reason}
     raw: dict[str, str]
+    undecodable: bool = False  # a cell holds bytes the file's encoding does not decode
 
 
 class _Errors:
@@ -168,17 +170,37 @@ def _lengths(values: np.ndarray) -> np.ndarray:
 
 
 def validate_rows(
-    frame: pd.DataFrame, first_row: int, mapping: SourceMapping, refs: TicketRefs
+    frame: pd.DataFrame,
+    rows: int | np.ndarray,
+    mapping: SourceMapping,
+    refs: TicketRefs,
+    problems: dict[int, list[dict[str, str]]] | None = None,
 ) -> tuple[pd.DataFrame, list[BadRow]]:
     """Split raw rows into good ticket records and quarantined rows with their reasons.
 
+    `rows`: the spreadsheet row number of each row (or of the first, the rest following);
+    `problems`: what the reader found wrong with rows (by position), quarantined with them.
     Column by column on numpy arrays: no Python work per row except for the bad rows.
     """
     frame = frame.reset_index(drop=True)
     errors = _Errors(frame, mapping)
     n = len(frame)
+    numbers = (
+        np.arange(rows, rows + n, dtype=np.int64) if isinstance(rows, int) else np.asarray(rows)
+    )
+    for idx, found in (problems or {}).items():
+        errors.by_row.setdefault(idx, []).extend(found)
     empty = _objects([""] * n)
     raw = {str(name): _strings(frame[name]) for name in frame.columns}
+    garbled = np.zeros(n, dtype=bool)
+    for name, values in raw.items():
+        bad_bytes = undecodable(values.to_numpy())
+        garbled |= bad_bytes
+        errors.add(
+            bad_bytes,
+            name,
+            f"not {mapping.encoding} text: the bytes it cannot decode shown as \\xNN",
+        )
 
     def col(name: str) -> pd.Series:
         return raw.get(name, empty)
@@ -276,7 +298,9 @@ def validate_rows(
 
     res_raw = col("resolved")
     if mapping.values.resolved:
-        resolved = _map_values(res_raw, dict(mapping.values.resolved), errors, "resolved")
+        # An Excel boolean cell (TRUE, FALSE: sources.py) is one whatever the mapping lists.
+        table = {"TRUE": True, "FALSE": False, **mapping.values.resolved}
+        resolved = _map_values(res_raw, table, errors, "resolved")
     else:
         lowered = _objects([v.lower() for v in res_raw.to_numpy()])
         resolved = _map_values(lowered, DEFAULT_BOOLEANS, errors, "resolved")
@@ -331,8 +355,14 @@ def validate_rows(
             out[name] = values
 
     bad_index = sorted(errors.by_row)
+    cells = {str(k): frame[k].to_numpy(dtype=object) for k in frame.columns}  # not .loc per row
     bad_rows = [
-        BadRow(first_row + i, errors.by_row[i], {k: shown(str(v)) for k, v in frame.loc[i].items()})
+        BadRow(
+            int(numbers[i]),
+            errors.by_row[i],
+            {k: shown(str(v[i])) for k, v in cells.items()},
+            bool(garbled[i]),
+        )
         for i in bad_index
     ]
     keep = np.ones(n, dtype=bool)

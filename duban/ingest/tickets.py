@@ -4,7 +4,8 @@ Walk: read_export (chunks of strings) -> validate_rows (typed good rows + bad ro
 -> per chunk, one transaction: look up existing ids, insert the new, update the changed,
 leave the unchanged, record the bad in quarantine and in a CSV report.
 Re-importing the same or an updated export changes what changed and never duplicates: a bad
-row is recorded once per (source, file checksum, row), however often its file is imported
+row is recorded once per (source, file checksum, row) — a workbook's later sheets keyed
+apart, `sheet_key` —, however often its file is imported
 (the run's summary and CSV report still count and list every bad row the run read).
 
 Bulk mode (a first load, e.g. a year of history): the non-unique indexes of `tickets` are
@@ -46,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from duban.clock.exports import after_import, with_events
 from duban.config import CityConfig, SourceMapping
 from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
@@ -53,7 +55,13 @@ from duban.db.models import ImportRun, QuarantinedRow, Ticket
 from duban.ingest.city import problem_by_category, unit_lookup
 from duban.ingest.places import with_place_keys
 from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
-from duban.ingest.sources import DEFAULT_CHUNK_ROWS, RawChunk, read_export
+from duban.ingest.sources import (
+    DEFAULT_CHUNK_ROWS,
+    ExportError,
+    RawChunk,
+    better_encoding,
+    read_export,
+)
 from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 
@@ -83,23 +91,52 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    superseded: int = 0  # rows of an id that a later row of the file lists again (it wins)
+    blank_lines: int = 0  # blank (or empty formatted) rows: skipped, not in `read`
+    undecodable: int = 0  # quarantined rows with bytes the mapping's encoding cannot decode
+    notes: list[str] = field(default_factory=list)  # e.g. sheets not read, a better encoding
     report_path: str | None = None
     bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
     index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
     indexes_recreated: list[str] = field(default_factory=list)  # found missing before the load
+    # The clock (docs/clock.md): rewritten tickets that have events (replayed after the
+    # load), events from the export's clock columns, disagreements with decisions (kept).
+    clock_touched: list[int] = field(default_factory=list)
+    clock_recorded: int = 0
+    clock_refused: int = 0
+    clock_disagreements: int = 0
 
     def line(self) -> str:
         text = (
             f"{self.file}: read {self.read}, inserted {self.inserted}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, quarantined {self.quarantined}"
+            f"unchanged {self.unchanged}, quarantined {self.quarantined}, "
+            f"superseded {self.superseded}"
         )
+        if self.blank_lines:
+            text += f"; {self.blank_lines} blank rows skipped"
         if self.report_path:
             text += f" (see {self.report_path})"
         if self.bulk:
             text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
+        if self.clock_recorded or self.clock_refused or self.clock_disagreements:
+            text += (
+                f"; clock: {self.clock_recorded} events recorded, {self.clock_refused} refused, "
+                f"{self.clock_disagreements} disagreements with decisions in force (kept)"
+            )
         if self.indexes_recreated:
             text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
+        for note in self.notes:
+            text += f"; {note}"
         return text
+
+    def committed(self) -> str:
+        """What an interrupted import has committed (each chunk commits on its own)."""
+        return (
+            f"committed before the error: the first {self.read} rows read (inserted "
+            f"{self.inserted}, updated {self.updated}, unchanged {self.unchanged}, quarantined "
+            f"{self.quarantined}, superseded {self.superseded}); importing the file again "
+            "resumes: the committed rows count as unchanged"
+        )
 
 
 class _Report:
@@ -135,11 +172,57 @@ class _Report:
                     )
                 )
 
+    def write_clock(self, lines: list[Any]) -> None:
+        """The clock's findings (duban.clock.Refused): refused events, disagreements."""
+        self.write(
+            [BadRow(0, [{"field": "clock", "column": r.key, "value": r.item_ref,
+                         "reason": f"{r.origin_ref or ''} {r.reason}".strip()}], {})
+             for r in lines],
+            None,
+        )  # fmt: skip
+
     def close(self) -> str | None:
         if self._handle is None:
             return None
         self._handle.close()
         return str(self.path)
+
+
+SUPERSEDED = "superseded by row {} (the same id: the file's last row of an id is stored)"
+
+
+def superseded_records(rows: list[tuple[int, int, str]], column: str) -> list[BadRow]:
+    """Rows (row, by row, id) whose id a later row of the file lists again, as the quarantine
+    records them: not stored (the later row is), listed in the report, and skipped when the
+    same file is imported again (so that its earlier row is not written back first)."""
+    return [
+        BadRow(row, [{"field": "external_id", "column": column, "value": external_id,
+                      "reason": SUPERSEDED.format(by)}], {"external_id": external_id})
+        for row, by, external_id in rows
+    ]  # fmt: skip
+
+
+def _is_superseded(errors: list[dict[str, Any]]) -> bool:
+    return len(errors) == 1 and str(errors[0].get("reason", "")).startswith(SUPERSEDED[:18])
+
+
+class _KnownSuperseded:
+    """The rows an earlier import of the same file (and sheet) recorded as superseded."""
+
+    def __init__(self, engine: Engine, source: str) -> None:
+        self.engine = engine
+        self.source = source
+        self._by_key: dict[str, dict[int, list[dict[str, Any]]]] = {}
+
+    def of(self, key: str) -> dict[int, list[dict[str, Any]]]:
+        if key not in self._by_key:
+            query = select(QUARANTINE.c.row_number, QUARANTINE.c.errors).where(
+                QUARANTINE.c.source == self.source, QUARANTINE.c.file_sha256 == key
+            )
+            with self.engine.connect() as conn:
+                found = conn.execute(query).all()
+            self._by_key[key] = {r: e for r, e in found if _is_superseded(e)}
+        return self._by_key[key]
 
 
 # Columns whose values are (nearly) all distinct: hashing them directly skips factorising.
@@ -312,6 +395,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sheet_key(checksum: str, sheet: str | None, index: int) -> str:
+    """The quarantine's file key of a sheet's rows: the file's checksum for a CSV file and a
+    workbook's first sheet; for a later sheet the SHA-256 of checksum, index and name, so
+    that its row 5 is another record than the first sheet's (the key has no sheet)."""
+    if index == 0:
+        return checksum
+    return hashlib.sha256(f"{checksum}:{index}:{sheet}".encode()).hexdigest()
+
+
 def ticket_refs(
     session: Session, config: CityConfig, mapping: SourceMapping, timezone: str
 ) -> TicketRefs:
@@ -376,13 +468,20 @@ def import_tickets(
     # Two stages overlap: while the database stores one chunk (in a worker thread; the
     # driver waits for the server without holding the GIL), the next is read and validated.
     # Chunks are stored, counted and reported strictly in file order, one transaction each.
-    pending: tuple[Future[None], RawChunk, list[BadRow]] | None = None
+    pending: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]] | None = None
+    ids = _FileIds()
+    known = _KnownSuperseded(engine, source)
+    id_column = mapping.columns["external_id"]
 
-    def finish(stored: tuple[Future[None], RawChunk, list[BadRow]]) -> None:
-        future, chunk, bad = stored
+    def finish(stored: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]]) -> None:
+        future, chunk, bad, superseded = stored
         future.result()  # raises what storing raised
-        report.write(bad, chunk.sheet)
+        report.write(sorted(bad + superseded, key=lambda b: b.row_number), chunk.sheet)
         summary.read += len(chunk.frame)
+        summary.superseded += len(superseded)
+        summary.blank_lines += chunk.blank_lines
+        summary.undecodable += sum(b.undecodable for b in bad)
+        summary.notes.extend(chunk.notes)
         if on_chunk:
             on_chunk(chunk, summary)
 
@@ -395,25 +494,43 @@ def import_tickets(
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
                     for chunk in read_export(path, mapping, chunk_rows):
-                        good, bad = validate_rows(chunk.frame, chunk.first_row, mapping, refs)
+                        key = sheet_key(checksum, chunk.sheet, chunk.sheet_index)
+                        good, bad = validate_rows(
+                            chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems
+                        )
+                        good, again = _skip_known(good, chunk, known.of(key))
+                        excluded = [b.row_number for b in bad + again]
+                        found, repeated = ids.note(chunk, good, excluded)
+                        superseded = sorted(
+                            again + superseded_records(found, id_column),
+                            key=lambda b: b.row_number,
+                        )
                         if not good.empty:
                             good = with_place_keys(good.assign(row_hash=hash_rows(good)))
                         if pending is not None:
-                            finish(pending)
-                            pending = None
+                            stored, pending = pending, None
+                            finish(stored)
                         future = writer.submit(
-                            _store_chunk, engine, source, run_id, (str(path), checksum),
-                            chunk.sheet, good, bad, summary,
+                            _store_chunk, engine, source, run_id, (str(path), key),
+                            chunk.sheet, good, bad, summary, repeated, superseded,
                         )  # fmt: skip
-                        pending = (future, chunk, bad)
+                        pending = (future, chunk, bad, superseded)
                     if pending is not None:
-                        finish(pending)
-                        pending = None
+                        stored, pending = pending, None
+                        finish(stored)
                 finally:
                     # An error while reading the next chunk: the one in flight still ends
                     # (and is counted) before the error goes on.
                     if pending is not None and pending[0].exception() is None:
                         finish(pending)
+        except ExportError as exc:
+            if summary.read == 0:
+                raise
+            raise ExportError(f"{exc}; {summary.committed()}") from None
+        except BaseException:
+            if summary.read:
+                log.error("%s: import interrupted; %s", path, summary.committed())
+            raise
         finally:
             if summary.bulk:
                 # After an error too (the writer thread has ended: its chunk is committed or
@@ -428,7 +545,21 @@ def import_tickets(
                     len(missing),
                     summary.index_rebuild_s,
                 )
+        # The import never erases a decision (docs/clock.md): the clock columns recorded as
+        # events, the rewritten tickets with events replayed, every disagreement reported.
+        clock = after_import(engine, config, path, source, summary.clock_touched)
+        summary.clock_recorded, summary.clock_refused = clock.counts()
+        summary.clock_disagreements = len(clock.disagreements)
+        report.write_clock(clock.findings())
     finally:
+        if summary.undecodable:
+            better = better_encoding(path, mapping.encoding)
+            if better:
+                summary.notes.append(
+                    f"{summary.undecodable} rows are not {mapping.encoding} text, but the whole "
+                    f"file reads as {better}: set `encoding: {better}` in "
+                    f"config/sources/{source}.yaml and import it again"
+                )
         summary.report_path = report.close()
         with session_scope(engine) as session:
             run = session.get_one(ImportRun, run_id)
@@ -448,6 +579,8 @@ def _store_chunk(
     good: pd.DataFrame,
     bad: list[BadRow],
     summary: ImportSummary,
+    repeated: np.ndarray | None = None,
+    superseded: list[BadRow] | None = None,
 ) -> None:
     """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
 
@@ -462,7 +595,7 @@ def _store_chunk(
     table = TICKETS
     file_name, checksum = file
     with engine.begin() as conn:
-        if bad:
+        if bad or superseded:
             records = [
                 {
                     "import_run_id": run_id,
@@ -474,7 +607,7 @@ def _store_chunk(
                     "errors": b.errors,
                     "raw": b.raw,
                 }
-                for b in bad
+                for b in bad + (superseded or [])
             ]
             insert_ignore(conn, QUARANTINE, records, QUARANTINE_KEY)
         if not good.empty:
@@ -493,12 +626,24 @@ def _store_chunk(
             old_hash = np.append(existing["old_hash"].to_numpy(dtype=np.int64), 0)[found]
             changed = ~is_new & (old_hash != good["row_hash"].to_numpy())
             keys = ["source", "external_id"]
-            columns = [*HASHED, "place_key", "row_hash"]
+            # base_due_at: the deadline the import fixed; due_at is the effective one, which
+            # the clock rewrites for tickets with events (docs/clock.md).
+            good = good.assign(base_due_at=good["due_at"])
+            columns = [*HASHED, "base_due_at", "place_key", "row_hash"]
+            if changed.any():  # rewritten tickets with clock events: replayed after the load
+                summary.clock_touched += with_events(conn, source, good.loc[changed])
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
             upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
-            counts = (int(is_new.sum()), int(changed.sum()), int((~is_new & ~changed).sum()))
+            # A row whose id an earlier chunk of this file stored supersedes that row (which
+            # was counted): it counts as neither inserted, updated nor unchanged.
+            first = ~repeated if repeated is not None else np.ones(len(good), dtype=bool)
+            counts = (
+                int((is_new & first).sum()),
+                int((changed & first).sum()),
+                int((~is_new & ~changed & first).sum()),
+            )
         else:
             counts = (0, 0, 0)
     # Counted once committed (the writer thread runs one chunk at a time).
@@ -506,3 +651,69 @@ def _store_chunk(
     summary.inserted += counts[0]
     summary.updated += counts[1]
     summary.unchanged += counts[2]
+
+
+class _FileIds:
+    """The ids a file's rows have stored so far, with their row numbers: a later row of the
+    same id supersedes the earlier one (the file's last row of an id is stored).
+
+    Kept as sorted 64-bit hashes of the ids beside their rows (16 bytes an id, not a dict's
+    ~130): a first load of a million rows keeps its memory. Two ids of one file with the same
+    hash (odds ~1e-8 in a million) would only be miscounted, never misstored.
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.rows = np.empty(0, dtype=np.int64)
+
+    def note(
+        self, chunk: RawChunk, good: pd.DataFrame, excluded: list[int]
+    ) -> tuple[list[tuple[int, int, str]], np.ndarray]:
+        """(superseded rows as (row, by row, id), which good rows repeat an earlier chunk's
+        id). Within a chunk, validation kept the last row of an id; the rows it dropped are
+        neither good nor `excluded` (bad, or known superseded)."""
+        numbers = chunk.row_numbers()
+        positions = good.index.to_numpy()
+        ids = good["external_id"].to_numpy(dtype=object)
+        rows = numbers[positions]
+        superseded: list[tuple[int, int, str]] = []
+        dropped = np.ones(len(numbers), dtype=bool)
+        dropped[positions] = False
+        dropped &= ~np.isin(numbers, excluded)
+        if dropped.any():
+            kept_row = dict(zip(ids.tolist(), rows.tolist(), strict=True))
+            raw_ids = chunk.frame["external_id"].to_numpy()
+            for i in np.flatnonzero(dropped).tolist():
+                by = kept_row.get(raw_ids[i])
+                if by is not None and by != numbers[i]:
+                    superseded.append((int(numbers[i]), by, raw_ids[i]))
+        keys = pd.util.hash_array(ids, categorize=False)
+        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        repeated = self.keys[at] == keys if len(self.keys) else np.zeros(len(ids), dtype=bool)
+        for i in np.flatnonzero(repeated).tolist():
+            superseded.append((int(self.rows[at[i]]), int(rows[i]), ids[i]))
+        self.rows[at[repeated]] = rows[repeated]
+        merged = np.concatenate([self.keys, keys[~repeated]])
+        order = np.argsort(merged, kind="stable")
+        self.keys = merged[order]
+        self.rows = np.concatenate([self.rows, rows[~repeated]])[order]
+        superseded.sort()
+        return superseded, repeated
+
+
+def _skip_known(
+    good: pd.DataFrame, chunk: RawChunk, known: dict[int, list[dict[str, Any]]]
+) -> tuple[pd.DataFrame, list[BadRow]]:
+    """The good rows less those an earlier import of this file found superseded, and the
+    chunk's rows it found so (each as its record, for the report and the count) — also those
+    validation dropped already for a later row of their id in the chunk."""
+    if not known:
+        return good, []
+    numbers = chunk.row_numbers()
+    rows = numbers[np.isin(numbers, list(known))].tolist()
+    if not rows:
+        return good, []
+    again = [BadRow(n, known[n], {"external_id": str(known[n][0].get("value", ""))}) for n in rows]
+    if not good.empty:
+        good = good[~np.isin(numbers[good.index.to_numpy()], rows)]
+    return good, again

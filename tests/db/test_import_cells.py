@@ -13,7 +13,14 @@ from sqlalchemy import Engine, select
 from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import QuarantinedRow
-from duban.ingest.cells import SMALLINT_MAX, has_control_characters, partial_dates, whole_numbers
+from duban.ingest.cells import (
+    SMALLINT_MAX,
+    has_control_characters,
+    partial_dates,
+    shown,
+    undecodable,
+    whole_numbers,
+)
 from tests.db.test_ticket_import import city as city  # the fixture
 from tests.db.test_ticket_import import row, run, tickets, write_csv
 
@@ -44,6 +51,16 @@ def test_control_characters_and_partial_dates() -> None:
     assert has_control_characters(texts).tolist() == [False, True, True, False]
     times = np.array(["2026", "2026-10", "2026-10-19", "2026-10-19 10:00"])
     assert partial_dates(times).tolist() == [True, True, False, False]
+
+
+def test_undecodable_bytes_are_found_and_shown_as_the_bytes() -> None:
+    garbled = "东城".encode() + b"\xff\xfe"
+    text = garbled.decode("utf-8", errors="surrogateescape")
+    values = np.array([text, "东城", "a\x00b"], dtype=object)
+    assert undecodable(values).tolist() == [True, False, False]
+    assert undecodable(np.array(["东城", ""], dtype=object)).tolist() == [False, False]
+    assert shown(text) == "东城\\xff\\xfe"
+    assert shown("a\x00b") == "a\\x00b"
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_CELLS)

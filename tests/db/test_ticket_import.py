@@ -304,8 +304,9 @@ def test_updates_inserts_and_quarantine_in_one_chunk(
 
 
 def test_chunk_boundary_inside_duplicates(engine: Engine, city: CityConfig, tmp_path: Path) -> None:
-    """An id listed on both sides of a chunk boundary: inserted by the first chunk, updated
-    by the second; the file's last row wins, and re-importing changes nothing."""
+    """An id listed on both sides of a chunk boundary: inserted by the first chunk, written
+    again by the second; the file's last row wins, every earlier row of the id counts as
+    superseded (and is reported), and re-importing leaves the table as it was."""
     rows = [
         row("D1", category="first"),
         row("D2"),
@@ -314,30 +315,62 @@ def test_chunk_boundary_inside_duplicates(engine: Engine, city: CityConfig, tmp_
         row("D3"),
     ]
     summary = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=2)
-    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (5, 3, 1, 0)
+    counts = ("read", "inserted", "updated", "unchanged", "superseded")
+    assert [getattr(summary, c) for c in counts] == [5, 3, 0, 0, 2]
     stored = tickets(engine)
     assert len(stored) == 3 and stored["D1"].category == "third"
+    assert summary.report_path is not None
+    with open(summary.report_path, encoding="utf-8-sig") as handle:
+        report = [(r["row"], r["value"], r["reason"]) for r in csv.DictReader(handle)]
+    assert [r[:2] for r in report] == [("2", "D1"), ("4", "D1")]
+    assert all("superseded by row 5" in r[2] for r in report)
     again = run(engine, city, write_csv(tmp_path / "dups.csv", rows), tmp_path, chunk_rows=2)
-    # Chunk 1 holds D1 "first" (differs from the stored "third"): written back, and chunk 2
-    # writes "third" again, as the first import did. The last row still wins.
-    assert (again.inserted, again.updated) == (0, 2)
+    # The quarantine keeps the superseded rows of the file: imported again, D1 "first" is
+    # not written back before "third" (nothing changes, not even for a moment).
+    assert [getattr(again, c) for c in counts] == [5, 0, 0, 3, 2]
     assert tickets(engine)["D1"].category == "third"
 
 
-def test_an_error_in_a_later_chunk_keeps_the_stored_chunks(
+def test_an_unterminated_quote_in_the_last_row_quarantines_that_row(
     engine: Engine, city: CityConfig, tmp_path: Path
 ) -> None:
-    """Chunks commit one by one while the next is read: a file that breaks in its third
-    chunk keeps the first two, and the run records what was stored."""
-    path = write_csv(tmp_path / "broken.csv", [row(f"E{i}") for i in range(4)])
+    path = write_csv(tmp_path / "cut.csv", [row(f"E{i}") for i in range(4)])
     with path.open("a", encoding="utf-8") as handle:
-        handle.write('E9,"2026-09-30 10:00:00\n')  # an unterminated quote: unparseable
-    with pytest.raises(ExportError):
-        run(engine, city, path, tmp_path, chunk_rows=2)
+        handle.write('E9,"2026-09-30 10:00:00\n')  # the file cut inside a quoted field
+    summary = run(engine, city, path, tmp_path, chunk_rows=2)
+    assert (summary.read, summary.inserted, summary.quarantined) == (5, 4, 1)
+    with session_scope(engine) as session:
+        [bad] = session.scalars(select(QuarantinedRow)).all()
+    assert bad.row_number == 6 and bad.errors[0]["field"] == "received_at"
+    assert "ends inside this quoted field" in bad.errors[0]["reason"]
+
+
+class Interrupted(Exception):
+    """Raised by a progress callback: the import stops as if killed between chunks."""
+
+
+def test_an_interrupted_import_keeps_the_stored_chunks_and_a_rerun_resumes(
+    engine: Engine, city: CityConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Chunks commit one by one: an import stopped after its second chunk keeps the first
+    two, the run records what was stored, the log says what is committed, and importing the
+    file again completes it (the committed rows unchanged)."""
+    path = write_csv(tmp_path / "long.csv", [row(f"E{i}") for i in range(6)])
+
+    def stop(chunk: Any, summary: Any) -> None:
+        if summary.read >= 4:
+            raise Interrupted
+
+    with caplog.at_level(logging.ERROR), pytest.raises(Interrupted):
+        run(engine, city, path, tmp_path, chunk_rows=2, on_chunk=stop)
     assert set(tickets(engine)) == {"E0", "E1", "E2", "E3"}
+    assert "committed before the error: the first 4 rows read (inserted 4" in caplog.text
     with session_scope(engine) as session:
         [record] = session.scalars(select(ImportRun)).all()
     assert (record.read, record.inserted) == (4, 4) and record.finished_at is not None
+    again = run(engine, city, path, tmp_path, chunk_rows=2)
+    assert (again.read, again.inserted, again.unchanged) == (6, 2, 4)
+    assert len(tickets(engine)) == 6
 
 
 # Bulk mode: the non-unique indexes dropped for the load and rebuilt after.
@@ -455,11 +488,11 @@ def test_bulk_import_stores_the_same_rows_and_rebuilds_every_index(
     assert_every_model_index(engine)
     assert_every_model_index(fresh_engine)
 
-    # Re-imported, bulk and normal alike: H2 is written back by chunk 1, then by its later
-    # row (as test_chunk_boundary_inside_duplicates); nothing else changes.
+    # Re-imported, bulk and normal alike: nothing changes (H2's earlier row is known to be
+    # superseded, as test_chunk_boundary_inside_duplicates).
     again = run(engine, city, path, tmp_path, chunk_rows=3, bulk=True)
     again_normal = run(fresh_engine, city, path, tmp_path / "normal", chunk_rows=3, bulk=False)
-    assert (again.inserted, again.updated, again.unchanged) == (0, 2, 13)
+    assert (again.inserted, again.updated, again.unchanged, again.superseded) == (0, 0, 14, 1)
     assert [getattr(again, c) for c in counts] == [getattr(again_normal, c) for c in counts]
     assert table_contents(engine) == table_contents(fresh_engine)
     assert_every_model_index(engine)
@@ -468,11 +501,14 @@ def test_bulk_import_stores_the_same_rows_and_rebuilds_every_index(
 def test_an_error_in_a_bulk_import_keeps_stored_chunks_and_every_index(
     engine: Engine, city: CityConfig, tmp_path: Path
 ) -> None:
-    path = write_csv(tmp_path / "broken.csv", [row(f"E{i}") for i in range(4)])
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write('E9,"2026-09-30 10:00:00\n')  # an unterminated quote: unparseable
-    with pytest.raises(ExportError):
-        run(engine, city, path, tmp_path, chunk_rows=2, bulk=True)
+    path = write_csv(tmp_path / "long.csv", [row(f"E{i}") for i in range(6)])
+
+    def stop(chunk: Any, summary: Any) -> None:
+        if summary.read >= 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(engine, city, path, tmp_path, chunk_rows=2, bulk=True, on_chunk=stop)
     assert set(tickets(engine)) == {"E0", "E1", "E2", "E3"}
     assert_every_model_index(engine)
     with session_scope(engine) as session:
