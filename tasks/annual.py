@@ -55,7 +55,7 @@ def render_annual(
     ctx: LoopContext, snap: AnnualSnapshot, scores_csv: Path, dry_run: bool
 ) -> RenderResult:
     """The annual summary (with the scores CSV attached) and one breakdown per unit with a
-    record and an address."""
+    record (without an address: one refused delivery, counted)."""
     jobs: list[NoticeJob] = [
         ("office", "summary", "annual_summary",
          summary_context(ctx.config, snap, scores_csv.name), summary_recipients(ctx),

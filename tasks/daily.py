@@ -11,7 +11,14 @@ from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
 from duban.loops.daily.escalation import apply_escalations
-from duban.loops.daily.report import DailySnapshot, measure_daily, office_context, unit_contexts
+from duban.loops.daily.report import (
+    DailySnapshot,
+    measure_daily,
+    office_context,
+    unit_contexts,
+    write_ledger_entries,
+)
+from duban.notices.outbox import allowed
 from tasks.log import run_logger
 from tasks.render import NoticeJob, RenderResult, render_all
 
@@ -48,6 +55,23 @@ def render_daily(ctx: LoopContext, snap: DailySnapshot, dry_run: bool) -> Render
     jobs: list[NoticeJob] = [
         (c["unit"]["code"], "unit", "daily_unit", c, c["emails"]) for c in contexts.values()
     ]
-    office = office_context(ctx.config, snap, units_reported=len(contexts))
-    jobs.append(("office", "digest", "daily_office", office, list(ctx.config.mail.office)))
+    folder = ctx.archive_folder(LOOP, period, dry_run)
+    workbook = write_ledger_entries(ctx.config, snap, folder)
+    office = office_context(
+        ctx.config, snap, units_reported=len(contexts), unreachable=unreachable(ctx, contexts),
+        ledger_workbook=workbook.name if workbook else None,
+    )  # fmt: skip
+    jobs.append(("office", "digest", "daily_office", office, list(ctx.config.mail.office),
+                 [workbook] if workbook else []))  # fmt: skip
     return render_all(ctx, LOOP, period, jobs, dry_run)
+
+
+def unreachable(ctx: LoopContext, contexts: dict[int, dict[str, Any]]) -> list[str]:
+    """The units with a notice today and no address it may go to: refused, and named in the
+    office's digest of the same day."""
+    domains = ctx.config.mail.allowed_domains
+    return [
+        c["unit"]["name"]
+        for c in contexts.values()
+        if not any(allowed(address, domains) for address in c["emails"])
+    ]

@@ -52,8 +52,13 @@ def render_lookback(
     jobs: list[NoticeJob] = [
         (c["unit"]["code"], "unit", "lookback_unit", c, c["emails"]) for c in contexts.values()
     ]
-    office = findings.office_context(snap, prefix, len(contexts), text_limit)
-    jobs.append(("office", "findings", "lookback_office", office, list(ctx.config.mail.office)))
+    folder = ctx.archive_folder(findings.LOOP, snap.request.fingerprint(), False)
+    workbook = findings.write_findings_workbook(snap, folder, text_limit)
+    office = findings.office_context(
+        snap, prefix, len(contexts), text_limit, workbook=workbook.name if workbook else None
+    )
+    jobs.append(("office", "findings", "lookback_office", office, list(ctx.config.mail.office),
+                 [workbook] if workbook else []))  # fmt: skip
     return render_all(ctx, findings.LOOP, snap.request.fingerprint(), jobs, dry_run=False)
 
 

@@ -68,10 +68,13 @@ def write_workbooks(
     """The ledger workbook (台账) of each active lead unit, beside the notices."""
     folder = ctx.archive_folder(report.LOOP, snap.period.label, dry_run)
     out: dict[str, Path] = {}
+    names = {code: str(snap.units.get(code, {}).get("name") or code) for code in snap.lead_units}
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
     for code in snap.lead_units:
         if not snap.recipients(code):
             continue  # inactive or no address: nobody to send it to
-        path = folder / ledger_file_name(code, snap.period.as_of)
+        name = names[code]
+        path = folder / ledger_file_name(name, snap.period.as_of, code if name in shared else None)
         try:
             out[code] = write_ledger_workbook(ctx.engine, ctx.config, code, snap.period.as_of, path)
         except LedgerError as exc:
@@ -97,9 +100,9 @@ def render_monthly(
     ]  # fmt: skip
     shared: dict[str, Any] | None = None  # the same for every unit: rendered once
     for code in sorted(set(snap.ranked_units) | set(snap.lead_units)):
+        if not snap.active(code):
+            continue  # inactive; an active unit without an address: one refused delivery
         recipients = snap.recipients(code)
-        if not recipients:
-            continue
         workbook = workbooks.get(code)
         context = report.unit_context(
             ctx.config, snap, code, names, workbook.name if workbook else None

@@ -16,7 +16,9 @@ from duban.loops.quarterly.sample import (
     SampleDraw,
     draw_sample,
     office_context,
+    strata_file_name,
     unit_context,
+    write_strata_workbook,
 )
 from duban.notices.render import existing_notices
 from duban.periods import QuarterPeriod
@@ -76,15 +78,19 @@ def render_quarterly(
     for code in codes:
         _, emails, active = units[code]
         context = unit_context(sample, spot, prefix, code, ctx.config.mail.max_citizen_text)
-        if context is None or not active or not emails:
-            continue
+        if context is None or not active:
+            continue  # inactive; without an address: one refused delivery (mail_refused)
         jobs.append((code, "sample", "quarterly_unit", context, emails))
+    names = {code: v[0] for code, v in units.items()}
+    folder = ctx.archive_folder(LOOP, sample.quarter, dry_run)
+    strata = write_strata_workbook(sample, names, folder / strata_file_name(sample.quarter))
     office = office_context(
-        sample, spot, prefix, {code: v[0] for code, v in units.items()},
-        workbook.name if workbook else None, len(jobs), ctx.config.mail.max_citizen_text,
+        sample, spot, prefix, names, workbook.name if workbook else None,
+        len(jobs), ctx.config.mail.max_citizen_text,
+        strata_workbook=strata.name if strata else None,
     )  # fmt: skip
+    files = [f for f in (workbook, strata) if f is not None]
     jobs.append(
-        ("office", "report", "quarterly_office", office, list(ctx.config.mail.office),
-         [workbook] if workbook else [])
-    )  # fmt: skip
+        ("office", "report", "quarterly_office", office, list(ctx.config.mail.office), files)
+    )
     return render_all(ctx, LOOP, sample.quarter, jobs, dry_run)

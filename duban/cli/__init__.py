@@ -192,9 +192,11 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 
     as_of = date.fromisoformat(args.as_of) if args.as_of else today_in_city(settings)
     out = Path(args.out) if args.out else settings.reports_dir / "ledger"
+    config = _config(settings)
     if not args.out or out.is_dir() or args.out.endswith("/"):
-        out = out / ledger_file_name(args.unit, as_of)
-    path = write_ledger_workbook(_engine(settings), _config(settings), args.unit, as_of, out)
+        unit = next((u for u in config.units.units if u.code == args.unit), None)
+        out = out / ledger_file_name(unit.name if unit else args.unit, as_of)
+    path = write_ledger_workbook(_engine(settings), config, args.unit, as_of, out)
     print(f"{args.unit}: ledger as of {as_of} written to {path}")
     return 0
 

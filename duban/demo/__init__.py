@@ -178,7 +178,7 @@ def _run_loops(
     if monthly:
         print(
             f"  monthly:  {monthly['archive']}/office-bulletin.html (the bulletin; lead units "
-            "also got their ledger workbook ledger-<unit>-<date>.xlsx)"
+            "also got their ledger workbook 台账-<unit>-<date>.xlsx)"
         )
     if checked:
         print(

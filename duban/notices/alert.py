@@ -27,6 +27,7 @@ from duban.db import make_engine, session_scope
 from duban.notices.deliver import deliver
 from duban.notices.outbox import enqueue
 from duban.notices.render import Rendered, archive_notice, make_environment, render_notice
+from duban.notices.todo import todo
 from duban.resources import templates
 from duban.settings import Settings, get_settings
 
@@ -79,11 +80,16 @@ def failure_notice(
         "flow_name": flow_name,
         "run_name": run_name,
         "run_id": run_id,
-        "started": f"{started:%Y-%m-%d %H:%M}" if started else "(not started)",
+        "started": f"{started:%Y-%m-%d %H:%M}" if started else "（未开始）(not started)",
         "parameters": ", ".join(f"{k}={v!r}" for k, v in sorted(parameters.items()))
-        or "(defaults)",
-        "error": message or "(no message)",
+        or "（默认）(defaults)",
+        "error": message or "（无错误信息）(no message)",
         "link": link,
+        "todo": todo(
+            "查明失败原因并排除后，在 Prefect 界面重新运行该流程（Find the cause, fix it, and "
+            "re-run the flow from the Prefect UI）",
+            "尽快，最迟在该流程下次按计划运行前 (before its next scheduled run)",
+        ),
     }
     return render_notice(_environment(settings), TEMPLATE, context, collapse=False)
 

@@ -133,10 +133,19 @@ def build_email(message: Message, sender: str) -> EmailMessage:
         if ctype is None or encoding is not None:
             ctype = "application/octet-stream"
         maintype, subtype = ctype.split("/", 1)
+        name = attachment_name(path)
         msg.add_attachment(
-            Path(path).read_bytes(), maintype=maintype, subtype=subtype, filename=path.name
+            Path(path).read_bytes(), maintype=maintype, subtype=subtype, filename=name
         )
     return msg
+
+
+def attachment_name(path: Path) -> str | tuple[str, str, str]:
+    """The file name of an attachment part as `add_attachment` takes it: a Chinese name
+    (台账-住房城乡建设委-2026-10-31.xlsx) as RFC 2231 UTF-8 (`filename*=utf-8''%E5%8F%B0…`),
+    which every current mail client decodes; an ASCII name as it is."""
+    name = Path(path).name
+    return name if name.isascii() else ("utf-8", "", name)
 
 
 def envelope_address(sender: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, Table, and_, func, or_, select, update
+from sqlalchemy import Engine, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,16 @@ BREAKER_THRESHOLD = 3
 # "percent hack" and bang paths — a relay that honours them sends `a%evil.com@duban.example`
 # on to evil.com (config validation refuses them too: duban/config/base.py check_email).
 _ADDRESS = re.compile(r"^[^@\s<>,;:\"()\[\]\\%!]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+# The recipient of the one delivery recorded for a notice that has nobody to go to (a unit
+# with no e-mail address, the office with none configured): refused, so that the run's
+# mail_refused and the office's digest count and list it instead of nothing being said.
+NO_RECIPIENT = "（无收件地址）"
+NO_RECIPIENT_ERROR = (
+    "no recipient: no e-mail address for this notice's audience; "
+    "check config/units.yaml (a unit's emails) and config/mail.yaml (office, leadership)"
+)
 
 
 class RecipientRefused(ValueError):
@@ -124,9 +134,10 @@ def enqueue(
 ) -> list[Delivery]:
     """One delivery per (notice, recipient); existing ones are left alone (returned as well).
 
-    Refused recipients are stored as `refused` with the reason, and logged. The one change to
-    an existing row: a delivery refused for its domain is reopened when the domain has since
-    been allowed in config/mail.yaml (re-running the flow then sends it).
+    Refused recipients are stored as `refused` with the reason, and logged; a notice with no
+    recipient at all gets one refused delivery to NO_RECIPIENT. The one change to an existing
+    row: a delivery refused for its domain is reopened when the domain has since been allowed
+    in config/mail.yaml (re-running the flow then sends it).
     """
     wanted: list[str] = []
     for recipient in recipients:
@@ -134,7 +145,31 @@ def enqueue(
         if address and address not in wanted:
             wanted.append(address)
     if not wanted:
-        return []
+        log.warning("notice %s: not sending: %s", notice_id, NO_RECIPIENT_ERROR)
+        row = {
+            "notice_id": notice_id,
+            "recipient": NO_RECIPIENT,
+            "attempts": 0,
+            "status": DeliveryStatus.refused.value,
+            "last_error": NO_RECIPIENT_ERROR,
+        }
+        insert_ignore(session.connection(), DELIVERIES, [row], ["notice_id", "recipient"])
+        session.flush()
+        return list(
+            session.scalars(
+                select(Delivery).where(
+                    Delivery.notice_id == notice_id, Delivery.recipient == NO_RECIPIENT
+                )
+            )
+        )
+    # Recipients now known: the earlier "nobody to send to" is no longer true.
+    session.execute(
+        delete(DELIVERIES).where(
+            DELIVERIES.c.notice_id == notice_id,
+            DELIVERIES.c.recipient == NO_RECIPIENT,
+            DELIVERIES.c.status == DeliveryStatus.refused.value,
+        )
+    )
     existing = {
         d.recipient: d
         for d in session.scalars(

@@ -11,7 +11,9 @@ checklist 抽查核验清单 (duban/loops/quarterly/checklist.py).
 - audit: AuditTrail, the AuditRecords of an import;
 - lists: the fill-in list sheet (ListSheet) and the read-me sheet the ledger and the
   checklist send out;
-- save: `save_deterministic`, same content, same bytes.
+- save: `save_deterministic`, same content, same bytes;
+- detail: the read-only workbook of the full list behind a notice's capped list
+  (`write_detail_workbook`), and Chinese file names safe on any file system (`file_name`).
 
 Each module declares its public names in `__all__`; the workbook modules import them from
 here.
@@ -29,6 +31,7 @@ from duban.workbooks.cells import (
     same_value,
     word_key,
 )
+from duban.workbooks.detail import DetailSheet, file_name, write_detail_workbook
 from duban.workbooks.findings import (
     MAX_MESSAGE_LINES,
     REPORT_COLUMNS,
@@ -62,6 +65,7 @@ __all__ = (
     "REPORT_COLUMNS",
     "AuditTrail",
     "Column",
+    "DetailSheet",
     "Finding",
     "ListLayout",
     "ListSheet",
@@ -76,6 +80,7 @@ __all__ = (
     "cell_text",
     "date_of",
     "display_width",
+    "file_name",
     "header_key",
     "labelled_values",
     "map_header",
@@ -90,6 +95,7 @@ __all__ = (
     "save_deterministic",
     "titles_named",
     "word_key",
+    "write_detail_workbook",
     "write_findings",
     "write_readme",
     "write_report",

@@ -129,7 +129,8 @@ def t_done(t: PlanTask) -> tuple[Any, ...]:
 
 
 def render(engine: Engine, config: CityConfig, folder: Path, unit: str = "housing") -> Path:
-    path = folder / ledger_file_name(unit, AS_OF)
+    name = next(u.name for u in config.units.units if u.code == unit)
+    path = folder / ledger_file_name(name, AS_OF)
     assert write_ledger_workbook(engine, config, unit, AS_OF, path) == path
     return path
 
@@ -190,7 +191,7 @@ def test_workbook_lists_the_units_items_usably_and_renders_the_same_bytes(
 ) -> None:
     first = render(engine, city, tmp_path / "a")
     second = render(engine, city, tmp_path / "b")
-    assert first.name == "ledger-housing-2026-05-31.xlsx"
+    assert first.name == "台账-市住房城乡建设委-2026-05-31.xlsx"
     assert first.read_bytes() == second.read_bytes()  # no clock in the file
 
     book = load_workbook(first)
@@ -271,7 +272,7 @@ def test_round_trip_updates_exactly_what_the_unit_filled_in_and_audits_it(
     assert (summary.tasks.read, summary.tasks.changed, summary.tasks.unchanged) == (3, 2, 1)
     assert (summary.policies.read, summary.policies.changed) == (1, 1)
     assert summary.line() == (
-        "ledger-housing-2026-05-31.xlsx (housing): tasks 3 read (2 changed, 1 unchanged); "
+        "台账-市住房城乡建设委-2026-05-31.xlsx (housing): tasks 3 read (2 changed, 1 unchanged); "
         "policies 1 read (1 changed, 0 unchanged); 9 field changes audited"
     )
     tasks, policies = items_by_code(engine)
@@ -510,7 +511,7 @@ def test_cli_exports_and_imports_and_prints_a_rejection_as_an_error(
         capsys.readouterr()
 
         assert main(["ledger", "export", "housing", "--as-of", "2026-05-31"]) == 0
-        out = tmp_path / "reports" / "ledger" / "ledger-housing-2026-05-31.xlsx"
+        out = tmp_path / "reports" / "ledger" / "台账-市住房城乡建设委-2026-05-31.xlsx"
         assert str(out) in capsys.readouterr().out and out.is_file()
 
         assert main(["ledger", "export", "water"]) == 2
@@ -523,7 +524,9 @@ def test_cli_exports_and_imports_and_prints_a_rejection_as_an_error(
         edit(out, _progress_150)
         assert main(["import", "ledger", str(out)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("duban: error: ledger-housing-2026-05-31.xlsx: ledger workbook")
+        assert err.startswith(
+            "duban: error: 台账-市住房城乡建设委-2026-05-31.xlsx: ledger workbook"
+        )
         assert "row 4, column 进度" in err and "Traceback" not in err
     finally:
         get_settings.cache_clear()

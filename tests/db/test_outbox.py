@@ -30,7 +30,15 @@ from duban.notices.mailer import (
     eml_name,
     make_mailer,
 )
-from duban.notices.outbox import RecipientRefused, allowed, deliver_pending, enqueue
+from duban.notices.outbox import (
+    NO_RECIPIENT,
+    NO_RECIPIENT_ERROR,
+    RecipientRefused,
+    allowed,
+    deliver_pending,
+    enqueue,
+    status_counts,
+)
 from duban.settings import Settings
 
 HTML = (
@@ -165,6 +173,23 @@ def test_enqueue_twice_gives_one_delivery_per_recipient(engine: Engine, tmp_path
     found = rows(engine)
     assert sorted(found) == ["a@duban.example", "b@duban.example"]
     assert {d.status for d in found.values()} == {DeliveryStatus.pending}
+
+
+def test_a_notice_with_nobody_to_send_to_is_one_refused_delivery_until_it_has(
+    engine: Engine, tmp_path: Path
+) -> None:
+    mail = mail_file()
+    notice_id = add_notice(engine, tmp_path)
+    assert queue(engine, notice_id, [], mail) == queue(engine, notice_id, [" "], mail)  # once
+    [placeholder] = rows(engine).values()
+    assert (placeholder.recipient, placeholder.status) == (NO_RECIPIENT, DeliveryStatus.refused)
+    assert placeholder.last_error == NO_RECIPIENT_ERROR
+    assert status_counts(engine, [notice_id])["refused"] == 1  # counted: mail_refused
+    # The unit got an address: re-running enqueues it and the placeholder goes.
+    queue(engine, notice_id, ["unit00@duban.example"], mail)
+    assert {r: d.status for r, d in rows(engine).items()} == {
+        "unit00@duban.example": DeliveryStatus.pending
+    }
 
 
 def test_recipient_outside_allowed_domains_is_refused_and_never_sent(

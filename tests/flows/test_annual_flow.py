@@ -27,6 +27,7 @@ from duban.db.models import (
     Ticket,
     TicketStatus,
 )
+from duban.loops.annual.evaluation import SCORE_HEADERS
 from duban.rules.schedule import is_due
 from duban.rules.scoring import RATE_COMPONENTS
 from flows.annual import annual_evaluation
@@ -137,9 +138,13 @@ def test_summary_breakdowns_and_rerun(city: dict[str, Any]) -> None:
     assert "建外街道" in text and "排名前列" in text and "排名靠后" in text
     assert "攻坚销号" in text and "HARD-JW" not in text  # aggregates only, no items
     [attachment] = list(office.message.iter_attachments())
-    assert attachment.get_filename() == "scores.csv"
+    assert attachment.get_filename() == "评分.csv"  # RFC 2231 in the part, decoded here
     body = attachment.get_payload(decode=True).decode("utf-8-sig")
-    scores = list(csv.DictReader(io.StringIO(body)))
+    header = next(csv.reader(io.StringIO(body)))
+    assert header == list(SCORE_HEADERS.values())  # Chinese column names
+    assert header[:3] == ["年度", "考评组", "组内排名"] and "响应率·得分" in header
+    english = dict(zip(SCORE_HEADERS.values(), SCORE_HEADERS.keys(), strict=True))
+    scores = [{english[k]: v for k, v in row.items()} for row in csv.DictReader(io.StringIO(body))]
     by_unit = {row["unit"]: row for row in scores}
     assert set(UNITS) <= set(by_unit)
     for row in scores:  # the total is the sum of the components, to the cent
@@ -155,7 +160,7 @@ def test_summary_breakdowns_and_rerun(city: dict[str, Any]) -> None:
     assert Decimal(by_unit["cy-sanlitun"]["escalations_points"]) == Decimal("-1.0")
     assert Decimal(by_unit["dc-donghuamen"]["recurrences_points"]) == Decimal("-1.0")
     assert by_unit["commerce"]["rank"] == ""  # no record: listed, not ranked
-    archived = city["reports"] / "annual" / str(YEAR) / "scores.csv"
+    archived = city["reports"] / "annual" / str(YEAR) / "评分.csv"
     assert archived.read_text(encoding="utf-8-sig") == body
 
     # Each unit: only its own breakdown, its total the sum of its shown points.
@@ -209,7 +214,7 @@ def test_dry_run_and_unscheduled_day(city: dict[str, Any]) -> None:
     seed(city)
     dry = annual_evaluation(year=YEAR, dry_run=True)
     assert dry["status"] == "dry-run" and smtp.messages == []
-    assert (city["reports"] / "dry-run" / "annual" / str(YEAR) / "scores.csv").exists()
+    assert (city["reports"] / "dry-run" / "annual" / str(YEAR) / "评分.csv").exists()
     with session_scope(engine) as session:
         assert session.scalar(select(func.count(Notice.id))) == 0
     today = date.today()

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select, text, update
 
 from duban.db import session_scope
 from duban.db.models import (
@@ -21,7 +21,9 @@ from duban.db.models import (
     Run,
     Ticket,
     TicketStatus,
+    Unit,
 )
+from duban.notices.outbox import NO_RECIPIENT
 from flows.daily import daily_report
 from tests.flows.helpers import add_ticket, by_recipient
 
@@ -156,6 +158,42 @@ def test_a_failed_delivery_appears_in_the_next_digest(city: dict[str, Any]) -> N
     daily_report(day=DAY + timedelta(days=1))
     digests = [m for m in smtp.messages if "office@duban.example" in m.rcpt_tos]
     assert "sanlitun@duban.example" in digests[-1].part("plain")
+
+
+def test_units_without_an_address_are_refused_counted_and_named_in_the_digest(
+    city: dict[str, Any],
+) -> None:
+    """Sanlitun has no address at all, Jianguomen only one outside the allowed domains: both
+    reports are refused deliveries, counted in mail_refused, named in the same day's digest
+    and listed as undelivered in the next one's."""
+    engine, smtp = city["engine"], city["smtp"]
+    seed_tickets(engine)
+    with session_scope(engine) as session:
+        session.execute(update(Unit).where(Unit.code == "cy-sanlitun").values(emails=[]))
+        session.execute(
+            update(Unit).where(Unit.code == "dc-jianguomen").values(emails=["j@elsewhere.example"])
+        )
+    summary = daily_report(day=DAY)
+    assert summary["mail_refused"] == 2 and summary["mail_pending"] == 0
+    with session_scope(engine) as session:
+        refused = dict(
+            session.execute(
+                select(Delivery.recipient, Delivery.last_error).where(
+                    Delivery.status == DeliveryStatus.refused
+                )
+            ).all()
+        )
+    assert set(refused) == {NO_RECIPIENT, "j@elsewhere.example"}
+    assert refused[NO_RECIPIENT].startswith("no recipient")
+    [digest] = [m for m in smtp.messages if "office@duban.example" in m.rcpt_tos]
+    for body in (digest.part("plain"), digest.part("html")):
+        assert "2 个单位没有有效的收件地址" in body
+        assert "三里屯街道" in body and "建国门街道" in body
+    assert "为 2 个无有效收件地址的单位补充地址" in digest.part("plain")  # in the summary
+
+    daily_report(day=DAY + timedelta(days=1))
+    later = [m for m in smtp.messages if "office@duban.example" in m.rcpt_tos][-1]
+    assert NO_RECIPIENT in later.part("plain") and "拒发 2" in later.part("plain")
 
 
 def test_non_working_day_sends_nothing_and_the_next_working_day_catches_up(

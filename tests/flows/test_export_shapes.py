@@ -231,7 +231,7 @@ def test_every_loop_over_every_export_shape(city: dict[str, Any], tmp_path: Path
     assert approve_monthly("2026-10", "张主任")["status"] == "approved"
     first = quarterly_spot_check(quarter="2026-Q3")
     assert first["drawn"] > 1
-    [checklist] = reports.rglob("spot-check-2026-Q3.xlsx")
+    [checklist] = reports.rglob("抽查核验清单-2026-Q3.xlsx")
     today = datetime.now(get_settings().zone).date()
     filled = fill_checklist(checklist, tmp_path / "returned.xlsx", today)
     checks = import_checks(engine, config, filled, tmp_path / "import-reports", today=today)

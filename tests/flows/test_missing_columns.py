@@ -21,6 +21,7 @@ import pytest
 
 from duban.config import TICKET_FIELDS, CityConfig, load_config
 from duban.ingest.tickets import import_tickets
+from duban.loops.annual.evaluation import SCORE_HEADERS
 from flows.annual import annual_evaluation
 from flows.monthly import monthly_bulletin
 from flows.weekly import weekly_analysis
@@ -167,8 +168,11 @@ def monthly_scores(text: str, names: dict[str, str]) -> dict[str, float]:
 
 
 def annual_scores(root: Path) -> pd.DataFrame:
+    """The annual scores CSV with its English column names (the file's are Chinese)."""
     [path] = [p for p in root.rglob("*.csv") if "annual" in str(p)]
-    return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=True).set_index("unit")
+    english = {zh: key for key, zh in SCORE_HEADERS.items()}
+    frame = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=True)
+    return frame.rename(columns=english).set_index("unit")
 
 
 def check_scores(city: dict[str, Any], data: list, config: CityConfig) -> pd.DataFrame:

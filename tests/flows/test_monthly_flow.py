@@ -165,7 +165,8 @@ def test_held_as_draft_then_approved_once_for_each_recipient(city: dict[str, Any
     for lead, address in LEADS.items():
         [message] = mail[address]
         files = [a.get_filename() for a in message.message.iter_attachments()]
-        assert files == [f"ledger-{lead}-2026-10-31.xlsx"], files
+        name = next(u.name for u in city["config"].units.units if u.code == lead)
+        assert files == [f"台账-{name}-2026-10-31.xlsx"], files  # RFC 2231, decoded
         [book] = list(message.message.iter_attachments())
         assert book.get_payload(decode=True)[:2] == b"PK"  # an XLSX (zip) file
         assert "本单位牵头问题推进情况" in message.part("plain")

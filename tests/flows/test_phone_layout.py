@@ -5,7 +5,7 @@ window — a wide table scrolls within itself, nothing pushes the page sideways.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from duban.config import load_config
 from duban.ingest.tickets import import_tickets
 from duban.loops.lookback.findings import build_request
+from duban.notices.alert import failure_notice
 from flows.annual import annual_evaluation
 from flows.daily import daily_report
 from flows.lookback import lookback
@@ -68,8 +69,22 @@ def test_every_notice_kind_fits_a_phone_and_a_desktop(city: dict[str, Any], tmp_
     for kind, path in sorted(largest.items()):
         html = path.read_text(encoding="utf-8")
         assert '<meta name="viewport" content="width=device-width' in html, path
+        assert "<b>需要您做：</b>" in html, path  # the summary at the top (duban/notices/todo.py)
         for width in WIDTHS:
             laid_out = scroll_width(html, width)
             if laid_out > width:
                 too_wide[f"{'/'.join(kind)} at {width}px"] = laid_out
     assert too_wide == {}
+
+
+def test_the_failure_alert_fits_a_phone() -> None:
+    """The admins' failure alert (no layout of its own: one line of HTML) with a long error."""
+    rendered = failure_notice(
+        "daily-report", "brave-fox", "0b7c1e4e-0000-4000-8000-000000000000",
+        datetime(2026, 11, 2, 8, 30), "ValueError: " + "x" * 300, {"day": "2026-11-02"},
+        "http://127.0.0.1:4200/runs/flow-run/0b7c1e4e-0000-4000-8000-000000000000",
+    )  # fmt: skip
+    assert "需要您做" in rendered.html and rendered.html.index("流程") < rendered.html.index(
+        "The flow run"
+    )  # Chinese first
+    assert scroll_width(rendered.html, 360) <= 360

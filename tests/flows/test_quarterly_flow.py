@@ -71,8 +71,14 @@ def test_office_gets_the_checklist_units_their_own_items_and_a_rerun_sends_nothi
     assert "S-1" in text and "J-" in text and "D-Q2" not in text and "D-NO" not in text
     assert "13812345678" not in text and "138****5678" in text
     assert "<script>" not in html and "&lt;script&gt;" in html
-    [attachment] = list(office.message.iter_attachments())
-    assert attachment.get_filename() == "spot-check-2026-Q3.xlsx"
+    # The checklist and the strata (their seeds), with Chinese names (RFC 2231, decoded here).
+    attachment, strata = list(office.message.iter_attachments())
+    assert attachment.get_filename() == "抽查核验清单-2026-Q3.xlsx"
+    assert strata.get_filename() == "抽样分层-2026-Q3.xlsx"
+    assert "抽样分层-2026-Q3.xlsx" in text  # the notice says where the strata are
+    seeds = load_workbook(BytesIO(strata.get_payload(decode=True)))["抽样分层"]
+    assert [c.value for c in seeds[1]] == ["单位", "单位编码", "类型", "总数", "抽取", "种子指纹"]
+    assert seeds.max_row == 3  # two strata
     book = load_workbook(BytesIO(attachment.get_payload(decode=True)))
     rows = list(book["抽查清单"].iter_rows(min_row=2, values_only=True))
     assert len(rows) == 4 and {r[2] for r in rows} >= {"S-1"}

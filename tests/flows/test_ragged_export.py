@@ -178,7 +178,7 @@ def test_every_loop_runs_over_an_export_with_empty_optional_cells(
 
     first = quarterly_spot_check(quarter="2026-Q3")
     assert first["drawn"] > 1
-    [checklist] = city["reports"].rglob("spot-check-2026-Q3.xlsx")
+    [checklist] = city["reports"].rglob("抽查核验清单-2026-Q3.xlsx")
     today = datetime.now(get_settings().zone).date()  # the sample is drawn today
     filled = fill_checklist(checklist, tmp_path / "returned.xlsx", today)
     checks = import_checks(engine, config, filled, tmp_path / "import-reports", today=today)

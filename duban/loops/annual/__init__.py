@@ -1,7 +1,7 @@
 """年终绩效考评 — the year-end evaluation and the annual summary (年总结).
 
 Explainable scores per unit (rates, plan and policy completion, penalties, credit for old,
-hard items), ranked in peer groups; the summary and scores.csv to leadership, each unit its
+hard items), ranked in peer groups; the summary and 评分.csv to leadership, each unit its
 own breakdown.
 
 - flow: flows/annual.py `annual_evaluation`; tasks: tasks/annual.py

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from duban.config import CityConfig, EvaluationConfig
+from duban.notices.todo import todo
 from duban.queries import annual as qe
 from duban.queries.metrics import ticket_sources, unit_rates
 from duban.queries.units import directory
@@ -40,7 +41,7 @@ from duban.rules.scoring import (
 )
 
 LOOP = "annual"
-SCORES_CSV = "scores.csv"
+SCORES_CSV = "评分.csv"  # sent RFC 2231-encoded (duban/notices/mailer.py)
 CONTENT_CHARS = 60
 KIND_NAMES = {"ticket": "工单", "plan_task": "任务", "policy": "政策"}
 
@@ -77,6 +78,12 @@ class AnnualSnapshot:
     def recipients(self, code: str) -> list[str]:
         unit = self.units.get(code)
         return list(unit["emails"] or []) if unit and unit["active"] else []
+
+    def active(self, code: str) -> bool:
+        """An active unit gets its notice, with an address or without (then it is one
+        refused delivery, counted and listed: duban/notices/outbox.py NO_RECIPIENT)."""
+        unit = self.units.get(code)
+        return bool(unit and unit["active"])
 
 
 def _missing(value: Any) -> bool:
@@ -212,15 +219,25 @@ def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
     return frame
 
 
+# The scores CSV's Chinese headers: the columns of `scores_frame`, in its order.
+SCORE_HEADERS: dict[str, str] = {
+    "year": "年度", "group": "考评组", "rank": "组内排名", "group_size": "组内单位数",
+    "unit": "单位编码", "unit_name": "单位", "kind": "单位类型", "tickets": "工单数",
+    **{f"{k}_{part}": f"{COMPONENT_NAMES[k]}{zh}" for k in COMPONENTS
+       for part, zh in (("value", "·数值"), ("weight", "·权重"), ("points", "·得分"))},
+    "total": "总分", "top": "排名前列", "bottom": "排名靠后", "not_ranked": "不参与排名原因",
+}  # fmt: skip
+
+
 def write_scores_csv(snap: AnnualSnapshot, path: Path) -> Path:
-    """The scores as CSV (UTF-8 with a BOM, for Excel), written atomically."""
+    """The scores as CSV (UTF-8 with a BOM, for Excel) with Chinese headers (SCORE_HEADERS),
+    written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:
         out.write("\ufeff")
-        scores_frame(snap).map(csv_safe).to_csv(
-            out, index=False, na_rep="", lineterminator="\n"
-        )  # no formula from data
+        frame = scores_frame(snap).map(csv_safe)  # no formula from data
+        frame.rename(columns=SCORE_HEADERS).to_csv(out, index=False, na_rep="", lineterminator="\n")
     tmp.replace(path)
     return path
 
@@ -363,6 +380,10 @@ def summary_context(config: CityConfig, snap: AnnualSnapshot, csv_name: str) -> 
         "groups": _groups(snap),
         "city": city_figures(snap),
         "csv_name": csv_name,
+        "todo": todo(
+            f"审阅{snap.year}年度考评结果（各单位得分明细见附件《{csv_name}》），"
+            "对排名靠后的单位约谈督导"
+        ),
     }
 
 
@@ -441,9 +462,15 @@ def unit_context(config: CityConfig, snap: AnnualSnapshot, code: str) -> dict[st
         "plan": plan[0] if plan else None,
         "items": _unit_items(snap, code, s),
         "list_limit": snap.settings.list_limit,
+        "todo": todo(
+            f"核对本单位{snap.year}年度考评得分明细"
+            + ("；排名靠后，请认真分析原因、制定整改措施" if s.bottom else "")
+            + "；如有异议，按程序向督办室提出"
+        ),
     }
 
 
 def breakdown_units(snap: AnnualSnapshot) -> list[str]:
-    """Units that get their own breakdown: active, with an address, with a record."""
-    return [s.code for s in snap.scores if snap.recipients(s.code) and has_record(s)]
+    """Units that get their own breakdown: active, with a record (without an address: one
+    refused delivery, counted in mail_refused)."""
+    return [s.code for s in snap.scores if snap.active(s.code) and has_record(s)]

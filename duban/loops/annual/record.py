@@ -1,6 +1,6 @@
 """The annual summary is a record: the run that renders the year records the figures it shows
 (the city's figures, each unit's total, rank and place) and freezes every notice's files (the
-summary, scores.csv, each unit's breakdown); a re-run writes them back before delivering and
+summary, 评分.csv, each unit's breakdown); a re-run writes them back before delivering and
 counts the figures changed since (duban/notices/records.py `keep`; docs/evaluation.md). A
 correction of the annual summary is not built yet."""
 

@@ -7,15 +7,18 @@ own items, with citizen text masked; the flow renders and archives them (duban.n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from duban import workbooks as wb
 from duban.config import CityConfig
+from duban.notices.todo import todo
 from duban.queries import daily as q
 from duban.queries import notices as qn
 from duban.rules.masking import citizen_text, mask_personal_data
@@ -24,6 +27,7 @@ from duban.rules.warnings import blue_cutoff
 COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "蓝色·临期", "green": "绿色"}
 STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
 LIST_LIMIT = 50
+LEDGER_SHOWN = 20  # new ledger entries the office digest lists; all of them are attached
 
 
 @dataclass
@@ -250,10 +254,99 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
             "supervised": _escalation_rows(supervised, config, LIST_LIMIT),
             "supervised_total": len(supervised),
         }
+        contexts[unit_id]["todo"] = unit_todo(contexts[unit_id])
     return contexts
 
 
-def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int) -> dict[str, Any]:
+def unit_todo(context: dict[str, Any]) -> dict[str, str | None]:
+    """A unit's daily summary: what is late, what falls due next and by when."""
+    counts = context["counts"]
+    parts = []
+    if counts["red"]:
+        parts.append(f"立即办结已超期的红色事项 {counts['red']} 件")
+    warned = counts["yellow"] + counts["blue"]
+    if warned:
+        parts.append(f"在时限前办结黄色、蓝色预警事项 {warned} 件")
+    if counts["new"]:
+        parts.append(f"按时响应新派工单 {counts['new']} 件")
+    if context["escalation_total"]:
+        parts.append(f"落实本期督办事项 {context['escalation_total']} 项")
+    if context["supervised_total"]:
+        parts.append(f"督促所属单位办理被督办事项 {context['supervised_total']} 项")
+    if context["plan_tasks"]:
+        parts.append(f"推进本月到期的“每月一题”任务 {len(context['plan_tasks'])} 项")
+    dues = [i["due_at"] for i in context["items"] if i["due_at"] is not None]
+    if counts["red"]:
+        by: str | None = "今日"
+    elif dues:
+        by = f"最早一件 {min(dues):%Y-%m-%d %H:%M}（各件见办理时限）"
+    else:
+        by = None
+    return todo("；".join(parts) or "阅知本单位接诉即办情况", by)
+
+
+def office_todo(ledger: int, red: int, unreachable: int, undelivered: int) -> dict[str, str | None]:
+    """The office's daily summary: what needs its attention today."""
+    parts = []
+    if ledger:
+        parts.append(f"督办新增挂账事项 {ledger} 项")
+    if red:
+        parts.append(f"督促红色（超期）事项较多的单位，全市红色 {red} 件")
+    if unreachable:
+        parts.append(f"为 {unreachable} 个无有效收件地址的单位补充地址（其日报未发出）")
+    if undelivered:
+        parts.append(f"处理未送达的邮件 {undelivered} 封")
+    if not parts:
+        return todo("阅知全市接诉即办日报，今日无须督办处理的事项")
+    return todo("；".join(parts), "今日")
+
+
+def _office_steps(config: CityConfig, esc: pd.DataFrame) -> pd.DataFrame:
+    """The ladder steps of the window that the office is told of: its new ledger entries."""
+    notify = {s.step: set(s.notify) for s in config.escalation.steps}
+    return esc[esc["step"].map(lambda s: "office" in notify.get(s, set()))] if len(esc) else esc
+
+
+LEDGER_COLUMNS = (
+    ("unit_name", "单位"),
+    ("step_name", "措施"),
+    ("item", "事项"),
+    ("reason", "原因"),
+)
+
+
+def ledger_entries_name(day: date) -> str:
+    return wb.file_name("新增挂账事项", f"{day:%Y-%m-%d}", suffix=".xlsx")
+
+
+def write_ledger_entries(config: CityConfig, snap: DailySnapshot, folder: Path) -> Path | None:
+    """Every new ledger entry of the day in a workbook beside the digest, when there are more
+    than the digest lists (LEDGER_SHOWN); None otherwise."""
+    steps = _office_steps(config, snap.escalations)
+    if len(steps) <= LEDGER_SHOWN:
+        return None
+    day = snap.window.day
+    rows = _escalation_rows(steps, config, len(steps))
+    sheet = wb.DetailSheet("新增挂账事项", LEDGER_COLUMNS, rows)
+    note = (
+        f"{day:%Y-%m-%d} 全市接诉即办日报的新增挂账事项，共 {len(rows)} 项"
+        f"（日报正文仅列前 {LEDGER_SHOWN} 项）。"
+    )
+    stamp = datetime(day.year, day.month, day.day)
+    return wb.write_detail_workbook(folder / ledger_entries_name(day), [sheet], stamp, note=note)
+
+
+def office_context(
+    config: CityConfig,
+    snap: DailySnapshot,
+    units_reported: int,
+    unreachable: Sequence[str] = (),
+    ledger_workbook: str | None = None,
+) -> dict[str, Any]:
+    """The office's digest. `unreachable`: the names of the units whose notice of today has
+    no address it may go to (refused, not sent); `ledger_workbook`: the name of the attached
+    workbook of every new ledger entry (`write_ledger_entries`), when there are more than the
+    digest lists."""
     counts = snap.counts
     totals = {
         c: int(counts[c].sum()) if len(counts) else 0
@@ -265,11 +358,8 @@ def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int)
         for uid, row in top.iterrows()
         if row["red"] > 0
     ]
-    notify = {s.step: set(s.notify) for s in config.escalation.steps}
     esc = snap.escalations
-    office_steps = (
-        esc[esc["step"].map(lambda s: "office" in notify.get(s, set()))] if len(esc) else esc
-    )
+    office_steps = _office_steps(config, esc)
     step_counts = [
         {"name": s.name, "count": int((esc["step"] == s.step).sum()) if len(esc) else 0}
         for s in config.escalation.steps
@@ -280,9 +370,17 @@ def office_context(config: CityConfig, snap: DailySnapshot, units_reported: int)
         "units_reported": units_reported,
         "top_red": top_red,
         "step_counts": step_counts,
-        "ledger": _escalation_rows(office_steps, config, 200),
+        "ledger": _escalation_rows(office_steps, config, LEDGER_SHOWN),
         "ledger_total": len(office_steps),
+        "ledger_workbook": ledger_workbook,
         "undelivered": [{**d, "error": mask_personal_data(d["error"])} for d in snap.undelivered],
         "undelivered_summary": undelivered_summary(snap.undelivered_counts, len(snap.undelivered)),
         "catch_up_days": [f"{d:%m-%d}" for d in snap.catch_up_days],
+        "unreachable": list(unreachable),
+        "todo": office_todo(
+            len(office_steps),
+            totals["red"],
+            len(unreachable),
+            sum(snap.undelivered_counts.values()),
+        ),
     }

@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -37,9 +38,11 @@ from pydantic import (
 )
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, update
 
+from duban import workbooks as wb
 from duban.config import LookbackSchedule
 from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Ticket
 from duban.db.models import TicketStatus as Status
+from duban.notices.todo import todo
 from duban.queries import lookback as q
 from duban.queries.units import directory_frame, unit_ids
 from duban.rules.masking import citizen_text
@@ -47,7 +50,7 @@ from duban.rules.masking import citizen_text
 LOOP = "lookback"
 ACTOR = "回头看 lookback"
 LIST_LIMIT_UNIT = 200
-LIST_LIMIT_OFFICE = 1000
+TOP_ITEMS = 30  # findings the office's notice lists; all of them are attached
 PLACE_NAMES = {
     "address": "同一地址（同区、同街道）",
     "community": "同一社区（同区、同街道）",
@@ -459,8 +462,67 @@ def unit_contexts(
             },
             "items": items,
             "items_total": len(own),
+            "todo": todo(
+                f"重新办理已重新开启的复发工单 {len(own)} 件，彻底解决群众诉求"
+                if snap.request.reopen
+                else f"逐件核实复发工单 {len(own)} 件的复发原因，举一反三，防止问题反弹",
+                "按重新派单的办理时限" if snap.request.reopen else None,
+            ),
         }
     return contexts
+
+
+def _rates(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": getattr(row, f"{by}_code"),
+            "name": getattr(row, f"{by}_name"),
+            "closed": int(row.closed),
+            "examined": int(row.examined),
+            "recurred": int(row.recurred),
+            "rate": None if pd.isna(row.recurrence_rate) else float(row.recurrence_rate),
+        }
+        for row in frame.itertuples(index=False)
+    ]
+
+
+RATE_COLUMNS = (("code", "编码"), ("name", "名称"), ("closed", "办结"), ("examined", "参与比对"),
+                ("recurred", "复发"), ("rate", "复发率"))  # fmt: skip
+ITEM_COLUMNS = (
+    ("external_id", "工单编号"), ("unit_name", "承办单位"), ("problem", "问题"),
+    ("received_at", "受理时间"), ("closed_at", "办结时间"), ("category", "类别"),
+    ("place", "地点"), ("content", "原诉求"), ("recurrences", "复发次数"),
+    ("first_external_id", "首次复发工单"), ("first_received_at", "首次复发时间"),
+    ("first_content", "首次复发诉求"), ("status", "状态"),
+)  # fmt: skip
+
+
+def findings_file_name(request: LookbackRequest) -> str:
+    return wb.file_name(
+        "回头看复发清单", f"{request.closed_from:%Y-%m-%d}至{request.closed_to:%Y-%m-%d}",
+        request.fingerprint().rsplit("-", 1)[-1], suffix=".xlsx",
+    )  # fmt: skip
+
+
+def write_findings_workbook(snap: LookbackSnapshot, folder: Path, text_limit: int) -> Path | None:
+    """Every recurred ticket and the rates of every unit and problem, beside the office's
+    notice (which lists the first TOP_ITEMS and the units with recurrences); None when
+    nothing recurred."""
+    if not len(snap.findings):
+        return None
+    request = snap.request
+    items = _items(snap.findings, snap.reopened_ids, len(snap.findings), text_limit, own_only=False)
+    sheets = [
+        wb.DetailSheet("复发工单", ITEM_COLUMNS, items),
+        wb.DetailSheet("各单位复发率", RATE_COLUMNS, _rates(snap.unit_rates, "unit")),
+        wb.DetailSheet("各问题复发率", RATE_COLUMNS, _rates(snap.problem_rates, "problem")),
+    ]
+    note = (
+        f"对 {request.closed_from:%Y-%m-%d} 至 {request.closed_to:%Y-%m-%d} 办结工单的“回头看”："
+        f"复发工单 {len(items)} 件及各单位、各问题的复发率（通报正文仅列前 {TOP_ITEMS} 件）。"
+    )
+    stamp = datetime.combine(request.closed_to, datetime.min.time())
+    return wb.write_detail_workbook(folder / findings_file_name(request), sheets, stamp, note=note)
 
 
 def office_context(
@@ -468,22 +530,11 @@ def office_context(
     subject_prefix: str,
     units_notified: int,
     text_limit: int,
+    workbook: str | None = None,
 ) -> dict[str, Any]:
-    """Everything for the supervision office: totals, rates by unit and problem, findings."""
-
-    def rates(frame: pd.DataFrame, by: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "code": getattr(row, f"{by}_code"),
-                "name": getattr(row, f"{by}_name"),
-                "closed": int(row.closed),
-                "examined": int(row.examined),
-                "recurred": int(row.recurred),
-                "rate": None if pd.isna(row.recurrence_rate) else float(row.recurrence_rate),
-            }
-            for row in frame.itertuples(index=False)
-        ]
-
+    """For the supervision office: totals, the rates of the units with recurrences and of
+    every problem, the first TOP_ITEMS findings; everything in the attached `workbook`."""
+    unit_rates = _rates(snap.unit_rates, "unit")
     return {
         **_common(snap, subject_prefix),
         "totals": {
@@ -493,13 +544,19 @@ def office_context(
             "rate": snap.rate,
             "reopened": len(snap.reopened_ids),
         },
-        "unit_rates": rates(snap.unit_rates, "unit"),
-        "problem_rates": rates(snap.problem_rates, "problem"),
-        "items": _items(
-            snap.findings, snap.reopened_ids, LIST_LIMIT_OFFICE, text_limit, own_only=False
-        ),
+        "unit_rates": [r for r in unit_rates if r["recurred"]],
+        "unit_rates_total": len(unit_rates),
+        "problem_rates": _rates(snap.problem_rates, "problem"),
+        "items": _items(snap.findings, snap.reopened_ids, TOP_ITEMS, text_limit, own_only=False),
         "items_total": snap.recurred,
         "units_notified": units_notified,
+        "workbook": workbook,
+        "todo": todo(
+            f"阅知复发情况：复发工单 {snap.recurred} 件，已通报 {units_notified} 个单位；"
+            "督促复发较多的单位逐件核实原因、重新办理"
+            if snap.recurred
+            else "阅知：本次“回头看”未发现复发工单，无需处理"
+        ),
     }
 
 

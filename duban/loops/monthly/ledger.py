@@ -162,12 +162,12 @@ class Ledger:
         return not self.tasks and not self.policies
 
 
-def ledger_file_name(unit_code: str, as_of: date) -> str:
-    """The workbook's file name, e.g. `ledger-housing-2026-05-31.xlsx` (ASCII: safe in mail)."""
-    safe = "".join(
-        ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in unit_code
-    )
-    return f"ledger-{safe}-{as_of.isoformat()}.xlsx"
+def ledger_file_name(unit_name: str, as_of: date, unit_code: str | None = None) -> str:
+    """The workbook's file name, e.g. `台账-住房城乡建设委-2026-05-31.xlsx` (sent RFC
+    2231-encoded: duban/notices/mailer.py). `unit_code`: also in the name, for a unit whose
+    name another ledger unit shares (`台账-东华门街道（dc-dhm）-…`)."""
+    name = f"{unit_name}（{unit_code}）" if unit_code else unit_name
+    return wb.file_name("台账", name, as_of.isoformat(), suffix=".xlsx")
 
 
 def ledger_unit_codes(session: Session) -> list[str]:

@@ -25,6 +25,7 @@ from duban.loops.monthly.report import LOOP, measure_monthly, office_context
 from duban.notices import approval, records
 from duban.notices.records import Change, Figure
 from duban.notices.render import archive_notice, render_notice
+from duban.notices.todo import todo
 from duban.periods import MonthPeriod
 from duban.queries import notices as qn
 from duban.rules.ranking import RATE_NAMES, RATES
@@ -206,7 +207,14 @@ def _tell_office(
     """The office's notice that published figures changed: once per set of changes (its kind
     carries their fingerprint), approved at once (it goes to the office only)."""
     kind = f"changed-{records.digest(found)}"
-    context = {**_base(ctx, period, latest), "changes": _rows(found)}
+    context = {
+        **_base(ctx, period, latest),
+        "changes": _rows(found),
+        "todo": todo(
+            f"核对已发布通报中与当前数据不一致的 {len(found)} 项数据，决定是否发更正通报"
+            f"（duban run monthly --month {period.label} --correct，经审批后发送）"
+        ),
+    }
     with session_scope(ctx.engine) as session:
         known = {
             (r.audience, r.kind) for r in qn.recorded(session.connection(), LOOP, period.label)
@@ -238,7 +246,14 @@ def _draft_correction(
     """Render correction `version` for every audience of the bulletin, as drafts, and record
     it with today's figures (what the next correction compares against)."""
     kind = correction_kind(version)
-    base = {**_base(ctx, period, latest), "version": version, "changes": _rows(found)}
+    base = {
+        **_base(ctx, period, latest),
+        "version": version,
+        "changes": _rows(found),
+        "todo": todo(
+            f"以本更正通报的 {len(found)} 项数据为准，替换已发布的{period.title}月通报中的对应数据"
+        ),
+    }
     count = 0
     with session_scope(ctx.engine) as session:
         conn = session.connection()

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from duban.config import CityConfig, MetricsConfig
+from duban.notices.todo import todo
 from duban.periods import MonthPeriod
 from duban.queries import metrics as qm
 from duban.queries.metrics import metrics_frame
@@ -67,6 +68,12 @@ class MonthlySnapshot:
     def recipients(self, code: str) -> list[str]:
         unit = self.units.get(code)
         return list(unit["emails"] or []) if unit and unit["active"] else []
+
+    def active(self, code: str) -> bool:
+        """An active unit gets its notice, with an address or without (then it is one
+        refused delivery, counted and listed: duban/notices/outbox.py NO_RECIPIENT)."""
+        unit = self.units.get(code)
+        return bool(unit and unit["active"])
 
 
 def ledger_steps(config: CityConfig) -> list[str]:
@@ -292,7 +299,32 @@ def office_context(config: CityConfig, snap: MonthlySnapshot, charts: list[str])
         "ledger_items": ledger,
         "overdue_tasks": overdue,
         "list_limit": LIST_LIMIT,
+        "todo": todo(
+            f"督办月末仍挂账的 {len(snap.ledger)} 项事项和逾期未完成的“每月一题”任务 "
+            f"{len(snap.overdue_tasks)} 项；对排名靠后、被通报的单位跟踪整改",
+            f"下期月通报前（{_next_month_end(snap.period.as_of):%Y-%m-%d}）",
+        ),
     }
+
+
+def _next_month_end(as_of: date) -> date:
+    """The last day of the month after `as_of`'s: when the next bulletin measures again."""
+    first = (as_of.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def unit_todo(own: dict[str, Any], lead: dict[str, Any] | None, as_of: date) -> dict[str, Any]:
+    """A unit's monthly summary: its ledger items, its named rank, its ledger workbook."""
+    parts = []
+    if own.get("named"):
+        parts.append(f"针对主要失分指标（{own.get('drag')}）分析原因、制定整改措施")
+    if own["ledger_items"]:
+        parts.append(f"办结月末仍挂账的 {own['ledger_items']} 项事项")
+    if lead and lead.get("workbook"):
+        parts.append(f"核对附件台账《{lead['workbook']}》，更新任务进度和政策出台情况后回传督办室")
+    if not parts:
+        return todo("阅知本月通报，保持工作成效")
+    return todo("；".join(parts), f"下期月通报前（{_next_month_end(as_of):%Y-%m-%d}）")
 
 
 def unit_context(
@@ -314,7 +346,7 @@ def unit_context(
     if code in snap.lead_units:
         problems = snap.plan[snap.plan["lead_unit"] == code]
         lead = {"problems": _records(problems), "workbook": workbook}
-    return {
+    context = {
         **_common(config, snap, charts),
         "audience": "unit",
         "unit": {"code": code, "name": unit["name"]},
@@ -328,3 +360,5 @@ def unit_context(
         "overdue_tasks": [],
         "list_limit": LIST_LIMIT,
     }
+    context["todo"] = unit_todo(context["own"], lead, snap.period.as_of)
+    return context

@@ -93,8 +93,8 @@ class ChecklistError(wb.WorkbookError):
 
 
 def checklist_file_name(quarter: str) -> str:
-    """e.g. `spot-check-2026-Q3.xlsx` (ASCII: safe in mail)."""
-    return f"spot-check-{quarter}.xlsx"
+    """e.g. `抽查核验清单-2026-Q3.xlsx` (sent RFC 2231-encoded: duban/notices/mailer.py)."""
+    return wb.file_name("抽查核验清单", quarter, suffix=".xlsx")
 
 
 # ---------------------------------------------------------------- writing

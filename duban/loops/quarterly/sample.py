@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from duban import workbooks as wb
 from duban.config import CityConfig, SpotCheckConfig, secret_bytes
 from duban.db import insert_ignore
 from duban.db.models import (
@@ -38,6 +40,7 @@ from duban.db.models import (
     Ticket,
     TicketStatus,
 )
+from duban.notices.todo import todo
 from duban.periods import QuarterPeriod, parse_quarter
 from duban.queries import quarterly as q
 from duban.queries import units as qu
@@ -50,7 +53,7 @@ ACTOR = "季度抽查 spot check"
 FAILED_STEP = "spot_check_failed"  # Escalation.step: once per (item kind, item id)
 KIND_NAMES = {ItemKind.ticket.value: "工单", ItemKind.plan_task.value: "任务"}
 RESULT_WORDS = {True: "通过", False: "不通过"}
-LIST_LIMIT_OFFICE = 1000
+TOP_ITEMS = 30  # items the office's report lists; all of them are in the checklist
 
 
 # ---------------------------------------------------------------- the draw
@@ -347,19 +350,10 @@ def _common(sample: SampleDraw, spot: SpotCheckConfig, subject_prefix: str) -> d
     }
 
 
-def office_context(
-    sample: SampleDraw,
-    spot: SpotCheckConfig,
-    subject_prefix: str,
-    unit_names: dict[str, str],
-    workbook: str | None,
-    units_notified: int,
-    text_limit: int,
-) -> dict[str, Any]:
-    """The quarter report for the supervision office: strata, the whole sample by unit,
-    results so far, the seed fingerprints; the checklist workbook is attached."""
-    items = sample.items
-    strata = [
+def strata_rows(sample: SampleDraw, unit_names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every stratum (unit × kind) of the draw with its seed fingerprint: the office's
+    attached workbook of strata (`write_strata_workbook`)."""
+    return [
         {
             "unit_name": unit_names.get(s["unit_code"], s["unit_code"]),
             "unit_code": s["unit_code"],
@@ -370,29 +364,90 @@ def office_context(
         }
         for s in sample.strata
     ]
+
+
+STRATA_COLUMNS = (
+    ("unit_name", "单位"), ("unit_code", "单位编码"), ("kind", "类型"),
+    ("population", "总数"), ("size", "抽取"), ("seed", "种子指纹"),
+)  # fmt: skip
+
+
+def strata_file_name(quarter: str) -> str:
+    return wb.file_name("抽样分层", quarter, suffix=".xlsx")
+
+
+def write_strata_workbook(
+    sample: SampleDraw, unit_names: dict[str, str], path: Path
+) -> Path | None:
+    """Every stratum of the draw with its population, size and seed fingerprint, beside the
+    office's report (which shows counts by unit only); None when nothing was drawn."""
+    if not sample.strata:
+        return None
+    period = parse_quarter(sample.quarter)
+    rows = strata_rows(sample, unit_names)
+    note = (
+        f"{period.title}（{sample.quarter}）抽查核验的抽样分层：每层（单位 × 类型）的总数、抽取数和"
+        f"种子指纹，共 {len(rows)} 层。抽样指纹 {sample.fingerprint}。"
+    )
+    sheet = wb.DetailSheet("抽样分层", STRATA_COLUMNS, rows)
+    stamp = datetime.combine(period.last_day, datetime.min.time())
+    return wb.write_detail_workbook(path, [sheet], stamp, note=note)
+
+
+def _order_for_office(items: pd.DataFrame) -> pd.DataFrame:
+    """Failed first, then pending, then passed; within each, as drawn."""
+    rank = items["passed"].map(lambda p: 1 if p is None or p != p else (2 if bool(p) else 0))
+    return items.assign(_rank=rank).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def office_context(
+    sample: SampleDraw,
+    spot: SpotCheckConfig,
+    subject_prefix: str,
+    unit_names: dict[str, str],
+    workbook: str | None,
+    units_notified: int,
+    text_limit: int,
+    strata_workbook: str | None = None,
+) -> dict[str, Any]:
+    """The quarter report for the supervision office: the totals, counts by unit, the first
+    TOP_ITEMS items (failed first); the whole sample is in the attached checklist
+    (`workbook`), the strata and their seeds in `strata_workbook`."""
+    items = sample.items
+    population: dict[str, int] = {}
+    for s in sample.strata:
+        population[s["unit_code"]] = population.get(s["unit_code"], 0) + int(s["population"])
     units = []
-    shown = 0
     if len(items):
         for unit_code, own in items.groupby("unit_code", sort=True):
-            head = own.head(max(LIST_LIMIT_OFFICE - shown, 0))
-            rows = [_item(r, text_limit) for r in head.itertuples()]
-            shown += len(rows)
             units.append(
                 {
                     "code": unit_code,
                     "name": str(own["unit_name"].iloc[0]),
+                    "population": population.get(str(unit_code)),
                     "counts": results(own),
-                    "rows": rows,
-                    "rows_total": len(own),
                 }
             )
+    ordered = _order_for_office(items) if len(items) else items
+    top = [_item(r, text_limit) for r in ordered.head(TOP_ITEMS).itertuples()]
+    totals = {"population": sample.population, **results(items)}
     return {
         **_common(sample, spot, subject_prefix),
-        "totals": {"population": sample.population, **results(items)},
-        "strata": strata,
+        "totals": totals,
+        "strata_total": len(sample.strata),
+        "strata_workbook": strata_workbook,
         "units": units,
+        "items": top,
+        "items_total": len(items),
         "workbook": workbook,
         "units_notified": units_notified,
+        "todo": todo(
+            f"组织对抽中的 {totals['drawn']} 项逐项现场核验（待核验 {totals['pending']} 项），"
+            "在附件核验清单中填写结果后用 duban import checks 导入"
+            if totals["pending"]
+            else f"抽中的 {totals['drawn']} 项均已核验（不通过 {totals['failed']} 项），"
+            "阅知并督促承办单位整改",
+        ),
     }
 
 
@@ -419,4 +474,8 @@ def unit_context(
         ],
         "counts": results(own),
         "items": [_item(r, text_limit) for r in own.itertuples()],
+        "todo": todo(
+            f"配合督办室现场核验贵单位被抽中的 {len(own)} 项，备齐办理记录和佐证材料；"
+            "核验不通过的事项将重新开启并督办"
+        ),
     }

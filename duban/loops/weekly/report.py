@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from duban.config import CityConfig, MetricsConfig
+from duban.notices.todo import todo
 from duban.periods import IsoWeek, repeat_window
 from duban.queries import metrics as qm
 from duban.queries import weekly as qw
@@ -242,6 +243,11 @@ def office_context(config: CityConfig, a: WeeklyAnalysis) -> dict[str, Any]:
         "repeat_caller": _repeat_rows(config, a.repeat_caller.head(LIST_LIMIT), "caller"),
         "repeat_caller_total": len(a.repeat_caller),
         "lead_units_notified": len(a.units),
+        "todo": todo(
+            f"研判本周诉求变化和重复投诉（同一地址 {len(a.repeat_address)} 处、同一来电人 "
+            f"{len(a.repeat_caller)} 人），对上升明显的街道和问题安排督办",
+            f"下周周分析前（{a.week.sunday + timedelta(days=7):%Y-%m-%d}）",
+        ),
     }
 
 
@@ -272,6 +278,11 @@ def lead_contexts(config: CityConfig, a: WeeklyAnalysis) -> dict[str, dict[str, 
                 for r in _repeat_rows(config, mine.head(LIST_LIMIT), "address")
             ],
             "repeat_address_total": len(mine),
+            "todo": todo(
+                f"对照本单位牵头的 {len(own)} 个问题研判本周诉求变化，推动解决"
+                + (f"；核查本单位工单中的重复投诉 {len(mine)} 处" if len(mine) else ""),
+                f"下周周分析前（{a.week.sunday + timedelta(days=7):%Y-%m-%d}）",
+            ),
         }
     return out
 
