@@ -1,0 +1,144 @@
+"""The daily loop reads the effective clock (docs/clock.md), end to end: Prefect, SQLite and
+PostgreSQL, the e-mails read at a real SMTP server.
+
+Jianguomen has, beside a plain late ticket (J-LATE), one whose extension was approved
+(J-EXT: reminded and supervised for the new deadline, never for the old one, and its notice
+shows both deadlines and why), one suspended (J-SUSP: no colour, no step), one whose appeal
+was upheld (J-APPEAL: off every list and ladder) and one redone after a late close (J-REDO:
+round 1's steps stay, round 2 starts from the fresh deadline)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from duban.db.models import Escalation, ItemKind, TicketStatus
+from flows.daily import daily_report
+from tests.clock_helpers import add_event, set_clock, ticket_id
+from tests.flows.helpers import add_ticket, by_recipient, unit_ids
+
+# Mon 2026-10-12 (Thu Oct 8, Fri Oct 9, Sat Oct 10 调休 are working days before it).
+DAY = date(2026, 10, 12)
+OLD_DUE = datetime(2026, 10, 8, 23, 59, 59)
+NEW_DUE = datetime(2026, 10, 13, 23, 59, 59)  # the approved extension
+REDO_DUE = datetime(2026, 10, 16, 23, 59, 59)
+RESPONDED = datetime(2026, 9, 28, 10)  # in time: no ticket is yellow
+
+
+def seed(engine: Engine) -> None:
+    received = datetime(2026, 9, 28, 9)
+    for ref in ("J-LATE", "J-EXT", "J-SUSP", "J-APPEAL"):
+        add_ticket(engine, ref, "dc-jianguomen", received, OLD_DUE, base_due_at=OLD_DUE,
+                   first_response_at=RESPONDED)  # fmt: skip
+    add_event(engine, "J-EXT", "req-1", "extension_requested", datetime(2026, 10, 8, 10),
+              actor="dc-jianguomen", reason="等待产权单位提供材料")  # fmt: skip
+    add_event(engine, "J-EXT", "ok-1", "extension_approved", datetime(2026, 10, 10, 10),
+              reason="等待产权单位提供材料",
+              payload={"working_days": 2, "request": "req-1"})  # fmt: skip
+    set_clock(engine, "J-EXT", due_at=NEW_DUE, extension_count=1)
+    add_event(engine, "J-SUSP", "s-1", "suspended", datetime(2026, 10, 10, 9),
+              reason="等待法院裁定")  # fmt: skip
+    set_clock(engine, "J-SUSP", suspended_since=datetime(2026, 10, 10, 9))
+    add_event(engine, "J-APPEAL", "a-1", "appeal_filed", datetime(2026, 10, 9, 9),
+              actor="dc-jianguomen", reason="重复诉求")  # fmt: skip
+    add_event(engine, "J-APPEAL", "a-2", "appeal_upheld", datetime(2026, 10, 10, 11),
+              reason="重复诉求")  # fmt: skip
+    set_clock(engine, "J-APPEAL", evaluated=False, excluded_reason="申诉成立：重复诉求")
+    # J-REDO: closed late on Oct 1 after its round-1 steps; a dissatisfied call-back on Oct 10.
+    add_ticket(
+        engine, "J-REDO", "dc-jianguomen", datetime(2026, 9, 20, 9), REDO_DUE,
+        base_due_at=datetime(2026, 9, 28, 23, 59, 59), first_response_at=RESPONDED,
+    )  # fmt: skip
+    redo = ticket_id(engine, "J-REDO")
+    unit = unit_ids(engine)["dc-jianguomen"]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Escalation.__table__),
+            [
+                {"item_kind": ItemKind.ticket.value, "item_id": redo, "step": step,
+                 "level": level, "unit_id": unit, "due_on": on, "round": 1,
+                 "applied_at": datetime(2026, 9, 30), "reason": "第一轮"}
+                for step, level, on in (("reminder", 1, date(2026, 9, 28)),
+                                        ("supervision", 2, date(2026, 9, 29)))
+            ],
+        )  # fmt: skip
+    add_event(engine, "J-REDO", "r-1", "redo", datetime(2026, 10, 10, 9), reason="回访不满意")
+    set_clock(engine, "J-REDO", ladder_round=2, redo_count=1, status=TicketStatus.open)
+
+
+def steps(engine: Engine, ref: str) -> set[tuple[int, str, date]]:
+    tid = ticket_id(engine, ref)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Escalation.round, Escalation.step, Escalation.due_on).where(
+                Escalation.item_kind == ItemKind.ticket.value, Escalation.item_id == tid
+            )
+        )
+        return {(int(r), str(s), d) for r, s, d in rows}
+
+
+def test_the_daily_loop_reads_the_effective_clock(city: dict[str, Any]) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    seed(engine)
+    daily_report(day=DAY)
+
+    # The plain late ticket is supervised; the extended one not (its new deadline is
+    # tomorrow); the suspended and the appealed ones have no step.
+    assert {s for _, s, _ in steps(engine, "J-LATE")} >= {"reminder", "supervision"}
+    assert steps(engine, "J-EXT") == set()
+    assert steps(engine, "J-SUSP") == set()
+    assert steps(engine, "J-APPEAL") == set()
+    # round 1 stays recorded; round 2 waits for the fresh deadline (Oct 16)
+    assert {r for r, _, _ in steps(engine, "J-REDO")} == {1}
+
+    mail = by_recipient(smtp)
+    [unit_mail] = mail["jianguomen@duban.example"]
+    text, html = unit_mail.part("plain"), unit_mail.part("html")
+    ext_line = next(line for line in text.splitlines() if "J-EXT" in line)
+    assert "绿色" in ext_line and "红色" not in ext_line  # listed: due soon
+    assert "时限 2026-10-13" in ext_line and "原时限 2026-10-08" in ext_line
+    assert "批准延期：等待产权单位提供材料" in ext_line
+    assert "原时限 2026-10-08" in html and "批准延期" in html
+    late_line = next(line for line in text.splitlines() if "J-LATE" in line and "红色" in line)
+    assert "原时限" not in late_line  # never moved
+    for hidden in ("J-SUSP", "J-APPEAL"):
+        assert hidden not in text and hidden not in html
+    assert "挂起 1" in text and "挂起工单 1 件" in html
+
+    [office] = mail["office@duban.example"]
+    digest, digest_html = office.part("plain"), office.part("html")
+    decisions = digest.split("当日督办决定")[1].split("待决定的申请")[0]
+    for ref, kind in (("J-EXT", "批准延期"), ("J-SUSP", "挂起"), ("J-REDO", "重办"),
+                      ("J-APPEAL", "申诉成立（不纳入考核）")):  # fmt: skip
+        assert f"{ref} [{kind}]" in decisions
+    assert "J-EXT [申请延期]" not in digest  # answered: not pending
+    assert "申诉成立（不纳入考核）" in digest_html
+
+    # Past the new deadline the extended ticket is supervised, from its new deadline on;
+    # past the redo's deadline round 2 starts (round 1's steps untouched).
+    daily_report(day=date(2026, 10, 14))
+    assert steps(engine, "J-EXT") == {
+        (1, "reminder", NEW_DUE.date()),
+        (1, "supervision", date(2026, 10, 14)),
+    }
+    assert steps(engine, "J-SUSP") == set() and steps(engine, "J-APPEAL") == set()
+    daily_report(day=date(2026, 10, 19))
+    redo = steps(engine, "J-REDO")
+    assert {(1, "reminder", date(2026, 9, 28)), (1, "supervision", date(2026, 9, 29))} <= redo
+    assert {(2, "reminder"), (2, "supervision")} <= {(r, s) for r, s, _ in redo}
+    assert all(on >= date(2026, 10, 16) for r, _, on in redo if r == 2)
+
+
+def test_a_pending_request_is_listed_for_the_office(city: dict[str, Any]) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    add_ticket(engine, "J-ASK", "dc-jianguomen", datetime(2026, 10, 1, 9), OLD_DUE)
+    add_event(engine, "J-ASK", "req-9", "extension_requested", datetime(2026, 10, 8, 9),
+              actor="dc-jianguomen", reason="需协调燃气公司")  # fmt: skip
+    set_clock(engine, "J-ASK")
+    daily_report(day=DAY)
+    [office] = by_recipient(smtp)["office@duban.example"]
+    pending = office.part("plain").split("待决定的申请")[1]
+    assert "J-ASK [申请延期]：需协调燃气公司" in pending
+    assert "J-ASK" in office.part("html").split("待决定的申请")[1]
