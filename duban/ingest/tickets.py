@@ -493,7 +493,10 @@ def _store_chunk(
             old_hash = np.append(existing["old_hash"].to_numpy(dtype=np.int64), 0)[found]
             changed = ~is_new & (old_hash != good["row_hash"].to_numpy())
             keys = ["source", "external_id"]
-            columns = [*HASHED, "place_key", "row_hash"]
+            # base_due_at: the deadline the import fixed; due_at is the effective one, which
+            # the clock rewrites for tickets with events (docs/clock.md).
+            good = good.assign(base_due_at=good["due_at"])
+            columns = [*HASHED, "base_due_at", "place_key", "row_hash"]
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)

@@ -1,0 +1,592 @@
+"""`record_events` and `apply_clock`: the event log in the database, the clock replayed from
+it by `duban.rules.clock.replay` and written onto the ticket (docs/clock.md, "Storing")."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import chinese_calendar
+from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from duban.calendar import DUE_TIME, WorkCalendar
+from duban.config import CityConfig, ClockRules, load_config
+from duban.db import insert_ignore
+from duban.db.models import ClockEvent as EventRow
+from duban.db.models import ItemKind, Ticket, TicketStatus, Unit
+from duban.rules.clock import KINDS, ClockEvent, ClockStart, ClockState, EventKind, replay
+from duban.rules.clock.log import effective_events
+
+EVENTS = cast(Table, EventRow.__table__)
+TICKETS = cast(Table, Ticket.__table__)
+UNITS = cast(Table, Unit.__table__)
+
+# Where an event came from (clock_events.origin).
+ORIGINS = ("export", "event_export", "office", "workbook", "calendar", "demo")
+# Origins that are decisions of the office (or collected for it): refused on a closed ticket
+# for the kinds that only make sense while it is open.
+DECISION_ORIGINS = frozenset({"office", "workbook"})
+OPEN_ONLY_KINDS = frozenset(
+    {
+        "extension_requested",
+        "extension_approved",
+        "extension_refused",
+        "suspended",
+        "resumed",
+        "returned",
+        "redispatched",
+    }
+)
+CLOSED_STATUSES = (TicketStatus.closed, TicketStatus.cancelled, TicketStatus.invalid)
+# The payload keys an event may carry, and their types (docs/clock.md, "The event log").
+PAYLOAD_TYPES: dict[str, type] = {
+    "working_days": int,
+    "new_due": datetime,
+    "request": str,
+    "unit": str,
+    "value": str,  # the export's own value the event was read from
+}
+DATETIME_KEYS = frozenset(k for k, t in PAYLOAD_TYPES.items() if t is datetime)
+BATCH = 2000
+_REASON_LEN = 200
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to record; validated before anything is written.
+
+    item_ref: a ticket as "<source>:<external_id>", or its database id as a string.
+    payload: see PAYLOAD_TYPES (datetimes as datetime or ISO text). origin: one of ORIGINS;
+    origin_ref: where exactly (file and row, sheet, run id), repeated in every refusal.
+    """
+
+    item_kind: str
+    item_ref: str
+    key: str
+    kind: EventKind
+    at: datetime
+    actor: str
+    reason: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    supersedes: tuple[str, ...] = ()
+    origin: str = "office"
+    origin_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An event that was not recorded, and why (in Chinese and English)."""
+
+    item_ref: str
+    key: str
+    reason: str
+    origin_ref: str | None = None
+
+    def line(self) -> str:
+        where = f"{self.origin_ref}: " if self.origin_ref else ""
+        return f"{where}{self.item_ref} {self.key}: {self.reason}"
+
+
+@dataclass
+class RecordResult:
+    recorded: list[NewEvent] = field(default_factory=list)
+    already: list[NewEvent] = field(default_factory=list)  # the key was recorded before
+    refused: list[Refused] = field(default_factory=list)
+    changed: int = 0  # tickets whose materialised clock changed
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def line(self) -> str:
+        return (
+            f"recorded {len(self.recorded)}, already recorded {len(self.already)}, "
+            f"refused {len(self.refused)}; tickets changed {self.changed}"
+        )
+
+
+# ---------------------------------------------------------------------------- calendar
+
+
+def calendar_version(calendar_path: Path | str | None) -> str:
+    """The working-day calendar's version: chinese-calendar's release and the first 12 hex
+    digits of the SHA-256 of config/calendar.yaml ("-" when the file is absent)."""
+    release = str(getattr(chinese_calendar, "__version__", "?"))
+    path = Path(calendar_path) if calendar_path is not None else None
+    digest = "-"
+    if path is not None and path.is_file():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"cc{release}:{digest}"
+
+
+# ---------------------------------------------------------------------------- context
+
+
+@dataclass
+class _Context:
+    config: CityConfig
+    calendar: WorkCalendar
+    rules: ClockRules
+    version: str
+
+    @classmethod
+    def of(cls, config: CityConfig | None) -> _Context:
+        if config is None:
+            from duban.settings import get_settings
+
+            config = load_config(get_settings().config_dir)
+        return cls(
+            config,
+            config.calendar,
+            config.clock,
+            calendar_version(config.path("calendar.yaml")),
+        )
+
+    def level_days(self, urgency: int) -> int:
+        try:
+            return self.config.urgency.limit(urgency).working_days
+        except (KeyError, LookupError, ValueError):
+            return self.config.urgency.limit(self.config.urgency.default_level).working_days
+
+
+_TICKET_COLUMNS = (
+    TICKETS.c.id,
+    TICKETS.c.source,
+    TICKETS.c.external_id,
+    TICKETS.c.received_at,
+    TICKETS.c.dispatched_at,
+    TICKETS.c.base_due_at,
+    TICKETS.c.due_at,
+    TICKETS.c.urgency,
+    TICKETS.c.category,
+    TICKETS.c.status,
+    TICKETS.c.clock_calendar,
+    TICKETS.c.evaluated,
+    TICKETS.c.excluded_reason,
+    TICKETS.c.suspended_since,
+    TICKETS.c.ladder_round,
+    TICKETS.c.redo_count,
+    TICKETS.c.extension_count,
+    TICKETS.c.clock_events,
+    UNITS.c.code.label("unit_code"),
+)
+
+
+def _tickets_query() -> Any:
+    return select(*_TICKET_COLUMNS).join(UNITS, UNITS.c.id == TICKETS.c.unit_id)
+
+
+def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockStart:
+    base = row.base_due_at
+    if recompute_base and base is not None and base.time() == DUE_TIME:
+        # The deadline rule's own time of day: the import computed it from the level.
+        base = ctx.calendar.due_at(
+            datetime.combine(row.received_at.date(), datetime.min.time()),
+            ctx.level_days(row.urgency),
+        )
+    return ClockStart(
+        received_at=row.received_at,
+        dispatched_at=row.dispatched_at,
+        base_due=base,
+        level_days=ctx.level_days(row.urgency),
+        unit=row.unit_code,
+        category=row.category,
+    )
+
+
+def _as_rule_event(row: Any) -> ClockEvent:
+    return ClockEvent(
+        key=row.key,
+        kind=row.kind,
+        at=row.at,
+        actor=row.actor,
+        reason=row.reason,
+        payload=_payload_in(row.payload or {}),
+        supersedes=tuple(row.supersedes or ()),
+    )
+
+
+def _payload_in(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored payload (JSON) as the rules read it: datetimes parsed back."""
+    out = dict(payload)
+    for key in DATETIME_KEYS & out.keys():
+        if isinstance(out[key], str):
+            out[key] = datetime.fromisoformat(out[key])
+    return out
+
+
+def _payload_out(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in payload.items()}
+
+
+def _events_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[ClockEvent]]:
+    found: dict[int, list[ClockEvent]] = defaultdict(list)
+    if not ids:
+        return found
+    rows = conn.execute(
+        select(EVENTS).where(EVENTS.c.item_kind == ItemKind.ticket, EVENTS.c.item_id.in_(ids))
+    )
+    for row in rows:
+        found[int(row.item_id)].append(_as_rule_event(row))
+    return found
+
+
+# ---------------------------------------------------------------------------- record
+
+
+def _resolve(conn: Connection, refs: Iterable[str]) -> dict[str, Any]:
+    """item_ref -> ticket row, for the refs that name a ticket."""
+    by_ref: dict[str, Any] = {}
+    pairs: dict[tuple[str, str], str] = {}
+    ids: dict[int, str] = {}
+    for ref in set(refs):
+        if ref.isdigit():
+            ids[int(ref)] = ref
+        elif ":" in ref:
+            source, external = ref.split(":", 1)
+            pairs[(source, external)] = ref
+    id_list = list(ids)
+    for start in range(0, len(id_list), BATCH):
+        id_chunk = id_list[start : start + BATCH]
+        for row in conn.execute(_tickets_query().where(TICKETS.c.id.in_(id_chunk))):
+            by_ref[ids[row.id]] = row
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, external in pairs:
+        by_source[source].append(external)
+    for source, externals in by_source.items():
+        for start in range(0, len(externals), BATCH):
+            chunk = externals[start : start + BATCH]
+            query = _tickets_query().where(
+                TICKETS.c.source == source, TICKETS.c.external_id.in_(chunk)
+            )
+            for row in conn.execute(query):
+                by_ref[pairs[(source, row.external_id)]] = row
+    return by_ref
+
+
+def _malformed(event: NewEvent) -> str | None:
+    """Why an event cannot be recorded whatever the item's clock, or None."""
+    if event.item_kind != ItemKind.ticket:
+        return f"只支持工单事件 (only ticket events are recorded, got {event.item_kind!r})"
+    if event.kind not in KINDS:
+        return f"未知事件类型 (unknown event kind {event.kind!r})"
+    if event.origin not in ORIGINS:
+        return f"未知来源 (unknown origin {event.origin!r})"
+    if not event.key or len(event.key) > 200:
+        return "事件键须为 1–200 个字符 (the key must be 1 to 200 characters)"
+    if not isinstance(event.at, datetime) or event.at.tzinfo is not None:
+        return "事件时间须为本地时间 (the time must be a naive local datetime)"
+    if event.key in event.supersedes:
+        return "事件不能更正自身 (an event cannot supersede itself)"
+    for name, value in event.payload.items():
+        wanted = PAYLOAD_TYPES.get(name)
+        if wanted is None:
+            return f"未知载荷字段 (unknown payload field {name!r})"
+        if wanted is datetime and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return f"{name} 不是时间 (not a date and time: {value!r})"
+        if wanted is int and isinstance(value, bool):
+            return f"{name} 须为整数 (must be a whole number, got {value!r})"
+        if not isinstance(value, wanted):
+            return f"{name} 类型错误 (must be {wanted.__name__}, got {value!r})"
+    return None
+
+
+def _normalised(event: NewEvent) -> ClockEvent:
+    return ClockEvent(
+        key=event.key,
+        kind=event.kind,
+        at=event.at,
+        actor=event.actor,
+        reason=event.reason,
+        payload=_payload_in(event.payload),
+        supersedes=tuple(event.supersedes),
+    )
+
+
+def _closed(row: Any) -> bool:
+    return TicketStatus(row.status) in CLOSED_STATUSES
+
+
+def _validate_item(
+    ctx: _Context,
+    row: Any,
+    stored: list[ClockEvent],
+    candidates: list[NewEvent],
+    as_of: datetime,
+) -> dict[str, str]:
+    """key -> refusal reason for the item's candidate events (the rules' own refusals,
+    found by replaying the stored events with the candidates)."""
+    refused: dict[str, str] = {}
+    start = _start(ctx, row)
+    horizon = max([as_of, *(c.at for c in candidates)])
+    before = replay(start, stored, ctx.calendar, ctx.rules, horizon)
+    already_refused = {r.event_key for r in before.refusals}
+    live = list(candidates)
+    while live:
+        events = [*stored, *(_normalised(c) for c in live)]
+        state = replay(start, events, ctx.calendar, ctx.rules, horizon)
+        keys = {c.key for c in live}
+        fresh = [r for r in state.refusals if r.event_key not in already_refused]
+        own = {r.event_key: r.reason for r in fresh if r.event_key in keys}
+        if not own:
+            broken = [r for r in fresh if r.event_key not in keys]
+            if broken:  # the candidates would make a stored event refused
+                why = (
+                    f"会使已记录的事件 {broken[0].event_key} 失效 (would make the recorded "
+                    f"event {broken[0].event_key} refused: {broken[0].reason})"
+                )
+                refused.update({c.key: why for c in live})
+            return refused
+        refused.update(own)
+        live = [c for c in live if c.key not in own]
+    return refused
+
+
+def _pending(ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime) -> ClockState:
+    return replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
+
+
+def record_events(
+    engine: Engine,
+    events: Iterable[NewEvent],
+    *,
+    as_of: datetime,
+    all_or_nothing: bool,
+    config: CityConfig | None = None,
+) -> RecordResult:
+    """Validate the events, insert the accepted ones, replay the clock of the tickets they
+    touched. `all_or_nothing`: one refusal and nothing is recorded. A key already recorded
+    for the item is `already` (not validated again, not written twice). `config`: the city's
+    (its calendar, urgency levels, clock rules); None: the settings' config folder."""
+    ctx = _Context.of(config)
+    result = RecordResult()
+    todo = list(events)
+    with engine.begin() as conn:
+        rows = _resolve(conn, (e.item_ref for e in todo))
+        by_item: dict[int, list[NewEvent]] = defaultdict(list)
+        seen: set[tuple[int, str]] = set()
+        for event in todo:
+            why = _malformed(event)
+            row = rows.get(event.item_ref)
+            if row is None:
+                why = why or f"未知工单 (unknown ticket {event.item_ref!r})"
+                result.refused.append(Refused(event.item_ref, event.key, why, event.origin_ref))
+                continue
+            if why is None and (
+                event.origin in DECISION_ORIGINS and event.kind in OPEN_ONLY_KINDS and _closed(row)
+            ):
+                why = f"工单已办结 (the ticket is {row.status}: no decision about it)"
+            if why is None and (row.id, event.key) in seen:
+                why = f"同一事件键重复 (the key {event.key!r} is given twice)"
+            if why is not None:
+                result.refused.append(Refused(event.item_ref, event.key, why, event.origin_ref))
+                continue
+            seen.add((row.id, event.key))
+            by_item[row.id].append(event)
+        stored = _events_of(conn, list(by_item))
+        accepted: list[tuple[int, NewEvent]] = []
+        for item_id, candidates in by_item.items():
+            known = {e.key for e in stored[item_id]}
+            fresh: list[NewEvent] = []
+            for event in candidates:
+                (result.already if event.key in known else fresh).append(event)
+            row = rows[fresh[0].item_ref] if fresh else None
+            if row is None:
+                continue
+            fresh = _unanswered(ctx, row, stored[item_id], fresh, as_of, result)
+            refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            for event in fresh:
+                if event.key in refusals:
+                    result.refused.append(
+                        Refused(event.item_ref, event.key, refusals[event.key], event.origin_ref)
+                    )
+                else:
+                    accepted.append((item_id, event))
+        if result.refused and all_or_nothing:
+            return result
+        now = datetime.now()
+        records = [
+            {
+                "item_kind": ItemKind.ticket.value,
+                "item_id": item_id,
+                "key": e.key,
+                "kind": e.kind,
+                "at": e.at,
+                "actor": e.actor[:200],
+                "reason": e.reason,
+                "payload": _payload_out(e.payload),
+                "supersedes": list(e.supersedes),
+                "origin": e.origin,
+                "origin_ref": (e.origin_ref or None) and str(e.origin_ref)[:500],
+                "recorded_at": now,
+            }
+            for item_id, e in accepted
+        ]
+        insert_ignore(conn, EVENTS, records, ["item_kind", "item_id", "key"])
+        result.recorded = [e for _, e in accepted]
+        touched = sorted({item_id for item_id, _ in accepted})
+        result.changed = _apply(conn, ctx, touched, as_of)
+    return result
+
+
+def _unanswered(
+    ctx: _Context,
+    row: Any,
+    stored: list[ClockEvent],
+    fresh: list[NewEvent],
+    as_of: datetime,
+    result: RecordResult,
+) -> list[NewEvent]:
+    """An office decision on an extension must name the request it answers when the ticket
+    has pending requests (docs/clock.md); refuse those that do not."""
+    deciding = [
+        e
+        for e in fresh
+        if e.origin in DECISION_ORIGINS
+        and e.kind in ("extension_approved", "extension_refused")
+        and not e.payload.get("request")
+    ]
+    if not deciding:
+        return fresh
+    pending = _pending(ctx, row, stored, as_of).pending_requests
+    if not pending:
+        return fresh
+    refused = {e.key for e in deciding}
+    for e in deciding:
+        why = f"请指明所答复的延期申请 (name the request it answers: pending {', '.join(pending)})"
+        result.refused.append(Refused(e.item_ref, e.key, why, e.origin_ref))
+    return [e for e in fresh if e.key not in refused]
+
+
+# ---------------------------------------------------------------------------- apply
+
+
+def _columns(ctx: _Context, state: ClockState, in_force: int) -> dict[str, Any]:
+    reason = state.excluded_reason
+    return {
+        "due_at": state.due,
+        "evaluated": state.counts_for_evaluation,
+        "excluded_reason": reason[:_REASON_LEN] if reason else None,
+        "suspended_since": state.suspended_since,
+        "ladder_round": state.ladder_round,
+        "redo_count": state.redo_count,
+        "extension_count": state.extensions,
+        "clock_events": in_force,
+        "clock_calendar": ctx.version,
+    }
+
+
+def _apply(conn: Connection, ctx: _Context, ids: Sequence[int], as_of: datetime) -> int:
+    """Replay and write the clock of the tickets `ids` (in batches); a ticket whose calendar
+    version is not the current one and that is still open gets a calendar_correction event
+    when the current calendar moves its deadline. Returns the tickets changed."""
+    changed = 0
+    for start in range(0, len(ids), BATCH):
+        chunk = list(ids[start : start + BATCH])
+        rows = conn.execute(_tickets_query().where(TICKETS.c.id.in_(chunk))).all()
+        events = _events_of(conn, chunk)
+        updates: list[dict[str, Any]] = []
+        corrections: list[dict[str, Any]] = []
+        for row in rows:
+            stored = events.get(row.id, [])
+            if row.clock_calendar != ctx.version and not _closed(row):
+                correction = _correction(ctx, row, stored, as_of)
+                if correction is not None:
+                    corrections.append(correction)
+                    stored = [*stored, _as_rule_event(_Row(correction))]
+            state = replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
+            values = _columns(ctx, state, len(effective_events(stored, as_of)))
+            if any(getattr(row, k) != v for k, v in values.items()):
+                updates.append({"ticket_id": row.id, **values})
+        if corrections:
+            insert_ignore(conn, EVENTS, corrections, ["item_kind", "item_id", "key"])
+        if updates:
+            from sqlalchemy import bindparam
+
+            stmt = (
+                update(TICKETS)
+                .where(TICKETS.c.id == bindparam("ticket_id"))
+                .values({k: bindparam(k) for k in updates[0] if k != "ticket_id"})
+            )
+            conn.execute(stmt, updates)
+        changed += len(updates)
+    return changed
+
+
+class _Row:
+    """A dict with attribute access (a correction not yet read back from the table)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _correction(
+    ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime
+) -> dict[str, Any] | None:
+    """A calendar_correction event (as a clock_events record) when the current calendar
+    gives the open ticket's base deadline (one the import computed from its urgency level:
+    at the deadline rule's 23:59:59) another day, and so its effective deadline another
+    value; else None. Events counting working days are replayed with the current calendar
+    anyway; the base deadline is what the import fixed, so its move is an event."""
+    if row.base_due_at is None:
+        return None
+    without = [e for e in stored if e.kind != "calendar_correction"]
+    start = _start(ctx, row, recompute_base=True)
+    if start.base_due == row.base_due_at:
+        return None
+    previous = replay(_start(ctx, row), without, ctx.calendar, ctx.rules, as_of).due
+    fresh = replay(start, without, ctx.calendar, ctx.rules, as_of).due
+    if fresh is None or fresh == previous:
+        return None
+    return {
+        "item_kind": ItemKind.ticket.value,
+        "item_id": row.id,
+        "key": f"calendar:{ctx.version}",
+        "kind": "calendar_correction",
+        "at": as_of,
+        "actor": "calendar",
+        "reason": f"工作日历 {ctx.version} (working-day calendar {ctx.version})",
+        "payload": {"new_due": fresh.isoformat()},
+        "supersedes": [],
+        "origin": "calendar",
+        "origin_ref": ctx.version,
+        "recorded_at": datetime.now(),
+    }
+
+
+def apply_clock(
+    engine: Engine,
+    ticket_ids: Iterable[int] | None,
+    *,
+    as_of: datetime,
+    config: CityConfig | None = None,
+) -> int:
+    """Replay the events of the tickets and write their clock; return the tickets changed.
+
+    None: every open ticket with events in force, and every open ticket whose
+    `clock_calendar` is not the current calendar version (a changed calendar.yaml or
+    package): those whose deadline the calendar moves get a calendar_correction event.
+    Closed tickets keep the deadline they were judged by."""
+    ctx = _Context.of(config)
+    if ticket_ids is not None:
+        ids = sorted(set(ticket_ids))
+    else:
+        open_ = TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES])
+        stale = or_(TICKETS.c.clock_calendar.is_(None), TICKETS.c.clock_calendar != ctx.version)
+        query = select(TICKETS.c.id).where(and_(open_, or_(TICKETS.c.clock_events > 0, stale)))
+        with engine.connect() as conn:
+            ids = [int(i) for i in conn.scalars(query.order_by(TICKETS.c.id))]
+    changed = 0
+    for start in range(0, len(ids), BATCH):
+        with engine.begin() as conn:
+            changed += _apply(conn, ctx, ids[start : start + BATCH], as_of)
+    return changed
