@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from duban.db.models import Escalation, ItemKind, TicketStatus
+from duban.clock import NewEvent, calendar_version, record_events
+from duban.db.models import Escalation, ItemKind, Ticket, TicketStatus
 from flows.daily import daily_report
 from tests.clock_helpers import add_event, set_clock, ticket_id
 from tests.flows.helpers import add_ticket, by_recipient, unit_ids
@@ -142,3 +143,57 @@ def test_a_pending_request_is_listed_for_the_office(city: dict[str, Any]) -> Non
     pending = office.part("plain").split("待决定的申请")[1]
     assert "J-ASK [申请延期]：需协调燃气公司" in pending
     assert "J-ASK" in office.part("html").split("待决定的申请")[1]
+
+
+def test_events_recorded_through_the_clock_move_the_loops(city: dict[str, Any]) -> None:
+    """The same through `duban.clock.record_events` (validation, replay, materialisation):
+    an approved extension and a suspension resumed move the deadline the daily loop reads,
+    its ladder and its notice."""
+    engine, smtp, config = city["engine"], city["smtp"], city["config"]
+    # imported under the current calendar: no calendar correction moves the base deadline
+    version = calendar_version(config.path("calendar.yaml"))
+    for ref in ("J-EXT", "J-SR", "J-LATE"):
+        add_ticket(engine, ref, "dc-jianguomen", datetime(2026, 9, 28, 9), OLD_DUE,
+                   base_due_at=OLD_DUE, first_response_at=RESPONDED,
+                   clock_calendar=version)  # fmt: skip
+
+    def event(ref: str, key: str, kind: Any, at: datetime, **kw: Any) -> NewEvent:
+        return NewEvent("ticket", f"test:{ref}", key, kind, at, kw.pop("actor", "office"), **kw)
+
+    events = [
+        event("J-EXT", "req", "extension_requested", datetime(2026, 10, 8, 10),
+              actor="dc-jianguomen", reason="需协调供水公司", origin="workbook"),
+        event("J-EXT", "ok", "extension_approved", datetime(2026, 10, 10, 10),
+              reason="需协调供水公司", payload={"working_days": 3, "request": "req"}),
+        event("J-SR", "s", "suspended", datetime(2026, 10, 8, 9), reason="等待鉴定"),
+        event("J-SR", "r", "resumed", datetime(2026, 10, 10, 9), reason="鉴定完成"),
+    ]  # fmt: skip
+    result = record_events(
+        engine, events, as_of=datetime(2026, 10, 11, 12), all_or_nothing=True, config=config
+    )
+    assert result.ok, [r.line() for r in result.refused]
+    with engine.connect() as conn:
+        due = dict(conn.execute(select(Ticket.external_id, Ticket.due_at)).tuples().all())
+    # suspended on Oct 8 and 9 (working days), resumed Oct 10: two working days added
+    assert due["J-SR"] == datetime.combine(
+        config.calendar.add_working_days(OLD_DUE.date(), 2), OLD_DUE.time()
+    )
+    assert due["J-EXT"] == datetime.combine(
+        config.calendar.add_working_days(OLD_DUE.date(), 3), OLD_DUE.time()
+    )
+    assert due["J-EXT"].date() == DAY
+
+    daily_report(day=DAY)
+    late = {s for _, s, _ in steps(engine, "J-LATE")}
+    assert {"reminder", "supervision", "ledger"} <= late  # the old deadline's ladder
+    # reminded (blue: due today) for the new deadline only
+    assert steps(engine, "J-EXT") == {(1, "reminder", DAY)}
+    # supervised from the day after the moved deadline, not the old one
+    assert min(on for _, s, on in steps(engine, "J-SR") if s == "supervision") > due["J-SR"].date()
+    assert "ledger" not in {s for _, s, _ in steps(engine, "J-SR")}
+    [unit_mail] = by_recipient(smtp)["jianguomen@duban.example"]
+    text = unit_mail.part("plain")
+    ext = next(line for line in text.splitlines() if "J-EXT [" in line)  # the items list
+    assert "蓝色" in ext and "原时限 2026-10-08" in ext and "批准延期：需协调供水公司" in ext
+    sr = next(line for line in text.splitlines() if "J-SR [" in line)
+    assert f"时限 {due['J-SR']:%Y-%m-%d}" in sr and "恢复（挂起结束）：鉴定完成" in sr
