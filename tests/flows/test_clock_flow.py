@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select
 from duban.clock import NewEvent, calendar_version, record_events
 from duban.db.models import Escalation, ItemKind, Ticket, TicketStatus
 from flows.daily import daily_report
+from flows.monthly import approve_monthly, monthly_bulletin
 from tests.clock_helpers import add_event, set_clock, ticket_id
 from tests.flows.helpers import add_ticket, by_recipient, unit_ids
 
@@ -197,3 +198,45 @@ def test_events_recorded_through_the_clock_move_the_loops(city: dict[str, Any]) 
     assert "蓝色" in ext and "原时限 2026-10-08" in ext and "批准延期：需协调供水公司" in ext
     sr = next(line for line in text.splitlines() if "J-SR [" in line)
     assert f"时限 {due['J-SR']:%Y-%m-%d}" in sr and "恢复（挂起结束）：鉴定完成" in sr
+
+
+def test_the_bulletin_drops_upheld_appeals_and_shows_the_redo_rate(city: dict[str, Any]) -> None:
+    """Three of Sanlitun's five October tickets had their appeal upheld: it falls below the
+    ranking's minimum (3 tickets) and is named nowhere; the bulletin says 3 were not
+    counted. One of Jianguomen's six closed tickets was redone: 重办率 16.7 %."""
+    from tests.flows.test_monthly_flow import MONTH
+    from tests.flows.test_monthly_flow import seed as seed_month
+
+    engine, smtp = city["engine"], city["smtp"]
+    seed_month(city)
+    sanlitun = unit_ids(engine)["cy-sanlitun"]
+    with engine.connect() as conn:
+        refs = conn.scalars(
+            select(Ticket.external_id)
+            .where(Ticket.unit_id == sanlitun, Ticket.external_id.like("M%"))
+            .order_by(Ticket.external_id)
+        ).all()
+    for ref in refs[:3]:
+        add_event(engine, ref, "appeal", "appeal_upheld", datetime(2026, 10, 20), reason="重复诉求")
+        set_clock(engine, ref, evaluated=False, excluded_reason="申诉成立：重复诉求")
+    add_event(engine, "M001", "redo", "redo", datetime(2026, 10, 3), reason="回访不满意")
+    set_clock(engine, "M001", redo_count=1, ladder_round=2)
+    monthly_bulletin(month=MONTH)
+    approve_monthly(MONTH, "张主任")
+    [office] = by_recipient(smtp)["office@duban.example"]
+    text, html = office.part("plain"), office.part("html")
+    ranking = text.split("一、")[1].split("退单、重办与延期")[0]
+    assert "不参与排名：三里屯街道" in ranking and "被通报" not in ranking.split("三里屯")[0][-30:]
+    clock = text.split("退单、重办与延期")[1].split("二、")[0]
+    sanlitun_line = next(line for line in clock.splitlines() if "三里屯街道" in line)
+    assert "不纳入考核 3 件" in sanlitun_line
+    jianguomen_line = next(line for line in clock.splitlines() if "建国门街道" in line)
+    assert "重办率 16.7%" in jianguomen_line and "一次解决率 83.3%" in jianguomen_line
+    assert "退单率 —" in jianguomen_line and "延期 — 次" in jianguomen_line  # no such events
+    assert "不纳入考核" in html and "16.7%" in html
+    # the units' bulletins carry the same table; Sanlitun, not ranked, is sent none
+    mail = by_recipient(smtp)
+    [unit_mail] = mail["jianguomen@duban.example"]
+    unit_text = unit_mail.part("plain")
+    assert "不纳入考核 3 件" in unit_text and "重办率 16.7%" in unit_text
+    assert "sanlitun@duban.example" not in mail
