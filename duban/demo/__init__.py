@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ def run_demo(
         engine, config, files.tickets_csv, "duban", settings.reports_dir, timezone=settings.timezone
     )
     step("imported the tickets: " + summary.line())
+    step("recorded the supervision clock's events: " + record_demo_events(engine, config, spec))
     engine.dispose()
 
     _use_settings(settings)
@@ -156,6 +157,18 @@ def run_demo(
     if looked_back.get("archive"):
         print(f"  look-back: {looked_back['archive']}/office-findings.html")
     return 0
+
+
+def record_demo_events(engine: Any, config: Any, spec: Any) -> str:
+    """Every kind of clock event on the demo's last days (duban/demo/events.py), through
+    `record_events` as any source; the summary line."""
+    from duban.clock import record_events
+    from duban.demo.events import demo_events
+
+    as_of = datetime.combine(spec.start + timedelta(days=spec.days), datetime.min.time())
+    events = demo_events(engine, as_of, spec.seed)
+    result = record_events(engine, events, as_of=as_of, all_or_nothing=False, config=config)
+    return result.line()
 
 
 def _last_full_week(end: date) -> str:

@@ -39,7 +39,6 @@ from sqlalchemy import (
     Connection,
     and_,
     case,
-    exists,
     func,
     literal,
     or_,
@@ -213,8 +212,11 @@ def spot_check_failure_items(conn: Connection, year: int, limit: int) -> pd.Data
 def _steps_in_year(year: int, steps: Sequence[str]) -> ColumnElement[bool]:
     """Steps among `steps` due in the year, but none of a ticket an upheld appeal took out of
     the evaluation (不纳入考核, docs/clock.md)."""
-    not_evaluated = exists().where(
-        E.item_kind == ItemKind.ticket.value, T.id == E.item_id, T.evaluated.is_(False)
+    # uncorrelated (the item lists join the tickets table themselves); the set is small
+    excluded = Ticket.__table__.alias("not_evaluated")
+    not_evaluated = and_(
+        E.item_kind == ItemKind.ticket.value,
+        E.item_id.in_(select(excluded.c.id).where(excluded.c.evaluated.is_(False))),
     )
     return and_(
         E.step.in_(list(steps)),
