@@ -296,6 +296,22 @@ def deadline_moves(conn: Connection, ticket_ids: list[int], now: datetime) -> pd
     )
 
 
+def _event_list(
+    conn: Connection, condition: ColumnElement[bool], limit: int
+) -> tuple[pd.DataFrame, int]:
+    """The ticket events matching `condition`, at most `limit` by time, and their total."""
+    stmt = (
+        select(T.external_id, Unit.name.label("unit_name"), _CE.kind, _CE.at, _CE.actor,
+               _CE.reason)
+        .select_from(_ticket_events())
+        .where(condition)
+        .order_by(_CE.at, _CE.id)
+        .limit(limit)
+    )  # fmt: skip
+    total = conn.scalar(select(func.count()).select_from(_ticket_events()).where(condition))
+    return k.frame(conn, stmt), int(total or 0)
+
+
 def clock_decisions(
     conn: Connection, since: datetime, now: datetime, limit: int
 ) -> tuple[pd.DataFrame, int]:
@@ -304,16 +320,7 @@ def clock_decisions(
     decided, …), at most `limit`, with their total. Columns: external_id, unit_name, kind,
     at, actor, reason."""
     window = and_(_CE.at >= since, _CE.at < now, _CE.kind.not_in(list(REQUEST_ANSWERS)))
-    stmt = (
-        select(T.external_id, Unit.name.label("unit_name"), _CE.kind, _CE.at, _CE.actor,
-               _CE.reason)
-        .select_from(_ticket_events())
-        .where(window)
-        .order_by(_CE.at, _CE.id)
-        .limit(limit)
-    )  # fmt: skip
-    total = conn.scalar(select(func.count()).select_from(_ticket_events()).where(window))
-    return k.frame(conn, stmt), int(total or 0)
+    return _event_list(conn, window, limit)
 
 
 def pending_requests(conn: Connection, now: datetime, limit: int) -> tuple[pd.DataFrame, int]:
@@ -334,16 +341,7 @@ def pending_requests(conn: Connection, now: datetime, limit: int) -> tuple[pd.Da
         )
     )  # fmt: skip
     pending = and_(_CE.kind.in_(list(REQUEST_ANSWERS)), _CE.at < now, ~answered)
-    stmt = (
-        select(T.external_id, Unit.name.label("unit_name"), _CE.kind, _CE.at, _CE.actor,
-               _CE.reason)
-        .select_from(_ticket_events())
-        .where(pending)
-        .order_by(_CE.at, _CE.id)
-        .limit(limit)
-    )  # fmt: skip
-    total = conn.scalar(select(func.count()).select_from(_ticket_events()).where(pending))
-    return k.frame(conn, stmt), int(total or 0)
+    return _event_list(conn, pending, limit)
 
 
 # ---------------------------------------------------------------- the escalation ladder
