@@ -18,6 +18,7 @@ from duban.db.runs import first_started, last_completed_day
 from duban.rules.ladder import catch_up_days, is_send_day
 from duban.rules.warnings import working_day_on_or_before
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
+from tasks.clock import refresh_clock
 from tasks.daily import escalate, measure, render_daily
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
@@ -51,6 +52,7 @@ def daily_report(day: date | None = None, dry_run: bool = False) -> dict[str, An
         last_day = last_completed_day(ctx.engine, LOOP, day)
         since_day = last_day or working_day_on_or_before(day - timedelta(days=1), calendar)
         started = first_started(ctx.engine, LOOP, period) or datetime.now()
+        refresh_clock(ctx, day, last_day, dry_run)  # the effective clock first (docs/clock.md)
         escalated = escalate(ctx, day, last_day, dry_run)
         snapshot = measure(ctx, day, since_day, recorded_since=started)
         # Working days strictly between the previous report and this one: missed runs.

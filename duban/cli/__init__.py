@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,16 @@ def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.clock.exports import import_events
+
+    result = import_events(_engine(settings), _config(settings), Path(args.path), args.source)
+    for refused in result.refused:
+        print(f"duban: refused: {refused.line()}", file=sys.stderr)
+    print(f"{args.path}: {result.line()}")
+    return 0
+
+
 def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
     from duban.ingest.plan import import_plan
 
@@ -162,6 +172,50 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
     path = write_ledger_workbook(_engine(settings), _config(settings), args.unit, as_of, out)
     print(f"{args.unit}: ledger as of {as_of} written to {path}")
     return 0
+
+
+def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+    """One office decision on a ticket's clock (docs/clock.md)."""
+    from duban.clock.decide import Decision, record_decision
+
+    decision = Decision(
+        ticket=args.ticket,
+        action=args.action,
+        at=datetime.fromisoformat(args.at) if args.at else datetime.now(),
+        request=args.request,
+        working_days=args.days,
+        new_due=datetime.fromisoformat(args.new_due) if args.new_due else None,
+        reason=args.reason or "",
+        actor=args.actor,
+    )
+    result = record_decision(
+        _engine(settings), _config(settings), decision, default_source=args.source
+    )
+    for refused in result.refused:
+        print(f"duban: refused: {refused.line()}", file=sys.stderr)
+    print(f"{decision.event_key()}: {result.line()}")
+    return 0 if result.ok else 1
+
+
+def cmd_decide_workbook_export(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.workbooks.decisions import write_decisions_workbook
+
+    out = Path(args.out) if args.out else settings.reports_dir / "decisions"
+    path, count = write_decisions_workbook(_engine(settings), _config(settings), out)
+    print(f"{count} pending requests written to {path}")
+    return 0
+
+
+def cmd_decide_workbook_import(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.workbooks.decisions import import_decisions_workbook
+
+    result = import_decisions_workbook(
+        _engine(settings), _config(settings), Path(args.path), actor=args.actor
+    )
+    for refused in result.refused:
+        print(f"duban: refused: {refused.line()}", file=sys.stderr)
+    print(f"{args.path}: {result.line()}" + ("" if result.ok else " (nothing recorded)"))
+    return 0 if result.ok else 1
 
 
 def cmd_calendar_due(args: argparse.Namespace, settings: Settings) -> int:
@@ -395,6 +449,35 @@ def _version() -> str:
         return "unknown"
 
 
+def _decide_parsers(sub: Any) -> None:
+    from duban.clock.decide import KIND_OF
+
+    dec = sub.add_parser(
+        "decide", help="office decisions on a ticket's clock (延期、申诉、挂起/恢复)"
+    ).add_subparsers(dest="decide_command", required=True)
+    for action in KIND_OF:
+        one = dec.add_parser(action, help=f"record: {action.replace('_', ' ')}")
+        one.add_argument("ticket", metavar="TICKET", help="source:external_id, or an external id")
+        one.add_argument("--at", help="effective time, YYYY-MM-DD[ HH:MM] (default: now)")
+        one.add_argument("--request", help="the key of the request or appeal it answers")
+        one.add_argument("--days", type=int, help="working days an approved extension adds")
+        one.add_argument("--new-due", help="the new deadline of an approved extension")
+        one.add_argument("--reason", help="why (shown in notices)")
+        one.add_argument("--actor", default="督办办公室", help="who decided")
+        one.add_argument("--source", default="duban", help="the ticket's source (default duban)")
+        one.set_defaults(func=cmd_decide, action=action)
+    book = dec.add_parser("workbook", help="the decisions workbook").add_subparsers(
+        dest="workbook_command", required=True
+    )
+    wexp = book.add_parser("export", help="write the pending requests for the office to mark")
+    wexp.add_argument("--out", help="file or folder (default DUBAN_REPORTS_DIR/decisions/)")
+    wexp.set_defaults(func=cmd_decide_workbook_export)
+    wimp = book.add_parser("import", help="read the marked workbook back (all or nothing)")
+    wimp.add_argument("path", help="the marked decisions workbook (.xlsx)")
+    wimp.add_argument("--actor", default="督办办公室", help="who decided")
+    wimp.set_defaults(func=cmd_decide_workbook_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = options.Parser(prog="duban", description="Duban (督办): supervision loops")
     parser.add_argument(
@@ -452,6 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
         "automatically (a CSV of 100,000+ rows, more than twice what the table holds)",
     )
     tickets.set_defaults(func=cmd_import_tickets)
+    events = imp.add_parser("events", help="an event export (one row per clock event)")
+    events.add_argument("path", help="the event export (CSV or XLSX)")
+    events.add_argument("--source", default="duban", help="config/sources/<name>.yaml")
+    events.set_defaults(func=cmd_import_events)
     plan = imp.add_parser("plan", help="one plan, three lists (XLSX workbook)")
     plan.add_argument("path", help="the plan workbook (.xlsx)")
     plan.set_defaults(func=cmd_import_plan)
@@ -471,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", help="file or folder (default DUBAN_REPORTS_DIR/ledger/)")
     export.set_defaults(func=cmd_ledger_export)
+
+    _decide_parsers(sub)
 
     run = sub.add_parser("run", help="run a supervision loop now").add_subparsers(
         dest="loop", required=True

@@ -15,19 +15,23 @@ Core code: no Prefect.
 from duban.clock.store import (
     ORIGINS,
     NewEvent,
+    Pending,
     RecordResult,
     Refused,
     apply_clock,
     calendar_version,
+    pending_requests,
     record_events,
 )
 
 __all__ = [
     "ORIGINS",
     "NewEvent",
+    "Pending",
     "RecordResult",
     "Refused",
     "apply_clock",
     "calendar_version",
+    "pending_requests",
     "record_events",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import chinese_calendar
-from sqlalchemy import Engine, Table, and_, or_, select, update
+from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from duban.calendar import DUE_TIME, WorkCalendar
@@ -32,16 +32,9 @@ ORIGINS = ("export", "event_export", "office", "workbook", "calendar", "demo")
 # Origins that are decisions of the office (or collected for it): refused on a closed ticket
 # for the kinds that only make sense while it is open.
 DECISION_ORIGINS = frozenset({"office", "workbook"})
+# (KINDS orders them extension_requested … redispatched, one after the other.)
 OPEN_ONLY_KINDS = frozenset(
-    {
-        "extension_requested",
-        "extension_approved",
-        "extension_refused",
-        "suspended",
-        "resumed",
-        "returned",
-        "redispatched",
-    }
+    KINDS[KINDS.index("extension_requested") : KINDS.index("redispatched") + 1]
 )
 CLOSED_STATUSES = (TicketStatus.closed, TicketStatus.cancelled, TicketStatus.invalid)
 # The payload keys an event may carry, and their types (docs/clock.md, "The event log").
@@ -182,8 +175,16 @@ def _tickets_query() -> Any:
     return select(*_TICKET_COLUMNS).join(UNITS, UNITS.c.id == TICKETS.c.unit_id)
 
 
+def _base(row: Any) -> datetime | None:
+    """The deadline the import fixed; a ticket never touched by the clock whose row lacks
+    it (written before base_due_at existed) has its due_at."""
+    if row.base_due_at is None and row.clock_events == 0:
+        return row.due_at
+    return row.base_due_at
+
+
 def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockStart:
-    base = row.base_due_at
+    base = _base(row)
     if recompute_base and base is not None and base.time() == DUE_TIME:
         # The deadline rule's own time of day: the import computed it from the level.
         base = ctx.calendar.due_at(
@@ -201,6 +202,7 @@ def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockSta
 
 
 def _as_rule_event(row: Any) -> ClockEvent:
+    """A stored row, or a NewEvent, as the rules' event."""
     return ClockEvent(
         key=row.key,
         kind=row.kind,
@@ -300,18 +302,6 @@ def _malformed(event: NewEvent) -> str | None:
     return None
 
 
-def _normalised(event: NewEvent) -> ClockEvent:
-    return ClockEvent(
-        key=event.key,
-        kind=event.kind,
-        at=event.at,
-        actor=event.actor,
-        reason=event.reason,
-        payload=_payload_in(event.payload),
-        supersedes=tuple(event.supersedes),
-    )
-
-
 def _closed(row: Any) -> bool:
     return TicketStatus(row.status) in CLOSED_STATUSES
 
@@ -332,7 +322,7 @@ def _validate_item(
     already_refused = {r.event_key for r in before.refusals}
     live = list(candidates)
     while live:
-        events = [*stored, *(_normalised(c) for c in live)]
+        events = [*stored, *(_as_rule_event(c) for c in live)]
         state = replay(start, events, ctx.calendar, ctx.rules, horizon)
         keys = {c.key for c in live}
         fresh = [r for r in state.refusals if r.event_key not in already_refused]
@@ -402,7 +392,7 @@ def record_events(
             row = rows[fresh[0].item_ref] if fresh else None
             if row is None:
                 continue
-            fresh = _unanswered(ctx, row, stored[item_id], fresh, as_of, result)
+            fresh = _unanswered(ctx, row, stored[item_id], fresh, result)
             refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
             for event in fresh:
                 if event.key in refusals:
@@ -438,32 +428,56 @@ def record_events(
     return result
 
 
+_ANSWERS: dict[str, str] = {
+    "extension_approved": "extension_requested",
+    "extension_refused": "extension_requested",
+    "appeal_upheld": "appeal_filed",
+    "appeal_rejected": "appeal_filed",
+}
+
+
 def _unanswered(
     ctx: _Context,
     row: Any,
     stored: list[ClockEvent],
     fresh: list[NewEvent],
-    as_of: datetime,
     result: RecordResult,
 ) -> list[NewEvent]:
-    """An office decision on an extension must name the request it answers when the ticket
-    has pending requests (docs/clock.md); refuse those that do not."""
-    deciding = [
-        e
-        for e in fresh
-        if e.origin in DECISION_ORIGINS
-        and e.kind in ("extension_approved", "extension_refused")
-        and not e.payload.get("request")
-    ]
+    """An office decision names the request (extension) or filing (appeal) it answers when
+    there is one (docs/clock.md): refused when it names none while one is pending, or names
+    one that is not pending (unknown, or decided already)."""
+    deciding = [e for e in fresh if e.origin in DECISION_ORIGINS and e.kind in _ANSWERS]
     if not deciding:
         return fresh
-    pending = _pending(ctx, row, stored, as_of).pending_requests
-    if not pending:
-        return fresh
-    refused = {e.key for e in deciding}
+    corrected = {key for e in fresh for key in e.supersedes}  # a correction answers again
+    kept = [e for e in stored if e.key not in corrected]
+    state = _pending(ctx, row, kept, datetime.max)
+    pending = {
+        "extension_requested": set(state.pending_requests),
+        "appeal_filed": set(_open_appeals(effective_events(kept, datetime.max))),
+    }
+    for e in fresh:
+        if e.kind in pending:
+            pending[e.kind].add(e.key)
+    refused: dict[str, str] = {}
+    for e in sorted(deciding, key=lambda e: (e.at, e.key)):
+        named, open_ = e.payload.get("request"), pending[_ANSWERS[e.kind]]
+        what = "延期申请" if _ANSWERS[e.kind] == "extension_requested" else "申诉"
+        if not named and open_:
+            refused[e.key] = (
+                f"请指明所答复的{what} (name the request it answers: pending "
+                f"{', '.join(sorted(open_))})"
+            )
+        elif named and named not in open_:
+            refused[e.key] = (
+                f"{what} {named} 不存在或已有决定 (no pending request {named!r}: "
+                "unknown or already decided)"
+            )
+        elif named:
+            open_.discard(str(named))
     for e in deciding:
-        why = f"请指明所答复的延期申请 (name the request it answers: pending {', '.join(pending)})"
-        result.refused.append(Refused(e.item_ref, e.key, why, e.origin_ref))
+        if e.key in refused:
+            result.refused.append(Refused(e.item_ref, e.key, refused[e.key], e.origin_ref))
     return [e for e in fresh if e.key not in refused]
 
 
@@ -498,13 +512,19 @@ def _apply(conn: Connection, ctx: _Context, ids: Sequence[int], as_of: datetime)
         corrections: list[dict[str, Any]] = []
         for row in rows:
             stored = events.get(row.id, [])
-            if row.clock_calendar != ctx.version and not _closed(row):
+            # A ticket stamped by another calendar version (a never stamped one is taken to
+            # be of the current calendar: stamped, not corrected).
+            stale = row.clock_calendar is not None and row.clock_calendar != ctx.version
+            if stale and not _closed(row):
                 correction = _correction(ctx, row, stored, as_of)
                 if correction is not None:
                     corrections.append(correction)
                     stored = [*stored, _as_rule_event(_Row(correction))]
             state = replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
-            values = _columns(ctx, state, len(effective_events(stored, as_of)))
+            # Events in force, future ones included (0: never touched; the daily replays
+            # every open ticket with events, so a future event takes effect on its day).
+            values = _columns(ctx, state, len(effective_events(stored, datetime.max)))
+            values["base_due_at"] = _base(row)
             if any(getattr(row, k) != v for k, v in values.items()):
                 updates.append({"ticket_id": row.id, **values})
         if corrections:
@@ -537,11 +557,11 @@ def _correction(
     at the deadline rule's 23:59:59) another day, and so its effective deadline another
     value; else None. Events counting working days are replayed with the current calendar
     anyway; the base deadline is what the import fixed, so its move is an event."""
-    if row.base_due_at is None:
+    if _base(row) is None:
         return None
     without = [e for e in stored if e.kind != "calendar_correction"]
     start = _start(ctx, row, recompute_base=True)
-    if start.base_due == row.base_due_at:
+    if start.base_due == _base(row):
         return None
     previous = replay(_start(ctx, row), without, ctx.calendar, ctx.rules, as_of).due
     fresh = replay(start, without, ctx.calendar, ctx.rules, as_of).due
@@ -563,11 +583,36 @@ def _correction(
     }
 
 
+def _stamp_untouched(conn: Connection, ctx: _Context) -> int:
+    """Open tickets without events not stamped yet: nothing to replay or correct, their
+    deadline is the current calendar's; stamped in one statement (base_due_at filled from
+    due_at where a row lacks it)."""
+    result = conn.execute(
+        update(TICKETS)
+        .where(_open(), TICKETS.c.clock_events == 0, TICKETS.c.clock_calendar.is_(None))
+        .values(
+            clock_calendar=ctx.version,
+            base_due_at=func.coalesce(TICKETS.c.base_due_at, TICKETS.c.due_at),
+        )
+    )
+    return max(int(result.rowcount or 0), 0)
+
+
+def _open() -> Any:
+    """Open tickets; `status <> 'closed'` spelled out so that the small partial index
+    ix_tickets_open_due serves the query (most tickets are closed)."""
+    return and_(
+        TICKETS.c.status != TicketStatus.closed.value,
+        TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES]),
+    )
+
+
 def apply_clock(
     engine: Engine,
     ticket_ids: Iterable[int] | None,
     *,
     as_of: datetime,
+    since: datetime | None = None,
     config: CityConfig | None = None,
 ) -> int:
     """Replay the events of the tickets and write their clock; return the tickets changed.
@@ -575,18 +620,103 @@ def apply_clock(
     None: every open ticket with events in force, and every open ticket whose
     `clock_calendar` is not the current calendar version (a changed calendar.yaml or
     package): those whose deadline the calendar moves get a calendar_correction event.
-    Closed tickets keep the deadline they were judged by."""
+    Closed tickets keep the deadline they were judged by.
+
+    `since` (with None): the clock was applied to every ticket as of `since` already (the
+    previous daily run): only the open tickets with an event effective after it, up to
+    `as_of`, can have changed — those are replayed, with the stale ones of the calendar."""
     ctx = _Context.of(config)
     if ticket_ids is not None:
         ids = sorted(set(ticket_ids))
     else:
-        open_ = TICKETS.c.status.notin_([s.value for s in CLOSED_STATUSES])
         stale = or_(TICKETS.c.clock_calendar.is_(None), TICKETS.c.clock_calendar != ctx.version)
-        query = select(TICKETS.c.id).where(and_(open_, or_(TICKETS.c.clock_events > 0, stale)))
+        touched: Any = TICKETS.c.clock_events > 0
+        if since is not None:
+            recent = select(EVENTS.c.item_id).where(
+                EVENTS.c.item_kind == ItemKind.ticket, EVENTS.c.at > since, EVENTS.c.at <= as_of
+            )
+            touched = and_(touched, TICKETS.c.id.in_(recent))
+        query = select(TICKETS.c.id).where(and_(_open(), or_(touched, stale)))
+        with engine.begin() as conn:
+            stamped = _stamp_untouched(conn, ctx)
         with engine.connect() as conn:
             ids = [int(i) for i in conn.scalars(query.order_by(TICKETS.c.id))]
-    changed = 0
+    changed = 0 if ticket_ids is not None else stamped
     for start in range(0, len(ids), BATCH):
         with engine.begin() as conn:
             changed += _apply(conn, ctx, ids[start : start + BATCH], as_of)
     return changed
+
+
+# ---------------------------------------------------------------------------- pending
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A unit's request not decided yet: an extension request or an appeal."""
+
+    item_ref: str  # source:external_id
+    kind: EventKind  # extension_requested or appeal_filed
+    key: str
+    at: datetime
+    actor: str
+    reason: str
+    due_at: datetime | None  # the ticket's effective deadline now
+    unit: str
+
+
+def pending_requests(
+    engine: Engine, *, as_of: datetime, config: CityConfig | None = None
+) -> list[Pending]:
+    """The extension requests and appeals of open tickets not yet decided, oldest first."""
+    ctx = _Context.of(config)
+    open_ = _open()
+    found: list[Pending] = []
+    with engine.connect() as conn:
+        ids = [
+            int(i)
+            for i in conn.scalars(
+                select(TICKETS.c.id).where(open_, TICKETS.c.clock_events > 0).order_by("id")
+            )
+        ]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            rows = conn.execute(_tickets_query().where(TICKETS.c.id.in_(chunk))).all()
+            events = _events_of(conn, chunk)
+            for row in rows:
+                stored = events.get(row.id, [])
+                state = replay(_start(ctx, row), stored, ctx.calendar, ctx.rules, as_of)
+                by_key = {e.key: e for e in effective_events(stored, as_of)}
+                keys = [*state.pending_requests, *_open_appeals(by_key.values())]
+                for key in keys:
+                    e = by_key[key]
+                    found.append(
+                        Pending(
+                            f"{row.source}:{row.external_id}",
+                            e.kind,
+                            key,
+                            e.at,
+                            e.actor,
+                            e.reason,
+                            state.due,
+                            row.unit_code,
+                        )
+                    )
+    return sorted(found, key=lambda p: (p.at, p.item_ref, p.key))
+
+
+def _open_appeals(events: Iterable[ClockEvent]) -> list[str]:
+    """The last appeal filing when no decision follows it."""
+    last: str | None = None
+    for e in events:  # in replay order
+        if e.kind == "appeal_filed":
+            last = e.key
+        elif e.kind in ("appeal_upheld", "appeal_rejected"):
+            last = None
+    return [last] if last else []
+
+
+def ticket_ids(engine: Engine, refs: Iterable[str]) -> dict[str, int]:
+    """item_ref -> ticket id, for the refs that name a ticket."""
+    with engine.connect() as conn:
+        return {ref: int(row.id) for ref, row in _resolve(conn, refs).items()}

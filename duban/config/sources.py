@@ -70,6 +70,39 @@ class SourceDefaults(Strict):
     category: str | None = None
 
 
+# The supervision clock's columns a hotline export may carry (docs/sources.md, "The clock's
+# columns"): each becomes an event with a deterministic key (docs/clock.md).
+ClockColumn = Literal[
+    "extended_due",
+    "extensions",
+    "suspended_days",
+    "evaluated",
+    "redo_count",
+    "callback",
+    "callback_at",
+]
+# The columns of an event export (one row per event, docs/sources.md "Event exports").
+EventColumn = Literal[
+    "ticket", "kind", "at", "key", "actor", "reason", "working_days", "new_due", "request", "unit"
+]
+
+
+class EventExport(Strict):
+    """An event export of this source: one row per clock event."""
+
+    columns: dict[EventColumn, str]
+    kinds: dict[str, str] = Field(
+        default_factory=dict, description="export word -> event kind (docs/clock.md)"
+    )
+
+    @model_validator(mode="after")
+    def _required(self) -> EventExport:
+        missing = [f for f in ("ticket", "kind", "at") if f not in self.columns]
+        if missing:
+            raise ValueError(f"events.columns: must map {', '.join(missing)}")
+        return self
+
+
 class SourceMapping(Strict):
     """How one kind of hotline export maps onto Duban's tickets."""
 
@@ -94,9 +127,18 @@ class SourceMapping(Strict):
     unit_by: Literal["code", "name"] = "code"
     unit_aliases: dict[str, str] = Field(default_factory=dict, description="export value -> code")
     defaults: SourceDefaults = SourceDefaults()
+    clock_columns: dict[ClockColumn, str] = Field(
+        default_factory=dict,
+        description="clock columns of the export (docs/sources.md): extended_due (延期后时限), "
+        "extensions (延期次数), suspended_days (挂起工作日), evaluated (是否纳入考核), "
+        "redo_count (重办次数), callback (回访结果) with callback_at (回访时间)",
+    )
+    events: EventExport | None = Field(default=None, description="the source's event export")
 
     @model_validator(mode="after")
     def _required(self) -> SourceMapping:
+        if ("callback" in self.clock_columns) != ("callback_at" in self.clock_columns):
+            raise ValueError("clock_columns: callback and callback_at go together")
         missing = [f for f in REQUIRED_COLUMNS if f not in self.columns]
         if missing:
             raise ValueError(f"columns: must map {', '.join(missing)}")

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from duban.clock.exports import after_import, with_events
 from duban.config import CityConfig, SourceMapping
 from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
@@ -87,6 +88,12 @@ class ImportSummary:
     bulk: bool = False  # the non-unique indexes were dropped for the load and rebuilt after
     index_rebuild_s: float = 0.0  # seconds the rebuild took (bulk mode)
     indexes_recreated: list[str] = field(default_factory=list)  # found missing before the load
+    # The clock (docs/clock.md): rewritten tickets that have events (replayed after the
+    # load), events from the export's clock columns, disagreements with decisions (kept).
+    clock_touched: list[int] = field(default_factory=list)
+    clock_recorded: int = 0
+    clock_refused: int = 0
+    clock_disagreements: int = 0
 
     def line(self) -> str:
         text = (
@@ -97,6 +104,11 @@ class ImportSummary:
             text += f" (see {self.report_path})"
         if self.bulk:
             text += f"; bulk mode: indexes rebuilt in {self.index_rebuild_s:.1f} s"
+        if self.clock_recorded or self.clock_refused or self.clock_disagreements:
+            text += (
+                f"; clock: {self.clock_recorded} events recorded, {self.clock_refused} refused, "
+                f"{self.clock_disagreements} disagreements with decisions in force (kept)"
+            )
         if self.indexes_recreated:
             text += f"; recreated missing indexes: {', '.join(self.indexes_recreated)}"
         return text
@@ -134,6 +146,15 @@ class _Report:
                         mask_personal_data(err["reason"]),
                     )
                 )
+
+    def write_clock(self, lines: list[Any]) -> None:
+        """The clock's findings (duban.clock.Refused): refused events, disagreements."""
+        self.write(
+            [BadRow(0, [{"field": "clock", "column": r.key, "value": r.item_ref,
+                         "reason": f"{r.origin_ref or ''} {r.reason}".strip()}], {})
+             for r in lines],
+            None,
+        )  # fmt: skip
 
     def close(self) -> str | None:
         if self._handle is None:
@@ -428,6 +449,12 @@ def import_tickets(
                     len(missing),
                     summary.index_rebuild_s,
                 )
+        # The import never erases a decision (docs/clock.md): the clock columns recorded as
+        # events, the rewritten tickets with events replayed, every disagreement reported.
+        clock = after_import(engine, config, path, source, summary.clock_touched)
+        summary.clock_recorded, summary.clock_refused = clock.counts()
+        summary.clock_disagreements = len(clock.disagreements)
+        report.write_clock(clock.findings())
     finally:
         summary.report_path = report.close()
         with session_scope(engine) as session:
@@ -497,6 +524,8 @@ def _store_chunk(
             # the clock rewrites for tickets with events (docs/clock.md).
             good = good.assign(base_due_at=good["due_at"])
             columns = [*HASHED, "base_due_at", "place_key", "row_hash"]
+            if changed.any():  # rewritten tickets with clock events: replayed after the load
+                summary.clock_touched += with_events(conn, source, good.loc[changed])
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
             insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)

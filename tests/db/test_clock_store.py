@@ -5,6 +5,7 @@ deadlines only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,14 @@ def test_the_store_agrees_with_replay(engine: Engine, city: CityConfig) -> None:
         event("T2", "r1", "resumed", datetime(2026, 10, 16, 9, 0)),
         event("T2", "redo1", "redo", datetime(2026, 10, 19, 9, 0), actor="callback"),
         event("T2", "ap1", "appeal_filed", datetime(2026, 10, 19, 10, 0), actor="unit"),
-        event("T2", "ap1-ok", "appeal_upheld", datetime(2026, 10, 19, 11, 0), reason="重复"),
+        event(
+            "T2",
+            "ap1-ok",
+            "appeal_upheld",
+            datetime(2026, 10, 19, 11, 0),
+            reason="重复",
+            payload={"request": "ap1"},
+        ),
     ]
     as_of = datetime(2026, 10, 20, 9, 0)
     result = record_events(engine, events, as_of=as_of, all_or_nothing=True, config=city)
@@ -174,10 +182,14 @@ def test_the_store_agrees_with_replay(engine: Engine, city: CityConfig) -> None:
         (
             [
                 event("T1", "a", "appeal_filed", NOW),
-                event("T1", "b", "appeal_upheld", NOW),
-                event("T1", "c", "appeal_rejected", NOW),
+                event("T1", "b", "appeal_upheld", NOW, payload={"request": "a"}),
+                event("T1", "c", "appeal_rejected", NOW, payload={"request": "a"}),
             ],
             "already decided",
+        ),
+        (
+            [event("T1", "a", "appeal_filed", NOW), event("T1", "b", "appeal_upheld", NOW)],
+            "name the request",
         ),
     ],
 )
@@ -220,6 +232,16 @@ def test_a_decision_names_its_request(engine: Engine, city: CityConfig) -> None:
     unnamed = event("T1", "ok", "extension_approved", NOW, payload={"working_days": 1})
     result = record_events(engine, [unnamed], as_of=NOW, all_or_nothing=True, config=city)
     assert "name the request" in result.refused[0].reason
+    unknown = event(
+        "T1", "ok", "extension_approved", NOW, payload={"working_days": 1, "request": "x"}
+    )
+    result = record_events(engine, [unknown], as_of=NOW, all_or_nothing=True, config=city)
+    assert "no pending request 'x'" in result.refused[0].reason
+    assert record_events(engine, extension()[1:], as_of=NOW, all_or_nothing=True, config=city).ok
+    twice = replace(extension()[1], key="ok-again")
+    result = record_events(engine, [twice], as_of=NOW, all_or_nothing=True, config=city)
+    assert "already decided" in result.refused[0].reason
+    assert event_count(engine) == 2
 
 
 def test_all_or_nothing_or_the_good_ones(engine: Engine, city: CityConfig) -> None:
@@ -272,3 +294,32 @@ def test_calendar_change_corrects_open_deadlines_only(
     assert set(kinds) == {"calendar_correction"} and len(kinds) == 3  # T1, T2, T3
     assert apply_clock(engine, None, as_of=NOW, config=changed) == 0
     assert event_count(engine) == 3
+
+
+def test_a_ticket_written_without_a_base_deadline_keeps_its_deadline(
+    engine: Engine, city: CityConfig
+) -> None:
+    """Rows written before base_due_at existed (or by code that sets only due_at): the
+    clock takes due_at as their base, never erases it."""
+    with session_scope(engine) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.external_id == "T1")).one()
+        ticket.base_due_at, ticket.clock_calendar = None, None
+        due = ticket.due_at
+    apply_clock(engine, None, as_of=NOW, config=city)
+    after = tickets(engine)["T1"]
+    assert after.due_at == after.base_due_at == due
+    assert after.clock_calendar == calendar_version(city.path("calendar.yaml"))
+
+
+def test_a_future_event_takes_effect_on_its_day(engine: Engine, city: CityConfig) -> None:
+    later = datetime(2026, 10, 13, 9, 0)
+    suspend = event("T1", "s", "suspended", later)
+    assert record_events(engine, [suspend], as_of=NOW, all_or_nothing=True, config=city).ok
+    assert tickets(engine)["T1"].suspended_since is None and tickets(engine)["T1"].clock_events == 1
+    apply_clock(engine, None, as_of=NOW, config=city)  # stamps T1..T3
+    # The previous run was after the event's time: nothing to replay.
+    assert apply_clock(engine, None, as_of=later, since=later, config=city) == 0
+    assert tickets(engine)["T1"].suspended_since is None
+    # The previous run was before it: the event takes effect now.
+    assert apply_clock(engine, None, as_of=later, since=NOW, config=city) == 1
+    assert tickets(engine)["T1"].suspended_since == later
