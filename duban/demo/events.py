@@ -97,7 +97,8 @@ def _story(story: str, row: Any, other_unit: str) -> Iterator[NewEvent]:
         yield _event(row, "appeal", "appeal_filed", t0 + timedelta(days=1), unit, "重复诉求")
         decision = "appeal_upheld" if story == "appeal_upheld" else "appeal_rejected"
         reason = "经核实属重复诉求，不纳入考核" if story == "appeal_upheld" else "不属于重复诉求"
-        yield _event(row, "decide", decision, t0 + timedelta(days=1, hours=2), "office", reason)
+        yield _event(row, "decide", decision, t0 + timedelta(days=1, hours=2), "office", reason,
+                     request="demo:appeal")  # fmt: skip
     elif story == "cancelled":
         yield _event(row, "cancel", "cancelled", t0 + 5 * HOUR, "office", "诉求人撤回")
     elif story == "invalidated":

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from duban.clock import NewEvent, calendar_version, record_events
-from duban.db.models import Escalation, ItemKind, Ticket, TicketStatus
+from duban.db.models import Escalation, ItemKind, Ticket
 from flows.daily import daily_report
 from flows.monthly import approve_monthly, monthly_bulletin
 from tests.clock_helpers import add_event, set_clock, ticket_id
@@ -24,35 +24,38 @@ from tests.flows.helpers import add_ticket, by_recipient, unit_ids
 # Mon 2026-10-12 (Thu Oct 8, Fri Oct 9, Sat Oct 10 调休 are working days before it).
 DAY = date(2026, 10, 12)
 OLD_DUE = datetime(2026, 10, 8, 23, 59, 59)
-NEW_DUE = datetime(2026, 10, 13, 23, 59, 59)  # the approved extension
-REDO_DUE = datetime(2026, 10, 16, 23, 59, 59)
+NEW_DUE = datetime(2026, 10, 12, 23, 59, 59)  # 3 working days later: Oct 9, 10 (调休), 12
 RESPONDED = datetime(2026, 9, 28, 10)  # in time: no ticket is yellow
 
 
-def seed(engine: Engine) -> None:
-    received = datetime(2026, 9, 28, 9)
-    for ref in ("J-LATE", "J-EXT", "J-SUSP", "J-APPEAL"):
-        add_ticket(engine, ref, "dc-jianguomen", received, OLD_DUE, base_due_at=OLD_DUE,
-                   first_response_at=RESPONDED)  # fmt: skip
-    add_event(engine, "J-EXT", "req-1", "extension_requested", datetime(2026, 10, 8, 10),
-              actor="dc-jianguomen", reason="等待产权单位提供材料")  # fmt: skip
-    add_event(engine, "J-EXT", "ok-1", "extension_approved", datetime(2026, 10, 10, 10),
-              reason="等待产权单位提供材料",
-              payload={"working_days": 2, "request": "req-1"})  # fmt: skip
-    set_clock(engine, "J-EXT", due_at=NEW_DUE, extension_count=1)
-    add_event(engine, "J-SUSP", "s-1", "suspended", datetime(2026, 10, 10, 9),
-              reason="等待法院裁定")  # fmt: skip
-    set_clock(engine, "J-SUSP", suspended_since=datetime(2026, 10, 10, 9))
-    add_event(engine, "J-APPEAL", "a-1", "appeal_filed", datetime(2026, 10, 9, 9),
-              actor="dc-jianguomen", reason="重复诉求")  # fmt: skip
-    add_event(engine, "J-APPEAL", "a-2", "appeal_upheld", datetime(2026, 10, 10, 11),
-              reason="重复诉求")  # fmt: skip
-    set_clock(engine, "J-APPEAL", evaluated=False, excluded_reason="申诉成立：重复诉求")
-    # J-REDO: closed late on Oct 1 after its round-1 steps; a dissatisfied call-back on Oct 10.
-    add_ticket(
-        engine, "J-REDO", "dc-jianguomen", datetime(2026, 9, 20, 9), REDO_DUE,
-        base_due_at=datetime(2026, 9, 28, 23, 59, 59), first_response_at=RESPONDED,
-    )  # fmt: skip
+def event(ref: str, key: str, kind: Any, at: datetime, **kw: Any) -> NewEvent:
+    return NewEvent("ticket", f"test:{ref}", key, kind, at, kw.pop("actor", "office"), **kw)
+
+
+def record(city: dict[str, Any], events: list[NewEvent], as_of: datetime) -> None:
+    """Through the clock's own validation and replay, as `duban decide` records them."""
+    result = record_events(
+        city["engine"], events, as_of=as_of, all_or_nothing=True, config=city["config"]
+    )
+    assert result.ok, [r.line() for r in result.refused]
+
+
+def add_tickets(city: dict[str, Any], refs: tuple[str, ...], **kw: Any) -> None:
+    """Tickets imported under the current calendar (no calendar correction moves them)."""
+    version = calendar_version(city["config"].path("calendar.yaml"))
+    for ref in refs:
+        values = {"base_due_at": OLD_DUE, "first_response_at": RESPONDED,
+                  "clock_calendar": version, **kw}  # fmt: skip
+        add_ticket(city["engine"], ref, "dc-jianguomen", datetime(2026, 9, 28, 9),
+                   values.pop("due_at", OLD_DUE), **values)  # fmt: skip
+
+
+def seed(city: dict[str, Any]) -> None:
+    engine = city["engine"]
+    add_tickets(city, ("J-LATE", "J-EXT", "J-SUSP", "J-APPEAL"))
+    # J-REDO: urgency 2 (3 working days); its round-1 steps were taken on the old deadline
+    add_tickets(city, ("J-REDO",), urgency=2, due_at=datetime(2026, 9, 28, 23, 59, 59),
+                base_due_at=datetime(2026, 9, 28, 23, 59, 59))  # fmt: skip
     redo = ticket_id(engine, "J-REDO")
     unit = unit_ids(engine)["dc-jianguomen"]
     with engine.begin() as conn:
@@ -66,8 +69,19 @@ def seed(engine: Engine) -> None:
                                         ("supervision", 2, date(2026, 9, 29)))
             ],
         )  # fmt: skip
-    add_event(engine, "J-REDO", "r-1", "redo", datetime(2026, 10, 10, 9), reason="回访不满意")
-    set_clock(engine, "J-REDO", ladder_round=2, redo_count=1, status=TicketStatus.open)
+    events = [
+        event("J-EXT", "req-1", "extension_requested", datetime(2026, 10, 8, 10),
+              actor="dc-jianguomen", reason="等待产权单位提供材料", origin="workbook"),
+        event("J-EXT", "ok-1", "extension_approved", datetime(2026, 10, 10, 10),
+              reason="等待产权单位提供材料", payload={"working_days": 3, "request": "req-1"}),
+        event("J-SUSP", "s-1", "suspended", datetime(2026, 10, 10, 9), reason="等待法院裁定"),
+        event("J-APPEAL", "a-1", "appeal_filed", datetime(2026, 10, 9, 9),
+              actor="dc-jianguomen", reason="重复诉求", origin="workbook"),
+        event("J-APPEAL", "a-2", "appeal_upheld", datetime(2026, 10, 10, 11), reason="重复诉求",
+              payload={"request": "a-1"}),
+        event("J-REDO", "r-1", "redo", datetime(2026, 10, 10, 9), reason="回访不满意"),
+    ]  # fmt: skip
+    record(city, events, as_of=datetime(2026, 10, 11, 12))
 
 
 def steps(engine: Engine, ref: str) -> set[tuple[int, str, date]]:
@@ -83,28 +97,33 @@ def steps(engine: Engine, ref: str) -> set[tuple[int, str, date]]:
 
 def test_the_daily_loop_reads_the_effective_clock(city: dict[str, Any]) -> None:
     engine, smtp = city["engine"], city["smtp"]
-    seed(engine)
+    seed(city)
+    with engine.connect() as conn:
+        due = dict(conn.execute(select(Ticket.external_id, Ticket.due_at)).tuples().all())
+    assert due["J-EXT"] == NEW_DUE
+    redo_due = due["J-REDO"]  # the fresh deadline: 3 working days from the redo
+    assert redo_due.date() > DAY
     daily_report(day=DAY)
 
-    # The plain late ticket is supervised; the extended one not (its new deadline is
-    # tomorrow); the suspended and the appealed ones have no step.
+    # The plain late ticket is supervised; the extended one only reminded, for its new
+    # deadline (today); the suspended and the appealed ones have no step.
     assert {s for _, s, _ in steps(engine, "J-LATE")} >= {"reminder", "supervision"}
-    assert steps(engine, "J-EXT") == set()
+    assert steps(engine, "J-EXT") == {(1, "reminder", DAY)}
     assert steps(engine, "J-SUSP") == set()
     assert steps(engine, "J-APPEAL") == set()
-    # round 1 stays recorded; round 2 waits for the fresh deadline (Oct 16)
+    # round 1 stays recorded; round 2 waits for the fresh deadline
     assert {r for r, _, _ in steps(engine, "J-REDO")} == {1}
 
     mail = by_recipient(smtp)
     [unit_mail] = mail["jianguomen@duban.example"]
     text, html = unit_mail.part("plain"), unit_mail.part("html")
-    ext_line = next(line for line in text.splitlines() if "J-EXT" in line)
-    assert "绿色" in ext_line and "红色" not in ext_line  # listed: due soon
-    assert "时限 2026-10-13" in ext_line and "原时限 2026-10-08" in ext_line
+    ext_line = next(line for line in text.splitlines() if "J-EXT [" in line)
+    assert "蓝色" in ext_line and "红色" not in ext_line
+    assert "时限 2026-10-12" in ext_line and "原时限 2026-10-08" in ext_line
     assert "批准延期：等待产权单位提供材料" in ext_line
     assert "原时限 2026-10-08" in html and "批准延期" in html
-    late_line = next(line for line in text.splitlines() if "J-LATE" in line and "红色" in line)
-    assert "原时限" not in late_line  # never moved
+    late_line = next(line for line in text.splitlines() if "J-LATE [" in line)
+    assert "红色" in late_line and "原时限" not in late_line  # never moved
     for hidden in ("J-SUSP", "J-APPEAL"):
         assert hidden not in text and hidden not in html
     assert "挂起 1" in text and "挂起工单 1 件" in html
@@ -121,24 +140,21 @@ def test_the_daily_loop_reads_the_effective_clock(city: dict[str, Any]) -> None:
     # Past the new deadline the extended ticket is supervised, from its new deadline on;
     # past the redo's deadline round 2 starts (round 1's steps untouched).
     daily_report(day=date(2026, 10, 14))
-    assert steps(engine, "J-EXT") == {
-        (1, "reminder", NEW_DUE.date()),
-        (1, "supervision", date(2026, 10, 14)),
-    }
+    assert steps(engine, "J-EXT") == {(1, "reminder", DAY), (1, "supervision", date(2026, 10, 13))}
     assert steps(engine, "J-SUSP") == set() and steps(engine, "J-APPEAL") == set()
     daily_report(day=date(2026, 10, 19))
     redo = steps(engine, "J-REDO")
     assert {(1, "reminder", date(2026, 9, 28)), (1, "supervision", date(2026, 9, 29))} <= redo
-    assert {(2, "reminder"), (2, "supervision")} <= {(r, s) for r, s, _ in redo}
-    assert all(on >= date(2026, 10, 16) for r, _, on in redo if r == 2)
+    round_2 = {s: on for r, s, on in redo if r == 2}
+    assert round_2["reminder"] == redo_due.date() and round_2["supervision"] > redo_due.date()
 
 
 def test_a_pending_request_is_listed_for_the_office(city: dict[str, Any]) -> None:
-    engine, smtp = city["engine"], city["smtp"]
-    add_ticket(engine, "J-ASK", "dc-jianguomen", datetime(2026, 10, 1, 9), OLD_DUE)
-    add_event(engine, "J-ASK", "req-9", "extension_requested", datetime(2026, 10, 8, 9),
-              actor="dc-jianguomen", reason="需协调燃气公司")  # fmt: skip
-    set_clock(engine, "J-ASK")
+    smtp = city["smtp"]
+    add_tickets(city, ("J-ASK",))
+    record(city, [event("J-ASK", "req-9", "extension_requested", datetime(2026, 10, 8, 9),
+                        actor="dc-jianguomen", reason="需协调燃气公司", origin="workbook")],
+           as_of=datetime(2026, 10, 11))  # fmt: skip
     daily_report(day=DAY)
     [office] = by_recipient(smtp)["office@duban.example"]
     pending = office.part("plain").split("待决定的申请")[1]
@@ -146,58 +162,34 @@ def test_a_pending_request_is_listed_for_the_office(city: dict[str, Any]) -> Non
     assert "J-ASK" in office.part("html").split("待决定的申请")[1]
 
 
-def test_events_recorded_through_the_clock_move_the_loops(city: dict[str, Any]) -> None:
-    """The same through `duban.clock.record_events` (validation, replay, materialisation):
-    an approved extension and a suspension resumed move the deadline the daily loop reads,
-    its ladder and its notice."""
+def test_a_resumed_suspension_moves_the_deadline_by_its_working_days(
+    city: dict[str, Any],
+) -> None:
+    """Suspended on Oct 8 and 9 (working days), resumed on Oct 10: the deadline moves two
+    working days; the ladder and the notice follow the moved deadline."""
     engine, smtp, config = city["engine"], city["smtp"], city["config"]
-    # imported under the current calendar: no calendar correction moves the base deadline
-    version = calendar_version(config.path("calendar.yaml"))
-    for ref in ("J-EXT", "J-SR", "J-LATE"):
-        add_ticket(engine, ref, "dc-jianguomen", datetime(2026, 9, 28, 9), OLD_DUE,
-                   base_due_at=OLD_DUE, first_response_at=RESPONDED,
-                   clock_calendar=version)  # fmt: skip
-
-    def event(ref: str, key: str, kind: Any, at: datetime, **kw: Any) -> NewEvent:
-        return NewEvent("ticket", f"test:{ref}", key, kind, at, kw.pop("actor", "office"), **kw)
-
+    add_tickets(city, ("J-SR", "J-LATE"))
     events = [
-        event("J-EXT", "req", "extension_requested", datetime(2026, 10, 8, 10),
-              actor="dc-jianguomen", reason="需协调供水公司", origin="workbook"),
-        event("J-EXT", "ok", "extension_approved", datetime(2026, 10, 10, 10),
-              reason="需协调供水公司", payload={"working_days": 3, "request": "req"}),
         event("J-SR", "s", "suspended", datetime(2026, 10, 8, 9), reason="等待鉴定"),
         event("J-SR", "r", "resumed", datetime(2026, 10, 10, 9), reason="鉴定完成"),
-    ]  # fmt: skip
-    result = record_events(
-        engine, events, as_of=datetime(2026, 10, 11, 12), all_or_nothing=True, config=config
-    )
-    assert result.ok, [r.line() for r in result.refused]
+    ]
+    record(city, events, as_of=datetime(2026, 10, 11, 12))
     with engine.connect() as conn:
         due = dict(conn.execute(select(Ticket.external_id, Ticket.due_at)).tuples().all())
-    # suspended on Oct 8 and 9 (working days), resumed Oct 10: two working days added
     assert due["J-SR"] == datetime.combine(
         config.calendar.add_working_days(OLD_DUE.date(), 2), OLD_DUE.time()
     )
-    assert due["J-EXT"] == datetime.combine(
-        config.calendar.add_working_days(OLD_DUE.date(), 3), OLD_DUE.time()
-    )
-    assert due["J-EXT"].date() == DAY
 
     daily_report(day=DAY)
     late = {s for _, s, _ in steps(engine, "J-LATE")}
     assert {"reminder", "supervision", "ledger"} <= late  # the old deadline's ladder
-    # reminded (blue: due today) for the new deadline only
-    assert steps(engine, "J-EXT") == {(1, "reminder", DAY)}
     # supervised from the day after the moved deadline, not the old one
     assert min(on for _, s, on in steps(engine, "J-SR") if s == "supervision") > due["J-SR"].date()
     assert "ledger" not in {s for _, s, _ in steps(engine, "J-SR")}
     [unit_mail] = by_recipient(smtp)["jianguomen@duban.example"]
-    text = unit_mail.part("plain")
-    ext = next(line for line in text.splitlines() if "J-EXT [" in line)  # the items list
-    assert "蓝色" in ext and "原时限 2026-10-08" in ext and "批准延期：需协调供水公司" in ext
-    sr = next(line for line in text.splitlines() if "J-SR [" in line)
-    assert f"时限 {due['J-SR']:%Y-%m-%d}" in sr and "恢复（挂起结束）：鉴定完成" in sr
+    sr = next(line for line in unit_mail.part("plain").splitlines() if "J-SR [" in line)
+    assert f"时限 {due['J-SR']:%Y-%m-%d}" in sr and "原时限 2026-10-08" in sr
+    assert "恢复（挂起结束）：鉴定完成" in sr
 
 
 def test_the_bulletin_drops_upheld_appeals_and_shows_the_redo_rate(city: dict[str, Any]) -> None:
