@@ -333,3 +333,62 @@ def reset(spec: BenchSpec) -> None:
             row = conn.execute(f'SELECT coalesce(max(id), 0) FROM "bench_base_{table}"').fetchone()
             conn.execute(f'DELETE FROM "{table}" WHERE id > %s', [row[0] if row else 0])
         conn.commit()
+
+
+# The supervision clock's share of the tickets (issue 13: ~1 million events in a 12-million
+# year): `set_clock_events(spec, fraction)` gives that fraction of the tickets one event
+# each — six in ten an approved extension (+2 days), two a suspension still open, two a
+# redo (round 2, +5 days) — with the clock columns `apply_clock` would leave, so that a run
+# with events and one without are measured on the same database, side by side.
+CLOCK_ORIGIN = "bench"
+
+
+def set_clock_events(spec: BenchSpec, fraction: float) -> int:
+    """Remove the bench's clock events (restoring the tickets' deadlines), then record them
+    for `fraction` of the tickets (0: none). Returns the events recorded."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"--clock-events: a fraction 0..1 (got {fraction})")
+    per_mille = round(fraction * 1000)
+    with psycopg.connect(spec.dsn) as conn:
+        conn.execute(
+            "UPDATE tickets t SET due_at = t.base_due_at, extension_count = 0, redo_count = 0, "
+            "ladder_round = 1, suspended_since = NULL, clock_events = 0 "
+            "FROM clock_events e WHERE e.origin = %s AND e.item_kind = 'ticket' "
+            "AND e.item_id = t.id",
+            [CLOCK_ORIGIN],
+        )
+        conn.execute("DELETE FROM clock_events WHERE origin = %s", [CLOCK_ORIGIN])
+        if per_mille:
+            ext, sus = per_mille * 6 // 10, per_mille * 8 // 10
+            picked = f"(mod(t.id, 1000)) < {per_mille} AND t.due_at IS NOT NULL"
+            kind = (
+                f"CASE WHEN mod(t.id, 1000) < {ext} THEN 'extension_approved' "
+                f"WHEN mod(t.id, 1000) < {sus} THEN 'suspended' ELSE 'redo' END"
+            )
+            conn.execute(
+                "INSERT INTO clock_events (item_kind, item_id, key, kind, at, actor, reason, "
+                "payload, supersedes, origin, origin_ref, recorded_at) "
+                f"SELECT 'ticket', t.id, 'bench:1', {kind}, t.received_at + interval '2 hours', "
+                "'office', 'bench', '{}', '[]', %s, NULL, now() FROM tickets t "
+                f"WHERE {picked}",
+                [CLOCK_ORIGIN],
+            )
+            conn.execute(
+                "UPDATE tickets t SET base_due_at = COALESCE(t.base_due_at, t.due_at), "
+                "clock_events = 1, "
+                f"due_at = COALESCE(t.base_due_at, t.due_at) + CASE WHEN mod(t.id, 1000) < {ext} "
+                f"THEN interval '2 days' WHEN mod(t.id, 1000) < {sus} THEN interval '0 days' "
+                "ELSE interval '5 days' END, "
+                f"extension_count = CASE WHEN mod(t.id, 1000) < {ext} THEN 1 ELSE 0 END, "
+                f"suspended_since = CASE WHEN mod(t.id, 1000) >= {ext} AND mod(t.id, 1000) < {sus} "
+                "THEN t.received_at + interval '2 hours' END, "
+                f"redo_count = CASE WHEN mod(t.id, 1000) >= {sus} THEN 1 ELSE 0 END, "
+                f"ladder_round = CASE WHEN mod(t.id, 1000) >= {sus} THEN 2 ELSE 1 END "
+                f"WHERE {picked}"
+            )
+        n = conn.execute("SELECT count(*) FROM clock_events WHERE origin = %s", [CLOCK_ORIGIN])
+        row = n.fetchone()
+        conn.commit()
+    conn.close()
+    _log(f"clock events: {row[0] if row else 0} ({fraction:.1%} of the tickets)")
+    return int(row[0]) if row else 0

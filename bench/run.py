@@ -206,9 +206,12 @@ def bench_size(
     sink: Sink,
     explain: bool,
     profile: bool = False,
+    clock_events: float = 0.0,
 ) -> dict[str, Any]:
     spec = data.spec_for(size)
     facts = data.ensure(spec)
+    # with events for a fraction of the tickets, or none (restored): run both, side by side
+    facts = {**facts, "clock_events": data.set_clock_events(spec, clock_events)}
     folder = data.BENCH_DIR / f"runs-{size}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -491,6 +494,13 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="regenerate the databases")
     parser.add_argument("--no-explain", action="store_true")
     parser.add_argument(
+        "--clock-events",
+        type=float,
+        default=0.0,
+        help="give this fraction of the tickets a clock event (issue 13: 0.083 is ~1 M of "
+        "12 M); 0, the default, removes them. Run once with and once without to compare",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="pyinstrument report of the first flow and plain run (pip install pyinstrument)",
@@ -554,7 +564,14 @@ def bench_loops(args: argparse.Namespace, sizes: list[str], loops: list[str]) ->
         for size in sizes:
             all_results.append(
                 bench_size(
-                    size, loops, args.repeat, base_env, sink, not args.no_explain, args.profile
+                    size,
+                    loops,
+                    args.repeat,
+                    base_env,
+                    sink,
+                    not args.no_explain,
+                    args.profile,
+                    args.clock_events,
                 )
             )
     finally:

@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def run_demo(
         engine, config, files.tickets_csv, "duban", settings.reports_dir, timezone=settings.timezone
     )
     step("imported the tickets: " + summary.line())
+    step("recorded the supervision clock's events: " + record_demo_events(engine, config, spec))
     engine.dispose()
 
     _use_settings(settings)
@@ -231,6 +232,18 @@ def _run_annual(end: date, step: Any) -> dict[str, Any]:
         f"{result.get('units_ranked')} ranked, {result.get('mail_sent')} e-mails"
     )
     return result
+
+
+def record_demo_events(engine: Any, config: Any, spec: Any) -> str:
+    """Every kind of clock event on the demo's last days (duban/demo/events.py), through
+    `record_events` as any source; the summary line."""
+    from duban.clock import record_events
+    from duban.demo.events import demo_events
+
+    as_of = datetime.combine(spec.start + timedelta(days=spec.days), datetime.min.time())
+    events = demo_events(engine, as_of, spec.seed)
+    result = record_events(engine, events, as_of=as_of, all_or_nothing=False, config=config)
+    return result.line()
 
 
 def _last_full_week(end: date) -> str:

@@ -34,7 +34,17 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 
 from duban.db.models import (
     Escalation,
@@ -200,8 +210,19 @@ def spot_check_failure_items(conn: Connection, year: int, limit: int) -> pd.Data
 
 
 def _steps_in_year(year: int, steps: Sequence[str]) -> ColumnElement[bool]:
+    """Steps among `steps` due in the year, but none of a ticket an upheld appeal took out of
+    the evaluation (不纳入考核, docs/clock.md)."""
+    # uncorrelated (the item lists join the tickets table themselves); the set is small
+    excluded = Ticket.__table__.alias("not_evaluated")
+    not_evaluated = and_(
+        E.item_kind == ItemKind.ticket.value,
+        E.item_id.in_(select(excluded.c.id).where(excluded.c.evaluated.is_(False))),
+    )
     return and_(
-        E.step.in_(list(steps)), E.due_on >= date(year, 1, 1), E.due_on < date(year + 1, 1, 1)
+        E.step.in_(list(steps)),
+        E.due_on >= date(year, 1, 1),
+        E.due_on < date(year + 1, 1, 1),
+        ~not_evaluated,
     )
 
 
@@ -258,7 +279,7 @@ def _recurred_tickets(year: int) -> Any:
     return (
         select(F.unit_id, F.item_id, func.max(F.recurrences).label("recurrences"))
         .select_from(LookbackFinding.__table__.join(Ticket.__table__, T.id == F.item_id))
-        .where(F.item_kind == ItemKind.ticket.value, _closed_in(year))
+        .where(F.item_kind == ItemKind.ticket.value, T.evaluated.is_(True), _closed_in(year))
         .group_by(F.unit_id, F.item_id)
         .subquery("recurred")
     )
@@ -333,7 +354,12 @@ def _old_items(
             *details,
         )
         .select_from(source)
-        .where(T.status == TicketStatus.closed.value, _closed_in(year), or_(on_ledger, late))
+        .where(
+            T.status == TicketStatus.closed.value,
+            T.evaluated.is_(True),  # an upheld appeal: out of the evaluation (docs/clock.md)
+            _closed_in(year),
+            or_(on_ledger, late),
+        )
         .subquery("old")
     )
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from duban.db.models import (
-    EXCLUDED_STATUSES,
+    ClockEvent,
     Escalation,
     ItemKind,
     PlanItemStatus,
@@ -76,8 +76,9 @@ def make_window(
 
 
 def counts_in() -> ColumnElement[bool]:
-    """Not cancelled or invalid: those are in no count of open items and on no ladder."""
-    return T.status.not_in([s.value for s in EXCLUDED_STATUSES])
+    """Not cancelled or invalid, and counted for evaluation (an upheld appeal takes a ticket
+    out): the others are in no count of open items and on no ladder (`kernel.counted`)."""
+    return k.counted()
 
 
 def open_at(w: DailyWindow) -> ColumnElement[bool]:
@@ -98,6 +99,8 @@ def colour(w: DailyWindow) -> ColumnElement[str]:
     )
     blue = or_(*(and_(T.urgency == lv, T.due_at < before) for lv, before in w.blue_before.items()))
     return case(
+        # a suspended ticket's clock is stopped: never late, no colour (docs/clock.md)
+        (k.suspended_at(w.now), literal("suspended")),
         (T.due_at < w.now, literal("red")),
         (and_(no_response, yellow), literal("yellow")),
         (blue, literal("blue")),
@@ -131,8 +134,12 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
             func.sum(case((c == "red", 1), else_=0)).label("red"),
             func.sum(case((c == "yellow", 1), else_=0)).label("yellow"),
             func.sum(case((c == "blue", 1), else_=0)).label("blue"),
+            func.sum(case((c == "suspended", 1), else_=0)).label("suspended"),
             func.sum(
-                case((and_(T.due_at >= w.now, T.due_at < w.due_soon_until), 1), else_=0)
+                case(
+                    (and_(c != "suspended", T.due_at >= w.now, T.due_at < w.due_soon_until), 1),
+                    else_=0,
+                )
             ).label("due_soon"),
             func.sum(case((T.due_at.is_(None), 1), else_=0)).label("no_deadline"),
         )
@@ -143,8 +150,8 @@ def unit_counts(conn: Connection, w: DailyWindow) -> pd.DataFrame:
         k.frame(conn, q).set_index("unit_id") for q in (new, responded, resolved, open_counts)
     ]
     counts = pd.concat(frames, axis=1).fillna(0).astype("int64")
-    for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon",
-                   "no_deadline"):  # fmt: skip
+    for column in ("new", "responded", "resolved", "open", "red", "yellow", "blue", "suspended",
+                   "due_soon", "no_deadline"):  # fmt: skip
         if column not in counts:
             counts[column] = 0
     return counts
@@ -159,6 +166,7 @@ def unit_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataF
         .where(
             Escalation.item_kind == ItemKind.ticket.value,
             Escalation.item_id == T.id,
+            Escalation.round == T.ladder_round,  # a redo starts a fresh ladder
             Escalation.due_on <= w.day,
         )
         .scalar_subquery()
@@ -167,11 +175,12 @@ def unit_items(conn: Connection, w: DailyWindow, per_unit: int = 50) -> pd.DataF
         select(
             T.id, T.unit_id, T.external_id, T.received_at, T.due_at, T.category, T.street,
             T.address, T.content, T.urgency, c, level.label("escalation_level"),
+            T.base_due_at, T.clock_events,
             func.row_number()
             .over(partition_by=T.unit_id, order_by=(T.due_at, T.id))
             .label("rank"),
         )
-        .where(open_at(w), or_(T.due_at < w.due_soon_until, c != "green"))
+        .where(open_at(w), c != "suspended", or_(T.due_at < w.due_soon_until, c != "green"))
         .subquery()
     )  # fmt: skip
     return k.frame(conn, select(ranked).where(ranked.c.rank <= per_unit))
@@ -241,19 +250,116 @@ def units(conn: Connection) -> pd.DataFrame:
     return directory_frame(conn)
 
 
+# ---------------------------------------------------------------- the supervision clock
+
+# The events that move a deadline (docs/clock.md), for "why it moved".
+MOVING_KINDS: tuple[str, ...] = (
+    "extension_approved", "resumed", "redispatched", "redo", "calendar_correction",
+)  # fmt: skip
+# Requests, and the decisions that answer them.
+REQUEST_ANSWERS: dict[str, tuple[str, ...]] = {
+    "extension_requested": ("extension_approved", "extension_refused"),
+    "appeal_filed": ("appeal_upheld", "appeal_rejected"),
+}
+_CE = ClockEvent.__table__.c
+
+
+def _ticket_events() -> Any:
+    return ClockEvent.__table__.join(
+        Ticket.__table__, and_(_CE.item_kind == ItemKind.ticket.value, T.id == _CE.item_id)
+    ).join(Unit.__table__, Unit.id == T.unit_id)
+
+
+def deadline_moves(conn: Connection, ticket_ids: list[int], now: datetime) -> pd.DataFrame:
+    """For each of `ticket_ids` with one: the latest deadline-moving event before `now`
+    (item_id, kind, at, reason) — why the current deadline differs from the original."""
+    if not ticket_ids:
+        return pd.DataFrame(columns=["item_id", "kind", "at", "reason"])
+    ranked = (
+        select(
+            _CE.item_id, _CE.kind, _CE.at, _CE.reason,
+            func.row_number()
+            .over(partition_by=_CE.item_id, order_by=(_CE.at.desc(), _CE.id.desc()))
+            .label("rank"),
+        )
+        .where(
+            _CE.item_kind == ItemKind.ticket.value, _CE.item_id.in_(ticket_ids),
+            _CE.kind.in_(MOVING_KINDS), _CE.at < now,
+        )
+        .subquery()
+    )  # fmt: skip
+    return k.frame(
+        conn,
+        select(ranked.c.item_id, ranked.c.kind, ranked.c.at, ranked.c.reason).where(
+            ranked.c.rank == 1
+        ),
+    )
+
+
+def _event_list(
+    conn: Connection, condition: ColumnElement[bool], limit: int
+) -> tuple[pd.DataFrame, int]:
+    """The ticket events matching `condition`, at most `limit` by time, and their total."""
+    stmt = (
+        select(T.external_id, Unit.name.label("unit_name"), _CE.kind, _CE.at, _CE.actor,
+               _CE.reason)
+        .select_from(_ticket_events())
+        .where(condition)
+        .order_by(_CE.at, _CE.id)
+        .limit(limit)
+    )  # fmt: skip
+    total = conn.scalar(select(func.count()).select_from(_ticket_events()).where(condition))
+    return k.frame(conn, stmt), int(total or 0)
+
+
+def clock_decisions(
+    conn: Connection, since: datetime, now: datetime, limit: int
+) -> tuple[pd.DataFrame, int]:
+    """The clock events in force that took effect in [since, now) other than requests (the
+    day's decisions: extensions approved or refused, suspensions, returns, redos, appeals
+    decided, …), at most `limit`, with their total. Columns: external_id, unit_name, kind,
+    at, actor, reason."""
+    window = and_(_CE.at >= since, _CE.at < now, _CE.kind.not_in(list(REQUEST_ANSWERS)))
+    return _event_list(conn, window, limit)
+
+
+def pending_requests(conn: Connection, now: datetime, limit: int) -> tuple[pd.DataFrame, int]:
+    """Extension requests and appeals filed before `now` that no decision of the item has
+    answered yet (none at or after the request), at most `limit`, with their total.
+    Columns: external_id, unit_name, kind, at, actor, reason."""
+    answer = ClockEvent.__table__.alias("answer")
+    answered = or_(
+        *(
+            and_(
+                _CE.kind == request,
+                exists().where(
+                    answer.c.item_kind == _CE.item_kind, answer.c.item_id == _CE.item_id,
+                    answer.c.kind.in_(answers), answer.c.at >= _CE.at, answer.c.at < now,
+                ),
+            )
+            for request, answers in REQUEST_ANSWERS.items()
+        )
+    )  # fmt: skip
+    pending = and_(_CE.kind.in_(list(REQUEST_ANSWERS)), _CE.at < now, ~answered)
+    return _event_list(conn, pending, limit)
+
+
 # ---------------------------------------------------------------- the escalation ladder
 
 
-def _applied_steps(conn: Connection, kind: ItemKind, ids_query: Any) -> dict[int, set[str]]:
-    """item id -> the steps recorded for it, for the items of `kind` among `ids_query`."""
+def _applied_steps(
+    conn: Connection, kind: ItemKind, ids_query: Any
+) -> dict[tuple[int, int], set[str]]:
+    """(item id, ladder round) -> the steps recorded for it, for the items of `kind` among
+    `ids_query`."""
     rows = conn.execute(
-        select(Escalation.item_id, Escalation.step).where(
+        select(Escalation.item_id, Escalation.round, Escalation.step).where(
             Escalation.item_kind == kind.value, Escalation.item_id.in_(ids_query)
         )
     )
-    applied: dict[int, set[str]] = {}
-    for item_id, step in rows:
-        applied.setdefault(item_id, set()).add(step)
+    applied: dict[tuple[int, int], set[str]] = {}
+    for item_id, round_, step in rows:
+        applied.setdefault((item_id, round_), set()).add(step)
     return applied
 
 
@@ -264,24 +370,31 @@ def ladder_tickets(
     received_before: datetime,
     closed_since: datetime,
     last_step: str,
-) -> tuple[list[Row[Any]], dict[int, set[str]]]:
-    """The tickets the ladder may have a step for — due before `due_before`, received before
-    `received_before`, open or closed since `closed_since`, without the `last_step` yet —
-    as (id, unit_id, due_at, closed_at, status, urgency), and the steps each has."""
+) -> tuple[list[Row[Any]], dict[tuple[int, int], set[str]]]:
+    """The tickets the ladder may have a step for — due (effective deadline) before
+    `due_before`, received before `received_before`, open or closed since `closed_since`,
+    not suspended, without the `last_step` in their current ladder round yet — as (id,
+    unit_id, due_at, closed_at, status, urgency, ladder_round), and the steps each has by
+    (id, round). A step of an earlier round stays recorded; the current round's steps
+    follow the current deadline (docs/clock.md)."""
     done_with_ladder = exists().where(
         Escalation.item_kind == ItemKind.ticket.value,
         Escalation.item_id == T.id,
         Escalation.step == last_step,
+        Escalation.round == T.ladder_round,
     )
     ticket_filter = and_(
         T.due_at < due_before,
         T.received_at < received_before,
         or_(T.status != TicketStatus.closed.value, T.closed_at >= closed_since),
         counts_in(),
+        T.suspended_since.is_(None),  # no ladder step while suspended
         ~done_with_ladder,
     )
     tickets = conn.execute(
-        select(T.id, T.unit_id, T.due_at, T.closed_at, T.status, T.urgency).where(ticket_filter)
+        select(T.id, T.unit_id, T.due_at, T.closed_at, T.status, T.urgency, T.ladder_round).where(
+            ticket_filter
+        )
     ).all()
     applied = _applied_steps(conn, ItemKind.ticket, select(T.id).where(ticket_filter))
     return list(tickets), applied
@@ -301,4 +414,4 @@ def ladder_plan_tasks(
         select(PT.id, PT.owner_unit_id, PT.due_month, PT.status, PT.completed_on).where(plan_filter)
     ).all()
     applied = _applied_steps(conn, ItemKind.plan_task, select(PT.id).where(plan_filter))
-    return list(tasks), applied
+    return list(tasks), {item: steps for (item, _), steps in applied.items()}

@@ -34,6 +34,7 @@ __all__ = [
     "add_months",
     "as_datetime",
     "count_if",
+    "counted",
     "day_of",
     "done_by",
     "frame",
@@ -44,6 +45,7 @@ __all__ = [
     "plain",
     "ratio",
     "seconds_between",
+    "suspended_at",
     "typed",
 ]
 
@@ -149,6 +151,19 @@ def done_by(status: Any, on: Any, as_of: date) -> ColumnElement[bool]:
     """Done as of the end of `as_of`: status done, completed (issued) on or before it or on an
     unrecorded date."""
     return and_(status == m.PlanItemStatus.done.value, or_(on.is_(None), on <= as_of))
+
+
+def counted() -> ColumnElement[bool]:
+    """The tickets that count: not cancelled or invalid (EXCLUDED_STATUSES) and counted for
+    evaluation (`evaluated`: an upheld appeal, 不纳入考核, takes a ticket out; docs/clock.md).
+    Every rate, ranking, open-item count, ladder and sample population reads this."""
+    return and_(T.status.not_in([s.value for s in m.EXCLUDED_STATUSES]), T.evaluated.is_(True))
+
+
+def suspended_at(now: datetime) -> ColumnElement[bool]:
+    """The ticket's clock is stopped at `now` (an open suspension, docs/clock.md): never
+    late, no colour, no ladder step."""
+    return and_(T.suspended_since.is_not(None), T.suspended_since <= now)
 
 
 # ---------------------------------------------------------------- results

@@ -80,6 +80,7 @@ def closed_in_period(criteria: LookbackCriteria) -> Select[Any]:
     """The tickets closed in the period that match the filters, with their place."""
     conditions: list[ColumnElement[bool]] = [
         T.status.in_(CLOSED_STATUSES),
+        T.evaluated.is_(True),  # an upheld appeal: out of every population (docs/clock.md)
         T.closed_at >= criteria.closed_from,
         T.closed_at < criteria.closed_until,
     ]

@@ -29,11 +29,13 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 
 from duban.config import CityConfig
 from duban.db.models import (
-    EXCLUDED_STATUSES,
+    ClockEvent,
+    ItemKind,
     PlanTask,
     Policy,
     Problem,
@@ -115,9 +117,11 @@ def rate_counts(
     denominator of 0 is missing, never 0."""
     start, end = k.as_datetime(start), k.as_datetime(end)
     received_any = and_(T.received_at >= start, T.received_at < end)
-    # Cancelled and invalid tickets count in no rate (only in `excluded`); a ticket without a
-    # deadline (due_at NULL) is never due, so never in the on-time rate (only in `no_deadline`).
-    counts_in = T.status.not_in([s.value for s in EXCLUDED_STATUSES])
+    # Cancelled and invalid tickets, and those an upheld appeal took out of the evaluation
+    # (不纳入考核), count in no rate (only in `excluded`); a ticket without a deadline (due_at
+    # NULL) is never due, so never in the on-time rate (only in `no_deadline`). `due_at` is
+    # the effective deadline (docs/clock.md).
+    counts_in = k.counted()
     received = and_(received_any, counts_in)
     due_in = and_(T.due_at >= start, T.due_at < end, counts_in)
     limit = response_limit_seconds(response_hours)
@@ -231,20 +235,168 @@ def unit_rates(
     return frame[rate_columns(by)]
 
 
+# ---------------------------------------------------------------- the clock's figures
+
+# The figures of the supervision clock per unit (docs/clock.md "The figures"), in this order
+# after `unit`: 退单率, 重办率, 一次解决率 and the extensions.
+CLOCK_COLUMNS: tuple[str, ...] = (
+    "not_evaluated", "dispatched", "returned_items", "return_rate", "closed", "redone",
+    "redo_rate", "first_time_rate", "extensions", "extended_items", "extensions_per_item",
+)  # fmt: skip
+CLOCK_RATES: tuple[str, ...] = (
+    "return_rate", "redo_rate", "first_time_rate", "extensions_per_item",
+)  # fmt: skip
+# The event kind whose presence in the period makes each figure measured (else missing).
+CLOCK_EVIDENCE: dict[str, str] = {
+    "return_rate": "returned",
+    "redo_rate": "redo",
+    "first_time_rate": "redo",
+    "extensions_per_item": "extension_approved",
+}
+CE = ClockEvent.__table__.c
+
+
+def clock_figures(conn: Connection, start: date | datetime, end: date | datetime) -> pd.DataFrame:
+    """Per unit (code): the clock's figures of `CLOCK_COLUMNS` over the tickets received in
+    [start, end) that count (`kernel.counted`; `not_evaluated`: those an upheld appeal took
+    out, shown, not counted). Definitions in docs/clock.md:
+
+    - 退单率 `return_rate` = `returned_items` / `dispatched`: the items the unit returned
+      (an accepted `returned` event whose actor is the unit's code, else the ticket's unit)
+      over the items dispatched to it (its own, and those it returned);
+    - 重办率 `redo_rate` = `redone` / `closed` and 一次解决率 `first_time_rate` = (`closed` -
+      `redone`) / `closed`: among the items the unit closed, those with at least one redo;
+    - `extensions` (approved, in force), `extended_items` (with any) and
+      `extensions_per_item` = extensions / items of the unit.
+
+    A figure is NaN (missing, never 0 %) when no ticket received in the period carries an
+    event of its kind (`CLOCK_EVIDENCE`): the data does not tell."""
+    start, end = k.as_datetime(start), k.as_datetime(end)
+    received_any = and_(T.received_at >= start, T.received_at < end)
+    received = and_(received_any, k.counted())
+    ticket_events = Ticket.__table__.join(
+        ClockEvent.__table__, and_(CE.item_kind == ItemKind.ticket.value, CE.item_id == T.id)
+    )
+    kinds = set(
+        conn.execute(
+            select(CE.kind)
+            .select_from(ticket_events)
+            .where(received, CE.kind.in_(sorted(set(CLOCK_EVIDENCE.values()))))
+            .distinct()
+        ).scalars()
+    )
+    returner = Unit.__table__.alias("returner")
+    owned = select(T.id.label("item"), T.unit_id.label("unit_id"), literal(0).label("ret")).where(
+        received
+    )
+    returns = (
+        select(
+            T.id.label("item"),
+            func.coalesce(returner.c.id, T.unit_id).label("unit_id"),
+            literal(1).label("ret"),
+        )
+        .select_from(ticket_events.outerjoin(returner, returner.c.code == CE.actor))
+        .where(received, CE.kind == "returned")
+    )
+    pairs = union_all(owned, returns).subquery("pairs")
+    per_item = (
+        select(pairs.c.item, pairs.c.unit_id, func.max(pairs.c.ret).label("ret"))
+        .group_by(pairs.c.item, pairs.c.unit_id)
+        .subquery("per_item")
+    )
+    dispatched = (
+        select(
+            per_item.c.unit_id,
+            func.count().label("dispatched"),
+            func.sum(per_item.c.ret).label("returned_items"),
+        )
+        .group_by(per_item.c.unit_id)
+        .subquery("dispatched")
+    )
+    closed = and_(received, T.closed_at.is_not(None))
+    own = (
+        select(
+            T.unit_id,
+            k.count_if(and_(received_any, T.evaluated.is_(False))).label("not_evaluated"),
+            k.count_if(received).label("items"),
+            k.count_if(closed).label("closed"),
+            k.count_if(and_(closed, T.redo_count > 0)).label("redone"),
+            func.coalesce(func.sum(case((received, T.extension_count), else_=0)), 0).label(
+                "extensions"
+            ),
+            k.count_if(and_(received, T.extension_count > 0)).label("extended_items"),
+        )
+        .where(received_any)
+        .group_by(T.unit_id)
+        .subquery("own")
+    )
+    own_counts = ("not_evaluated", "items", "closed", "redone", "extensions", "extended_items")
+    n = {name: func.coalesce(own.c[name], 0) for name in own_counts}
+    d = {name: func.coalesce(dispatched.c[name], 0) for name in ("dispatched", "returned_items")}
+    stmt = (
+        select(
+            U.code.label("unit"),
+            n["not_evaluated"].label("not_evaluated"),
+            d["dispatched"].label("dispatched"),
+            d["returned_items"].label("returned_items"),
+            k.ratio(d["returned_items"], d["dispatched"]).label("return_rate"),
+            n["closed"].label("closed"),
+            n["redone"].label("redone"),
+            k.ratio(n["redone"], n["closed"]).label("redo_rate"),
+            k.ratio(n["closed"] - n["redone"], n["closed"]).label("first_time_rate"),
+            n["extensions"].label("extensions"),
+            n["extended_items"].label("extended_items"),
+            k.ratio(n["extensions"], n["items"]).label("extensions_per_item"),
+        )
+        .select_from(
+            Unit.__table__.outerjoin(own, own.c.unit_id == U.id).outerjoin(
+                dispatched, dispatched.c.unit_id == U.id
+            )
+        )
+        .where(or_(own.c.unit_id.is_not(None), dispatched.c.unit_id.is_not(None)))
+        .order_by(k.ordered(conn, U.code))
+    )
+    frame = k.typed(
+        k.frame(conn, stmt),
+        ints=tuple(c for c in CLOCK_COLUMNS if c not in CLOCK_RATES),
+        floats=CLOCK_RATES,
+    )
+    for rate, kind in CLOCK_EVIDENCE.items():
+        if kind not in kinds:
+            frame[rate] = float("nan")
+    return frame[["unit", *CLOCK_COLUMNS]]
+
+
 def metrics_frame(
     engine: Engine, config: CityConfig, by: str, date_from: date, date_to: date
 ) -> pd.DataFrame:
     """The three rates and their counts per `by` (unit, problem, category, district, street)
-    for the days date_from..date_to (both included)."""
+    for the days date_from..date_to (both included); by unit also the clock's figures
+    (`CLOCK_COLUMNS`, `clock_figures`)."""
     if by not in BY_VALUES:
         raise ValueError(f"--by: must be one of {', '.join(BY_VALUES)} (got {by!r})")
     start, end = period(date_from, date_to)
     response_hours = {lv.level: lv.response_hours for lv in config.urgency.levels}
     weight = config.metrics.basically_satisfied_weight
     with engine.connect() as conn:
-        return unit_rates(
+        rates = unit_rates(
             conn, start, end, response_hours, weight, by=by, lacking=config.sources_lacking
         )
+        if by != "unit":
+            return rates
+        return with_clock_figures(rates, clock_figures(conn, start, end))
+
+
+def with_clock_figures(rates: pd.DataFrame, clock: pd.DataFrame) -> pd.DataFrame:
+    """`unit_rates(by="unit")` with the clock's figures of each unit appended (0 items, a
+    missing rate, for a unit the clock has no row for)."""
+    out = rates.merge(clock, on="unit", how="left")
+    for column in CLOCK_COLUMNS:
+        if column in CLOCK_RATES:
+            out[column] = out[column].astype("float64")
+        else:
+            out[column] = out[column].fillna(0).astype("int64")
+    return out
 
 
 # ---------------------------------------------------------------- problem volumes

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, String, cast, func, null, or_, select, union_all
+from sqlalchemy import Connection, String, and_, cast, func, null, or_, select, union_all
 
 from duban.db.models import ItemKind, PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries import kernel as k
@@ -94,7 +94,8 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
 
     tickets = branch(
         ItemKind.ticket, Ticket.__table__, T.external_id, cast(null(), String), T.category,
-        or_(T.closed_at.is_(None), T.closed_at >= end_of_day),
+        # an upheld appeal (不纳入考核) takes a ticket off the ledger (docs/clock.md)
+        and_(or_(T.closed_at.is_(None), T.closed_at >= end_of_day), T.evaluated.is_(True)),
     )  # fmt: skip
     tasks = branch(
         ItemKind.plan_task, PlanTask.__table__, PT.code, problem.c.code, PT.title,

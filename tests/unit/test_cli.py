@@ -76,7 +76,10 @@ def test_metrics_prints_the_documented_csv(
     assert header.split(",")[:3] == ["unit", "unit_name", "kind"]
     assert header.endswith(
         "tickets,responded_in_time,response_rate,due,closed_on_time,on_time_rate,resolved,"
-        "resolution_rate,rated,satisfied,satisfaction_rate,returned,excluded,no_deadline"
+        "resolution_rate,rated,satisfied,satisfaction_rate,returned,excluded,no_deadline,"
+        # the supervision clock's figures (docs/clock.md "The figures")
+        "not_evaluated,dispatched,returned_items,return_rate,closed,redone,redo_rate,"
+        "first_time_rate,extensions,extended_items,extensions_per_item"
     )
 
 

@@ -2,10 +2,10 @@
 
 The rules (which step is due when) are in duban.rules.ladder; this module finds the
 candidates with SQL, asks the rules, and records new steps with INSERT … ON CONFLICT DO
-NOTHING on (item_kind, item_id, step), so that a re-run or a parallel run never records a
-step twice; a run reports as new only the steps its own INSERT returned (RETURNING). A run
-after missed days catches up: every step that became due meanwhile, in order, with the
-working day it became due (`due_on`).
+NOTHING on (item_kind, item_id, step, round), so that a re-run or a parallel run never
+records a step twice; a run reports as new only the steps its own INSERT returned
+(RETURNING). A run after missed days catches up: every step that became due meanwhile, in
+order, with the working day it became due (`due_on`).
 """
 
 from __future__ import annotations
@@ -79,19 +79,20 @@ def apply_escalations(
 
     rows: list[dict[str, Any]] = []
     with engine.connect() as conn:
-        tickets, applied = q.ladder_tickets(
+        tickets, ticket_steps = q.ladder_tickets(
             conn,
             due_before=datetime.combine(latest_deadline + timedelta(days=1), time()),
             received_before=datetime.combine(day + timedelta(days=1), time()),
             closed_since=closed_since,
             last_step=last_step,
         )
-        for item_id, unit_id, due_at, closed_at, status, urgency in tickets:
+        for item_id, unit_id, due_at, closed_at, status, urgency, round_ in tickets:
+            # the effective deadline (docs/clock.md): steps of this round wait for it
             closed_on = closed_at.date() if status == TicketStatus.closed and closed_at else None
-            done_steps = frozenset(applied.get(item_id, ()))
+            done_steps = frozenset(ticket_steps.get((item_id, round_), ()))
             blue = ladder.warnings.blue_days(urgency)
             for due in due_steps(due_at.date(), closed_on, done_steps, blue):
-                rows.append(_row(ItemKind.ticket, item_id, unit_id, due, now))
+                rows.append(_row(ItemKind.ticket, item_id, unit_id, due, now, round_))
         result.candidates += len(tickets)
 
         tasks, applied = q.ladder_plan_tasks(
@@ -126,7 +127,9 @@ def apply_escalations(
 LADDER_KEY = ["item_kind", "item_id", "step", "round"]
 
 
-def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) -> dict[str, Any]:
+def _row(
+    kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime, round_: int = 1
+) -> dict[str, Any]:
     return {
         "item_kind": kind.value,
         "item_id": item_id,
@@ -136,5 +139,5 @@ def _row(kind: ItemKind, item_id: int, unit_id: int, due: Any, now: datetime) ->
         "due_on": due.due_on,
         "applied_at": now,
         "reason": due.reason,
-        "round": 1,
+        "round": round_,  # escalations.round = tickets.ladder_round
     }

@@ -28,6 +28,14 @@ COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "�
 STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
 LIST_LIMIT = 50
 LEDGER_SHOWN = 20  # new ledger entries the office digest lists; all of them are attached
+# The clock's event kinds (docs/clock.md) as notices name them.
+EVENT_NAMES = {
+    "calendar_correction": "日历更正", "extension_requested": "申请延期",
+    "extension_approved": "批准延期", "extension_refused": "不予延期", "suspended": "挂起",
+    "resumed": "恢复（挂起结束）", "returned": "退单", "redispatched": "重新派单", "redo": "重办",
+    "appeal_filed": "提出申诉", "appeal_upheld": "申诉成立（不纳入考核）",
+    "appeal_rejected": "申诉不成立", "cancelled": "作废", "invalidated": "无效",
+}  # fmt: skip
 
 
 @dataclass
@@ -44,6 +52,13 @@ class DailySnapshot:
     # Exact counts by status (pending, failed, refused, parked) of what `undelivered` lists.
     undelivered_counts: dict[str, int] = field(default_factory=dict)
     catch_up_days: list[date] = field(default_factory=list)
+    # The supervision clock (docs/clock.md): why a listed item's deadline moved (by ticket
+    # id), the day's decisions and the requests still pending, each with its total.
+    moves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions_total: int = 0
+    pending: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pending_total: int = 0
 
 
 def make_daily_window(config: CityConfig, day: date, since_day: date) -> q.DailyWindow:
@@ -71,17 +86,26 @@ def measure_daily(
 ) -> DailySnapshot:
     window = make_daily_window(config, day, since_day)
     with engine.connect() as conn:
+        items = q.unit_items(conn, window, LIST_LIMIT)
+        touched = items[items["clock_events"] > 0] if len(items) else items
+        decisions, decisions_total = q.clock_decisions(conn, window.since, window.now, 200)
+        pending, pending_total = q.pending_requests(conn, window.now, 200)
         return DailySnapshot(
             window=window,
             since_day=since_day,
             counts=q.unit_counts(conn, window),
-            items=q.unit_items(conn, window, LIST_LIMIT),
+            items=items,
             new_items=q.new_items(conn, window, LIST_LIMIT),
             plan_tasks=q.plan_tasks_this_month(conn, window),
             escalations=q.escalations_in_window(conn, since_day, day, recorded_since),
             units=q.units(conn),
             undelivered=undelivered(conn),
             undelivered_counts=qn.undelivered_counts(conn),
+            moves=q.deadline_moves(conn, [int(i) for i in touched.get("id", [])], window.now),
+            decisions=decisions,
+            decisions_total=decisions_total,
+            pending=pending,
+            pending_total=pending_total,
         )
 
 
@@ -120,17 +144,39 @@ def _rows_by(frame: pd.DataFrame, key: Callable[[Any], Any]) -> dict[Any, list[A
     return groups
 
 
-DAILY_COUNTS = ("new", "responded", "resolved", "open", "red", "yellow", "blue", "due_soon",
-                "no_deadline")  # fmt: skip
+DAILY_COUNTS = ("new", "responded", "resolved", "open", "red", "yellow", "blue", "suspended",
+                "due_soon", "no_deadline")  # fmt: skip
+
+
+def _optional(value: Any) -> Any:
+    return None if value is None or pd.isna(value) else value
+
+
+def moved_because(row: Any, moves: dict[int, Any]) -> str:
+    """ "批准延期：<reason>" for an item whose current deadline is not the original one (the
+    latest deadline-moving event), else ""."""
+    base, due = _optional(getattr(row, "base_due_at", None)), _optional(row.due_at)
+    if getattr(row, "clock_events", 0) in (0, None) or base == due:
+        return ""
+    move = moves.get(int(row.id))
+    if move is None:
+        return "期限已调整"
+    name = EVENT_NAMES.get(str(move.kind), str(move.kind))
+    reason = mask_personal_data(str(move.reason or "")).strip()
+    return f"{name}：{reason}" if reason else name
 
 
 def _ticket_rows(
-    rows: Iterable[Any], step_names: dict[int, str], text_limit: int
+    rows: Iterable[Any],
+    step_names: dict[int, str],
+    text_limit: int,
+    moves: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         level = getattr(row, "escalation_level", None)
         colour = getattr(row, "colour", "green")
+        moved = moved_because(row, moves or {})
         out.append(
             {
                 "external_id": row.external_id,
@@ -142,6 +188,9 @@ def _ticket_rows(
                 "colour": colour,
                 "colour_name": COLOUR_NAMES.get(colour, colour),
                 "escalation": "" if level is None or pd.isna(level) else step_names[int(level)],
+                # the original deadline and why it moved, when the clock moved it
+                "base_due_at": _optional(getattr(row, "base_due_at", None)) if moved else None,
+                "moved": moved,
             }
         )
     return out
@@ -206,6 +255,7 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
         return supervisor_by_unit.get(int(row.unit_id))
 
     items_of = _rows_by(snap.items, by_unit)
+    moves = {int(r.item_id): r for r in snap.moves.itertuples(index=False)}
     new_items_of = _rows_by(snap.new_items, by_unit)
     tasks_of = _rows_by(snap.plan_tasks, by_unit)
     steps_of = _rows_by(own_steps, by_unit)
@@ -236,7 +286,7 @@ def unit_contexts(config: CityConfig, snap: DailySnapshot) -> dict[int, dict[str
             "unit": {"code": unit["code"], "name": unit["name"]},
             "emails": list(unit["emails"] or []),
             "counts": {k: int(v) for k, v in counts.items()},
-            "items": _ticket_rows(items, step_names, config.mail.max_citizen_text),
+            "items": _ticket_rows(items, step_names, config.mail.max_citizen_text, moves),
             "items_total": int(counts["red"] + counts["yellow"] + counts["blue"]) or len(items),
             "new_items": _ticket_rows(new_items, step_names, config.mail.max_citizen_text),
             "plan_tasks": [
@@ -383,4 +433,25 @@ def office_context(
             len(unreachable),
             sum(snap.undelivered_counts.values()),
         ),
+        "decisions": _event_rows(snap.decisions),
+        "decisions_total": snap.decisions_total,
+        "pending": _event_rows(snap.pending),
+        "pending_total": snap.pending_total,
     }
+
+
+def _event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Clock events for the office digest (the day's decisions, the pending requests)."""
+    if not len(frame):
+        return []
+    return [
+        {
+            "external_id": row.external_id,
+            "unit_name": row.unit_name,
+            "kind": EVENT_NAMES.get(str(row.kind), str(row.kind)),
+            "at": row.at,
+            "actor": mask_personal_data(str(row.actor or "")),
+            "reason": mask_personal_data(str(row.reason or "")),
+        }
+        for row in frame.itertuples(index=False)
+    ]

@@ -223,6 +223,32 @@ def _records(frame: pd.DataFrame, limit: int | None = None) -> list[dict[str, An
     ]
 
 
+def _clock_rows(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """The clock's figures of each unit with tickets (docs/clock.md "The figures"): 退单率,
+    重办率, 一次解决率, extensions (None where the month's data carries no such events) and
+    the tickets an upheld appeal took out of the rates and the ranking."""
+    if "return_rate" not in rates:
+        return []
+    shown = rates[(rates["tickets"] > 0) | (rates["not_evaluated"] > 0)]
+    out = []
+    for row in _records(shown):
+        measured = row["extensions_per_item"] is not None
+        out.append({
+            "name": row["unit_name"], "not_evaluated": int(row["not_evaluated"]),
+            "return_rate": row["return_rate"], "redo_rate": row["redo_rate"],
+            "first_time_rate": row["first_time_rate"],
+            "extensions": int(row["extensions"]) if measured else None,
+            "extended_items": int(row["extended_items"]) if measured else None,
+        })  # fmt: skip
+    figures = ("return_rate", "redo_rate", "first_time_rate", "extensions")
+    # nothing to say when the month's data has no clock events and no ticket is excluded
+    if not any(r[f] is not None for r in out for f in figures) and not any(
+        r["not_evaluated"] for r in out
+    ):
+        return []
+    return out
+
+
 def _plan_totals(plan: pd.DataFrame) -> dict[str, Any]:
     names = ("tasks", "tasks_due", "tasks_done", "tasks_done_due", "policies", "policies_issued")
     sums = {c: int(plan[c].sum()) if len(plan) else 0 for c in names}
@@ -266,6 +292,7 @@ def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dic
         "rate_keys": list(RATES),
         "rate_notes": [n.text for n in snap.rate_notes],
         "groups": _groups(snap),
+        "clock": _clock_rows(snap.rates),
         "volumes": _records(snap.volumes),
         "plan": _records(snap.plan),
         "plan_totals": _plan_totals(snap.plan),
