@@ -138,7 +138,9 @@ def run_loop(loop: str, mode: str, recorder: Recorder) -> dict[str, Any]:
     module, flow_obj = _flow_module(loop)
     if mode == "plain":
         _unprefect(module, recorder)
-        call = flow_obj.fn
+        from flows.parameters import plain_defaults
+
+        call = functools.partial(flow_obj.fn, **plain_defaults(flow_obj.fn))
     else:
         _time_tasks(module, recorder)
         call = flow_obj

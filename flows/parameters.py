@@ -32,12 +32,27 @@ __all__ = [
     "Week",
     "Year",
     "described",
+    "plain_defaults",
 ]
 
 
 def described(default: Any, title: str, description: str, **schema: Any) -> Any:
     """A parameter's default with its form title and description (and extra JSON schema)."""
     return Field(default, description=description, json_schema_extra={"title": title, **schema})
+
+
+def plain_defaults(fn: Any) -> dict[str, Any]:
+    """The defaults of `fn`'s `described` parameters as values, for a call that bypasses
+    Prefect (a flow's `.fn`): Prefect resolves them when it runs a flow, Python does not."""
+    import inspect
+
+    from pydantic.fields import FieldInfo
+
+    return {
+        name: p.default.default
+        for name, p in inspect.signature(fn).parameters.items()
+        if isinstance(p.default, FieldInfo)
+    }
 
 
 def _text(pattern: str, example: str) -> WithJsonSchema:
