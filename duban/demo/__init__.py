@@ -189,7 +189,7 @@ def _run_loops(
     if looked_back.get("archive"):
         print(f"  look-back: {looked_back['archive']}/office-findings.html")
     if evaluated:
-        print(f"  annual:   {evaluated['archive']}/ (the annual summary and scores.csv)")
+        print(f"  annual:   {evaluated['archive']}/ (the annual summary and 评分.csv)")
     home = os.environ.get("PREFECT_HOME", "~/.prefect")
     print(f"  Prefect:  {home} (PREFECT_HOME: the runs and artifacts)")
 
