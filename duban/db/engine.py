@@ -90,6 +90,14 @@ def drop_schema(engine: Engine) -> None:
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
+def _insert_skipping(conn: Any, table: Any, keys: list[str]) -> Any:
+    """INSERT … ON CONFLICT (`keys`) DO NOTHING, in the connection's dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
 def insert_ignore(
     conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str], batch: int = 5000
 ) -> int:
@@ -98,10 +106,7 @@ def insert_ignore(
     driver reports it (executemany does not on every driver: count when it matters)."""
     if not rows:
         return 0
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+    stmt = _insert_skipping(conn, table, keys)
     inserted = 0
     for start in range(0, len(rows), batch):
         result = conn.execute(stmt, rows[start : start + batch])
@@ -109,7 +114,7 @@ def insert_ignore(
     return inserted
 
 
-def insert_new(
+def insert_returning(
     conn: Any, table: Any, rows: list[dict[str, Any]], keys: list[str], batch: int = 5000
 ) -> list[tuple[Any, ...]]:
     """As `insert_ignore`, but returns the `keys` of the rows this statement itself inserted
@@ -117,14 +122,7 @@ def insert_new(
     existed, or that a concurrent transaction inserted first, is not among them."""
     if not rows:
         return []
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        dialect_insert(table)
-        .on_conflict_do_nothing(index_elements=keys)
-        .returning(*(table.c[k] for k in keys))
-    )
+    stmt = _insert_skipping(conn, table, keys).returning(*(table.c[k] for k in keys))
     inserted: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), batch):
         inserted += [tuple(r) for r in conn.execute(stmt, rows[start : start + batch])]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from duban.config import CityConfig
-from duban.db import insert_new
+from duban.db import insert_returning
 from duban.db.models import Escalation, ItemKind, PlanItemStatus, TicketStatus
 from duban.queries import daily as q
 from duban.rules.ladder import steps_to_apply
@@ -113,7 +113,7 @@ def apply_escalations(
     result.new_steps = rows
     if not dry_run and rows:
         with engine.begin() as conn:
-            inserted = insert_new(conn, Escalation.__table__, rows, LADDER_KEY)
+            inserted = insert_returning(conn, Escalation.__table__, rows, LADDER_KEY)
         # Only what this run recorded: a concurrent run may have recorded some steps first.
         mine = {(getattr(kind, "value", kind), int(item), step, int(round_))
                 for kind, item, step, round_ in inserted}  # fmt: skip
