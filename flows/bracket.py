@@ -260,7 +260,9 @@ def artifact(
     )
     create_markdown_artifact(key=key, markdown=markdown, description=md(description))
     create_table_artifact(
-        key=f"{key}-figures", table=figures_table(summary, skip), description=f"{title} 关键数据"
+        key=f"{key}-figures",
+        table=figures_table(summary, skip),
+        description=md(f"{title} 关键数据"),
     )
 
 
