@@ -138,9 +138,7 @@ def run_loop(loop: str, mode: str, recorder: Recorder) -> dict[str, Any]:
     module, flow_obj = _flow_module(loop)
     if mode == "plain":
         _unprefect(module, recorder)
-        from flows.parameters import plain_defaults
-
-        call = functools.partial(flow_obj.fn, **plain_defaults(flow_obj.fn))
+        call = flow_obj.fn
     else:
         _time_tasks(module, recorder)
         call = flow_obj

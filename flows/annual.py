@@ -31,7 +31,7 @@ from flows.bracket import (
     md,
     rows_table,
 )
-from flows.parameters import DRY_RUN, YEAR, Year
+from flows.parameters import DryRun, Year
 from tasks.annual import keep_record, measure, recorded_notices, render_annual, write_scores
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
@@ -44,7 +44,7 @@ FLOW_NAME = "annual-evaluation"
     description="年终考评: score and rank every unit for the year; summary and breakdowns",
     on_failure=[notify_admins],
 )
-def annual_evaluation(year: Year = YEAR, dry_run: bool = DRY_RUN) -> dict[str, Any]:
+def annual_evaluation(year: Year = None, dry_run: DryRun = False) -> dict[str, Any]:
     """Evaluate `year` (e.g. 2026) and send the annual summary and the units' breakdowns.
 
     year: default — the year before today's in the city's time zone, as a scheduled run on

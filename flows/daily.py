@@ -18,7 +18,7 @@ from duban.db.runs import first_started, last_completed_day
 from duban.rules.ladder import catch_up_days, is_send_day
 from duban.rules.warnings import working_day_on_or_before
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys, skipped_state
-from flows.parameters import DAY, DRY_RUN, Day
+from flows.parameters import Day, DryRun
 from tasks.clock import refresh_clock
 from tasks.daily import escalate, measure, render_daily
 from tasks.deliver import deliver
@@ -32,7 +32,7 @@ LOOP = "daily"
     description="日报告: escalate what is late; tell each unit what it owes",
     on_failure=[notify_admins],
 )
-def daily_report(day: Day = DAY, dry_run: bool = DRY_RUN) -> dict[str, Any]:
+def daily_report(day: Day = None, dry_run: DryRun = False) -> dict[str, Any]:
     """Run the daily report for `day` (default: today in the city's time zone).
 
     dry_run: render and archive the notices under reports/dry-run without recording

@@ -9,25 +9,27 @@ run again reopens nothing again and sends nothing new. Definitions: docs/lookbac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
 
 from duban.context import load_context
 from duban.loops.lookback.findings import LOOP, LookbackRequest, LookbackSnapshot, check_request
 from flows.bracket import artifact, loop_run, mail_keys, rows_table, table
-from flows.parameters import described
+from flows.parameters import form
 from tasks.deliver import deliver
 from tasks.lookback import find_recurrences, render_lookback, reopen, summary_of
 from tasks.notify import notify_admins
 
 ARTIFACT_ROWS = 20
-REQUEST = described(
-    ...,
-    "回头看请求 Look-back request",
-    "Which closed tickets to revisit and what counts as a recurrence (each field below "
-    "explains itself). 回头看的范围与复发判定。",
-)
+RequestForm = Annotated[
+    LookbackRequest,
+    form(
+        "回头看请求 Look-back request",
+        "Which closed tickets to revisit and what counts as a recurrence (each field below "
+        "explains itself). 回头看的范围与复发判定。",
+    ),
+]
 
 
 @flow(
@@ -35,7 +37,7 @@ REQUEST = described(
     description="回头看: find closed tickets whose problem came back",
     on_failure=[notify_admins],
 )
-def lookback(request: LookbackRequest = REQUEST) -> dict[str, Any]:
+def lookback(request: RequestForm) -> dict[str, Any]:
     """Revisit the tickets closed from `request.closed_from` to `request.closed_to`."""
     check_request(request)  # the UI's form does not run the model's validators
     ctx = load_context()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -59,7 +59,7 @@ from flows.bracket import (
     md,
     skipped_state,
 )
-from flows.parameters import DRY_RUN, MONTH, Month, OptionalFlag, described
+from flows.parameters import DryRun, Month, OptionalFlag, form
 from tasks.monthly import (
     approve_and_deliver,
     check_published,
@@ -101,36 +101,41 @@ class BulletinApproval(RunInput):
         return self.decision == APPROVE
 
 
-WAIT_FOR_APPROVAL = described(
-    None,
-    "等待审批 Wait for approval",
-    "Pause this run until the approval form (Resume) is submitted. Default: on when run "
-    "from a deployment, off on the command line (approve with `duban approve monthly`). "
-    "暂停运行，等待审批表单；默认：部署运行时等待。",
-)
-
-APPROVAL_TIMEOUT_HOURS = described(
-    72.0,
-    "审批时限（小时） Approval timeout (hours)",
-    "After this many hours without a decision the run ends and the drafts stay. "
-    "超过时限未审批则结束运行，草稿保留。",
-    exclusiveMinimum=0,
-)
-
-APPROVAL_POLL_SECONDS = described(
-    10,
-    "检查间隔（秒） Poll interval (seconds)",
-    "How often the paused run checks for the decision. 暂停期间检查审批结果的间隔。",
-    minimum=1,
-)
-
-CORRECT = described(
-    False,
-    "更正 Correct",
-    "For a published month whose figures have changed since: draft a correction (更正) of "
-    "every changed figure, held for approval like the bulletin. "
-    "已发布月份数据变化时起草更正通报。",
-)
+WaitForApproval = Annotated[
+    OptionalFlag,
+    form(
+        "等待审批 Wait for approval",
+        "Pause this run until the approval form (Resume) is submitted. Default: on when run "
+        "from a deployment, off on the command line (approve with `duban approve monthly`). "
+        "暂停运行，等待审批表单；默认：部署运行时等待。",
+    ),
+]
+ApprovalTimeoutHours = Annotated[
+    float,
+    form(
+        "审批时限（小时） Approval timeout (hours)",
+        "After this many hours without a decision the run ends and the drafts stay. "
+        "超过时限未审批则结束运行，草稿保留。",
+        exclusiveMinimum=0,
+    ),
+]
+ApprovalPollSeconds = Annotated[
+    int,
+    form(
+        "检查间隔（秒） Poll interval (seconds)",
+        "How often the paused run checks for the decision. 暂停期间检查审批结果的间隔。",
+        minimum=1,
+    ),
+]
+Correct = Annotated[
+    bool,
+    form(
+        "更正 Correct",
+        "For a published month whose figures have changed since: draft a correction (更正) "
+        "of every changed figure, held for approval like the bulletin. "
+        "已发布月份数据变化时起草更正通报。",
+    ),
+]
 
 
 @flow(
@@ -139,12 +144,12 @@ CORRECT = described(
     on_failure=[notify_admins],
 )
 def monthly_bulletin(
-    month: Month = MONTH,
-    dry_run: bool = DRY_RUN,
-    wait_for_approval: OptionalFlag = WAIT_FOR_APPROVAL,
-    approval_timeout_hours: float = APPROVAL_TIMEOUT_HOURS,
-    approval_poll_seconds: int = APPROVAL_POLL_SECONDS,
-    correct: bool = CORRECT,
+    month: Month = None,
+    dry_run: DryRun = False,
+    wait_for_approval: WaitForApproval = None,
+    approval_timeout_hours: ApprovalTimeoutHours = 72.0,
+    approval_poll_seconds: ApprovalPollSeconds = 10,
+    correct: Correct = False,
 ) -> dict[str, Any]:
     """Render the bulletin of `month` ("YYYY-MM") as drafts, then wait for approval or not.
 

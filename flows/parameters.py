@@ -6,7 +6,12 @@ JSON schema the form renders as one plain field: a date picker, a text box with 
 a number, a toggle — never "str | None" with a "Property is type None" branch. Left empty,
 a period parameter means "the period a scheduled run is due for" (the flow's docstring).
 
-    def weekly_analysis(week: Week = WEEK, dry_run: bool = DRY_RUN) -> ...
+    def weekly_analysis(week: Week = None, dry_run: DryRun = False) -> ...
+
+A parameter's type carries its form (title, description, JSON schema) in `Annotated`
+metadata; its default is a plain Python default, so a flow's `.fn` called without Prefect
+(bench/loops.py's plain mode, a test) gets the same defaults a flow run does. (A pydantic
+`Field(default)` as the default would reach such a call as a FieldInfo object.)
 
 The form does not run the checks: the flows parse every value themselves (duban.periods).
 """
@@ -17,42 +22,25 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
+from pydantic.fields import FieldInfo
 
 __all__ = [
-    "DAY",
-    "DRY_RUN",
-    "MONTH",
-    "QUARTER",
-    "WEEK",
-    "YEAR",
     "Day",
+    "DayValue",
+    "DryRun",
     "Month",
     "OptionalFlag",
     "Quarter",
     "Week",
     "Year",
-    "described",
-    "plain_defaults",
+    "form",
 ]
 
 
-def described(default: Any, title: str, description: str, **schema: Any) -> Any:
-    """A parameter's default with its form title and description (and extra JSON schema)."""
-    return Field(default, description=description, json_schema_extra={"title": title, **schema})
-
-
-def plain_defaults(fn: Any) -> dict[str, Any]:
-    """The defaults of `fn`'s `described` parameters as values, for a call that bypasses
-    Prefect (a flow's `.fn`): Prefect resolves them when it runs a flow, Python does not."""
-    import inspect
-
-    from pydantic.fields import FieldInfo
-
-    return {
-        name: p.default.default
-        for name, p in inspect.signature(fn).parameters.items()
-        if isinstance(p.default, FieldInfo)
-    }
+def form(title: str, description: str, **schema: Any) -> FieldInfo:
+    """The form of a parameter, as `Annotated` metadata: its title, description and extra
+    JSON schema (`minimum=1`…) — not its default, which the signature gives."""
+    return Field(json_schema_extra={"title": title, "description": description, **schema})
 
 
 def _text(pattern: str, example: str) -> WithJsonSchema:
@@ -60,49 +48,61 @@ def _text(pattern: str, example: str) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "pattern": pattern, "examples": [example]})
 
 
-Day = Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})]
-Week = Annotated[str | None, _text(r"^$|^\d{4}-W\d{2}$", "2026-W45")]
-Month = Annotated[str | None, _text(r"^$|^\d{4}-\d{2}$", "2026-10")]
-Quarter = Annotated[str | None, _text(r"^$|^\d{4}-Q[1-4]$", "2026-Q3")]
-Year = Annotated[int | None, WithJsonSchema({"type": "integer", "minimum": 2000})]
+DayValue = Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})]
 OptionalFlag = Annotated[bool | None, WithJsonSchema({"type": "boolean"})]
 
-DRY_RUN = described(
-    False,
-    "试运行 Dry run",
-    "Render and archive the notices under reports/dry-run; record nothing and send nothing. "
-    "只生成并存档（reports/dry-run），不记录、不发送。",
-)
-DAY = described(
-    None,
-    "日期 Day",
-    "The day to report on. Empty: today in the city's time zone (a scheduled run). "
-    "报告日期；留空为本市今天（定时运行）。",
-)
-WEEK = described(
-    None,
-    "周次 ISO week",
-    "ISO week as YYYY-Www, e.g. 2026-W45. Empty: the week before this one (a scheduled "
-    "Monday run). 周次（如 2026-W45）；留空为上一周。",
-)
-MONTH = described(
-    None,
-    "月份 Month",
-    "The month as YYYY-MM, e.g. 2026-10. Empty: the month before this one, on the first "
-    "working day of a month only (a scheduled run; on other days it is skipped). "
-    "月份（如 2026-10）；留空为上月，仅在每月第一个工作日运行，其他日期跳过。",
-)
-QUARTER = described(
-    None,
-    "季度 Quarter",
-    "The quarter as YYYY-Qn, e.g. 2026-Q3; it must have ended. Empty: the quarter before "
-    "this one, on the first working day of a quarter only (on other days it is skipped). "
-    "季度（如 2026-Q3，须已结束）；留空为上季度，仅在季度第一个工作日运行。",
-)
-YEAR = described(
-    None,
-    "年度 Year",
-    "The year to evaluate, e.g. 2026. Empty: last year, on the first working day of January "
-    "only (on other days it is skipped). "
-    "考评年度（如 2026）；留空为上一年，仅在一月第一个工作日运行。",
-)
+DryRun = Annotated[
+    bool,
+    form(
+        "试运行 Dry run",
+        "Render and archive the notices under reports/dry-run; record nothing and send "
+        "nothing. 只生成并存档（reports/dry-run），不记录、不发送。",
+    ),
+]
+Day = Annotated[
+    DayValue,
+    form(
+        "日期 Day",
+        "The day to report on. Empty: today in the city's time zone (a scheduled run). "
+        "报告日期；留空为本市今天（定时运行）。",
+    ),
+]
+Week = Annotated[
+    str | None,
+    _text(r"^$|^\d{4}-W\d{2}$", "2026-W45"),
+    form(
+        "周次 ISO week",
+        "ISO week as YYYY-Www, e.g. 2026-W45. Empty: the week before this one (a scheduled "
+        "Monday run). 周次（如 2026-W45）；留空为上一周。",
+    ),
+]
+Month = Annotated[
+    str | None,
+    _text(r"^$|^\d{4}-\d{2}$", "2026-10"),
+    form(
+        "月份 Month",
+        "The month as YYYY-MM, e.g. 2026-10. Empty: the month before this one, on the first "
+        "working day of a month only (a scheduled run; on other days it is skipped). "
+        "月份（如 2026-10）；留空为上月，仅在每月第一个工作日运行，其他日期跳过。",
+    ),
+]
+Quarter = Annotated[
+    str | None,
+    _text(r"^$|^\d{4}-Q[1-4]$", "2026-Q3"),
+    form(
+        "季度 Quarter",
+        "The quarter as YYYY-Qn, e.g. 2026-Q3; it must have ended. Empty: the quarter before "
+        "this one, on the first working day of a quarter only (on other days it is skipped). "
+        "季度（如 2026-Q3，须已结束）；留空为上季度，仅在季度第一个工作日运行。",
+    ),
+]
+Year = Annotated[
+    int | None,
+    WithJsonSchema({"type": "integer", "minimum": 2000}),
+    form(
+        "年度 Year",
+        "The year to evaluate, e.g. 2026. Empty: last year, on the first working day of "
+        "January only (on other days it is skipped). "
+        "考评年度（如 2026）；留空为上一年，仅在一月第一个工作日运行。",
+    ),
+]

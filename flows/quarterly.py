@@ -28,7 +28,7 @@ from flows.bracket import (
     mail_keys,
     rows_table,
 )
-from flows.parameters import DRY_RUN, QUARTER, Quarter
+from flows.parameters import DryRun, Quarter
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.quarterly import draw, render_quarterly, write_checklist
@@ -41,7 +41,7 @@ ARTIFACT_UNITS = 50
     description="季度抽查核验: draw a sample of what was reported done, send the checklist",
     on_failure=[notify_admins],
 )
-def quarterly_spot_check(quarter: Quarter = QUARTER, dry_run: bool = DRY_RUN) -> dict[str, Any]:
+def quarterly_spot_check(quarter: Quarter = None, dry_run: DryRun = False) -> dict[str, Any]:
     """Draw and announce the spot check of `quarter` ("YYYY-Qn").
 
     quarter: default — the quarter before today's in the city's time zone, as a scheduled

@@ -9,7 +9,7 @@ notices recorded and sends nothing new. Enabled in `config/schedules.yaml`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 
@@ -19,16 +19,18 @@ from duban.loops.lookback.findings import scheduled_request
 from duban.settings import get_settings
 from flows.bracket import skipped_state
 from flows.lookback import lookback
-from flows.parameters import Day, described
+from flows.parameters import DayValue, form
 from tasks.notify import notify_admins
 
-DAY = described(
-    None,
-    "日期 Day",
-    "The day whose look-backs to run (each schedule of config/lookback.yaml examines the "
-    "tickets closed window + 1 days before it). Empty: today in the city's time zone. "
-    "运行日期；留空为本市今天。",
-)
+Day = Annotated[
+    DayValue,
+    form(
+        "日期 Day",
+        "The day whose look-backs to run (each schedule of config/lookback.yaml examines the "
+        "tickets closed window + 1 days before it). Empty: today in the city's time zone. "
+        "运行日期；留空为本市今天。",
+    ),
+]
 
 
 @flow(
@@ -37,7 +39,7 @@ DAY = described(
     on_failure=[notify_admins],
 )
 def scheduled_lookback(
-    day: Day = DAY,
+    day: Day = None,
 ) -> dict[str, Any]:
     """Run every look-back schedule of config/lookback.yaml for `day` (default: today in the
     city's time zone). Nothing happens on a non-working day: the windows that ended then

@@ -17,7 +17,7 @@ from duban.context import load_context, today_in_city
 from duban.periods import parse_week
 from duban.rules.schedule import previous_week
 from flows.bracket import NOTHING_SENT, artifact, loop_run, mail_keys
-from flows.parameters import DRY_RUN, WEEK, Week
+from flows.parameters import DryRun, Week
 from tasks.deliver import deliver
 from tasks.notify import notify_admins
 from tasks.weekly import LOOP, draw_charts, keep_record, measure, render_weekly
@@ -28,7 +28,7 @@ from tasks.weekly import LOOP, draw_charts, keep_record, measure, render_weekly
     description="周分析: week-on-week trends, hot spots, repeats, rates",
     on_failure=[notify_admins],
 )
-def weekly_analysis(week: Week = WEEK, dry_run: bool = DRY_RUN) -> dict[str, Any]:
+def weekly_analysis(week: Week = None, dry_run: DryRun = False) -> dict[str, Any]:
     """Run the weekly analysis for the ISO week `week` ("2026-W45"; default: the week before
     today's in the city's time zone, as a scheduled Monday run wants).
 
