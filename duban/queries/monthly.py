@@ -12,6 +12,11 @@ day:
 
 Its **step** is the highest of those steps (by the ladder's `level`), with that step's unit
 and reason; `since` is the day its first such step became due. See docs/monthly-bulletin.md.
+
+A ticket's steps count from its **current ladder round** only (`escalations.round` =
+`tickets.ladder_round`, docs/clock.md): a redo restarts the ladder, so the steps of earlier
+rounds stay recorded but neither put it on the ledger nor date it; `round` says which round
+its standing is of (> 1: a redo restarted it). Plan tasks and policies have one round.
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, String, and_, cast, func, null, or_, select, union_all
 
-from duban.db.models import ItemKind, PlanTask, Policy, Problem, Ticket, Unit
+from duban.db.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries import kernel as k
 from duban.queries.kernel import PO, PT, E, T, U
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "unit", "unit_name", "unit_kind", "item_kind", "item_id", "item_ref", "problem", "title",
-    "step", "level", "since", "reason",
+    "step", "level", "since", "reason", "round",
 )  # fmt: skip
 
 
@@ -41,6 +46,7 @@ def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
     cannot estimate such a self-join (it expected 1–6 rows where a city has 500,000) and
     nested loops over it."""
     item = (E.item_kind, E.item_id)
+    ticket = Ticket.__table__.alias("round_of")
     ranked = (
         select(
             E.item_kind,
@@ -49,12 +55,23 @@ def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
             E.level,
             E.unit_id,
             E.reason,
+            E.round,
             func.min(E.due_on).over(partition_by=item).label("since"),
             func.row_number()
             .over(partition_by=item, order_by=(E.level.desc(), E.step))
             .label("rank"),
         )
-        .where(E.step.in_(list(steps)), E.due_on <= as_of)
+        .select_from(
+            Escalation.__table__.outerjoin(
+                ticket, and_(E.item_kind == ItemKind.ticket.value, ticket.c.id == E.item_id)
+            )
+        )
+        # a ticket's current round only: a redo restarted its ladder
+        .where(
+            E.step.in_(list(steps)),
+            E.due_on <= as_of,
+            or_(ticket.c.id.is_(None), E.round == ticket.c.ladder_round),
+        )
         .subquery("ranked")
     )
     columns = [c for c in ranked.c if c.name != "rank"]
@@ -83,6 +100,7 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
                 top.c.level,
                 top.c.since,
                 top.c.reason,
+                top.c.round,
             )
             .select_from(
                 top.join(table, table.c.id == top.c.item_id).join(
@@ -114,7 +132,8 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
     Columns: unit, unit_name, unit_kind, item_kind (ticket, plan_task, policy), item_id,
     item_ref (the ticket's external id, the task's or policy's code), problem (code, for plan
     items), title (a ticket's category; a task's or policy's title), step, level, since,
-    reason. By unit code, since, item kind and reference.
+    reason, round (the ladder round the standing is of). By unit code, since, item kind and
+    reference.
     """
     if not steps:
         return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
@@ -123,7 +142,7 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
         k.ordered(conn, rows.c.unit), rows.c.since, rows.c.item_kind,
         k.ordered(conn, rows.c.item_ref), rows.c.item_id,
     )  # fmt: skip
-    frame = k.typed(k.frame(conn, stmt), ints=("item_id", "level"))
+    frame = k.typed(k.frame(conn, stmt), ints=("item_id", "level", "round"))
     frame = k.plain(k.plain(frame, "unit_kind"), "item_kind")
     frame["since"] = [_as_date(d) for d in frame["since"]]
     return frame[list(LEDGER_COLUMNS)]

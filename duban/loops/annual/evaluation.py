@@ -415,7 +415,8 @@ def _unit_items(snap: AnnualSnapshot, code: str, s: UnitScore) -> dict[str, Any]
     ]  # fmt: skip
     esc = [
         {"kind": KIND_NAMES.get(str(r["item_kind"]), r["item_kind"]), "ref": r["item_ref"] or "",
-         "step": snap.step_names.get(str(r["step"]), r["step"]), "due_on": r["due_on"]}
+         "step": snap.step_names.get(str(r["step"]), r["step"]), "due_on": r["due_on"],
+         "round": int(r["round"]) if r.get("round") is not None else 1}
         for r in _mine(snap.items["escalations"], code)
     ]  # fmt: skip
     rec = [
