@@ -319,3 +319,32 @@ def test_the_digest_lists_requests_refused_for_being_late_or_over_a_cap(
     section = digests[1].part("plain").split("当日被拒绝的请求（逾期或超过上限）")[1]
     assert "共 0 项（逾期 0，超过上限 0）" in section and "J-LATE-ASK" not in section
     assert refusal_rows(engine) == stored
+
+
+def test_the_city_ledger_follows_a_redone_tickets_current_round(city: dict[str, Any]) -> None:
+    """LATE-1 reached 挂账 (Sep 11) and 通报 (Sep 22) in round 1, was redone on Oct 1 and
+    reached 挂账 again on Oct 20 in round 2: the October ledger lists it at 挂账 since Oct 20,
+    saying a redo restarted it — not at round 1's 通报 since Sep 11."""
+    from tests.flows.test_monthly_flow import MONTH
+    from tests.flows.test_monthly_flow import seed as seed_month
+
+    engine, smtp = city["engine"], city["smtp"]
+    seed_month(city)
+    add_event(engine, "LATE-1", "redo", "redo", datetime(2026, 10, 1), reason="回访不满意")
+    set_clock(engine, "LATE-1", redo_count=1, ladder_round=2)
+    with engine.begin() as conn:
+        conn.execute(insert(Escalation.__table__), [{
+            "item_kind": ItemKind.ticket.value, "item_id": ticket_id(engine, "LATE-1"),
+            "step": "ledger", "level": 3, "unit_id": unit_ids(engine)["cy-sanlitun"],
+            "due_on": date(2026, 10, 20), "round": 2, "applied_at": datetime(2026, 10, 20),
+            "reason": "重办后超期未办结",
+        }])  # fmt: skip
+    summary = monthly_bulletin(month=MONTH)
+    assert summary["ledger_items"] == 1
+    approve_monthly(MONTH, "张主任")
+    [office] = by_recipient(smtp)["office@duban.example"]
+    text, html = office.part("plain"), office.part("html")
+    [line] = [line for line in text.splitlines() if "LATE-1" in line]
+    assert "[挂账] 挂账日 2026-10-20（重办后重新计时，第 2 轮）" in line
+    assert "通报]" not in line and "2026-09-11" not in line
+    assert "重办后重新计时，第 2 轮" in html
