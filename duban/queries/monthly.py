@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, String, and_, cast, func, null, or_, select, union_all
 
-from duban.db.models import Escalation, ItemKind, PlanTask, Policy, Problem, Ticket, Unit
+from duban.db.models import ItemKind, PlanTask, Policy, Problem, Ticket, Unit
 from duban.queries import kernel as k
 from duban.queries.kernel import PO, PT, E, T, U
 
@@ -39,14 +39,14 @@ LEDGER_COLUMNS: tuple[str, ...] = (
 
 
 def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
-    """One row per item with a step among `steps` due by `as_of`: its highest step (by level),
-    that step's unit and reason, and `since`, the earliest such step's due day.
+    """One row per item and ladder round with a step among `steps` due by `as_of`: the
+    round's highest step (by level), that step's unit and reason, and `since`, the round's
+    earliest such step's due day (each item kind's branch keeps the item's current round).
 
     A window over the item's steps, not a join of the steps with their maximum: the planner
     cannot estimate such a self-join (it expected 1–6 rows where a city has 500,000) and
     nested loops over it."""
-    item = (E.item_kind, E.item_id)
-    ticket = Ticket.__table__.alias("round_of")
+    item = (E.item_kind, E.item_id, E.round)
     ranked = (
         select(
             E.item_kind,
@@ -61,17 +61,7 @@ def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
             .over(partition_by=item, order_by=(E.level.desc(), E.step))
             .label("rank"),
         )
-        .select_from(
-            Escalation.__table__.outerjoin(
-                ticket, and_(E.item_kind == ItemKind.ticket.value, ticket.c.id == E.item_id)
-            )
-        )
-        # a ticket's current round only: a redo restarted its ladder
-        .where(
-            E.step.in_(list(steps)),
-            E.due_on <= as_of,
-            or_(ticket.c.id.is_(None), E.round == ticket.c.ladder_round),
-        )
+        .where(E.step.in_(list(steps)), E.due_on <= as_of)
         .subquery("ranked")
     )
     columns = [c for c in ranked.c if c.name != "rank"]
@@ -112,16 +102,18 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
 
     tickets = branch(
         ItemKind.ticket, Ticket.__table__, T.external_id, cast(null(), String), T.category,
-        # an upheld appeal (不纳入考核) takes a ticket off the ledger (docs/clock.md)
-        and_(or_(T.closed_at.is_(None), T.closed_at >= end_of_day), T.evaluated.is_(True)),
+        # an upheld appeal (不纳入考核) takes a ticket off the ledger (docs/clock.md); its
+        # current round only: a redo restarted its ladder
+        and_(or_(T.closed_at.is_(None), T.closed_at >= end_of_day), T.evaluated.is_(True),
+             top.c.round == T.ladder_round),
     )  # fmt: skip
     tasks = branch(
         ItemKind.plan_task, PlanTask.__table__, PT.code, problem.c.code, PT.title,
-        ~k.done_by(PT.status, PT.completed_on, as_of),
+        and_(~k.done_by(PT.status, PT.completed_on, as_of), top.c.round == 1),
     ).outerjoin(problem, problem.c.id == PT.problem_id)  # fmt: skip
     policies = branch(
         ItemKind.policy, Policy.__table__, PO.code, problem.c.code, PO.title,
-        ~k.done_by(PO.status, PO.issued_on, as_of),
+        and_(~k.done_by(PO.status, PO.issued_on, as_of), top.c.round == 1),
     ).outerjoin(problem, problem.c.id == PO.problem_id)  # fmt: skip
     return union_all(tickets, tasks, policies).subquery("ledger")
 
