@@ -19,11 +19,21 @@ from duban.calendar import DUE_TIME, WorkCalendar
 from duban.config import CityConfig, ClockRules, load_config
 from duban.db import insert_ignore
 from duban.db.models import ClockEvent as EventRow
-from duban.db.models import ItemKind, Ticket, TicketStatus, Unit
-from duban.rules.clock import KINDS, ClockEvent, ClockStart, ClockState, EventKind, replay
+from duban.db.models import ClockRefusal, ItemKind, Ticket, TicketStatus, Unit
+from duban.rules.clock import (
+    KINDS,
+    ClockEvent,
+    ClockStart,
+    ClockState,
+    EventKind,
+    RefusalCode,
+    replay,
+)
 from duban.rules.clock.log import effective_events
 
 EVENTS = cast(Table, EventRow.__table__)
+REFUSALS = cast(Table, ClockRefusal.__table__)
+REFUSAL_KEY = ["item_kind", "item_ref", "event_key", "code"]
 TICKETS = cast(Table, Ticket.__table__)
 UNITS = cast(Table, Unit.__table__)
 
@@ -74,12 +84,14 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class Refused:
-    """An event that was not recorded, and why (in Chinese and English)."""
+    """An event that was not recorded, and why (in Chinese and English; `code`: one of
+    duban.rules.clock.REFUSAL_CODES — a row that cannot be read as an event is malformed)."""
 
     item_ref: str
     key: str
     reason: str
     origin_ref: str | None = None
+    code: RefusalCode = "malformed"
 
     def line(self) -> str:
         where = f"{self.origin_ref}: " if self.origin_ref else ""
@@ -312,10 +324,10 @@ def _validate_item(
     stored: list[ClockEvent],
     candidates: list[NewEvent],
     as_of: datetime,
-) -> dict[str, str]:
-    """key -> refusal reason for the item's candidate events (the rules' own refusals,
-    found by replaying the stored events with the candidates)."""
-    refused: dict[str, str] = {}
+) -> dict[str, tuple[RefusalCode, str]]:
+    """key -> (code, reason) of the refusals of the item's candidate events (the rules' own
+    refusals, found by replaying the stored events with the candidates)."""
+    refused: dict[str, tuple[RefusalCode, str]] = {}
     start = _start(ctx, row)
     horizon = max([as_of, *(c.at for c in candidates)])
     before = replay(start, stored, ctx.calendar, ctx.rules, horizon)
@@ -326,7 +338,7 @@ def _validate_item(
         state = replay(start, events, ctx.calendar, ctx.rules, horizon)
         keys = {c.key for c in live}
         fresh = [r for r in state.refusals if r.event_key not in already_refused]
-        own = {r.event_key: r.reason for r in fresh if r.event_key in keys}
+        own = {r.event_key: (r.code, r.reason) for r in fresh if r.event_key in keys}
         if not own:
             broken = [r for r in fresh if r.event_key not in keys]
             if broken:  # the candidates would make a stored event refused
@@ -334,7 +346,7 @@ def _validate_item(
                     f"会使已记录的事件 {broken[0].event_key} 失效 (would make the recorded "
                     f"event {broken[0].event_key} refused: {broken[0].reason})"
                 )
-                refused.update({c.key: why for c in live})
+                refused.update({c.key: ("breaks_recorded", why) for c in live})
             return refused
         refused.update(own)
         live = [c for c in live if c.key not in own]
@@ -362,23 +374,35 @@ def record_events(
     todo = list(events)
     with engine.begin() as conn:
         rows = _resolve(conn, (e.item_ref for e in todo))
+        refusals = _Refusals(result, rows)
         by_item: dict[int, list[NewEvent]] = defaultdict(list)
         seen: set[tuple[int, str]] = set()
         for event in todo:
             why = _malformed(event)
             row = rows.get(event.item_ref)
             if row is None:
-                why = why or f"未知工单 (unknown ticket {event.item_ref!r})"
-                result.refused.append(Refused(event.item_ref, event.key, why, event.origin_ref))
+                if why is None:
+                    refusals.add(
+                        event, "unknown_ticket", f"未知工单 (unknown ticket {event.item_ref!r})"
+                    )
+                else:
+                    refusals.add(event, "malformed", why)
                 continue
+            code: RefusalCode = "malformed"
             if why is None and (
                 event.origin in DECISION_ORIGINS and event.kind in OPEN_ONLY_KINDS and _closed(row)
             ):
-                why = f"工单已办结 (the ticket is {row.status}: no decision about it)"
+                code, why = (
+                    "closed_ticket",
+                    f"工单已办结 (the ticket is {row.status}: no decision about it)",
+                )
             if why is None and (row.id, event.key) in seen:
-                why = f"同一事件键重复 (the key {event.key!r} is given twice)"
+                code, why = (
+                    "duplicate_key",
+                    f"同一事件键重复 (the key {event.key!r} is given twice)",
+                )
             if why is not None:
-                result.refused.append(Refused(event.item_ref, event.key, why, event.origin_ref))
+                refusals.add(event, code, why)
                 continue
             seen.add((row.id, event.key))
             by_item[row.id].append(event)
@@ -392,15 +416,14 @@ def record_events(
             row = rows[fresh[0].item_ref] if fresh else None
             if row is None:
                 continue
-            fresh = _unanswered(ctx, row, stored[item_id], fresh, result)
-            refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            fresh = _unanswered(ctx, row, stored[item_id], fresh, refusals)
+            by_rules = _validate_item(ctx, row, stored[item_id], fresh, as_of)
             for event in fresh:
-                if event.key in refusals:
-                    result.refused.append(
-                        Refused(event.item_ref, event.key, refusals[event.key], event.origin_ref)
-                    )
+                if event.key in by_rules:
+                    refusals.add(event, *by_rules[event.key])
                 else:
                     accepted.append((item_id, event))
+        refusals.store(conn)
         if result.refused and all_or_nothing:
             return result
         now = datetime.now()
@@ -441,7 +464,7 @@ def _unanswered(
     row: Any,
     stored: list[ClockEvent],
     fresh: list[NewEvent],
-    result: RecordResult,
+    refusals: _Refusals,
 ) -> list[NewEvent]:
     """An office decision names the request (extension) or filing (appeal) it answers when
     there is one (docs/clock.md): refused when it names none while one is pending, or names
@@ -459,26 +482,64 @@ def _unanswered(
     for e in fresh:
         if e.kind in pending:
             pending[e.kind].add(e.key)
-    refused: dict[str, str] = {}
+    refused: dict[str, tuple[RefusalCode, str]] = {}
     for e in sorted(deciding, key=lambda e: (e.at, e.key)):
         named, open_ = e.payload.get("request"), pending[_ANSWERS[e.kind]]
         what = "延期申请" if _ANSWERS[e.kind] == "extension_requested" else "申诉"
         if not named and open_:
             refused[e.key] = (
+                "request_not_named",
                 f"请指明所答复的{what} (name the request it answers: pending "
-                f"{', '.join(sorted(open_))})"
+                f"{', '.join(sorted(open_))})",
             )
         elif named and named not in open_:
             refused[e.key] = (
+                "request_not_pending",
                 f"{what} {named} 不存在或已有决定 (no pending request {named!r}: "
-                "unknown or already decided)"
+                "unknown or already decided)",
             )
         elif named:
             open_.discard(str(named))
     for e in deciding:
         if e.key in refused:
-            result.refused.append(Refused(e.item_ref, e.key, refused[e.key], e.origin_ref))
+            refusals.add(e, *refused[e.key])
     return [e for e in fresh if e.key not in refused]
+
+
+class _Refusals:
+    """The refusals of one `record_events` call: reported in its result and stored in
+    clock_refusals (once per item, event key and code: re-recording stores nothing twice)."""
+
+    def __init__(self, result: RecordResult, rows: Mapping[str, Any]) -> None:
+        self.result, self.rows = result, rows
+        self.records: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+
+    def add(self, event: NewEvent, code: RefusalCode, reason: str) -> None:
+        self.result.refused.append(
+            Refused(event.item_ref, event.key, reason, event.origin_ref, code)
+        )
+        row = self.rows.get(event.item_ref)
+        ref = f"{row.source}:{row.external_id}" if row is not None else str(event.item_ref)
+        at = event.at if isinstance(event.at, datetime) and event.at.tzinfo is None else None
+        key = (str(event.item_kind)[:24], ref[:200], str(event.key)[:200], str(code))
+        record = {
+            "item_kind": key[0],
+            "item_ref": key[1],
+            "item_id": int(row.id) if row is not None else None,
+            "event_key": key[2],
+            "kind": str(event.kind)[:32],
+            "at": at,
+            "actor": str(event.actor)[:200],
+            "code": code,
+            "reason": reason,
+            "origin": str(event.origin)[:32],
+            "origin_ref": (event.origin_ref or None) and str(event.origin_ref)[:500],
+            "recorded_at": datetime.now(),
+        }
+        self.records.setdefault(key, record)
+
+    def store(self, conn: Connection) -> None:
+        insert_ignore(conn, REFUSALS, list(self.records.values()), REFUSAL_KEY)
 
 
 # ---------------------------------------------------------------------------- apply

@@ -34,6 +34,8 @@ class EvaluationConfig(Strict):
     escalations: PerItemConfig = PerItemConfig(points_per_item=0.5, cap=15.0)
     recurrences: PerItemConfig = PerItemConfig(points_per_item=1.0, cap=10.0)
     old_items_closed: OldItemsConfig = OldItemsConfig(points_per_item=1.0, cap=10.0)
+    # the approved extensions (延期): shown, 0 points per extension unless configured
+    extensions: PerItemConfig = PerItemConfig(points_per_item=0.0, cap=0.0)
     min_tickets_to_rank: int = Field(default=10, ge=0, le=10_000_000)
     top_named: int = Field(default=3, ge=0, le=100)
     bottom_named: int = Field(default=3, ge=0, le=100)
@@ -54,4 +56,5 @@ class EvaluationConfig(Strict):
             escalations=per(self.escalations),
             recurrences=per(self.recurrences),
             old_items_closed=per(self.old_items_closed),
+            extensions=per(self.extensions),
         )

@@ -394,6 +394,33 @@ class ClockEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class ClockRefusal(Base):
+    """A clock event that was refused (docs/clock.md, "Refusals"): what was asked, of which
+    item, when and from where, and why (a code of duban.rules.clock.RefusalCode and the
+    reason in Chinese and English). Recorded once per item, event key and code, so a re-run,
+    re-import or re-read records nothing twice. item_id: none for an unknown ticket."""
+
+    __tablename__ = "clock_refusals"
+    __table_args__ = (
+        UniqueConstraint("item_kind", "item_ref", "event_key", "code"),
+        Index("ix_clock_refusals_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_kind: Mapped[str] = mapped_column(String(24))  # as asked (ticket)
+    item_ref: Mapped[str] = mapped_column(String(200))  # source:external_id
+    item_id: Mapped[int | None] = mapped_column(BigInteger)  # the ticket, when it exists
+    event_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # the kind asked
+    at: Mapped[datetime | None] = mapped_column(DateTime)  # asked at (none: not a time)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(32))
+    origin_ref: Mapped[str | None] = mapped_column(String(500))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Notice(Base):
     """A rendered report (通报/日报…) for one audience, archived on disk."""
 

@@ -13,7 +13,8 @@ end" means at the end of December 31st. Definitions (docs/evaluation.md):
   and `failed` (``passed = false``).
 - **escalations**: `escalations_by_unit` — ladder steps among `steps` (挂账, 通报: the steps
   with ``trigger: overdue``) whose `due_on` is in the year, by the step's unit: `steps`
-  (each step counts) and `items` (distinct items).
+  (each step counts, of every ladder round: a step taken stays taken when a redo restarts
+  the ladder) and `items` (distinct items).
 - **recurrences**: `recurrences_by_unit` — distinct tickets with a look-back finding
   (`lookback_findings`, by the finding's unit) whose closure (`closed_at`) is in the year.
 - **old, hard items closed** (the credit): `old_items_by_unit` — tickets whose status is
@@ -252,8 +253,10 @@ def escalations_by_unit(conn: Connection, year: int, steps: Sequence[str]) -> pd
 
 def escalation_items(conn: Connection, year: int, steps: Sequence[str], limit: int) -> pd.DataFrame:
     """The ladder steps among `steps` due in the year, at most `limit` per unit. Columns:
-    unit, item_kind, item_ref, step, due_on, closed (a ticket's closure, if any)."""
-    columns = ["unit", "item_kind", "item_ref", "step", "due_on", "closed_at"]
+    unit, item_kind, item_ref, step, due_on, closed (a ticket's closure, if any), round (the
+    ladder round: every round's steps count, a redo restarts the ladder without undoing
+    them)."""
+    columns = ["unit", "item_kind", "item_ref", "step", "due_on", "closed_at", "round"]
     if not steps:
         return pd.DataFrame(columns=columns)
     joins, ref = _item_ref(E.item_kind, E.item_id)
@@ -262,7 +265,7 @@ def escalation_items(conn: Connection, year: int, steps: Sequence[str], limit: i
         source = source.outerjoin(table, on)
     stmt = (
         select(U.code.label("unit"), E.item_kind, ref.label("item_ref"), E.step, E.due_on,
-               T.closed_at)
+               T.closed_at, E.round)
         .select_from(source)
         .where(_steps_in_year(year, steps))
     )  # fmt: skip

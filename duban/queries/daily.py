@@ -8,6 +8,7 @@ check that SQL and the pure rules agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
 
 from duban.db.models import (
     ClockEvent,
+    ClockRefusal,
     Escalation,
     ItemKind,
     PlanItemStatus,
@@ -342,6 +344,32 @@ def pending_requests(conn: Connection, now: datetime, limit: int) -> tuple[pd.Da
     )  # fmt: skip
     pending = and_(_CE.kind.in_(list(REQUEST_ANSWERS)), _CE.at < now, ~answered)
     return _event_list(conn, pending, limit)
+
+
+_CR = ClockRefusal.__table__.c
+
+
+def clock_refusals(
+    conn: Connection, since: datetime, now: datetime, codes: Sequence[str], limit: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The refused events asked in [since, now) (clock_refusals.at) whose code is among
+    `codes`, at most `limit` by time, with unit; and the count of every refusal of the
+    window by code. Columns: external_id (the ticket, else the reference as asked),
+    unit_name (none for an unknown ticket), kind, at, actor, code, reason."""
+    window = and_(_CR.at >= since, _CR.at < now)
+    joined = ClockRefusal.__table__.outerjoin(Ticket.__table__, T.id == _CR.item_id).outerjoin(
+        Unit.__table__, Unit.id == T.unit_id
+    )
+    stmt = (
+        select(func.coalesce(T.external_id, _CR.item_ref).label("external_id"),
+               Unit.name.label("unit_name"), _CR.kind, _CR.at, _CR.actor, _CR.code, _CR.reason)
+        .select_from(joined)
+        .where(window, _CR.code.in_(list(codes)))
+        .order_by(_CR.at, _CR.id)
+        .limit(limit)
+    )  # fmt: skip
+    counts = conn.execute(select(_CR.code, func.count()).where(window).group_by(_CR.code))
+    return k.frame(conn, stmt), {str(c): int(n) for c, n in counts}
 
 
 # ---------------------------------------------------------------- the escalation ladder

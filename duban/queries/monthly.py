@@ -12,6 +12,11 @@ day:
 
 Its **step** is the highest of those steps (by the ladder's `level`), with that step's unit
 and reason; `since` is the day its first such step became due. See docs/monthly-bulletin.md.
+
+A ticket's steps count from its **current ladder round** only (`escalations.round` =
+`tickets.ladder_round`, docs/clock.md): a redo restarts the ladder, so the steps of earlier
+rounds stay recorded but neither put it on the ledger nor date it; `round` says which round
+its standing is of (> 1: a redo restarted it). Plan tasks and policies have one round.
 """
 
 from __future__ import annotations
@@ -29,18 +34,19 @@ from duban.queries.kernel import PO, PT, E, T, U
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "unit", "unit_name", "unit_kind", "item_kind", "item_id", "item_ref", "problem", "title",
-    "step", "level", "since", "reason",
+    "step", "level", "since", "reason", "round",
 )  # fmt: skip
 
 
 def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
-    """One row per item with a step among `steps` due by `as_of`: its highest step (by level),
-    that step's unit and reason, and `since`, the earliest such step's due day.
+    """One row per item and ladder round with a step among `steps` due by `as_of`: the
+    round's highest step (by level), that step's unit and reason, and `since`, the round's
+    earliest such step's due day (each item kind's branch keeps the item's current round).
 
     A window over the item's steps, not a join of the steps with their maximum: the planner
     cannot estimate such a self-join (it expected 1–6 rows where a city has 500,000) and
     nested loops over it."""
-    item = (E.item_kind, E.item_id)
+    item = (E.item_kind, E.item_id, E.round)
     ranked = (
         select(
             E.item_kind,
@@ -49,6 +55,7 @@ def _top_steps(as_of: date, steps: Sequence[str]) -> Any:
             E.level,
             E.unit_id,
             E.reason,
+            E.round,
             func.min(E.due_on).over(partition_by=item).label("since"),
             func.row_number()
             .over(partition_by=item, order_by=(E.level.desc(), E.step))
@@ -83,6 +90,7 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
                 top.c.level,
                 top.c.since,
                 top.c.reason,
+                top.c.round,
             )
             .select_from(
                 top.join(table, table.c.id == top.c.item_id).join(
@@ -94,16 +102,18 @@ def _ledger_rows(as_of: date, steps: Sequence[str]) -> Any:
 
     tickets = branch(
         ItemKind.ticket, Ticket.__table__, T.external_id, cast(null(), String), T.category,
-        # an upheld appeal (不纳入考核) takes a ticket off the ledger (docs/clock.md)
-        and_(or_(T.closed_at.is_(None), T.closed_at >= end_of_day), T.evaluated.is_(True)),
+        # an upheld appeal (不纳入考核) takes a ticket off the ledger (docs/clock.md); its
+        # current round only: a redo restarted its ladder
+        and_(or_(T.closed_at.is_(None), T.closed_at >= end_of_day), T.evaluated.is_(True),
+             top.c.round == T.ladder_round),
     )  # fmt: skip
     tasks = branch(
         ItemKind.plan_task, PlanTask.__table__, PT.code, problem.c.code, PT.title,
-        ~k.done_by(PT.status, PT.completed_on, as_of),
+        and_(~k.done_by(PT.status, PT.completed_on, as_of), top.c.round == 1),
     ).outerjoin(problem, problem.c.id == PT.problem_id)  # fmt: skip
     policies = branch(
         ItemKind.policy, Policy.__table__, PO.code, problem.c.code, PO.title,
-        ~k.done_by(PO.status, PO.issued_on, as_of),
+        and_(~k.done_by(PO.status, PO.issued_on, as_of), top.c.round == 1),
     ).outerjoin(problem, problem.c.id == PO.problem_id)  # fmt: skip
     return union_all(tickets, tasks, policies).subquery("ledger")
 
@@ -114,7 +124,8 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
     Columns: unit, unit_name, unit_kind, item_kind (ticket, plan_task, policy), item_id,
     item_ref (the ticket's external id, the task's or policy's code), problem (code, for plan
     items), title (a ticket's category; a task's or policy's title), step, level, since,
-    reason. By unit code, since, item kind and reference.
+    reason, round (the ladder round the standing is of). By unit code, since, item kind and
+    reference.
     """
     if not steps:
         return pd.DataFrame({c: [] for c in LEDGER_COLUMNS})
@@ -123,7 +134,7 @@ def open_ledger(conn: Connection, as_of: date, steps: Sequence[str]) -> pd.DataF
         k.ordered(conn, rows.c.unit), rows.c.since, rows.c.item_kind,
         k.ordered(conn, rows.c.item_ref), rows.c.item_id,
     )  # fmt: skip
-    frame = k.typed(k.frame(conn, stmt), ints=("item_id", "level"))
+    frame = k.typed(k.frame(conn, stmt), ints=("item_id", "level", "round"))
     frame = k.plain(k.plain(frame, "unit_kind"), "item_kind")
     frame["since"] = [_as_date(d) for d in frame["since"]]
     return frame[list(LEDGER_COLUMNS)]

@@ -13,8 +13,14 @@ its points (points = weight × value):
   the sum of the weights of the rates the unit **has** (a missing rate — no tickets due,
   none rated, no plan items — takes no part: its weight is spread over the others, as in the
   monthly ranking, duban/rules/ranking.py). So the block is ``100 × Σ wᵢ·rᵢ / Σ wᵢ``.
+  The clock's rates (docs/clock.md "The figures") — 一次解决率 `first_time_rate`, 退单率
+  `return_rate`, 重办率 `redo_rate` — are rate components of weight 0 unless
+  config/evaluation.yaml gives them one: shown, not scored. 退单率 and 重办率 are better
+  low: they score ``100 − value`` (`LOWER_IS_BETTER`).
 - **Penalties** (negative): failed spot checks 抽查未通过, ladder escalations 挂账/通报 steps,
-  look-back recurrences 回头看复发. value = the count; weight = −points per item;
+  look-back recurrences 回头看复发, and the approved extensions 延期 (0 points per
+  extension unless configured). value = the count (extensions: none when the year's data
+  carries no approved extension — missing, not 0); weight = −points per item;
   points = max(weight × value, −cap).
 - **Credit** (positive): old, hard items closed in the year 攻坚销号 — tickets that had been
   on the city ledger or were closed long after their deadline. value = the count; weight =
@@ -53,8 +59,14 @@ RATE_COMPONENTS: tuple[str, ...] = (
     "satisfaction_rate",
     "plan_task_completion",
     "policy_issuance",
+    "first_time_rate",
+    "return_rate",
+    "redo_rate",
 )
-PENALTIES: tuple[str, ...] = ("spot_check_failures", "escalations", "recurrences")
+# The clock's figures (docs/clock.md): shown with weight 0 unless configured.
+CLOCK_COMPONENTS: tuple[str, ...] = ("first_time_rate", "return_rate", "redo_rate", "extensions")
+LOWER_IS_BETTER: frozenset[str] = frozenset({"return_rate", "redo_rate"})
+PENALTIES: tuple[str, ...] = ("spot_check_failures", "escalations", "recurrences", "extensions")
 CREDITS: tuple[str, ...] = ("old_items_closed",)
 COMPONENTS: tuple[str, ...] = (*RATE_COMPONENTS, *PENALTIES, *CREDITS)
 COMPONENT_NAMES: dict[str, str] = {
@@ -64,6 +76,10 @@ COMPONENT_NAMES: dict[str, str] = {
     "satisfaction_rate": "满意率",
     "plan_task_completion": "任务完成率",
     "policy_issuance": "政策出台率",
+    "first_time_rate": "一次解决率",
+    "return_rate": "退单率",
+    "redo_rate": "重办率",
+    "extensions": "延期",
     "spot_check_failures": "抽查核验未通过",
     "escalations": "挂账、通报",
     "recurrences": "回头看复发",
@@ -76,6 +92,9 @@ DEFAULT_RATE_WEIGHTS: dict[str, float] = {
     "satisfaction_rate": 0.25,
     "plan_task_completion": 0.10,
     "policy_issuance": 0.05,
+    "first_time_rate": 0.0,
+    "return_rate": 0.0,
+    "redo_rate": 0.0,
 }
 
 
@@ -94,6 +113,7 @@ class ScoringRule:
     escalations: PerItem = PerItem(0.5, 15.0)
     recurrences: PerItem = PerItem(1.0, 10.0)
     old_items_closed: PerItem = PerItem(1.0, 10.0)
+    extensions: PerItem = PerItem(0.0, 0.0)
 
     def per_item(self, key: str) -> PerItem:
         rule = getattr(self, key)
@@ -110,7 +130,7 @@ class UnitRecord:
     kind: str
     tickets: int  # received in the year
     rates: Mapping[str, float | None]  # the rate components, fractions 0..1; missing: None/NaN
-    counts: Mapping[str, int]  # the penalties and the credit: items per component
+    counts: Mapping[str, int | None]  # penalties and credit: items per component (None: missing)
     plan_items: int = 0  # plan tasks and policies of the year it leads or owns
 
 
@@ -172,8 +192,9 @@ def rate_components(
         if key in present:
             share = float(weights[key]) / total_weight
             value = 100.0 * present[key]
+            scored = 100.0 - value if key in LOWER_IS_BETTER else value
             out.append(Component(key, COMPONENT_NAMES[key], "rate", value, share,
-                                 cents(share * value) / 100))  # fmt: skip
+                                 cents(share * scored) / 100))  # fmt: skip
         else:
             raw = rates.get(key)
             shown = 100.0 * float(raw) if raw is not None and _present(raw) else None
@@ -181,9 +202,15 @@ def rate_components(
     return out
 
 
-def per_item_component(key: str, count: int, rule: PerItem, kind: ComponentKind) -> Component:
-    """A penalty (negative points) or a credit (positive), capped at `rule.cap` points."""
+def per_item_component(
+    key: str, count: int | None, rule: PerItem, kind: ComponentKind
+) -> Component:
+    """A penalty (negative points) or a credit (positive), capped at `rule.cap` points; a
+    missing count (None) has no value and no points."""
     sign = -1.0 if kind == "penalty" else 1.0
+    if count is None:
+        return Component(key, COMPONENT_NAMES[key], kind, None, sign * rule.points, 0.0,
+                         rule.cap)  # fmt: skip
     raw = rule.points * max(0, int(count))
     capped = raw > rule.cap
     points = sign * min(raw, rule.cap)
@@ -204,7 +231,7 @@ def score_unit(record: UnitRecord, rule: ScoringRule) -> UnitScore:
     return UnitScore(
         code=record.code, name=record.name, kind=record.kind, group=None,
         tickets=int(record.tickets), components=components, total=total_of(components),
-        escalations=int(record.counts.get("escalations", 0)),
+        escalations=int(record.counts.get("escalations") or 0),
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,16 @@ from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import ClockEvent, Escalation, ItemKind, Ticket, Unit
 from duban.ingest.city import sync_city
+from duban.loops.annual.evaluation import (
+    SCORE_HEADERS,
+    measure_annual,
+    scores_frame,
+    unit_context,
+    write_scores_csv,
+)
 from duban.queries.annual import escalations_by_unit, old_items_by_unit
 from duban.queries.metrics import CLOCK_COLUMNS, clock_figures, metrics_frame, unit_rates
+from duban.rules.scoring import COMPONENT_NAMES
 
 UNITS = ["dc-jianguomen", "dc-donghuamen", "cy-jianwai", "housing"]
 MARCH = (datetime(2026, 3, 1), datetime(2026, 4, 1))
@@ -66,7 +75,7 @@ def seed(engine: Engine, config: CityConfig, events: bool = True) -> dict[str, i
     return units
 
 
-def expected(engine: Engine) -> pd.DataFrame:
+def expected(engine: Engine, window: tuple[datetime, datetime] = MARCH) -> pd.DataFrame:
     """docs/clock.md "The figures", in plain pandas over the stored rows."""
     with engine.connect() as conn:
         t = pd.read_sql(select(Ticket.__table__), conn)
@@ -75,7 +84,7 @@ def expected(engine: Engine) -> pd.DataFrame:
     code = dict(zip(u["id"], u["code"], strict=True))
     unit_of_code = {c: i for i, c in code.items()}
     t["received_at"] = pd.to_datetime(t["received_at"])
-    received_any = t[(t["received_at"] >= MARCH[0]) & (t["received_at"] < MARCH[1])]
+    received_any = t[(t["received_at"] >= window[0]) & (t["received_at"] < window[1])]
     counted = received_any[
         ~received_any["status"].astype(str).str.contains("cancelled|invalid")
         & received_any["evaluated"].astype(bool)
@@ -179,3 +188,64 @@ def test_an_upheld_appeal_is_out_of_the_rates_and_the_year_end(
     assert after["excluded"] == counted["excluded"] + 1  # still shown: counted as excluded
     assert figures["not_evaluated"] >= 1
     assert (olds["items"].get(unit, 0), stepped["steps"].get(unit, 0)) == (old - 1, steps - 1)
+
+
+YEAR = (datetime(2026, 1, 1), datetime(2027, 1, 1))
+
+
+@pytest.mark.parametrize("events", [True, False], ids=["events", "no-events"])
+def test_the_year_end_evaluation_shows_the_clock_figures(
+    engine: Engine, city_config: CityConfig, events: bool, tmp_path: Any
+) -> None:
+    """一次解决率, 退单率, 重办率 and the approved extensions of each unit in 评分.csv and the
+    unit's notice, recomputed in pandas over the year; missing (never 0 %) with the reason
+    where the data does not tell; weight 0 (config/evaluation.yaml): the totals are those
+    of the other components."""
+    seed(engine, city_config, events)
+    want = expected(engine, YEAR).set_index("unit")
+    snap = measure_annual(engine, city_config, 2026)
+    frame = scores_frame(snap).set_index("unit")
+    for unit, row in frame.iterrows():
+        mine = want.loc[unit] if unit in want.index else None
+        for key, column, scale in (("first_time_rate", "first_time_rate", 100.0),
+                                   ("return_rate", "return_rate", 100.0),
+                                   ("redo_rate", "redo_rate", 100.0),
+                                   ("extensions", "extensions_per_item", None)):  # fmt: skip
+            value = None if mine is None else mine[column]
+            got = row[f"{key}_value"]
+            if value is None or pd.isna(value):
+                assert got is None or pd.isna(got), (unit, key, got)
+                assert pd.isna(row[f"{key}_points"])  # no points, not 0
+                assert f"{COMPONENT_NAMES[key]}：" in row["missing"], (unit, key)
+            elif scale is None:
+                assert got == mine["extensions"], (unit, key)
+            else:
+                assert got == pytest.approx(scale * value), (unit, key)
+            assert row[f"{key}_weight"] in (0.0, -0.0)
+        others = [c for c in frame.columns if c.endswith("_points")]
+        assert row["total"] == pytest.approx(sum(v for v in row[others] if pd.notna(v)))
+    measured = want.dropna(subset=["redo_rate"])
+    if events:
+        assert len(measured) and (measured["redo_rate"] > 0).any()
+    else:  # no event of any kind in the year: every unit's figures missing, with the reason
+        assert len(measured) == 0
+        assert frame["missing"].str.contains("全年无重办记录").all()
+        assert frame["missing"].str.contains("全年无退单记录").all()
+    path = write_scores_csv(snap, tmp_path / "评分.csv")
+    header = path.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    for name in (
+        "一次解决率·数值",
+        "退单率·数值",
+        "重办率·数值",
+        "延期·数值",
+        SCORE_HEADERS["missing"],
+    ):
+        assert name in header
+    unit = str(frame["tickets"].idxmax())
+    notice = unit_context(city_config, snap, unit)
+    rows = {c["key"]: c for c in notice["own"]["components"]}
+    if events:
+        assert rows["redo_rate"]["value"] == f"{frame.at[unit, 'redo_rate_value']:.1f}"
+    else:
+        assert rows["redo_rate"]["value"] == "—（无数据：全年无重办记录）"
+        assert rows["extensions"]["value"] == "—（无数据：全年无批准延期记录）"

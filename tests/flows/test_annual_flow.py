@@ -29,7 +29,7 @@ from duban.db.models import (
 )
 from duban.loops.annual.evaluation import SCORE_HEADERS
 from duban.rules.schedule import is_due
-from duban.rules.scoring import RATE_COMPONENTS
+from duban.rules.scoring import COMPONENTS, RATE_COMPONENTS
 from flows.annual import annual_evaluation
 from tests.flows.helpers import by_recipient, unit_ids
 
@@ -170,7 +170,7 @@ def test_summary_breakdowns_and_rerun(city: dict[str, Any]) -> None:
         u_text, u_html = message.part("plain"), message.part("html")
         assert "绩效考评得分明细" in message.message["Subject"]
         points, total = points_and_total(u_text)
-        assert len(points) == 10 and sum(points, Decimal(0)) == total
+        assert len(points) == len(COMPONENTS) and sum(points, Decimal(0)) == total
         assert Decimal(by_unit[unit]["total"]) == total
         for part in (u_text, u_html):
             assert "13812345678" not in part and "13912345678" not in part

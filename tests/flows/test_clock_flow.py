@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from duban.clock import NewEvent, calendar_version, record_events
-from duban.db.models import Escalation, ItemKind, Ticket
+from duban.clock.decide import Decision, record_decision
+from duban.db.models import ClockRefusal, Escalation, ItemKind, Ticket
 from flows.daily import daily_report
 from flows.monthly import approve_monthly, monthly_bulletin
 from tests.clock_helpers import add_event, set_clock, ticket_id
@@ -232,3 +233,118 @@ def test_the_bulletin_drops_upheld_appeals_and_shows_the_redo_rate(city: dict[st
     unit_text = unit_mail.part("plain")
     assert "不纳入考核 3 件" in unit_text and "重办率 16.7%" in unit_text
     assert "sanlitun@duban.example" not in mail
+
+
+def refusal_rows(engine: Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ClockRefusal.item_ref, ClockRefusal.event_key, ClockRefusal.code)
+        )
+        return sorted((str(r), str(k), str(c)) for r, k, c in rows)
+
+
+def ask_and_be_refused(city: dict[str, Any]) -> None:
+    """Requests refused for being late (after the deadline; after the 17:00 cut-off on the
+    deadline day) or over a cap (5 working days), and two refused for other reasons (a
+    resume without a suspension, an unknown ticket), through the paths the office uses."""
+    engine, config = city["engine"], city["config"]
+    asks = [
+        event("J-LATE-ASK", "req-late", "extension_requested", datetime(2026, 10, 10, 9),
+              actor="dc-jianguomen", reason="材料未齐", origin="workbook"),
+        event("J-CUT", "req-cut", "extension_requested", datetime(2026, 10, 10, 17, 30),
+              actor="dc-jianguomen", reason="需协调物业", origin="workbook"),
+        event("J-CAP", "req-cap", "extension_requested", datetime(2026, 10, 10, 9),
+              actor="dc-jianguomen", reason="需协调燃气公司", origin="workbook"),
+    ]  # fmt: skip
+    record(city, asks, as_of=datetime(2026, 10, 10, 18))
+    decisions = [
+        Decision(ticket="J-LATE-ASK", action="approve_extension", at=datetime(2026, 10, 10, 10),
+                 request="req-late", working_days=2),
+        Decision(ticket="J-CUT", action="approve_extension", at=datetime(2026, 10, 10, 18),
+                 request="req-cut", working_days=1),
+        Decision(ticket="J-CAP", action="approve_extension", at=datetime(2026, 10, 10, 10),
+                 request="req-cap", working_days=5),
+        Decision(ticket="J-CAP", action="resume", at=datetime(2026, 10, 10, 11)),
+        Decision(ticket="NOPE", action="suspend", at=datetime(2026, 10, 10, 11)),
+    ]  # fmt: skip
+    for decision in decisions:
+        result = record_decision(engine, config, decision, now=datetime(2026, 10, 11),
+                                 default_source="test")  # fmt: skip
+        assert not result.ok and not result.recorded
+
+
+def test_the_digest_lists_requests_refused_for_being_late_or_over_a_cap(
+    city: dict[str, Any],
+) -> None:
+    engine, smtp = city["engine"], city["smtp"]
+    add_tickets(city, ("J-LATE-ASK",))  # due Oct 8
+    add_tickets(city, ("J-CUT",), due_at=datetime(2026, 10, 10, 23, 59, 59),
+                base_due_at=datetime(2026, 10, 10, 23, 59, 59))  # fmt: skip
+    add_tickets(city, ("J-CAP",), due_at=datetime(2026, 10, 16, 23, 59, 59),
+                base_due_at=datetime(2026, 10, 16, 23, 59, 59))  # fmt: skip
+    ask_and_be_refused(city)
+    stored = refusal_rows(engine)
+    assert stored == [
+        ("test:J-CAP", "office:approve_extension:req-cap", "cap_working_days"),
+        ("test:J-CAP", "office:resume:2026-10-10T11:00:00", "not_suspended"),
+        ("test:J-CUT", "office:approve_extension:req-cut", "late_cutoff"),
+        ("test:J-LATE-ASK", "office:approve_extension:req-late", "late_deadline"),
+        ("test:NOPE", "office:suspend:2026-10-10T11:00:00", "unknown_ticket"),
+    ]
+    ask_and_be_refused(city)  # sent again: refused again, stored once
+    assert refusal_rows(engine) == stored
+
+    daily_report(day=DAY)
+    [office] = by_recipient(smtp)["office@duban.example"]
+    digest, html = office.part("plain"), office.part("html")
+    section = digest.split("当日被拒绝的请求（逾期或超过上限）")[1].split("未能送达的邮件")[0]
+    assert "共 3 项（逾期 2，超过上限 1）" in section
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(lines) == 3
+    late = next(line for line in lines if "J-LATE-ASK" in line)
+    assert "建国门街道 J-LATE-ASK [批准延期] 逾期：延期申请晚于办理时限 2026-10-08" in late
+    cut = next(line for line in lines if "J-CUT" in line)
+    assert "逾期" in cut and "17:00 截止时间" in cut
+    cap = next(line for line in lines if "J-CAP" in line)
+    assert "超过上限" in cap and "超过上限 3 个工作日" in cap
+    assert "另有 2 项其他原因被拒绝的请求" in section
+    assert "NOPE" not in section  # counted, not listed
+    html_section = html.split("当日被拒绝的请求（逾期或超过上限）")[1].split("未能送达的邮件")[0]
+    assert "J-LATE-ASK" in html_section and "超过上限" in html_section
+
+    # The next report's window holds none of them: each refusal is reported once.
+    daily_report(day=date(2026, 10, 13))
+    digests = by_recipient(smtp)["office@duban.example"]
+    assert len(digests) == 2
+    section = digests[1].part("plain").split("当日被拒绝的请求（逾期或超过上限）")[1]
+    assert "共 0 项（逾期 0，超过上限 0）" in section and "J-LATE-ASK" not in section
+    assert refusal_rows(engine) == stored
+
+
+def test_the_city_ledger_follows_a_redone_tickets_current_round(city: dict[str, Any]) -> None:
+    """LATE-1 reached 挂账 (Sep 11) and 通报 (Sep 22) in round 1, was redone on Oct 1 and
+    reached 挂账 again on Oct 20 in round 2: the October ledger lists it at 挂账 since Oct 20,
+    saying a redo restarted it — not at round 1's 通报 since Sep 11."""
+    from tests.flows.test_monthly_flow import MONTH
+    from tests.flows.test_monthly_flow import seed as seed_month
+
+    engine, smtp = city["engine"], city["smtp"]
+    seed_month(city)
+    add_event(engine, "LATE-1", "redo", "redo", datetime(2026, 10, 1), reason="回访不满意")
+    set_clock(engine, "LATE-1", redo_count=1, ladder_round=2)
+    with engine.begin() as conn:
+        conn.execute(insert(Escalation.__table__), [{
+            "item_kind": ItemKind.ticket.value, "item_id": ticket_id(engine, "LATE-1"),
+            "step": "ledger", "level": 3, "unit_id": unit_ids(engine)["cy-sanlitun"],
+            "due_on": date(2026, 10, 20), "round": 2, "applied_at": datetime(2026, 10, 20),
+            "reason": "重办后超期未办结",
+        }])  # fmt: skip
+    summary = monthly_bulletin(month=MONTH)
+    assert summary["ledger_items"] == 1
+    approve_monthly(MONTH, "张主任")
+    [office] = by_recipient(smtp)["office@duban.example"]
+    text, html = office.part("plain"), office.part("html")
+    [line] = [line for line in text.splitlines() if "LATE-1" in line]
+    assert "[挂账] 挂账日 2026-10-20（重办后重新计时，第 2 轮）" in line
+    assert "通报]" not in line and "2026-09-11" not in line
+    assert "重办后重新计时，第 2 轮" in html

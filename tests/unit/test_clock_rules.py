@@ -15,11 +15,15 @@ import pytest
 
 from duban.config import ClockRules, load_config
 from duban.rules.clock import (
+    LATE,
+    OVER_CAP,
+    REFUSAL_CODES,
     ClockEvent,
     ClockStart,
     ClockState,
     EventKind,
     is_late,
+    refusal_class,
     replay,
 )
 
@@ -339,3 +343,38 @@ def test_arrival_order_does_not_matter() -> None:
     ]
     assert run(*events) == run(*reversed(events))
     assert run(*events).due == datetime(2026, 3, 13, 23, 59, 59)
+
+
+# ---------------------------------------------------------------- refusal codes
+
+
+def test_each_refusal_has_its_code_and_the_digest_groups_late_and_over_a_cap() -> None:
+    """The code of each refusal (docs/clock.md "Refusals"); the digest lists the late and
+    over-a-cap ones."""
+    cap_rules = ClockRules(max_extensions=1)
+    cases: list[tuple[ClockState, str, str]] = [
+        (run(ev("r", "extension_requested", DUE + timedelta(hours=1)),
+             ev("a", "extension_approved", DUE + timedelta(hours=2), working_days=1)),
+         "a", "late_deadline"),
+        (run(ev("r", "extension_requested", datetime(2026, 3, 9, 17, 30)),
+             ev("a", "extension_approved", datetime(2026, 3, 9, 18), working_days=1)),
+         "a", "late_cutoff"),
+        (run(ev("x", "returned", datetime(2026, 3, 5, 9))), "x", "late_return"),
+        (run(ev("a1", "extension_approved", datetime(2026, 3, 3), working_days=1),
+             ev("a2", "extension_approved", datetime(2026, 3, 4), working_days=1),
+             rules=cap_rules), "a2", "cap_extensions"),
+        (run(ev("a", "extension_approved", datetime(2026, 3, 3), working_days=4)),
+         "a", "cap_working_days"),
+        (run(ev("a", "extension_approved", datetime(2026, 3, 3), new_due=DUE + timedelta(days=200)),
+             start=ClockStart(RECEIVED, RECEIVED, DUE, 5, "dc", "征地")), "a", "cap_long_cycle"),
+        (run(ev("x", "resumed", datetime(2026, 3, 3))), "x", "not_suspended"),
+        (run(ev("f", "appeal_filed", datetime(2026, 3, 3)),
+             ev("u", "appeal_upheld", datetime(2026, 3, 4)),
+             ev("u2", "appeal_rejected", datetime(2026, 3, 5))), "u2", "appeal_decided"),
+    ]  # fmt: skip
+    for state, key, code in cases:
+        assert [(r.event_key, r.code) for r in state.refusals] == [(key, code)]
+        group = refusal_class(code)
+        assert group == ("late" if code.startswith("late") else
+                         "over_cap" if code.startswith("cap") else "other")  # fmt: skip
+    assert set(LATE) | set(OVER_CAP) <= set(REFUSAL_CODES)

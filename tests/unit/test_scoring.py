@@ -13,6 +13,7 @@ from duban.config import ConfigError, EvaluationConfig, load_config
 from duban.rules.scoring import (
     COMPONENTS,
     CREDITS,
+    DEFAULT_RATE_WEIGHTS,
     PENALTIES,
     RATE_COMPONENTS,
     PerItem,
@@ -33,7 +34,7 @@ def record(
     tickets: int = 50,
     rates: dict[str, float | None] | None = None,
     plan_items: int = 0,
-    **counts: int,
+    **counts: int | None,
 ) -> UnitRecord:
     return UnitRecord(
         code=code, name=f"name-{code}", kind=kind, tickets=tickets,
@@ -120,7 +121,8 @@ def test_penalties_and_credit_per_item_with_caps() -> None:
                escalations=7, recurrences=5, old_items_closed=3),
         rule,
     )  # fmt: skip
-    spot, esc, rec, old = (s.component(k) for k in (*PENALTIES, *CREDITS))
+    keys = ("spot_check_failures", "escalations", "recurrences", "old_items_closed")
+    spot, esc, rec, old = (s.component(k) for k in keys)
     assert (spot.value, spot.weight, spot.points, spot.capped) == (3, -2.0, -6.0, False)
     assert (esc.value, esc.weight, esc.points) == (7, -0.5, -3.5)
     assert (rec.points, rec.cap, rec.capped) == (-3.0, 3.0, True)  # 5 × 1 capped at 3
@@ -205,3 +207,32 @@ def test_evaluation_config_errors_name_file_key_and_value(tmp_path: Path) -> Non
     path.write_text("rate_weights: {happiness: 1}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown rate 'happiness'"):
         _ = load_config(tmp_path).evaluation
+
+
+def test_the_clock_figures_are_shown_with_weight_0_unless_configured() -> None:
+    """一次解决率, 退单率, 重办率 and the extensions (docs/evaluation.md): by default shown with
+    their value and weight 0, no points, the total unchanged; weighted when configured, the
+    退单率 and 重办率 scoring 100 − value (lower is better); extensions missing, not 0."""
+    clock = {"first_time_rate": 0.9, "return_rate": 0.2, "redo_rate": 0.1}
+    block = ("response_rate", "on_time_rate", "resolution_rate", "satisfaction_rate",
+             "plan_task_completion", "policy_issuance")  # fmt: skip
+    plain = dict.fromkeys(block, 0.5)
+    without = score_unit(record("a", rates=plain), RULE)
+    shown = score_unit(record("a", rates={**plain, **clock}, extensions=4), RULE)
+    assert shown.total == without.total == 50.0
+    for key, value in (("first_time_rate", 90.0), ("return_rate", 20.0), ("redo_rate", 10.0)):
+        c = shown.component(key)
+        assert (c.value, c.weight, c.points) == (pytest.approx(value), 0.0, 0.0)
+    ext = shown.component("extensions")
+    assert (ext.value, ext.points) == (4.0, 0.0)
+    missing = score_unit(record("b", rates=plain, extensions=None), RULE).component("extensions")
+    assert missing.value is None and missing.points == 0.0
+
+    weights = {**DEFAULT_RATE_WEIGHTS, "return_rate": 0.5, "redo_rate": 0.5}
+    weights = {k: (0.0 if k not in ("return_rate", "redo_rate") else w) for k, w in weights.items()}
+    rule = ScoringRule(rate_weights=weights, extensions=PerItem(1.0, 3.0))
+    s = score_unit(record("c", rates=clock, extensions=4), rule)
+    # 50 % × (100 − 20) + 50 % × (100 − 10) = 85; 4 extensions × 1 capped at 3
+    assert s.component("return_rate").points == 40.0
+    assert s.component("redo_rate").points == 45.0
+    assert s.component("extensions").points == -3.0 and s.total == 82.0

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from duban.config import CityConfig, EvaluationConfig
 from duban.notices.todo import todo
 from duban.queries import annual as qe
-from duban.queries.metrics import ticket_sources, unit_rates
+from duban.queries.metrics import CLOCK_EVIDENCE, clock_figures, ticket_sources, unit_rates
 from duban.queries.units import directory
 from duban.queries.weekly import city_rates
 from duban.rules.coverage import RateNote, rate_notes
@@ -29,6 +29,7 @@ from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 from duban.rules.ranking import GROUP_NAMES, RATES
 from duban.rules.scoring import (
+    CLOCK_COMPONENTS,
     COMPONENT_NAMES,
     COMPONENTS,
     CREDITS,
@@ -66,6 +67,11 @@ class AnnualSnapshot:
     units: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → name, kind, emails
     city_rates: dict[str, Any] = field(default_factory=dict)  # queries.weekly.city_rates
     rate_notes: list[RateNote] = field(default_factory=list)  # rates the data cannot support
+    clock: pd.DataFrame = field(default_factory=pd.DataFrame)  # clock_figures of the year
+
+    def missing_clock(self, code: str) -> dict[str, str]:
+        """The unit's clock figures the data cannot support, and why (CLOCK_COMPONENTS)."""
+        return clock_missing(self.clock, code)
 
     @property
     def period(self) -> str:
@@ -98,6 +104,33 @@ def _indexed(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return {str(row["unit"]): row for row in frame.to_dict(orient="records")}
 
 
+# Why a clock figure is missing (docs/clock.md "The figures"): the year's data carries no
+# event of its kind at all, or the unit has none of its denominator.
+_NO_EVENTS = {"returned": "全年无退单记录", "redo": "全年无重办记录",
+              "extension_approved": "全年无批准延期记录"}  # fmt: skip
+_CLOCK_FIGURE = {"first_time_rate": "first_time_rate", "return_rate": "return_rate",
+                 "redo_rate": "redo_rate", "extensions": "extensions_per_item"}  # fmt: skip
+_NO_BASE = {"first_time_rate": "本单位全年无办结工单", "return_rate": "本单位全年无派发工单",
+            "redo_rate": "本单位全年无办结工单", "extensions": "本单位全年无工单"}  # fmt: skip
+
+
+def clock_missing(clock: pd.DataFrame, code: str) -> dict[str, str]:
+    """component -> why the unit's clock figure is missing (no value, no points), for the
+    figures of CLOCK_COMPONENTS the year's data cannot support for the unit."""
+    rows = clock[clock["unit"] == code] if len(clock) else clock
+    row = rows.iloc[0].to_dict() if len(rows) else {}
+    out: dict[str, str] = {}
+    for key in CLOCK_COMPONENTS:
+        column = _CLOCK_FIGURE[key]
+        value = row.get(column)
+        if value is not None and not _missing(value):
+            continue
+        evidence = CLOCK_EVIDENCE[column]
+        measured = len(clock) and not clock[column].isna().all()
+        out[key] = _NO_BASE[key] if measured else _NO_EVENTS[evidence]
+    return out
+
+
 def records_of(
     units: dict[str, dict[str, Any]],
     rates: pd.DataFrame,
@@ -106,10 +139,14 @@ def records_of(
     escalations: pd.DataFrame,
     recurrences: pd.DataFrame,
     old_items: pd.DataFrame,
+    clock: pd.DataFrame | None = None,
 ) -> list[UnitRecord]:
     """One `UnitRecord` per active unit (a unit with no record at all has no rates and zero
-    counts), from the per-unit aggregates."""
+    counts), from the per-unit aggregates; `clock`: `clock_figures` of the year (its rates,
+    and the approved extensions as a count; missing where the data cannot tell)."""
+    clock = pd.DataFrame(columns=["unit"]) if clock is None else clock
     r, p, s = _indexed(rates), _indexed(plan), _indexed(spot_checks)
+    c = _indexed(clock)
     e, rec, old = _indexed(escalations), _indexed(recurrences), _indexed(old_items)
     out: list[UnitRecord] = []
     for code in sorted(units):
@@ -120,11 +157,16 @@ def records_of(
         values: dict[str, float | None] = {name: _opt(mine_r.get(name)) for name in RATES}
         values["plan_task_completion"] = _opt(mine_p.get("task_completion"))
         values["policy_issuance"] = _opt(mine_p.get("policy_issuance"))
-        counts = {
+        mine_c = c.get(code, {})
+        for name in ("first_time_rate", "return_rate", "redo_rate"):
+            values[name] = _opt(mine_c.get(name))
+        measured = _opt(mine_c.get("extensions_per_item")) is not None
+        counts: dict[str, int | None] = {
             "spot_check_failures": int(s.get(code, {}).get("failed", 0)),
             "escalations": int(e.get(code, {}).get("steps", 0)),
             "recurrences": int(rec.get(code, {}).get("items", 0)),
             "old_items_closed": int(old.get(code, {}).get("items", 0)),
+            "extensions": int(mine_c.get("extensions") or 0) if measured else None,
         }
         out.append(
             UnitRecord(
@@ -170,7 +212,8 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
         city = city_rates(conn, start, end, response_hours, metrics.basically_satisfied_weight,
                           config.sources_lacking)  # fmt: skip
         notes = rate_notes(config.sources_lacking, ticket_sources(conn, start, end))
-    records = records_of(units, rates, plan, spot, esc, rec, old)
+        clock = clock_figures(conn, start, end)
+    records = records_of(units, rates, plan, spot, esc, rec, old, clock)
     scores = rank_scores(
         records,
         settings.rule(),
@@ -183,7 +226,7 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
         year=year, settings=settings, ledger_steps=steps,
         step_names={s.step: s.name for s in config.escalation.steps}, rates=rates, plan=plan,
         spot_checks=spot, escalations=esc, recurrences=rec, old_items=old, items=items,
-        scores=scores, units=units, city_rates=city, rate_notes=notes,
+        scores=scores, units=units, city_rates=city, rate_notes=notes, clock=clock,
     )  # fmt: skip
 
 
@@ -191,8 +234,8 @@ def measure_annual(engine: Engine, config: CityConfig, year: int) -> AnnualSnaps
 
 
 def _unmeasured(c: Component) -> bool:
-    """A rate component without data: no value, no points (its weight went to the others)."""
-    return c.kind == "rate" and c.value is None
+    """A component without data: no value, no points (a rate's weight went to the others)."""
+    return c.value is None
 
 
 def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
@@ -208,12 +251,14 @@ def scores_frame(snap: AnnualSnapshot) -> pd.DataFrame:
             row[f"{c.key}_weight"] = round(c.weight, 6)
             # A rate the data lacks: empty cells, not 0 points (its weight went to the others).
             row[f"{c.key}_points"] = None if _unmeasured(c) else c.points
+        missing = snap.missing_clock(s.code)
+        why = "；".join(f"{COMPONENT_NAMES[k]}：{text}" for k, text in missing.items())
         row |= {"total": s.total, "top": s.top, "bottom": s.bottom,
-                "not_ranked": s.not_ranked or ""}  # fmt: skip
+                "not_ranked": s.not_ranked or "", "missing": why}  # fmt: skip
         rows.append(row)
     columns = ["year", "group", "rank", "group_size", "unit", "unit_name", "kind", "tickets"]
     columns += [f"{k}_{part}" for k in COMPONENTS for part in ("value", "weight", "points")]
-    columns += ["total", "top", "bottom", "not_ranked"]
+    columns += ["total", "top", "bottom", "not_ranked", "missing"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["rank"] = frame["rank"].astype("Int64")
     return frame
@@ -226,6 +271,7 @@ SCORE_HEADERS: dict[str, str] = {
     **{f"{k}_{part}": f"{COMPONENT_NAMES[k]}{zh}" for k in COMPONENTS
        for part, zh in (("value", "·数值"), ("weight", "·权重"), ("points", "·得分"))},
     "total": "总分", "top": "排名前列", "bottom": "排名靠后", "not_ranked": "不参与排名原因",
+    "missing": "无数据的指标及原因",
 }  # fmt: skip
 
 
@@ -257,17 +303,36 @@ def _fmt_weight(kind: str, weight: float) -> str:
     return f"{weight:+.2f} 分/项"
 
 
-def _component_rows(s: UnitScore) -> list[dict[str, Any]]:
+def _component_rows(s: UnitScore, missing: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The components as the notices show them; `missing`: why a clock figure has no value
+    (`clock_missing`), shown in its place."""
+    why = missing or {}
+
+    def value(c: Component) -> str:
+        if c.value is None and c.key in why:
+            return f"—（无数据：{why[c.key]}）"
+        return _fmt_value(c.kind, c.value)
+
     return [
         {
-            "key": c.key, "name": c.name, "kind": c.kind, "value": _fmt_value(c.kind, c.value),
+            "key": c.key, "name": c.name, "kind": c.kind, "value": value(c),
             "weight": "—" if _unmeasured(c) else _fmt_weight(c.kind, c.weight),
             "points": "—" if _unmeasured(c) else f"{c.points:.2f}",
-            "cap": None if c.cap is None else f"{c.cap:g}", "capped": c.capped,
-            "missing": _unmeasured(c),
+            "cap": None if c.cap is None or c.cap == 0 else f"{c.cap:g}", "capped": c.capped,
+            # a rate of the block without data (its weight went to the others)
+            "missing": _unmeasured(c) and c.key not in CLOCK_COMPONENTS,
         }
         for c in s.components
     ]  # fmt: skip
+
+
+def _clock_cells(s: UnitScore) -> dict[str, str]:
+    """The clock's figures of a unit for the ranking tables: "—" where the data lacks them."""
+    out: dict[str, str] = {}
+    for key in CLOCK_COMPONENTS:
+        v = s.component(key).value
+        out[key] = "—" if v is None else (f"{int(v)}" if key == "extensions" else f"{v:.1f}%")
+    return out
 
 
 def _block_sums(s: UnitScore) -> dict[str, str]:
@@ -286,6 +351,7 @@ def _score_row(s: UnitScore) -> dict[str, Any]:
         "code": s.code, "name": s.name, "kind": s.kind, "rank": s.rank,
         "group_size": s.group_size, "tickets": s.tickets, "total": f"{s.total:.2f}",
         "top": s.top, "bottom": s.bottom, "not_ranked": s.not_ranked or "", **_block_sums(s),
+        "clock": _clock_cells(s),
     }  # fmt: skip
 
 
@@ -415,7 +481,8 @@ def _unit_items(snap: AnnualSnapshot, code: str, s: UnitScore) -> dict[str, Any]
     ]  # fmt: skip
     esc = [
         {"kind": KIND_NAMES.get(str(r["item_kind"]), r["item_kind"]), "ref": r["item_ref"] or "",
-         "step": snap.step_names.get(str(r["step"]), r["step"]), "due_on": r["due_on"]}
+         "step": snap.step_names.get(str(r["step"]), r["step"]), "due_on": r["due_on"],
+         "round": int(r["round"]) if r.get("round") is not None else 1}
         for r in _mine(snap.items["escalations"], code)
     ]  # fmt: skip
     rec = [
@@ -456,7 +523,7 @@ def unit_context(config: CityConfig, snap: AnnualSnapshot, code: str) -> dict[st
         "own": {
             **_score_row(s),
             "group_name": GROUP_NAMES.get(s.group or "", s.group or ""),
-            "components": _component_rows(s),
+            "components": _component_rows(s, snap.missing_clock(code)),
         },
         "counts": rates[0] if rates else None,
         "plan": plan[0] if plan else None,

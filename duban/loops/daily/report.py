@@ -21,6 +21,7 @@ from duban.config import CityConfig
 from duban.notices.todo import todo
 from duban.queries import daily as q
 from duban.queries import notices as qn
+from duban.rules.clock import LATE, OVER_CAP, refusal_class
 from duban.rules.masking import citizen_text, mask_personal_data
 from duban.rules.warnings import blue_cutoff
 
@@ -28,6 +29,8 @@ COLOUR_NAMES = {"red": "红色·超期", "yellow": "黄色·预警", "blue": "�
 STATUS_NAMES = {"planned": "未开始", "in_progress": "推进中", "done": "已完成"}
 LIST_LIMIT = 50
 LEDGER_SHOWN = 20  # new ledger entries the office digest lists; all of them are attached
+CLOCK_SHOWN = 200  # the day's decisions, pending requests and refusals the digest lists, each
+REFUSAL_CLASSES = {"late": "逾期", "over_cap": "超过上限"}
 # The clock's event kinds (docs/clock.md) as notices name them.
 EVENT_NAMES = {
     "calendar_correction": "日历更正", "extension_requested": "申请延期",
@@ -59,6 +62,10 @@ class DailySnapshot:
     decisions_total: int = 0
     pending: pd.DataFrame = field(default_factory=pd.DataFrame)
     pending_total: int = 0
+    # The requests refused for being late or over a cap, asked in the window, and the
+    # window's refusals counted by code (duban.rules.clock.RefusalCode).
+    refusals: pd.DataFrame = field(default_factory=pd.DataFrame)
+    refusal_counts: dict[str, int] = field(default_factory=dict)
 
 
 def make_daily_window(config: CityConfig, day: date, since_day: date) -> q.DailyWindow:
@@ -88,8 +95,12 @@ def measure_daily(
     with engine.connect() as conn:
         items = q.unit_items(conn, window, LIST_LIMIT)
         touched = items[items["clock_events"] > 0] if len(items) else items
-        decisions, decisions_total = q.clock_decisions(conn, window.since, window.now, 200)
-        pending, pending_total = q.pending_requests(conn, window.now, 200)
+        decisions, decisions_total = q.clock_decisions(conn, window.since, window.now, CLOCK_SHOWN)
+        pending, pending_total = q.pending_requests(conn, window.now, CLOCK_SHOWN)
+        listed = sorted(LATE | OVER_CAP)
+        refusals, refusal_counts = q.clock_refusals(
+            conn, window.since, window.now, listed, CLOCK_SHOWN
+        )
         return DailySnapshot(
             window=window,
             since_day=since_day,
@@ -106,6 +117,8 @@ def measure_daily(
             decisions_total=decisions_total,
             pending=pending,
             pending_total=pending_total,
+            refusals=refusals,
+            refusal_counts=refusal_counts,
         )
 
 
@@ -437,6 +450,27 @@ def office_context(
         "decisions_total": snap.decisions_total,
         "pending": _event_rows(snap.pending),
         "pending_total": snap.pending_total,
+        **refusal_context(snap.refusals, snap.refusal_counts),
+    }
+
+
+def refusal_context(frame: pd.DataFrame, counts: dict[str, int]) -> dict[str, Any]:
+    """The digest's refusals: those late or over a cap listed (`refusals`, with the
+    totals `refusals_late`, `refusals_over_cap`, `refusals_total`), the others counted
+    (`refusals_other`)."""
+    by_class = {"late": 0, "over_cap": 0, "other": 0}
+    for code, n in counts.items():
+        by_class[refusal_class(code)] += n
+    rows = _event_rows(frame)
+    for row, code in zip(rows, frame["code"] if len(frame) else [], strict=True):
+        row["why"] = REFUSAL_CLASSES[refusal_class(str(code))]
+        row["external_id"] = mask_personal_data(str(row["external_id"]))
+    return {
+        "refusals": rows,
+        "refusals_late": by_class["late"],
+        "refusals_over_cap": by_class["over_cap"],
+        "refusals_total": by_class["late"] + by_class["over_cap"],
+        "refusals_other": by_class["other"],
     }
 
 

@@ -13,26 +13,36 @@ times are naive local times, as everywhere in Duban.
 
 from duban.rules.clock.log import (
     KINDS,
+    LATE,
+    OVER_CAP,
+    REFUSAL_CODES,
     ClockEvent,
     ClockStart,
     ClockState,
     DeadlineMove,
     EventKind,
     Refusal,
+    RefusalCode,
     effective_events,
     is_late,
+    refusal_class,
 )
 from duban.rules.clock.replay import replay
 
 __all__ = [
     "KINDS",
+    "LATE",
+    "OVER_CAP",
+    "REFUSAL_CODES",
     "ClockEvent",
     "ClockStart",
     "ClockState",
     "DeadlineMove",
     "EventKind",
     "Refusal",
+    "RefusalCode",
     "effective_events",
     "is_late",
+    "refusal_class",
     "replay",
 ]

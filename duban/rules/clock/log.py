@@ -73,6 +73,51 @@ class DeadlineMove:
     reason: str
 
 
+# Why an event was refused, as a code (docs/clock.md, "Refusals"): the rules' own, then
+# the store's (duban/clock/store.py: before the rules are asked).
+RefusalCode = Literal[
+    "late_deadline",  # an extension requested after the deadline
+    "late_cutoff",  # … after the daily cut-off, so counting as filed after the deadline
+    "late_return",  # a return after the return window (首办负责)
+    "cap_extensions",  # the number of extensions is at its cap
+    "cap_working_days",  # one extension adds more working days than allowed
+    "cap_long_cycle",  # a long-cycle item's deadline beyond its cap
+    "no_deadline",
+    "bad_days",
+    "no_extension",
+    "not_later",
+    "already_suspended",
+    "not_suspended",
+    "already_returned",
+    "no_unit",
+    "appeal_decided",
+    "no_new_due",
+    # the store's
+    "unknown_ticket",
+    "closed_ticket",
+    "malformed",
+    "duplicate_key",
+    "request_not_named",
+    "request_not_pending",
+    "breaks_recorded",
+]
+REFUSAL_CODES: tuple[RefusalCode, ...] = get_args(RefusalCode)
+# The refusals the office digest lists: a request too late, or over a cap.
+LATE: frozenset[RefusalCode] = frozenset({"late_deadline", "late_cutoff", "late_return"})
+OVER_CAP: frozenset[RefusalCode] = frozenset(
+    {"cap_extensions", "cap_working_days", "cap_long_cycle"}
+)
+
+
+def refusal_class(code: str) -> Literal["late", "over_cap", "other"]:
+    """Which of the digest's groups a refusal code belongs to."""
+    if code in LATE:
+        return "late"
+    if code in OVER_CAP:
+        return "over_cap"
+    return "other"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """An event the rules did not allow: it changed nothing."""
@@ -80,6 +125,7 @@ class Refusal:
     event_key: str
     reason: str
     kind: EventKind | None = None
+    code: RefusalCode = "malformed"
 
 
 @dataclass(frozen=True)
