@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,9 @@ TICKETS = cast(Table, Ticket.__table__)
 UNITS = cast(Table, Unit.__table__)
 
 # Where an event came from (clock_events.origin).
-ORIGINS = ("export", "event_export", "office", "workbook", "calendar", "demo")
+ORIGINS = (
+    "export", "event_export", "office", "workbook", "calendar", "spot_check", "lookback", "demo",
+)  # fmt: skip
 # Origins that are decisions of the office (or collected for it): refused on a closed ticket
 # for the kinds that only make sense while it is open.
 DECISION_ORIGINS = frozenset({"office", "workbook"})
@@ -346,7 +349,7 @@ def _pending(ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime)
 
 
 def record_events(
-    engine: Engine,
+    engine: Engine | Connection,
     events: Iterable[NewEvent],
     *,
     as_of: datetime,
@@ -356,11 +359,14 @@ def record_events(
     """Validate the events, insert the accepted ones, replay the clock of the tickets they
     touched. `all_or_nothing`: one refusal and nothing is recorded. A key already recorded
     for the item is `already` (not validated again, not written twice). `config`: the city's
-    (its calendar, urgency levels, clock rules); None: the settings' config folder."""
+    (its calendar, urgency levels, clock rules); None: the settings' config folder.
+    `engine` may be a Connection in a transaction of the caller's (a reopening recorded
+    with the change of status that causes it): then the caller commits or rolls back."""
     ctx = _Context.of(config)
     result = RecordResult()
     todo = list(events)
-    with engine.begin() as conn:
+    begin = nullcontext(engine) if isinstance(engine, Connection) else engine.begin()
+    with begin as conn:
         rows = _resolve(conn, (e.item_ref for e in todo))
         by_item: dict[int, list[NewEvent]] = defaultdict(list)
         seen: set[tuple[int, str]] = set()
