@@ -16,12 +16,13 @@ import chinese_calendar
 from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from duban.calendar import DUE_TIME, WorkCalendar
+from duban.calendar import WorkCalendar
 from duban.config import CityConfig, ClockRules, load_config
 from duban.db import insert_ignore
 from duban.db.models import ClockEvent as EventRow
 from duban.db.models import ItemKind, Ticket, TicketStatus, Unit
 from duban.rules.clock import KINDS, ClockEvent, ClockStart, ClockState, EventKind, replay
+from duban.rules.clock.correction import corrected_due
 from duban.rules.clock.log import effective_events
 
 EVENTS = cast(Table, EventRow.__table__)
@@ -186,14 +187,8 @@ def _base(row: Any) -> datetime | None:
     return row.base_due_at
 
 
-def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockStart:
+def _start(ctx: _Context, row: Any) -> ClockStart:
     base = _base(row)
-    if recompute_base and base is not None and base.time() == DUE_TIME:
-        # The deadline rule's own time of day: the import computed it from the level.
-        base = ctx.calendar.due_at(
-            datetime.combine(row.received_at.date(), datetime.min.time()),
-            ctx.level_days(row.urgency),
-        )
     return ClockStart(
         received_at=row.received_at,
         dispatched_at=row.dispatched_at,
@@ -559,30 +554,36 @@ def _correction(
     ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime
 ) -> dict[str, Any] | None:
     """A calendar_correction event (as a clock_events record) when the current calendar
-    gives the open ticket's base deadline (one the import computed from its urgency level:
-    at the deadline rule's 23:59:59) another day, and so its effective deadline another
-    value; else None. Events counting working days are replayed with the current calendar
-    anyway; the base deadline is what the import fixed, so its move is an event."""
+    gives the open ticket another effective deadline than the one in force, which another
+    calendar version produced (`duban.rules.clock.correction`: every deadline the calendar
+    produced is recomputed — the level's, a redo's or re-dispatch's, extensions and
+    suspensions in working days; an export's fixed times are kept); else None. It
+    supersedes the corrections of earlier calendars (it recomputes what they did); its key
+    is `calendar:<version>`, `calendar:<version>:<n>` when the calendar returns to a version
+    it had before."""
     if _base(row) is None:
         return None
-    without = [e for e in stored if e.kind != "calendar_correction"]
-    start = _start(ctx, row, recompute_base=True)
-    if start.base_due == _base(row):
+    fresh = corrected_due(
+        _start(ctx, row), stored, ctx.calendar, ctx.rules, as_of, previous_due=row.due_at
+    )
+    if fresh is None:
         return None
-    previous = replay(_start(ctx, row), without, ctx.calendar, ctx.rules, as_of).due
-    fresh = replay(start, without, ctx.calendar, ctx.rules, as_of).due
-    if fresh is None or fresh == previous:
-        return None
+    keys = {e.key for e in stored}
+    key, n = f"calendar:{ctx.version}", 1
+    while key in keys:
+        n += 1
+        key = f"calendar:{ctx.version}:{n}"
+    earlier = sorted(e.key for e in stored if e.kind == "calendar_correction")
     return {
         "item_kind": ItemKind.ticket.value,
         "item_id": row.id,
-        "key": f"calendar:{ctx.version}",
+        "key": key,
         "kind": "calendar_correction",
         "at": as_of,
         "actor": "calendar",
         "reason": f"工作日历 {ctx.version} (working-day calendar {ctx.version})",
         "payload": {"new_due": fresh.isoformat()},
-        "supersedes": [],
+        "supersedes": earlier,
         "origin": "calendar",
         "origin_ref": ctx.version,
         "recorded_at": datetime.now(),
