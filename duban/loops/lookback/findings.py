@@ -8,7 +8,8 @@ Prefect UI's custom-run form); the flow (flows/lookback.py) then:
 2. finds the recurred tickets in SQL (`measure_lookback`, duban/queries/lookback.py) and
    records one `LookbackFinding` per recurred ticket for the run (`record_findings`);
 3. with `reopen`, sets each recurred ticket back to status `reopened`, once per request
-   (`reopen_recurred`), with an `AuditRecord` per change;
+   (`reopen_recurred`), with an `AuditRecord` per change and a `redo` clock event (a fresh
+   deadline and ladder round: duban/clock/reopen.py);
 4. with `notify`, tells the supervision office everything and each unit concerned its own
    items (`office_context`, `unit_contexts`).
 
