@@ -16,7 +16,7 @@ import chinese_calendar
 from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from duban.calendar import WorkCalendar
+from duban.calendar import CalendarError, WorkCalendar
 from duban.config import CityConfig, ClockRules, load_config
 from duban.db import insert_ignore
 from duban.db.models import ClockEvent as EventRow
@@ -394,7 +394,11 @@ def record_events(
             if row is None:
                 continue
             fresh = _unanswered(ctx, row, stored[item_id], fresh, result)
-            refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            try:
+                refusals = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            except CalendarError as exc:  # e.g. a fresh deadline in a year it does not know
+                why = f"工作日历无法计算时限 (the working-day calendar cannot tell: {exc})"
+                refusals = {e.key: why for e in fresh}
             for event in fresh:
                 if event.key in refusals:
                     result.refused.append(

@@ -139,3 +139,24 @@ def test_a_calendar_change_corrects_what_the_calendar_produced_once(
         ("LEVEL", f"calendar:{v1}", [f"calendar:{v2}"]),
         ("LEVEL", f"calendar:{v2}:2", sorted([f"calendar:{v1}", f"calendar:{v2}"])),
     ]
+
+
+def test_a_deadline_the_calendar_cannot_compute_refuses_that_event_only(
+    engine: Engine, city_config: CityConfig
+) -> None:
+    """A redo on 2026-12-30 needs 2027, which chinese-calendar 1.11 does not know: that
+    event is refused with the calendar's message, the other ticket's is recorded."""
+    with session_scope(engine) as session:
+        sync_city(session, city_config)
+    add(engine, city_config, "DEC", LEVEL_DUE)
+    add(engine, city_config, "OCT", LEVEL_DUE)
+    late = ev("DEC", "redo", "redo", datetime(2026, 12, 30, 9))  # 3 working days
+    fine = ev("OCT", "redo", "redo", datetime(2026, 10, 20, 9))
+    result = record_events(
+        engine, [late, fine], as_of=datetime(2026, 12, 30, 12), all_or_nothing=False,
+        config=city_config,
+    )  # fmt: skip
+    assert [e.item_ref for e in result.recorded] == ["test:OCT"]
+    [refused] = result.refused
+    assert refused.item_ref == "test:DEC" and "2027" in refused.reason
+    assert due(engine)["DEC"] == LEVEL_DUE
