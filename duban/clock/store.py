@@ -520,8 +520,12 @@ def _apply(conn: Connection, ctx: _Context, ids: Sequence[int], as_of: datetime)
             # A ticket stamped by another calendar version (a never stamped one is taken to
             # be of the current calendar: stamped, not corrected).
             stale = row.clock_calendar is not None and row.clock_calendar != ctx.version
-            if stale and not _closed(row):
-                correction = _correction(ctx, row, stored, as_of)
+            if not _closed(row):
+                correction = (
+                    _correction(ctx, row, stored, as_of)
+                    if stale
+                    else _recorrection(ctx, row, stored)
+                )
                 if correction is not None:
                     corrections.append(correction)
                     stored = [*stored, _as_rule_event(_Row(correction))]
@@ -561,17 +565,41 @@ def _correction(
     gives the open ticket another effective deadline than the one in force, which another
     calendar version produced (`duban.rules.clock.correction`: every deadline the calendar
     produced is recomputed — the level's, a redo's or re-dispatch's, extensions and
-    suspensions in working days; an export's fixed times are kept); else None. It
-    supersedes the corrections of earlier calendars (it recomputes what they did); its key
-    is `calendar:<version>`, `calendar:<version>:<n>` when the calendar returns to a version
-    it had before."""
+    suspensions in working days; an export's fixed times are kept); else None."""
     if _base(row) is None:
         return None
     fresh = corrected_due(
         _start(ctx, row), stored, ctx.calendar, ctx.rules, as_of, previous_due=row.due_at
     )
-    if fresh is None:
+    return None if fresh is None else _correction_record(ctx, row, stored, as_of, fresh)
+
+
+def _recorrection(ctx: _Context, row: Any, stored: list[ClockEvent]) -> dict[str, Any] | None:
+    """The current calendar's correction in force, recomputed when an event dated before it
+    was recorded since (an event export, a decision given `--at`): the correction pins the
+    deadline at its time, so it must include every earlier event. A correction at the same
+    time with the new deadline, superseding it; None when it still holds."""
+    if not any(e.kind == "calendar_correction" for e in stored):
         return None
+    corrections = [
+        e for e in effective_events(stored, datetime.max) if e.kind == "calendar_correction"
+    ]
+    if not corrections or not corrections[-1].key.startswith(f"calendar:{ctx.version}"):
+        return None
+    last = corrections[-1]
+    fresh = corrected_due(
+        _start(ctx, row), stored, ctx.calendar, ctx.rules, last.at,
+        previous_due=last.payload.get("new_due"),
+    )  # fmt: skip
+    return None if fresh is None else _correction_record(ctx, row, stored, last.at, fresh)
+
+
+def _correction_record(
+    ctx: _Context, row: Any, stored: list[ClockEvent], at: datetime, new_due: datetime
+) -> dict[str, Any]:
+    """It supersedes the corrections before it (it recomputes what they did); its key is
+    `calendar:<version>`, `calendar:<version>:<n>` when that is taken (the calendar returned
+    to a version it had before, or the correction was recomputed)."""
     keys = {e.key for e in stored}
     key, n = f"calendar:{ctx.version}", 1
     while key in keys:
@@ -583,10 +611,10 @@ def _correction(
         "item_id": row.id,
         "key": key,
         "kind": "calendar_correction",
-        "at": as_of,
+        "at": at,
         "actor": "calendar",
         "reason": f"工作日历 {ctx.version} (working-day calendar {ctx.version})",
-        "payload": {"new_due": fresh.isoformat()},
+        "payload": {"new_due": new_due.isoformat()},
         "supersedes": earlier,
         "origin": "calendar",
         "origin_ref": ctx.version,

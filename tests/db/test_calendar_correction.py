@@ -160,3 +160,31 @@ def test_a_deadline_the_calendar_cannot_compute_refuses_that_event_only(
     [refused] = result.refused
     assert refused.item_ref == "test:DEC" and "2027" in refused.reason
     assert due(engine)["DEC"] == LEVEL_DUE
+
+
+def test_an_event_dated_before_a_correction_still_moves_the_deadline(
+    engine: Engine, city_config: CityConfig, config_dir: Path
+) -> None:
+    """The correction pins the deadline at its time; an extension approved before it but
+    recorded after (an event export, `duban decide --at`) is not lost: the correction is
+    recomputed with it, once."""
+    with session_scope(engine) as session:
+        sync_city(session, city_config)
+    add(engine, city_config, "LEVEL", LEVEL_DUE)
+    changed = write_calendar(config_dir, ["2026-10-14"])
+    apply_clock(engine, None, as_of=AS_OF, config=changed)
+    assert due(engine)["LEVEL"] == datetime(2026, 10, 16, 23, 59, 59)
+    backdated = [
+        ev("LEVEL", "req", "extension_requested", datetime(2026, 10, 13, 9)),
+        ev("LEVEL", "ok", "extension_approved", datetime(2026, 10, 13, 10), working_days=1,
+           request="req"),
+    ]  # fmt: skip
+    assert record_events(engine, backdated, as_of=AS_OF, all_or_nothing=True, config=changed).ok
+    assert due(engine)["LEVEL"] == datetime(2026, 10, 19, 23, 59, 59)  # Fri + 1: Mon
+    v2 = calendar_version(changed.path("calendar.yaml"))
+    assert corrections(engine) == [
+        ("LEVEL", f"calendar:{v2}", []),
+        ("LEVEL", f"calendar:{v2}:2", [f"calendar:{v2}"]),
+    ]
+    assert apply_clock(engine, None, as_of=AS_OF, config=changed) == 0
+    assert len(corrections(engine)) == 2

@@ -53,12 +53,13 @@ def corrected_due(
     *,
     previous_due: datetime | None,
 ) -> datetime | None:
-    """The effective deadline `calendar` gives the item at `as_of`, when it is not
-    `previous_due` (the deadline in force, which another calendar produced); None when the
-    calendar does not move it, or the item has no deadline."""
+    """The effective deadline `calendar` gives the item just before `as_of` (the correction's
+    own time: events at that time or later apply after it), when it is not `previous_due`
+    (the deadline in force, which another calendar produced); None when the calendar does
+    not move it, or the item has no deadline."""
     if start.base_due is None:
         return None
-    without = [e for e in events if e.kind != "calendar_correction"]
+    without = [e for e in events if e.kind != "calendar_correction" and e.at < as_of]
     fresh = replay(recomputed_start(start, calendar), without, calendar, rules, as_of).due
     if fresh is None or fresh == previous_due:
         return None
