@@ -32,12 +32,17 @@ def find_recurrences(
 def reopen(
     ctx: LoopContext, request: findings.LookbackRequest, run_id: int
 ) -> findings.ReopenResult:
-    """Reopen the recurred tickets once per request, with an audit record each."""
-    result = findings.reopen_recurred(ctx.engine, run_id, request.fingerprint())
-    run_logger().info(
-        "reopened %d tickets (%d not reopened again: reopened before or no longer closed)",
-        len(result.reopened), result.already,
+    """Reopen the recurred tickets once per request, with an audit record and a redo clock
+    event (a fresh deadline and ladder round) each."""
+    result = findings.reopen_recurred(ctx.engine, run_id, request.fingerprint(), ctx.config)
+    log = run_logger()
+    log.info(
+        "reopened %d tickets (%d not reopened again: reopened before or no longer closed); "
+        "%d redo events recorded",
+        len(result.reopened), result.already, result.redone,
     )  # fmt: skip
+    for line in result.redo_refused:
+        log.warning("redo refused: %s", line)
     return result
 
 
@@ -73,4 +78,5 @@ def summary_of(
         "recurrence_rate": None if snap.rate is None else round(snap.rate, 4),
         "reopened": len(reopened.reopened) if reopened else 0,
         "not_reopened_again": reopened.already if reopened else 0,
+        "redo_events": reopened.redone if reopened else 0,  # a fresh deadline each
     }

@@ -112,6 +112,8 @@ class _Known:
     extensions: int
     redos: int
     export_keys: tuple[str, ...]  # keys of the events recorded from exports
+    closed_at: datetime | None = None  # when the ticket is closed (as the import left it)
+    due: datetime | None = None  # the effective deadline in force
 
 
 def column_events(
@@ -168,11 +170,21 @@ class _RowEvents:
         self.events: list[NewEvent] = []
         self.bad: list[Refused] = []
 
-    def add(self, key: str, kind: str, at: datetime, reason: str, **payload: Any) -> None:
-        """One event; it supersedes the events an earlier value of the same column gave."""
+    def add(
+        self,
+        key: str,
+        kind: str,
+        at: datetime,
+        reason: str,
+        *,
+        supersede: bool = True,
+        **payload: Any,
+    ) -> None:
+        """One event; it supersedes the events an earlier value of the same column gave
+        (unless `supersede` is off: an event a count derives stands for one more)."""
         column = key.split(":")[1]
         old: tuple[str, ...] = ()
-        if column != "status" and not key.endswith(":off"):
+        if supersede and column != "status" and not key.endswith(":off"):
             prefix = f"export:{column}:"
             value = key.removeprefix(prefix)
             old = tuple(
@@ -218,7 +230,14 @@ class _RowEvents:
                 self.problem("extended_due", f"不是时间 (not a time: {extended!r})")
             elif t.base_due is not None and new_due != t.base_due:
                 key = f"export:extended_due:{new_due.isoformat()}"
-                self.add(key, "extension_approved", start, "导出：延期", new_due=new_due)
+                # The export counts more extensions than the clock holds and its deadline is
+                # later than the one in force: one more extension, from that deadline to this
+                # one (the earlier ones stay); else a corrected value (it supersedes).
+                said = self.count(cells, "extensions")
+                more = said is not None and said > t.extensions
+                more = more and t.due is not None and new_due > t.due
+                self.add(key, "extension_approved", start, "导出：延期", supersede=not more,
+                         new_due=new_due)  # fmt: skip
         days = self.count(cells, "suspended_days")
         if days:
             on = datetime.combine(calendar.working_day_on_or_after(start.date()), time.min)
@@ -231,7 +250,31 @@ class _RowEvents:
         elif evaluated and "export:evaluated:no" in t.export_keys:
             self.add("export:evaluated:yes", "appeal_rejected", start, "导出：纳入考核")
         self._callback(cells)
+        self._redo_count(cells)
         self._status(status, suspending)
+
+    def _redo_count(self, cells: dict[str, str]) -> None:
+        """The export counts more redos (重办次数) than the clock holds, with this row's
+        call-back: each missing one is a `redo` (`export:redo_count:<ordinal>`, the ordinal
+        among the ticket's redos: a re-import finds them counted and derives nothing). Its
+        time is not in the export: a closed ticket's close time (it was redone before it
+        was closed), else the import's; the payload says so. Fewer than the clock holds:
+        reported by `count_disagreements`, nothing removed."""
+        said = self.count(cells, "redo_count")
+        if not said:
+            return
+        t = self.ticket
+        new = sum(1 for e in self.events if e.kind == "redo" and e.key not in t.export_keys)
+        held = t.redos + new
+        at, zh, en = (
+            (t.closed_at, "办结时间", "close")
+            if t.closed_at
+            else (self.as_of, "导入时间", "import")
+        )
+        value = f"重办次数 {said}；时间不详，记于{zh} (time unknown: placed at the {en})"
+        for ordinal in range(held + 1, said + 1):
+            self.add(f"export:redo_count:{ordinal}", "redo", at, "导出：重办", supersede=False,
+                     value=value)  # fmt: skip
 
     def _callback(self, cells: dict[str, str]) -> None:
         """A dissatisfied call-back (回访不满意) is a redo at the call-back's time."""
@@ -271,6 +314,9 @@ def _known(engine: Engine, source: str, externals: list[str]) -> dict[str, _Know
                 TICKETS.c.suspended_since,
                 TICKETS.c.extension_count,
                 TICKETS.c.redo_count,
+                TICKETS.c.status,
+                TICKETS.c.closed_at,
+                TICKETS.c.due_at,
             ).where(TICKETS.c.source == source, TICKETS.c.external_id.in_(externals[i : i + 2000]))
             rows = conn.execute(query).all()
             keys: dict[int, list[str]] = {}
@@ -285,6 +331,8 @@ def _known(engine: Engine, source: str, externals: list[str]) -> dict[str, _Know
                 found[r.external_id] = _Known(
                     int(r.id), r.dispatched_at or r.received_at, r.base_due_at, r.suspended_since,
                     r.extension_count, r.redo_count, tuple(keys.get(int(r.id), ())),
+                    r.closed_at if TicketStatus(r.status) == TicketStatus.closed else None,
+                    r.due_at,
                 )  # fmt: skip
     return found
 
@@ -292,7 +340,9 @@ def _known(engine: Engine, source: str, externals: list[str]) -> dict[str, _Know
 def count_disagreements(
     engine: Engine, path: Path, mapping: SourceMapping, source: str
 ) -> list[Refused]:
-    """Rows whose extension or redo counts differ from the clock's (the clock is kept)."""
+    """Rows whose extension or redo counts differ from the clock's once the events they
+    derive are recorded: a count lower than the clock's (an office decision the export does
+    not know), or extensions the export gives no deadline for. Nothing is removed."""
     columns = {k: v for k, v in mapping.clock_columns.items() if k in ("extensions", "redo_count")}
     if not columns:
         return []
@@ -308,14 +358,17 @@ def count_disagreements(
             text = row[column]
             ours = ticket.extensions if name == "extensions" else ticket.redos
             if text.isdigit() and int(text) != ours:
-                found.append(
-                    Refused(
-                        f"{source}:{row[id_column]}",
-                        name,
-                        f"导出 {column} 为 {text}，现行为 {ours}（保留） (the export says {text}, "
-                        f"the decisions in force {ours}: kept)",
-                        f"{path.name} row {number}",
+                why = (
+                    f"导出 {column} 为 {text}，现行为 {ours}（保留） (the export says {text}, "
+                    f"the decisions in force {ours}: kept)"
+                )
+                if name == "extensions" and int(text) > ours:
+                    why += (
+                        "；缺少的延期没有延期后时限，无法补录 (the missing extensions come with "
+                        "no extended deadline: not derived)"
                     )
+                found.append(
+                    Refused(f"{source}:{row[id_column]}", name, why, f"{path.name} row {number}")
                 )
     return found
 

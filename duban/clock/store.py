@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import chinese_calendar
 from sqlalchemy import Engine, Table, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from duban.calendar import DUE_TIME, WorkCalendar
+from duban.calendar import CalendarError, WorkCalendar
 from duban.config import CityConfig, ClockRules, load_config
 from duban.db import insert_ignore
 from duban.db.models import ClockEvent as EventRow
@@ -29,6 +30,7 @@ from duban.rules.clock import (
     RefusalCode,
     replay,
 )
+from duban.rules.clock.correction import corrected_due
 from duban.rules.clock.log import effective_events
 
 EVENTS = cast(Table, EventRow.__table__)
@@ -38,7 +40,9 @@ TICKETS = cast(Table, Ticket.__table__)
 UNITS = cast(Table, Unit.__table__)
 
 # Where an event came from (clock_events.origin).
-ORIGINS = ("export", "event_export", "office", "workbook", "calendar", "demo")
+ORIGINS = (
+    "export", "event_export", "office", "workbook", "calendar", "spot_check", "lookback", "demo",
+)  # fmt: skip
 # Origins that are decisions of the office (or collected for it): refused on a closed ticket
 # for the kinds that only make sense while it is open.
 DECISION_ORIGINS = frozenset({"office", "workbook"})
@@ -195,14 +199,8 @@ def _base(row: Any) -> datetime | None:
     return row.base_due_at
 
 
-def _start(ctx: _Context, row: Any, *, recompute_base: bool = False) -> ClockStart:
+def _start(ctx: _Context, row: Any) -> ClockStart:
     base = _base(row)
-    if recompute_base and base is not None and base.time() == DUE_TIME:
-        # The deadline rule's own time of day: the import computed it from the level.
-        base = ctx.calendar.due_at(
-            datetime.combine(row.received_at.date(), datetime.min.time()),
-            ctx.level_days(row.urgency),
-        )
     return ClockStart(
         received_at=row.received_at,
         dispatched_at=row.dispatched_at,
@@ -358,7 +356,7 @@ def _pending(ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime)
 
 
 def record_events(
-    engine: Engine,
+    engine: Engine | Connection,
     events: Iterable[NewEvent],
     *,
     as_of: datetime,
@@ -368,11 +366,14 @@ def record_events(
     """Validate the events, insert the accepted ones, replay the clock of the tickets they
     touched. `all_or_nothing`: one refusal and nothing is recorded. A key already recorded
     for the item is `already` (not validated again, not written twice). `config`: the city's
-    (its calendar, urgency levels, clock rules); None: the settings' config folder."""
+    (its calendar, urgency levels, clock rules); None: the settings' config folder.
+    `engine` may be a Connection in a transaction of the caller's (a reopening recorded
+    with the change of status that causes it): then the caller commits or rolls back."""
     ctx = _Context.of(config)
     result = RecordResult()
     todo = list(events)
-    with engine.begin() as conn:
+    begin = nullcontext(engine) if isinstance(engine, Connection) else engine.begin()
+    with begin as conn:
         rows = _resolve(conn, (e.item_ref for e in todo))
         refusals = _Refusals(result, rows)
         by_item: dict[int, list[NewEvent]] = defaultdict(list)
@@ -417,7 +418,11 @@ def record_events(
             if row is None:
                 continue
             fresh = _unanswered(ctx, row, stored[item_id], fresh, refusals)
-            by_rules = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            try:
+                by_rules = _validate_item(ctx, row, stored[item_id], fresh, as_of)
+            except CalendarError as exc:  # e.g. a fresh deadline in a year it does not know
+                why = f"工作日历无法计算时限 (the working-day calendar cannot tell: {exc})"
+                by_rules = {e.key: ("no_calendar", why) for e in fresh}
             for event in fresh:
                 if event.key in by_rules:
                     refusals.add(event, *by_rules[event.key])
@@ -576,8 +581,12 @@ def _apply(conn: Connection, ctx: _Context, ids: Sequence[int], as_of: datetime)
             # A ticket stamped by another calendar version (a never stamped one is taken to
             # be of the current calendar: stamped, not corrected).
             stale = row.clock_calendar is not None and row.clock_calendar != ctx.version
-            if stale and not _closed(row):
-                correction = _correction(ctx, row, stored, as_of)
+            if not _closed(row):
+                correction = (
+                    _correction(ctx, row, stored, as_of)
+                    if stale
+                    else _recorrection(ctx, row, stored)
+                )
                 if correction is not None:
                     corrections.append(correction)
                     stored = [*stored, _as_rule_event(_Row(correction))]
@@ -614,30 +623,60 @@ def _correction(
     ctx: _Context, row: Any, stored: list[ClockEvent], as_of: datetime
 ) -> dict[str, Any] | None:
     """A calendar_correction event (as a clock_events record) when the current calendar
-    gives the open ticket's base deadline (one the import computed from its urgency level:
-    at the deadline rule's 23:59:59) another day, and so its effective deadline another
-    value; else None. Events counting working days are replayed with the current calendar
-    anyway; the base deadline is what the import fixed, so its move is an event."""
+    gives the open ticket another effective deadline than the one in force, which another
+    calendar version produced (`duban.rules.clock.correction`: every deadline the calendar
+    produced is recomputed — the level's, a redo's or re-dispatch's, extensions and
+    suspensions in working days; an export's fixed times are kept); else None."""
     if _base(row) is None:
         return None
-    without = [e for e in stored if e.kind != "calendar_correction"]
-    start = _start(ctx, row, recompute_base=True)
-    if start.base_due == _base(row):
+    fresh = corrected_due(
+        _start(ctx, row), stored, ctx.calendar, ctx.rules, as_of, previous_due=row.due_at
+    )
+    return None if fresh is None else _correction_record(ctx, row, stored, as_of, fresh)
+
+
+def _recorrection(ctx: _Context, row: Any, stored: list[ClockEvent]) -> dict[str, Any] | None:
+    """The current calendar's correction in force, recomputed when an event dated before it
+    was recorded since (an event export, a decision given `--at`): the correction pins the
+    deadline at its time, so it must include every earlier event. A correction at the same
+    time with the new deadline, superseding it; None when it still holds."""
+    if not any(e.kind == "calendar_correction" for e in stored):
         return None
-    previous = replay(_start(ctx, row), without, ctx.calendar, ctx.rules, as_of).due
-    fresh = replay(start, without, ctx.calendar, ctx.rules, as_of).due
-    if fresh is None or fresh == previous:
+    corrections = [
+        e for e in effective_events(stored, datetime.max) if e.kind == "calendar_correction"
+    ]
+    if not corrections or not corrections[-1].key.startswith(f"calendar:{ctx.version}"):
         return None
+    last = corrections[-1]
+    fresh = corrected_due(
+        _start(ctx, row), stored, ctx.calendar, ctx.rules, last.at,
+        previous_due=last.payload.get("new_due"),
+    )  # fmt: skip
+    return None if fresh is None else _correction_record(ctx, row, stored, last.at, fresh)
+
+
+def _correction_record(
+    ctx: _Context, row: Any, stored: list[ClockEvent], at: datetime, new_due: datetime
+) -> dict[str, Any]:
+    """It supersedes the corrections before it (it recomputes what they did); its key is
+    `calendar:<version>`, `calendar:<version>:<n>` when that is taken (the calendar returned
+    to a version it had before, or the correction was recomputed)."""
+    keys = {e.key for e in stored}
+    key, n = f"calendar:{ctx.version}", 1
+    while key in keys:
+        n += 1
+        key = f"calendar:{ctx.version}:{n}"
+    earlier = sorted(e.key for e in stored if e.kind == "calendar_correction")
     return {
         "item_kind": ItemKind.ticket.value,
         "item_id": row.id,
-        "key": f"calendar:{ctx.version}",
+        "key": key,
         "kind": "calendar_correction",
-        "at": as_of,
+        "at": at,
         "actor": "calendar",
         "reason": f"工作日历 {ctx.version} (working-day calendar {ctx.version})",
-        "payload": {"new_due": fresh.isoformat()},
-        "supersedes": [],
+        "payload": {"new_due": new_due.isoformat()},
+        "supersedes": earlier,
         "origin": "calendar",
         "origin_ref": ctx.version,
         "recorded_at": datetime.now(),

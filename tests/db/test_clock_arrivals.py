@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,7 +19,8 @@ from duban.clock import record_events
 from duban.clock.exports import import_events
 from duban.config import CityConfig, load_config
 from duban.db import session_scope
-from duban.db.models import AuditRecord, TicketStatus
+from duban.db.models import AuditRecord, Ticket, TicketStatus
+from duban.db.models import ClockEvent as EventRow
 from duban.ingest.tickets import import_tickets
 from duban.settings import get_settings
 from duban.workbooks.decisions import (
@@ -154,9 +156,94 @@ def test_the_export_clock_columns_become_events_once(
     later = import_tickets(engine, config, path, "duban", tmp_path / "reports")
     assert later.clock_recorded == 2
     t = tickets(engine)
-    assert t["T1"].due_at == plus[3] and t["T1"].extension_count == 1  # superseded, not added
+    # one more extension, from plus[2] to plus[3]: the first one stays
+    assert t["T1"].due_at == plus[3] and t["T1"].extension_count == 2
     assert t["T2"].suspended_since is None
-    assert later.clock_disagreements >= 1  # T1: the export counts 2 extensions, the clock 1
+    assert later.clock_disagreements == 0
+    # A corrected deadline with the same count supersedes; a count with no deadline for the
+    # missing extension is reported, nothing derived.
+    rows[0] |= {"延期后时限": f"{plus[1]:%Y-%m-%d %H:%M:%S}", "延期次数": "3"}
+    path = write_clock_export(tmp_path / "clock.csv", rows)
+    last = import_tickets(engine, config, path, "duban", tmp_path / "reports")
+    t = tickets(engine)
+    assert t["T1"].due_at == plus[1] and t["T1"].extension_count == 1
+    assert last.clock_disagreements == 1  # the export counts 3 extensions, the clock 1
+    assert "not derived" in Path(str(last.report_path)).read_text(encoding="utf-8-sig")
+
+
+def redo_events(engine: Engine) -> list[tuple[str, str, datetime, dict[str, Any]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Ticket.external_id, EventRow.key, EventRow.at, EventRow.payload)
+            .join(Ticket, Ticket.id == EventRow.item_id)
+            .where(EventRow.kind == "redo")
+            .order_by(Ticket.external_id, EventRow.key)
+        )
+        return [(str(e), str(k), a, dict(p or {})) for e, k, a, p in rows]
+
+
+def test_the_export_redo_count_derives_the_redos_the_clock_misses(
+    engine: Engine,
+    city: CityConfig,
+    config_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """T1 (open) was redone twice by the centre, C1 (closed) twice, once after the
+    dissatisfied call-back in the file; T2 once, which the office recorded already, and T3
+    redone by the office though the export counts none."""
+    mapping_path = config_dir / "sources" / "duban.yaml"
+    mapping = yaml.safe_load(mapping_path.read_text(encoding="utf-8"))
+    kept = [*ticket_row("x"), "closed_at"]
+    mapping["columns"] = {k: v for k, v in mapping["columns"].items() if k in kept}
+    mapping["clock_columns"] = {**CLOCK_COLUMNS, "redo_count": "重办次数"}
+    mapping_path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+    config = load_config(config_dir)
+    office = [event("T2", "r-1", "redo", datetime(2026, 10, 10, 9), actor="callback"),
+              event("T3", "r-1", "redo", datetime(2026, 10, 10, 9), actor="callback")]  # fmt: skip
+    record_events(engine, office, as_of=NOW, all_or_nothing=True, config=config)
+    rows = [
+        {"external_id": "T1", "重办次数": "2"},
+        {"external_id": "T2", "重办次数": "1"},
+        {"external_id": "T3", "重办次数": "0"},
+        {"external_id": "C1", "status": "closed", "closed_at": "2026-10-10 12:00:00",
+         "回访结果": "不满意", "回访时间": "2026-10-09 15:00:00", "重办次数": "2"},
+    ]  # fmt: skip
+    path = tmp_path / "redo.csv"
+    header = [*kept, *CLOCK_COLUMNS.values(), "重办次数"]
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        for extra in rows:
+            writer.writerow({**ticket_row(extra["external_id"]), **extra})
+    first = import_tickets(engine, config, path, "duban", tmp_path / "reports")
+    assert first.clock_recorded == 4 and first.clock_refused == 0
+    events = redo_events(engine)
+    keys = [(e, k) for e, k, _, _ in events]
+    assert keys == [
+        ("C1", "export:callback:2026-10-09T15:00:00"), ("C1", "export:redo_count:2"),
+        ("T1", "export:redo_count:1"), ("T1", "export:redo_count:2"),
+        ("T2", "r-1"), ("T3", "r-1"),
+    ]  # fmt: skip
+    [c1_derived] = [e for e in events if e[:2] == ("C1", "export:redo_count:2")]
+    assert c1_derived[2] == datetime(2026, 10, 10, 12)  # placed at the close
+    assert "time unknown" in c1_derived[3]["value"]
+    t = tickets(engine)
+    assert (t["T1"].redo_count, t["T1"].ladder_round) == (2, 3)
+    assert t["C1"].redo_count == 2 and t["C1"].status == TicketStatus.closed  # not reopened
+    assert t["T2"].redo_count == 1 and t["T3"].redo_count == 1  # the office's redo stays
+    # T3: the export counts 0 redos, the clock 1 (and so its deadlines differ): reported
+    report = Path(str(first.report_path)).read_text(encoding="utf-8-sig")
+    assert first.clock_disagreements == 2 and first.quarantined == 0
+    assert "duban:T3" in report and "the export says 0, the decisions in force 1: kept" in report
+
+    before = tickets(engine)
+    again = import_tickets(engine, config, path, "duban", tmp_path / "reports")
+    assert again.clock_recorded == 0 and redo_events(engine) == events
+    after = tickets(engine)
+    for ref in ("T1", "T2", "T3", "C1"):
+        assert (after[ref].redo_count, after[ref].due_at) == (
+            before[ref].redo_count, before[ref].due_at,
+        )  # fmt: skip
 
 
 def test_an_event_export(

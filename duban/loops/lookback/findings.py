@@ -8,7 +8,8 @@ Prefect UI's custom-run form); the flow (flows/lookback.py) then:
 2. finds the recurred tickets in SQL (`measure_lookback`, duban/queries/lookback.py) and
    records one `LookbackFinding` per recurred ticket for the run (`record_findings`);
 3. with `reopen`, sets each recurred ticket back to status `reopened`, once per request
-   (`reopen_recurred`), with an `AuditRecord` per change;
+   (`reopen_recurred`), with an `AuditRecord` per change and a `redo` clock event (a fresh
+   deadline and ladder round: duban/clock/reopen.py);
 4. with `notify`, tells the supervision office everything and each unit concerned its own
    items (`office_context`, `unit_contexts`).
 
@@ -39,7 +40,8 @@ from pydantic import (
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, update
 
 from duban import workbooks as wb
-from duban.config import LookbackSchedule
+from duban.clock.reopen import Reopening, record_reopenings
+from duban.config import CityConfig, LookbackSchedule
 from duban.db.models import AuditRecord, ItemKind, LookbackFinding, Ticket
 from duban.db.models import TicketStatus as Status
 from duban.notices.todo import todo
@@ -320,12 +322,19 @@ def record_findings(engine: Engine, run_id: int, findings: pd.DataFrame) -> int:
 class ReopenResult:
     reopened: list[int]  # ticket ids reopened by this run
     already: int  # recurred tickets not reopened now: reopened before, or no longer closed
+    redone: int = 0  # of those reopened, the redo events recorded (a fresh deadline)
+    redo_refused: list[str] = field(default_factory=list)  # redo events the clock refused
 
 
-def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
+def reopen_recurred(
+    engine: Engine, run_id: int, period: str, config: CityConfig | None = None
+) -> ReopenResult:
     """Set every recurred ticket of the run that is still `closed` to `reopened`, unless a
     look-back of the same request (same period) reopened it before; one AuditRecord per
-    ticket changed, and the run's finding marked `reopened`. One transaction: all or nothing.
+    ticket changed, and the run's finding marked `reopened`. Each reopening is a `redo`
+    clock event (origin `lookback`, key `lookback:<period>`): a fresh deadline from now with
+    the ticket's level and a fresh ladder round (docs/clock.md). One transaction: all or
+    nothing. `config`: the city's (None: the settings').
 
     Exactly once: the UPDATE only touches rows still closed (a concurrent run of the same
     request waits for ours and then finds them reopened), and a ticket closed again after
@@ -353,6 +362,7 @@ def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
         )
         ids = sorted(int(i) for i in changed)
         total = q.findings_of_run(conn, run_id)
+        redone, refused = 0, list[str]()
         if ids:
             origin = f"lookback {period} run {run_id}"
             conn.execute(
@@ -370,7 +380,14 @@ def reopen_recurred(engine: Engine, run_id: int, period: str) -> ReopenResult:
                 .values(reopened=True),
                 [{"ticket_id": i} for i in ids],
             )
-    return ReopenResult(reopened=ids, already=len(total) - len(ids))
+            reason = f"回头看发现复发，重新开启（{period}）"
+            clock = record_reopenings(
+                conn,
+                [Reopening(i, f"lookback:{period}", now, ACTOR, reason) for i in ids],
+                origin="lookback", origin_ref=origin, as_of=now, config=config,
+            )  # fmt: skip
+            redone, refused = len(clock.recorded), [r.line() for r in clock.refused]
+    return ReopenResult(ids, len(total) - len(ids), redone, refused)
 
 
 # ---------------------------------------------------------------- notices

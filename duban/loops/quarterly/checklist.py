@@ -22,7 +22,7 @@ saving are those of every workbook (duban/workbooks/).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,8 @@ class ChecksImportSummary:
     pending: int = 0  # rows left without a verdict
     reopened: int = 0
     escalated: int = 0
+    redone: int = 0  # reopened tickets whose redo event was recorded (a fresh deadline)
+    redo_refused: list[str] = field(default_factory=list)  # the clock refused the redo
     audited: int = 0
 
     def line(self) -> str:
@@ -206,8 +208,9 @@ class ChecksImportSummary:
             f"{Path(self.file).name} ({self.quarter}): {self.read} rows read; "
             f"{self.recorded} verdicts recorded ({self.passed} passed, {self.failed} failed), "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.pending} not checked "
-            f"yet; {self.reopened} items reopened, {self.escalated} escalated; "
-            f"{self.audited} changes audited"
+            f"yet; {self.reopened} items reopened ({self.redone} with a fresh deadline), "
+            f"{self.escalated} escalated; {self.audited} changes audited"
+            + "".join(f"; {line}" for line in self.redo_refused)
         )
 
 
@@ -435,6 +438,12 @@ def import_checks(
         if check.findings:
             raise _reject(path, check.findings, reports_dir)  # rolls back: nothing recorded
         at = datetime.now()
+        run = ImportRun(
+            kind="checks", source=period.label, file_name=str(path)[-500:], started_at=at,
+            read=summary.read, quarantined=0,
+        )  # fmt: skip
+        session.add(run)
+        session.flush()  # its id names the check import in the redo events (origin_ref)
         audit = wb.AuditTrail(session, actor, "", show=_audit_show, at=at)
         for v in check.verdicts:
             origin = f"{path.name}, sheet {v.sheet}, row {v.row}"
@@ -458,16 +467,17 @@ def import_checks(
             s.passed, s.note, s.checked_at = v.passed, v.note, v.checked_at
             if first_failure:
                 session.flush()
-                done = fail_item(session, s, level=level, today=today, origin=origin, at=at)
+                done = fail_item(
+                    session, s, level=level, today=today, at=at, config=config,
+                    origin=f"checks {period.label} import run {run.id}: {origin}",
+                )  # fmt: skip
                 summary.reopened += "reopened" in done
                 summary.escalated += "escalated" in done
-        run = ImportRun(
-            kind="checks", source=period.label, file_name=str(path)[-500:], started_at=at,
-            finished_at=datetime.now(), read=summary.read, inserted=summary.recorded,
-            updated=summary.updated, unchanged=summary.unchanged, quarantined=0,
-        )  # fmt: skip
-        session.add(run)
-        session.flush()
+                summary.redone += "redo" in done
+                summary.redo_refused += [d for d in done if d.startswith("redo refused")]
+        run.finished_at = datetime.now()
+        run.inserted, run.updated = summary.recorded, summary.updated
+        run.unchanged = summary.unchanged
         summary.run_id = run.id
     return summary
 

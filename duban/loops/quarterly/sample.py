@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from duban import workbooks as wb
+from duban.clock.reopen import Reopening, record_reopenings
 from duban.config import CityConfig, SpotCheckConfig, secret_bytes
 from duban.db import insert_ignore
 from duban.db.models import (
@@ -240,10 +241,14 @@ def fail_item(
     today: date,
     origin: str,
     at: datetime,
+    config: CityConfig | None = None,
 ) -> list[str]:
     """Reopen the item of a failed check and escalate its unit; what was done, in words.
 
-    - a ticket still `closed` goes back to `reopened`;
+    - a ticket still `closed` goes back to `reopened`, and the reopening is a `redo` clock
+      event (origin `spot_check`, key `spot_check:<quarter>:<sample id>`, effective at `at`
+      on the day `today`): a fresh deadline from then with the ticket's level and a fresh
+      ladder round (docs/clock.md); `config`: the city's (None: the settings');
     - a plan task still `done` goes back to `in_progress` and loses its completion date
       (the old date stays in the audit record);
     - one Escalation (step `spot_check_failed`, the level of config `escalate_to`) for the
@@ -266,6 +271,10 @@ def fail_item(
             audit("ticket", ticket.id, "status", TicketStatus.closed.value, "reopened")
             ticket.status = TicketStatus.reopened
             done.append("reopened")
+            session.flush()  # the clock's store reads and writes the ticket's row itself
+            _record_redo(session, sample, ticket.id, origin, datetime.combine(today, at.time()),
+                         config, done)  # fmt: skip
+            session.expire(ticket)
     else:
         task = session.get(PlanTask, sample.item_id, with_for_update=True)
         if task is not None and task.status == PlanItemStatus.done:
@@ -301,6 +310,32 @@ def fail_item(
     if not had:
         done.append("escalated")
     return done
+
+
+def _record_redo(
+    session: Session,
+    sample: SpotCheckSample,
+    ticket_id: int,
+    origin: str,
+    at: datetime,
+    config: CityConfig | None,
+    done: list[str],
+) -> None:
+    """The failed check's reopening as a redo event, in the import's transaction."""
+    reason = f"季度抽查核验不通过（{sample.quarter}）"
+    if sample.note:
+        reason += f"：{sample.note}"
+    result = record_reopenings(
+        session.connection(),
+        [Reopening(ticket_id, f"spot_check:{sample.quarter}:{sample.id}", at, ACTOR, reason)],
+        origin="spot_check",
+        origin_ref=origin,
+        as_of=max(at, datetime.now()),
+        config=config,
+    )
+    if result.recorded:
+        done.append("redo")
+    done.extend(f"redo refused: {r.line()}" for r in result.refused)
 
 
 # ---------------------------------------------------------------- notices

@@ -100,6 +100,7 @@ RefusalCode = Literal[
     "request_not_named",
     "request_not_pending",
     "breaks_recorded",
+    "no_calendar",  # the working-day calendar does not cover the deadline's year
 ]
 REFUSAL_CODES: tuple[RefusalCode, ...] = get_args(RefusalCode)
 # The refusals the office digest lists: a request too late, or over a cap.
