@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select, text
 from duban.config import CityConfig
 from duban.db import session_scope
 from duban.db.models import Base, QuarantinedRow, Ticket
-from duban.ingest.city import sync_city
 from duban.ingest.chunks import RawChunk
+from duban.ingest.city import sync_city
 from duban.ingest.sources import read_export
 from duban.ingest.xlsx import XLSX_READERS
 from tests.db.test_import_xlsx import values
@@ -67,6 +67,8 @@ def bad_rows(prefix: str, negative: bool) -> list[list[Any]]:
     "-3.5" overflows the due-time calendar, also from a CSV export)."""
     return [
         values(row(f"{prefix}big"), external_id=12345678901234567890.0),  # beyond 2**53
+        # from 2**53 on, written as whole numbers (no point, no exponent): exact, kept
+        values(row(f"{prefix}whole"), external_id=2**53 + 1, address=2**53 + 2),
         values(row(f"{prefix}f1"), returned_count="=1+1"),  # a formula, no cached value
         values(row(f"{prefix}f2"), category="=A1&B1", urgency="=2"),  # two in one row
         values(row(f"{prefix}na"), received_at="#N/A"),  # an error cell
@@ -124,7 +126,11 @@ def chunks(path: Path, city: CityConfig, reader: str, chunk_rows: int) -> list[R
 
 
 def same_chunk(old: RawChunk, new: RawChunk) -> None:
-    assert (new.sheet, new.sheet_index, new.first_row) == (old.sheet, old.sheet_index, old.first_row)
+    assert (new.sheet, new.sheet_index, new.first_row) == (
+        old.sheet,
+        old.sheet_index,
+        old.first_row,
+    )
     assert new.row_numbers().tolist() == old.row_numbers().tolist()
     assert list(new.frame.columns) == list(old.frame.columns)
     assert new.frame.to_dict("list") == old.frame.to_dict("list")
@@ -133,7 +139,7 @@ def same_chunk(old: RawChunk, new: RawChunk) -> None:
     assert (new.blank_lines, new.notes) == (old.blank_lines, old.notes)
 
 
-@pytest.mark.parametrize("chunk_rows", [5, 20_000])
+@pytest.mark.parametrize("chunk_rows", [3, 4, 20_000])
 @pytest.mark.parametrize("mac", [False, True])
 def test_both_readers_give_the_same_chunks(
     city_config: CityConfig, tmp_path: Path, chunk_rows: int, mac: bool
@@ -155,6 +161,7 @@ def test_both_readers_give_the_same_chunks(
     texts = {v for c in new for v in np.ravel(c.frame.to_numpy())}
     assert {"#N/A", "#DIV/0!", "12:30:00", "1 day, 6:00:00", "TRUE", "FALSE"} <= texts
     assert "2026-09-30 12:00:00" in texts and "202610190003" in texts
+    assert "9007199254740992" in texts  # an id of 16 digits, not quarantined
 
 
 def stored(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -171,9 +178,18 @@ def stored(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]
 
 
 def emptied(engine: Engine, city: CityConfig) -> None:
+    """An empty database again, its ids counting from 1 (the row hash holds the unit's)."""
+    tables = [f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+            if conn.execute(
+                text("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
+            ).first():
+                conn.execute(text("DELETE FROM sqlite_sequence"))
     with session_scope(engine) as session:
         sync_city(session, city)
 
@@ -191,6 +207,7 @@ def test_both_readers_store_the_same_rows_and_quarantine(
         results[reader] = (counts, summary.notes, report, stored(engine))
     assert results["calamine"] == results["openpyxl"]
     (read, inserted, quarantined, blank), notes, report, (tickets, bad) = results["calamine"]
+    assert read >= inserted + quarantined and blank > 40 and len(tickets) == inserted
     assert inserted > 20 and quarantined >= 2 * 13 and len(bad) >= quarantined
     assert notes == ["sheets without the mapped header, not read: 说明, 汇总, 空表"]
     assert "formula without a cached value" in report and "2**53" in report
