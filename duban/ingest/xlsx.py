@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from python_calamine import CalamineSheet, CalamineWorkbook
 
 from duban.config import DATETIME_FIELDS, SourceMapping
 from duban.ingest.chunks import ExportError, RawChunk, cell_text, check_header, frame, problem
@@ -60,8 +61,6 @@ def read_xlsx(
 
 
 def _read_calamine(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[RawChunk]:
-    from python_calamine import CalamineWorkbook
-
     try:
         archive = zipfile.ZipFile(path)
     except Exception as exc:
@@ -81,7 +80,7 @@ def _read_calamine(path: Path, mapping: SourceMapping, chunk_rows: int) -> Itera
 def _sheets(
     path: Path,
     archive: zipfile.ZipFile,
-    book: Any,
+    book: CalamineWorkbook,
     members: dict[str, str],
     date1904: bool,
     mapping: SourceMapping,
@@ -99,10 +98,10 @@ def _sheets(
     for name in chosen:
         try:
             sheet = book.get_sheet_by_name(name)
-            head = sheet.to_python(skip_empty_area=False, nrows=HEADER_SEARCH_ROWS)
+            top = sheet.to_python(skip_empty_area=False, nrows=HEADER_SEARCH_ROWS)
         except Exception as exc:
             raise ExportError(f"{path}: sheet {name!r} cannot be read: {exc}") from None
-        head = [tuple(r) for r in head]
+        head: list[tuple[Any, ...]] = [tuple(r) for r in top]
         found = find_header(head, mapping)
         if found is None:
             first = first or (name, head)
@@ -133,7 +132,7 @@ class _SheetRows:
 
     def __init__(
         self,
-        sheet: Any,
+        sheet: CalamineSheet,
         title: str,
         index: int,
         archive: zipfile.ZipFile,
@@ -143,9 +142,9 @@ class _SheetRows:
         self.sheet, self.title, self.index, self.scan = sheet, title, index, scan
         self._archive, self._member = archive, member
         self._numbers: dict[tuple[int, int], str] | None = None
-        start, end = sheet.start, sheet.end
-        self.first_row, self.first_column = start if start is not None else (0, 0)  # 0-based
-        self.last_row = end[0] + 1 if end is not None else 0  # a spreadsheet row number
+        # Where calamine's rows start (0-based): it leaves out empty rows and columns before.
+        start: tuple[int, int] = sheet.start or (0, 0)
+        self.first_row, self.first_column = start
 
     def whole_number(self, row: int, column: int) -> str | None:
         """The digits the XML holds for a big whole number (None: not written as one)."""
