@@ -231,7 +231,7 @@ def _sheet_chunks(
         while done < len(kept):
             take = kept[done : done + chunk_rows - pending.count]
             blank_here = int(before[done + len(take) - 1]) - taken_blank
-            moved = {k: problems[int(p)] for k, p in enumerate(take) if int(p) in problems}
+            moved = _moved(problems, take)
             pending.add([t[take] for t in texts], numbers[take], moved, blank_here)
             taken_blank += blank_here
             done += len(take)
@@ -243,6 +243,18 @@ def _sheet_chunks(
     pending.blank += max(0, sheet.scan.last_row - (number - 1))
     if pending.count or pending.blank:
         yield pending.take()
+
+
+def _moved(
+    problems: dict[int, list[dict[str, str]]], take: np.ndarray
+) -> dict[int, list[dict[str, str]]]:
+    """The problems of the rows `take` (block positions, ascending), by position in it."""
+    if not problems:
+        return {}
+    rows = np.array(sorted(problems), dtype=np.int64)
+    at = np.searchsorted(take, rows)
+    inside = (at < len(take)) & (take[np.minimum(at, len(take) - 1)] == rows)
+    return {int(a): problems[int(r)] for a, r in zip(at[inside], rows[inside], strict=True)}
 
 
 class _Column:
@@ -261,9 +273,9 @@ def _block(
     found: dict[int, list[tuple[int, dict[str, str]]]] = {}
     texts: list[np.ndarray] = []
     blank = np.ones(len(block), dtype=bool)
+    cells = list(zip(*block, strict=True))  # the block's columns
     for k, kind in enumerate(kinds):
-        at = kind.index - sheet.first_column
-        values = [row[at] for row in block]
+        values = list(cells[kind.index - sheet.first_column])
         for r, special in specials.get(k, {}).items():
             if special.kind == "error":
                 values[r] = special.text
@@ -273,7 +285,7 @@ def _block(
                     values[r] = ""
                     bad = problem(kind.field, kind.label, special.text[:200], FORMULA_NO_VALUE)
                     found.setdefault(r, []).append((k, bad))
-        if not all(type(v) is str for v in values):
+        if set(map(type, values)) != {str}:
             values = _converted(values, kind, number, sheet, epoch, found, k)
         column = np.empty(len(values), dtype=object)
         column[:] = list(map(str.strip, values))
@@ -307,13 +319,11 @@ def _converted(
     found: dict[int, list[tuple[int, dict[str, str]]]],
     k: int,
 ) -> list[str]:
-    out: list[str] = []
-    for r, v in enumerate(values):
-        kind_of = type(v)
-        if kind_of is str:
-            out.append(v)
-            continue
-        if kind_of is float and abs(v) >= EXACT_FLOAT_LIMIT:
+    """A column's cells as text, as `cell_text` and `serial_date` give them (the cells
+    calamine gives most, text, date cells and small whole numbers, without a call)."""
+
+    def other(r: int, v: Any) -> str:
+        if type(v) is float and abs(v) >= EXACT_FLOAT_LIMIT:
             digits = sheet.whole_number(number + r, kind.index)
             if digits is not None:
                 v = int(digits)  # written as a whole number: exact, as openpyxl read it
@@ -321,15 +331,17 @@ def _converted(
                 bad = problem(kind.field, kind.label, repr(v), ID_BEYOND_2_53)
                 found.setdefault(r, []).append((k, bad))
         text = serial_date(v, epoch) if kind.dated else None
-        out.append(text if text is not None else _value_text(v))
-    return out
+        return text if text is not None else cell_text(v)
 
-
-def _value_text(value: Any) -> str:
-    """`cell_text`, faster for the cells calamine gives most (floats, datetimes)."""
-    kind = type(value)
-    if kind is float:
-        return str(int(value)) if value.is_integer() else str(value)
-    if kind is datetime and value.year >= 1000:
-        return str(value.isoformat(" ", "seconds"))
-    return cell_text(value)
+    plain_numbers = not kind.dated  # a time column's number is a serial date
+    limit = EXACT_FLOAT_LIMIT
+    return [
+        v
+        if (t := type(v)) is str
+        else v.isoformat(" ", "seconds")
+        if t is datetime and v.year >= 1000
+        else str(int(v))
+        if t is float and plain_numbers and -limit < v < limit and v.is_integer()
+        else other(r, v)
+        for r, v in enumerate(values)
+    ]
