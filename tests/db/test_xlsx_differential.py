@@ -5,6 +5,8 @@ SQLite and PostgreSQL (issue 17)."""
 
 from __future__ import annotations
 
+import re
+import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
+from openpyxl.worksheet.formula import ArrayFormula
 from sqlalchemy import Engine, select, text
 
 from duban.config import CityConfig
@@ -211,3 +215,70 @@ def test_both_readers_store_the_same_rows_and_quarantine(
     assert inserted > 20 and quarantined >= 2 * 13 and len(bad) >= quarantined
     assert notes == ["sheets without the mapped header, not read: 说明, 汇总, 空表"]
     assert "formula without a cached value" in report and "2**53" in report
+
+
+def rewritten(path: Path, target: Path, change: dict[bytes, bytes]) -> Path:
+    """A copy of the workbook with its first sheet's XML edited (what openpyxl cannot
+    write: shared formulas, a wrong dimension)."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                for pattern, replacement in change.items():
+                    data, count = re.subn(pattern, replacement, data)
+                    assert count, pattern
+            copy.writestr(item, data)
+    return target
+
+
+def simple_book(path: Path, count: int) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(COLUMNS)
+    for n in range(count):
+        sheet.append(values(row(f"X{n}")))
+    book.save(path)
+    return path
+
+
+def test_shared_formulas_without_values_are_named_alike(
+    city_config: CityConfig, tmp_path: Path
+) -> None:
+    column = get_column_letter(COLUMNS.index("returned_count") + 1)
+    plain = simple_book(tmp_path / "plain.xlsx", 3)
+    shared = {  # a shared formula over rows 2-4: its first cell holds it, the others refer
+        b'</row><row r="3"': f'<c r="{column}2"><f t="shared" ref="{column}2:{column}4" si="0">B2+1</f></c></row><row r="3"'.encode(),  # noqa: E501
+        b'</row><row r="4"': f'<c r="{column}3"><f t="shared" si="0"/></c></row><row r="4"'.encode(),  # noqa: E501
+    }  # fmt: skip
+    path = rewritten(plain, tmp_path / "shared.xlsx", shared)
+    old = chunks(path, city_config, "openpyxl", 100)
+    new = chunks(path, city_config, "calamine", 100)
+    for o, n in zip(old, new, strict=True):
+        same_chunk(o, n)
+    assert [p[0]["value"] for p in new[0].problems.values()] == ["=B2+1", "=B3+1"]
+
+
+def test_where_calamine_reads_what_openpyxl_did_not(
+    city_config: CityConfig, tmp_path: Path
+) -> None:
+    """An array formula without a cached value is quarantined (openpyxl read it as empty);
+    rows beyond a wrong <dimension> are read (openpyxl's read-only mode dropped them)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(COLUMNS)
+    sheet.append(values(row("X1")))
+    cell = sheet.cell(row=2, column=COLUMNS.index("returned_count") + 1)
+    cell.value = ArrayFormula(cell.coordinate, "=SUM(1,2)")
+    book.save(tmp_path / "array.xlsx")
+    [old] = chunks(tmp_path / "array.xlsx", city_config, "openpyxl", 100)
+    [new] = chunks(tmp_path / "array.xlsx", city_config, "calamine", 100)
+    assert old.problems == {}
+    assert new.problems[0][0]["value"] == "=SUM(1,2)"
+    plain = simple_book(tmp_path / "plain.xlsx", 4)
+    path = rewritten(plain, tmp_path / "dim.xlsx", {rb'<dimension ref="[^"]*"/>': b'<dimension ref="A1:U2"/>'})  # fmt: skip  # noqa: E501
+    [old] = chunks(path, city_config, "openpyxl", 100)
+    [new] = chunks(path, city_config, "calamine", 100)
+    assert old.frame["external_id"].tolist() == ["X0"]
+    assert new.frame["external_id"].tolist() == ["X0", "X1", "X2", "X3"]
