@@ -83,7 +83,8 @@ def child(folder: Path, file: str, reader: str, what: str) -> None:
     path = folder / file
     started = time.perf_counter()
     if what == "read":
-        rows = sum(len(c.frame) for c in read_export(path, config.source("duban"), xlsx_reader=reader))  # type: ignore[arg-type]  # fmt: skip
+        chunks = read_export(path, config.source("duban"), xlsx_reader=reader)  # type: ignore[arg-type]
+        rows = sum(len(c.frame) for c in chunks)
         line = f"{rows} rows read"
     else:
         db = folder / f"bench-{os.getpid()}.db"
@@ -108,6 +109,12 @@ def measure(folder: Path, file: str, reader: str, what: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", str(folder), file, reader, what]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _median(found: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in found)
+    peak = statistics.median(r["peak_mib"] for r in found)
+    return {"seconds": seconds, "peak_mib": peak, "rows": found[0]["rows"]}
 
 
 def main() -> None:
@@ -136,13 +143,10 @@ def main() -> None:
             for what in ("read", "import"):
                 result = measure(folder, file, reader, what)
                 runs.setdefault((label, what), []).append(result)
-                print(f"round {round_ + 1} {label:16} {what:6} {result['seconds']:7.1f} s "
-                      f"peak {result['peak_mib']:4.0f} MiB  ({result['line']})", flush=True)  # fmt: skip
-    medians = {
-        f"{label} {what}": {k: statistics.median(r[k] for r in found) for k in ("seconds", "peak_mib")}
-        | {"rows": found[0]["rows"]}
-        for (label, what), found in runs.items()
-    }  # fmt: skip
+                seconds, peak = result["seconds"], result["peak_mib"]
+                print(f"round {round_ + 1} {label:16} {what:6} {seconds:7.1f} s "
+                      f"peak {peak:4.0f} MiB  ({result['line']})", flush=True)  # fmt: skip
+    medians = {f"{label} {what}": _median(found) for (label, what), found in runs.items()}
     print(f"\nmedians of {args.repeat} rounds, {folder / 'export.xlsx'}:\n")
     print("| file, reader | read s | rows/s | import into SQLite s | rows/s | peak MiB (import) |")
     print("|---|---|---|---|---|---|")
