@@ -1,6 +1,6 @@
 """The Excel reader Duban had before duban/ingest/xlsx.py: openpyxl in read-only mode, the
-slowest reader there is (~10x calamine). Kept to compare with (the differential test) and
-as a way out (DUBAN_XLSX_READER=openpyxl) should the fast reader misread a workbook.
+slowest reader there is (~10x slower than calamine). Kept to compare with (the differential
+test) and as a way out (DUBAN_XLSX_READER=openpyxl) should the fast reader misread a workbook.
 
 `serial_date`, `header_labels` and `find_header` are shared with the fast reader.
 """
