@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         default_factory=lambda: templates(), description="Jinja2 mail templates (shipped)"
     )
 
+    xlsx_reader: Literal["calamine", "openpyxl"] = Field(
+        default="calamine",
+        description="what reads an Excel export: calamine (fast); openpyxl, the slow reader "
+        "it replaced, kept as a way out should calamine misread a workbook",
+    )
+
     _timezone_origin: str = PrivateAttr(default="DUBAN_TIMEZONE")
 
     def model_post_init(self, context: Any) -> None:

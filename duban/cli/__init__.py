@@ -137,6 +137,7 @@ def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
             chunk_rows=args.chunk_rows,
             on_chunk=on_chunk,
             bulk=args.bulk,
+            xlsx_reader=settings.xlsx_reader,
         )
     print(summary.line())
     return 0

@@ -62,6 +62,7 @@ from duban.ingest.sources import (
     better_encoding,
     read_export,
 )
+from duban.ingest.xlsx import XlsxReader
 from duban.rules.formulas import csv_safe
 from duban.rules.masking import mask_personal_data
 
@@ -429,6 +430,7 @@ def import_tickets(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[RawChunk, ImportSummary], None] | None = None,
     bulk: bool | None = None,
+    xlsx_reader: XlsxReader = "calamine",
 ) -> ImportSummary:
     """Import one export; return what happened. Errors of the whole file raise ExportError.
 
@@ -444,6 +446,9 @@ def import_tickets(
     stay, as always). It is meant for the first load: while the indexes are absent, other
     readers of `tickets` are slow. Every import first recreates any index a killed bulk
     import left missing (`ensure_ticket_indexes`).
+
+    `xlsx_reader` (`Settings.xlsx_reader`): what reads an Excel export (calamine; openpyxl,
+    the slow reader it replaced, to compare with).
     """
     mapping = config.source(source)
     path = Path(path)
@@ -493,7 +498,7 @@ def import_tickets(
                 _drop_secondary_indexes(engine)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
-                    for chunk in read_export(path, mapping, chunk_rows):
+                    for chunk in read_export(path, mapping, chunk_rows, xlsx_reader):
                         key = sheet_key(checksum, chunk.sheet, chunk.sheet_index)
                         good, bad = validate_rows(
                             chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems

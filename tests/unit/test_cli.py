@@ -261,3 +261,38 @@ def test_import_refuses_a_source_name_that_is_not_an_identifier(
     err = capsys.readouterr().err
     assert "duban: --source: expected a source name" in err and "'../mail'" in err
     assert "office@" not in err and "admins" not in err
+
+
+@pytest.mark.parametrize(("reader", "quarantined"), [(None, 1), ("openpyxl", 0)])
+def test_the_excel_reader_is_a_setting(
+    reader: str | None,
+    quarantined: int,
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """DUBAN_XLSX_READER reaches the import: an array formula without a cached value is
+    quarantined by calamine (the default), read as empty by openpyxl (docs/sources.md)."""
+    from openpyxl import Workbook
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    from tests.db.test_import_xlsx import values
+    from tests.db.test_ticket_import import COLUMNS, row
+
+    monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite:///{tmp_path / 'duban.db'}")
+    monkeypatch.setenv("DUBAN_REPORTS_DIR", str(tmp_path / "reports"))
+    if reader:
+        monkeypatch.setenv("DUBAN_XLSX_READER", reader)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(COLUMNS)
+    sheet.append(values(row("X1")))
+    cell = sheet.cell(row=2, column=COLUMNS.index("returned_count") + 1)
+    cell.value = ArrayFormula(cell.coordinate, "=SUM(1,2)")
+    book.save(tmp_path / "export.xlsx")
+    assert main(["sync"]) == 0
+    assert main(["import", "tickets", str(tmp_path / "export.xlsx"), "--source", "duban"]) == 0
+    assert f"quarantined {quarantined}," in capsys.readouterr().out
