@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -133,10 +134,23 @@ def _computed_due(
     return due[codes], codes, failures
 
 
+def _mapped(values: pd.Series, table: Mapping[str, Any]) -> pd.Series:
+    """`values.map(table)` (the same values and dtype) without letting pandas infer a string
+    dtype from the raw cells: with pyarrow installed that would encode them as UTF-8, and a
+    cell with bytes its file's encoding cannot decode (kept as surrogates) cannot be."""
+    mapper = pd.Series(table) if table else pd.Series([], dtype=object)
+    position = {key: i for i, key in enumerate(table)}
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    found = np.array([position.get(u, -1) for u in uniques.tolist()], dtype=np.intp)
+    indexer = np.append(found, -1)[codes]  # (a code of -1, a missing cell: found[-1] = -1)
+    taken = pd.api.extensions.take(mapper.array, indexer, allow_fill=True)
+    return pd.Series(taken, index=values.index, copy=False)
+
+
 def _map_values(
     values: pd.Series, table: dict[str, Any], errors: _Errors, field_name: str
 ) -> pd.Series:
-    mapped = values.map(table)
+    mapped = _mapped(values, table)
     unknown = (
         (values != "") & mapped.isna() & ~values.isin([k for k, v in table.items() if v is None])
     )
@@ -242,9 +256,9 @@ def validate_rows(
     unit_raw = col("unit")
     unit_key = unit_raw
     if mapping.unit_aliases:
-        aliased = unit_raw.map(mapping.unit_aliases)
+        aliased = _mapped(unit_raw, mapping.unit_aliases).astype(object)
         unit_key = aliased.where(aliased.notna(), unit_raw)
-    unit_id = unit_key.map(refs.unit_ids)
+    unit_id = _mapped(unit_key, refs.unit_ids)
     errors.add(unit_raw == "", "unit", "missing")
     errors.add(
         (unit_raw != "") & unit_id.isna(),
@@ -266,7 +280,7 @@ def validate_rows(
     errors.add(unknown_level, "urgency", f"unknown urgency level (config has {sorted(levels)})")
     urgency = urgency.where(urgency.isin(levels), default_level)
     if mapping.deadline == "catalogue":  # the dispatch catalogue's level for its category
-        listed = _objects(out["category"]).map(refs.urgency.catalogue)
+        listed = _mapped(_objects(out["category"]), refs.urgency.catalogue)
         urgency = listed.where(listed.notna(), urgency)
     out["urgency"] = urgency.to_numpy(dtype=np.int64)
 
@@ -274,7 +288,7 @@ def validate_rows(
     status_raw = col("status")
     status_table = {k: v.value for k, v in mapping.values.status.items()}
     _map_values(status_raw, dict(mapping.values.status), errors, "status")
-    mapped_values = status_raw.map(status_table).to_numpy(dtype=object)
+    mapped_values = _mapped(status_raw, status_table).to_numpy(dtype=object)
     derived = np.where(
         np.isnat(out["closed_at"]), TicketStatus.open.value, TicketStatus.closed.value
     ).astype(object)
@@ -292,7 +306,7 @@ def validate_rows(
     sat_table = {
         k: (v.value if v is not None else None) for k, v in mapping.values.satisfaction.items()
     }
-    satisfaction = sat_raw.map(sat_table).to_numpy(dtype=object, copy=True)
+    satisfaction = _mapped(sat_raw, sat_table).to_numpy(dtype=object, copy=True)
     satisfaction[pd.isna(satisfaction)] = None
     out["satisfaction"] = satisfaction
 
@@ -346,7 +360,7 @@ def validate_rows(
                     }
                 )
 
-    problem_id = _objects(out["category"]).map(refs.problem_by_category)
+    problem_id = _mapped(_objects(out["category"]), refs.problem_by_category)
 
     for name in TEXT_FIELDS:  # an empty optional field is NULL, not ""
         if name != "category":
@@ -368,7 +382,7 @@ def validate_rows(
     keep = np.ones(n, dtype=bool)
     keep[bad_index] = False
     # Within one file the last row of an id wins (an export may list a ticket twice).
-    keep &= ~pd.Series(out["external_id"]).where(keep).duplicated(keep="last").to_numpy()
+    keep &= ~_objects(out["external_id"]).where(keep).duplicated(keep="last").to_numpy()
     rows_kept = np.flatnonzero(keep)
     out["unit_id"] = unit_id.to_numpy()
     out["problem_id"] = problem_id.to_numpy()
