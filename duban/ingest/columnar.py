@@ -49,6 +49,7 @@ FORMATS: dict[str, tuple[str, tuple[int, ...]]] = {
     "%Y/%m/%d %H:%M": (r"^\d{4}/\d\d/\d\d \d\d:\d\d$", (0, 5, 8, 11, 14)),
     "%Y/%m/%d": (r"^\d{4}/\d\d/\d\d$", (0, 5, 8)),
 }
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # as cells.py's _CONTROL, for RE2
 # Years read here (pandas reads others too, or not: validate_rows asks it).
 YEARS = (1900, 2199)
 # Columns nearly all distinct: converted directly, not through their distinct values.
@@ -74,6 +75,9 @@ def validate_columns(
 
     ids = check.text("external_id")
     flag(pc.equal(pc.binary_length(ids), 0))
+    if chunk.control:  # (cells cells.py's has_control_characters refuses)
+        for name in ("external_id", *TEXT_FIELDS, "unit"):
+            flag(pc.match_substring_regex(check.text(name), CONTROL))
 
     local: dict[str, np.ndarray] = {}
     unparseable: dict[str, np.ndarray] = {}

@@ -2,10 +2,11 @@
 
 A block of lines is parsed here only when the lenient reader (`sources._read_csv`) would
 read it the same way: every line one record of the header's width; no blank line; quotes
-only around whole fields (doubled inside); no control character, no lone CR; text valid in
-the mapping's encoding. The first block that is not such, and everything after it, is read
-by the lenient reader (from that block's first line on), so that a faulty row is
-quarantined exactly as before. Cells are stripped as `str.strip` strips them.
+only around whole fields (doubled inside); no lone CR; text valid in the mapping's encoding
+(a control character in a cell is validation's to refuse). The first block that is not
+such, and everything after it, is read by the lenient reader (from that block's first line
+on), so that a faulty row is quarantined exactly as before. Cells are stripped as
+`str.strip` strips them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ColumnChunk:
     first_row: int
     columns: dict[str, pa.Array]
     bytes_read: int = 0
+    control: bool = False  # a cell may hold a control character
     sheet: str | None = None
     rows: np.ndarray | None = None
     problems: dict[int, list[dict[str, str]]] = field(default_factory=dict)
@@ -129,9 +131,9 @@ class _Block:
             at = data.find(b'"', end)
         return True
 
-    def columns(self, data: bytes, count: int) -> dict[str, pa.Array] | None:
-        """The mapped cells of a block of `count` lines, stripped; None when the lenient
-        reader must read it."""
+    def columns(self, data: bytes, count: int) -> tuple[dict[str, pa.Array], bool] | None:
+        """The mapped cells of a block of `count` lines, stripped, and whether the block holds
+        a control character; None when the lenient reader must read it."""
         if self.codec != "utf-8":  # strictly (UTF-8: pyarrow checks the mapped columns)
             try:
                 data = data.decode(self.codec).encode("utf-8")
@@ -139,8 +141,6 @@ class _Block:
                 return None  # the lenient reader keeps undecodable bytes, to quarantine them
         if data.startswith(b"\xef\xbb\xbf"):
             return None  # (pyarrow would drop a byte-order mark here; Python keeps it)
-        if data.translate(None, _NOT_CONTROL):
-            return None  # a control character
         if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
             return None  # a lone CR (a line end to Python's reader)
         if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
@@ -165,7 +165,9 @@ class _Block:
             filled = some if filled is None else pc.or_(filled, some)
         if filled is not None and not pc.all(filled).as_py():
             return None
-        return {name: stripped[i] for name, i in self.wanted.items()}
+        return {name: stripped[i] for name, i in self.wanted.items()}, bool(
+            data.translate(None, _NOT_CONTROL)  # a control character: validation flags it
+        )
 
 
 def _stripped(column: pa.ChunkedArray) -> pa.Array:
@@ -196,11 +198,11 @@ def read_columns(
                 return
             if not count:
                 return
-            columns = block.columns(data, count)
-            if columns is None:
+            parsed = block.columns(data, count)
+            if parsed is None:
                 yield from _read_csv(path, mapping, chunk_rows, resume=(start, row))
                 return
-            yield ColumnChunk(row + 1, columns, lines.offset)
+            yield ColumnChunk(row + 1, parsed[0], lines.offset, control=parsed[1])
             row += count
 
 

@@ -544,7 +544,7 @@ def import_tickets(
                             finish(stored)
                         future = writer.submit(
                             _store_chunk, engine, source, run_id, (str(path), key),
-                            chunk.sheet, good, bad, summary, repeated, superseded,
+                            chunk.sheet, good, bad, summary, repeated, superseded, columnar,
                         )  # fmt: skip
                         pending = (future, chunk, bad, superseded)
                     if pending is not None:
@@ -613,8 +613,10 @@ def _store_chunk(
     summary: ImportSummary,
     repeated: np.ndarray | None = None,
     superseded: list[BadRow] | None = None,
+    arrow: bool = False,
 ) -> None:
-    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
+    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed
+    (`arrow`: the columnar engine's writing, bulk_insert's).
 
     `file` is the file's name and checksum: a bad row already recorded for this source,
     checksum and row number (an earlier import of the same file) is not recorded again.
@@ -666,8 +668,11 @@ def _store_chunk(
                 summary.clock_touched += with_events(conn, source, good.loc[changed])
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
-            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
-            upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
+            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys, arrow)
+            upsert(
+                conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash",
+                arrow,
+            )  # fmt: skip
             # A row whose id an earlier chunk of this file stored supersedes that row (which
             # was counted): it counts as neither inserted, updated nor unchanged.
             first = ~repeated if repeated is not None else np.ones(len(good), dtype=bool)
