@@ -40,14 +40,15 @@ from duban.ingest.rows import (
 from duban.ingest.times import parsed_times
 
 # Formats read here (digits at fixed places); a mapping with any other: validate_rows.
-# format -> (the value's shape, positions of year, month, day, hour, minute, second).
+# format -> (the value's shape, `9` an ASCII digit; where year, month, day, hour, minute,
+# second start).
 FORMATS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "%Y-%m-%d %H:%M:%S": (r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", (0, 5, 8, 11, 14, 17)),
-    "%Y-%m-%d %H:%M": (r"^\d{4}-\d\d-\d\d \d\d:\d\d$", (0, 5, 8, 11, 14)),
-    "%Y-%m-%d": (r"^\d{4}-\d\d-\d\d$", (0, 5, 8)),
-    "%Y/%m/%d %H:%M:%S": (r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$", (0, 5, 8, 11, 14, 17)),
-    "%Y/%m/%d %H:%M": (r"^\d{4}/\d\d/\d\d \d\d:\d\d$", (0, 5, 8, 11, 14)),
-    "%Y/%m/%d": (r"^\d{4}/\d\d/\d\d$", (0, 5, 8)),
+    "%Y-%m-%d %H:%M:%S": ("9999-99-99 99:99:99", (0, 5, 8, 11, 14, 17)),
+    "%Y-%m-%d %H:%M": ("9999-99-99 99:99", (0, 5, 8, 11, 14)),
+    "%Y-%m-%d": ("9999-99-99", (0, 5, 8)),
+    "%Y/%m/%d %H:%M:%S": ("9999/99/99 99:99:99", (0, 5, 8, 11, 14, 17)),
+    "%Y/%m/%d %H:%M": ("9999/99/99 99:99", (0, 5, 8, 11, 14)),
+    "%Y/%m/%d": ("9999/99/99", (0, 5, 8)),
 }
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # as cells.py's _CONTROL, for RE2
 # Years read here (pandas reads others too, or not: validate_rows asks it).
@@ -150,13 +151,12 @@ def validate_columns(
 
     keep = ~check.flagged
     rows_kept = np.flatnonzero(keep)
-    take = pa.array(rows_kept, type=pa.int64())
-    columns: dict[str, Any] = {"external_id": _text_objects(ids.take(take), "external_id")}
+    columns: dict[str, Any] = {"external_id": _text_objects(ids, "external_id", rows_kept)}
     for name in DATETIME_FIELDS:
         columns[name] = out[name][rows_kept]
     for name in TEXT_FIELDS:
         values = category if name == "category" else check.text(name)
-        objects = _text_objects(values.take(take), name)
+        objects = _text_objects(values, name, rows_kept)
         if name != "category":
             objects[objects == ""] = None
         columns[name] = objects
@@ -232,12 +232,12 @@ def _distinct(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
     return codes, _objects(uniques)
 
 
-def _text_objects(values: pa.Array, name: str) -> np.ndarray:
-    """Text cells as an object array of str."""
+def _text_objects(values: pa.Array, name: str, rows: np.ndarray) -> np.ndarray:
+    """The text cells of `rows` (positions) as an object array of str."""
     if name in _DISTINCT:
-        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)[rows]
     codes, uniques = _distinct(values)
-    return uniques.to_numpy()[codes]
+    return uniques.to_numpy()[codes[rows]]
 
 
 def _counts(values: pd.Series, flags: Flags) -> np.ndarray:
@@ -256,31 +256,58 @@ def _times(values: pa.Array, formats: list[str]) -> tuple[np.ndarray, np.ndarray
         if not todo.any():
             break
         shape, at = FORMATS[fmt]
-        where = np.flatnonzero(todo & _bools(pc.match_substring_regex(values, shape)))
-        if not len(where):
+        cells = _fixed_width(values, len(shape), todo)
+        if cells is None:
             continue
-        moments, ok = _digits(values.take(pa.array(where, type=pa.int64())), at)
+        where, data = cells
+        shaped = _shaped(data, shape)
+        moments, ok = _digits(data, at)
+        ok &= shaped
         result[where[ok]] = moments[ok]
         todo[where[ok]] = False
     return result, todo
 
 
-def _digits(values: pa.Array, at: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Cells of one fixed shape (ASCII): their times, and which are real dates and times."""
-    width = len(values[0].as_py())
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset :]
-    start = int(offsets[0])
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[start : start + width * len(values)]
-    d = data.reshape(len(values), width).astype(np.int64) - ord("0")
+def _fixed_width(
+    values: pa.Array, width: int, todo: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cells of `todo` that are `width` bytes long: their positions and their bytes (a
+    matrix, a row per cell), read from pyarrow's buffers."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    where = np.flatnonzero(todo & (np.diff(offsets) == width))
+    if not len(where):
+        return None
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    at = offsets[where][:, None] + np.arange(width)
+    return where, data[at]
+
+
+def _shaped(data: np.ndarray, shape: str) -> np.ndarray:
+    """Which rows of `data` (bytes) are of the shape: `9` an ASCII digit, else that byte."""
+    ok = np.ones(len(data), dtype=bool)
+    for column, expected in enumerate(shape):
+        if expected == "9":
+            ok &= (data[:, column] >= ord("0")) & (data[:, column] <= ord("9"))
+        else:
+            ok &= data[:, column] == ord(expected)
+    return ok
+
+
+def _digits(data: np.ndarray, at: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of one shape (bytes, a row each): their times, and which are real dates and
+    times (where they are digits at all: `_shaped`)."""
+    d = data.astype(np.int64) - ord("0")
+    rows = len(data)
 
     def number(i: int, size: int = 2) -> np.ndarray:
-        total = np.zeros(len(values), dtype=np.int64)
+        total = np.zeros(rows, dtype=np.int64)
         for k in range(size):
             total = total * 10 + d[:, i + k]
         return total
 
     year, month, day = number(at[0], 4), number(at[1]), number(at[2])
-    parts = [number(i) for i in at[3:]] + [np.zeros(len(values), dtype=np.int64)] * (6 - len(at))
+    parts = [number(i) for i in at[3:]] + [np.zeros(rows, dtype=np.int64)] * (6 - len(at))
     hour, minute, second = parts
     ok = (year >= YEARS[0]) & (year <= YEARS[1]) & (month >= 1) & (month <= 12)
     ok &= (hour <= 23) & (minute <= 59) & (second <= 59) & (day >= 1)

@@ -232,7 +232,10 @@ class _KnownSuperseded:
 _DISTINCT = frozenset({"external_id", "content", "address", "caller_phone"})
 
 
-def hash_rows(frame: pd.DataFrame) -> pd.Series:
+_MISSING_HASH = np.uint64(2**64 - 1)  # what pandas' hashing gives a missing value
+
+
+def hash_rows(frame: pd.DataFrame, plain: bool = False) -> pd.Series:
     """A stable 64-bit hash of the imported fields of each row, for change detection.
 
     Times and numbers are hashed as they are (cheap); everything else as text, so the hash
@@ -258,6 +261,15 @@ def hash_rows(frame: pd.DataFrame) -> pd.Series:
         values = series.to_numpy(dtype=object)
         if pd.api.types.infer_dtype(values, skipna=False) == "string":  # all str
             hashes.append(pd.util.hash_array(values, categorize=name not in _DISTINCT))
+        elif plain and pd.api.types.infer_dtype(values, skipna=True) == "string":
+            # str or None: what .astype(str) gives hashed without building it (`plain`:
+            # the columnar import; the same values)
+            missing = pd.isna(values)
+            filled = values.copy()
+            filled[missing] = ""
+            found = pd.util.hash_array(filled, categorize=name not in _DISTINCT)
+            found[missing] = _MISSING_HASH
+            hashes.append(found)
         else:
             hashes.append(pd.util.hash_array(series.astype(str).array))
     combined = _combine_hashes(hashes, len(frame))
@@ -538,7 +550,8 @@ def import_tickets(
                             key=lambda b: b.row_number,
                         )
                         if not good.empty:
-                            good = with_place_keys(good.assign(row_hash=hash_rows(good)), columnar)
+                            hashed = good.assign(row_hash=hash_rows(good, columnar))
+                            good = with_place_keys(hashed, columnar)
                         if pending is not None:
                             stored, pending = pending, None
                             finish(stored)
