@@ -5,8 +5,8 @@ Every rule is first checked over whole columns (pyarrow kernels, numpy, and a va
 mapping asked once per distinct value). A row that any rule might refuse is *flagged* and
 validated by `validate_rows` itself, which gives its reasons (or finds it good after all):
 the messages and the quarantine cannot differ. The other rows are built here, column by
-column, as `validate_rows` builds them (the differential test, tests/db/test_import_paths.py,
-compares both paths).
+column, as `validate_rows` builds them, with their place keys (the differential test,
+tests/db/test_import_paths.py, compares both paths).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from duban.config import DATETIME_FIELDS, SourceMapping
 from duban.db.models import TicketStatus
 from duban.ingest.cells import SMALLINT_MAX, whole_numbers
 from duban.ingest.fastcsv import ColumnChunk, objects_frame
+from duban.ingest.places import place_keys_of_columns, with_place_keys
 from duban.ingest.rows import (
     MAX_LENGTH,
     TEXT_FIELDS,
@@ -172,12 +173,17 @@ def validate_columns(
         copy=False,
     )
     good.index = pd.Index(rows_kept)
+    keys = place_keys_of_columns(
+        check.text("district"), check.text("street"), check.text("address"), rows_kept
+    )
+    good["place_key"] = pd.Series(keys, index=good.index, dtype=object, copy=False)
 
     flagged = np.flatnonzero(check.flagged)
     if len(flagged):
         frame = objects_frame(chunk.columns, flagged)
         more, bad = validate_rows(frame, numbers[flagged], mapping, refs)
         more.index = pd.Index(flagged[more.index.to_numpy()])
+        more = with_place_keys(more, plain=True)
         good = pd.concat([good, more]).sort_index(kind="stable") if len(more) else good
     else:
         bad = []
