@@ -15,7 +15,7 @@ from duban.ingest.fastcsv import WHITESPACE, _LineBlocks
 
 
 def test_whitespace_is_what_str_strip_strips() -> None:
-    assert WHITESPACE == "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace())
+    assert "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace()) == WHITESPACE
 
 
 def test_lines_are_cut_as_a_binary_file_reads_them() -> None:
@@ -49,7 +49,7 @@ def _candidates(rng: random.Random, fmt: str) -> list[str]:
         if "%S" in fmt:
             text += f":{parts[5]:02d}"
         values.append(text)
-    return values + ["", "2026-9-30 10:00:00", "2026-09-30T10:00:00", "2026-02-29 10:00:00"]
+    return [*values, "", "2026-9-30 10:00:00", "2026-09-30T10:00:00", "2026-02-29 10:00:00"]
 
 
 def test_times_read_at_fixed_places_are_the_times_pandas_reads() -> None:
