@@ -1,7 +1,7 @@
 """Import rate of `duban import tickets` on a ~1-million-row canonical CSV, against a floor.
 
     .venv/bin/python bench/import_rate.py [--rows-per-day N] [--days N] [--chunk-rows N]
-        [--sqlite] [--postgres URL] [--repeat N] [--out FILE]
+        [--sqlite] [--postgres URL] [--repeat N] [--out FILE] [--engine columnar|rows]
 
 e.g. `.venv/bin/python bench/import_rate.py --sqlite
 --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test` (use `--days 10` while
@@ -152,6 +152,12 @@ def main() -> None:
         default="auto",
         help="the first import's bulk mode (auto: as `duban import tickets` chooses)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("columnar", "rows"),
+        default="columnar",
+        help="the import's engine (DUBAN_IMPORT_ENGINE): columnar, or rows (the row-by-row path)",
+    )
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -172,7 +178,8 @@ def main() -> None:
             f"({csv_path.stat().st_size / 1e6:.0f} MB)",
             flush=True,
         )
-    print(f"chunk rows: {args.chunk_rows}", flush=True)
+    os.environ["DUBAN_IMPORT_ENGINE"] = args.engine  # for the imports' subprocesses
+    print(f"chunk rows: {args.chunk_rows}, engine: {args.engine}", flush=True)
     rows = sum(1 for _ in csv_path.open("rb")) - 1  # the demo's rows hold no newlines
     sqlite_runs, pg_runs, floors = [], [], []
     for round_ in range(args.repeat):

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         description="the city's time zone: DUBAN_TIMEZONE when set (an override), else "
         "`timezone` of config/city.yaml, else Asia/Shanghai",
     )
+    import_engine: Literal["columnar", "rows"] = Field(
+        default="columnar",
+        description="`duban import tickets`: columnar (pyarrow) or rows (the row-by-row "
+        "path); both store and quarantine the same (docs/sources.md)",
+    )
     smtp_host: str | None = Field(default=None, description="unset or empty: write .eml files")
     smtp_port: int | None = None
     smtp_user: str | None = None

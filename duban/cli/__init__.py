@@ -136,6 +136,7 @@ def cmd_import_tickets(args: argparse.Namespace, settings: Settings) -> int:
             timezone=settings.timezone,
             chunk_rows=args.chunk_rows,
             on_chunk=on_chunk,
+            engine_name=settings.import_engine,
             bulk=args.bulk,
             xlsx_reader=settings.xlsx_reader,
         )

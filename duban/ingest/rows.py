@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -133,16 +134,91 @@ def _computed_due(
     return due[codes], codes, failures
 
 
+def _mapped(values: pd.Series, table: Mapping[str, Any]) -> pd.Series:
+    """`values.map(table)` (the same values and dtype) without letting pandas infer a string
+    dtype from the raw cells: with pyarrow installed that would encode them as UTF-8, and a
+    cell with bytes its file's encoding cannot decode (kept as surrogates) cannot be."""
+    mapper = pd.Series(table) if table else pd.Series([], dtype=object)
+    position = {key: i for i, key in enumerate(table)}
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    found = np.array([position.get(u, -1) for u in uniques.tolist()], dtype=np.intp)
+    indexer = np.append(found, -1)[codes]  # (a code of -1, a missing cell: found[-1] = -1)
+    taken = pd.api.extensions.take(mapper.array, indexer, allow_fill=True)
+    return pd.Series(taken, index=values.index, copy=False)
+
+
 def _map_values(
     values: pd.Series, table: dict[str, Any], errors: _Errors, field_name: str
 ) -> pd.Series:
-    mapped = values.map(table)
+    mapped = _mapped(values, table)
     unknown = (
         (values != "") & mapped.isna() & ~values.isin([k for k, v in table.items() if v is None])
     )
     expected = ", ".join(repr(k) for k in list(table)[:12])
     errors.add(unknown, field_name, "unknown value {value!r} (expected one of: " + expected + ")")
     return mapped
+
+
+class Flags:
+    """An `_Errors` that only marks the flagged positions (for the columnar path, which
+    asks validate_rows for the reasons of the rows it flags)."""
+
+    def __init__(self, n: int) -> None:
+        self.mask = np.zeros(n, dtype=bool)
+
+    def add(self, mask: Any, field_name: str, reason: str | None = None, **fmt: Any) -> None:
+        self.mask |= np.asarray(mask, dtype=bool)
+
+
+def urgency_levels(
+    urgency_raw: pd.Series, mapping: SourceMapping, refs: TicketRefs, errors: Any
+) -> pd.Series:
+    """The urgency level of each cell: mapped value, or a level number, or the default
+    (before the catalogue's level by category)."""
+    default_level = mapping.defaults.urgency or refs.urgency.default_level
+    if mapping.values.urgency:
+        urgency = _map_values(urgency_raw, mapping.values.urgency, errors, "urgency")
+    else:
+        urgency = pd.to_numeric(urgency_raw.where(urgency_raw != ""), errors="coerce")
+        errors.add((urgency_raw != "") & urgency.isna(), "urgency", "not a level number: {value!r}")
+    urgency = urgency.where(urgency_raw != "", default_level)
+    levels = {lv.level for lv in refs.urgency.levels}
+    unknown_level = urgency.notna() & ~urgency.isin(levels)
+    errors.add(unknown_level, "urgency", f"unknown urgency level (config has {sorted(levels)})")
+    urgency = urgency.where(urgency.isin(levels), default_level)
+    return urgency
+
+
+def status_values(status_raw: pd.Series, mapping: SourceMapping, errors: Any) -> np.ndarray:
+    """The mapped status of each cell (NaN where unmapped: derived or quarantined)."""
+    status_table = {k: v.value for k, v in mapping.values.status.items()}
+    _map_values(status_raw, dict(mapping.values.status), errors, "status")
+    return _mapped(status_raw, status_table).to_numpy(dtype=object)
+
+
+def satisfaction_values(sat_raw: pd.Series, mapping: SourceMapping, errors: Any) -> np.ndarray:
+    """The satisfaction of each cell (None: none given, or the mapping says none)."""
+    _map_values(sat_raw, dict(mapping.values.satisfaction), errors, "satisfaction")
+    sat_table = {
+        k: (v.value if v is not None else None) for k, v in mapping.values.satisfaction.items()
+    }
+    satisfaction = _mapped(sat_raw, sat_table).to_numpy(dtype=object, copy=True)
+    satisfaction[pd.isna(satisfaction)] = None
+    return satisfaction
+
+
+def resolved_values(res_raw: pd.Series, mapping: SourceMapping, errors: Any) -> np.ndarray:
+    """Whether each cell says resolved (None: not given)."""
+    if mapping.values.resolved:
+        # An Excel boolean cell (TRUE, FALSE: sources.py) is one whatever the mapping lists.
+        table = {"TRUE": True, "FALSE": False, **mapping.values.resolved}
+        resolved = _map_values(res_raw, table, errors, "resolved")
+    else:
+        lowered = _objects([v.lower() for v in res_raw.to_numpy()])
+        resolved = _map_values(lowered, DEFAULT_BOOLEANS, errors, "resolved")
+    values = resolved.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values
 
 
 def _parse_counts(values: pd.Series, errors: _Errors, field_name: str) -> pd.Series:
@@ -242,9 +318,9 @@ def validate_rows(
     unit_raw = col("unit")
     unit_key = unit_raw
     if mapping.unit_aliases:
-        aliased = unit_raw.map(mapping.unit_aliases)
+        aliased = _mapped(unit_raw, mapping.unit_aliases).astype(object)
         unit_key = aliased.where(aliased.notna(), unit_raw)
-    unit_id = unit_key.map(refs.unit_ids)
+    unit_id = _mapped(unit_key, refs.unit_ids)
     errors.add(unit_raw == "", "unit", "missing")
     errors.add(
         (unit_raw != "") & unit_id.isna(),
@@ -253,28 +329,15 @@ def validate_rows(
     )
 
     # Urgency: mapped value, or a level number, or the default.
-    urgency_raw = col("urgency")
-    default_level = mapping.defaults.urgency or refs.urgency.default_level
-    if mapping.values.urgency:
-        urgency = _map_values(urgency_raw, mapping.values.urgency, errors, "urgency")
-    else:
-        urgency = pd.to_numeric(urgency_raw.where(urgency_raw != ""), errors="coerce")
-        errors.add((urgency_raw != "") & urgency.isna(), "urgency", "not a level number: {value!r}")
-    urgency = urgency.where(urgency_raw != "", default_level)
-    levels = {lv.level for lv in refs.urgency.levels}
-    unknown_level = urgency.notna() & ~urgency.isin(levels)
-    errors.add(unknown_level, "urgency", f"unknown urgency level (config has {sorted(levels)})")
-    urgency = urgency.where(urgency.isin(levels), default_level)
+    urgency = urgency_levels(col("urgency"), mapping, refs, errors)
     if mapping.deadline == "catalogue":  # the dispatch catalogue's level for its category
-        listed = _objects(out["category"]).map(refs.urgency.catalogue)
+        listed = _mapped(_objects(out["category"]), refs.urgency.catalogue)
         urgency = listed.where(listed.notna(), urgency)
     out["urgency"] = urgency.to_numpy(dtype=np.int64)
 
     # Status: mapped, or derived from the close time when the export has none.
     status_raw = col("status")
-    status_table = {k: v.value for k, v in mapping.values.status.items()}
-    _map_values(status_raw, dict(mapping.values.status), errors, "status")
-    mapped_values = status_raw.map(status_table).to_numpy(dtype=object)
+    mapped_values = status_values(status_raw, mapping, errors)
     derived = np.where(
         np.isnat(out["closed_at"]), TicketStatus.open.value, TicketStatus.closed.value
     ).astype(object)
@@ -287,26 +350,8 @@ def validate_rows(
         "status is closed but there is no close time",
     )
 
-    sat_raw = col("satisfaction")
-    _map_values(sat_raw, dict(mapping.values.satisfaction), errors, "satisfaction")
-    sat_table = {
-        k: (v.value if v is not None else None) for k, v in mapping.values.satisfaction.items()
-    }
-    satisfaction = sat_raw.map(sat_table).to_numpy(dtype=object, copy=True)
-    satisfaction[pd.isna(satisfaction)] = None
-    out["satisfaction"] = satisfaction
-
-    res_raw = col("resolved")
-    if mapping.values.resolved:
-        # An Excel boolean cell (TRUE, FALSE: sources.py) is one whatever the mapping lists.
-        table = {"TRUE": True, "FALSE": False, **mapping.values.resolved}
-        resolved = _map_values(res_raw, table, errors, "resolved")
-    else:
-        lowered = _objects([v.lower() for v in res_raw.to_numpy()])
-        resolved = _map_values(lowered, DEFAULT_BOOLEANS, errors, "resolved")
-    resolved_values = resolved.to_numpy(dtype=object, copy=True)
-    resolved_values[pd.isna(resolved_values)] = None
-    out["resolved"] = resolved_values
+    out["satisfaction"] = satisfaction_values(col("satisfaction"), mapping, errors)
+    out["resolved"] = resolved_values(col("resolved"), mapping, errors)
 
     returned = _parse_counts(col("returned_count"), errors, "returned_count")
     out["returned_count"] = returned.to_numpy()
@@ -346,7 +391,7 @@ def validate_rows(
                     }
                 )
 
-    problem_id = _objects(out["category"]).map(refs.problem_by_category)
+    problem_id = _mapped(_objects(out["category"]), refs.problem_by_category)
 
     for name in TEXT_FIELDS:  # an empty optional field is NULL, not ""
         if name != "category":
@@ -368,7 +413,7 @@ def validate_rows(
     keep = np.ones(n, dtype=bool)
     keep[bad_index] = False
     # Within one file the last row of an id wins (an export may list a ticket twice).
-    keep &= ~pd.Series(out["external_id"]).where(keep).duplicated(keep="last").to_numpy()
+    keep &= ~_objects(out["external_id"]).where(keep).duplicated(keep="last").to_numpy()
     rows_kept = np.flatnonzero(keep)
     out["unit_id"] = unit_id.to_numpy()
     out["problem_id"] = problem_id.to_numpy()

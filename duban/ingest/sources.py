@@ -8,6 +8,7 @@ workbooks are read by duban/ingest/xlsx.py; the chunk and its builder are chunks
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections import deque
@@ -106,18 +107,25 @@ def decodes_cleanly(path: Path, encoding: str) -> bool:
     return True
 
 
-def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[RawChunk]:
+def _read_csv(
+    path: Path, mapping: SourceMapping, chunk_rows: int, resume: tuple[int, int] | None = None
+) -> Iterator[RawChunk]:
     """Python's csv reader over the file's lines, leniently: every record is a row with its
     spreadsheet number (a blank line is a row too, counted and skipped); a record that is not
     the header's width, or ends the file inside quotes, becomes a row with a problem (it is
     quarantined) and reading goes on at the next line. Bytes the encoding cannot decode are
     kept (as surrogates, `errors="surrogateescape"`): validation quarantines their row and
     shows them as \\xNN.
+
+    `resume` (byte offset of a line, its row number less one): read the header, then the
+    records from that line on (the columnar reader, duban/ingest/fastcsv.py, read those
+    before it: whole single-line records).
     """
     encoding = _encoding(mapping)
     with (
         path.open("rb") as raw,
         io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="") as handle,
+        contextlib.ExitStack() as stack,
     ):
         lines = _Lines(handle)
         reader = csv.reader(lines, delimiter=mapping.delimiter, strict=False)
@@ -139,6 +147,20 @@ def _read_csv(path: Path, mapping: SourceMapping, chunk_rows: int) -> Iterator[R
         row = 1
         shape = _Shape(mapping.delimiter, width, labels, by_position)
         single = len(wanted) == 1
+        if resume is not None:
+            offset, row = resume
+            raw = stack.enter_context(path.open("rb"))
+            raw.seek(offset)
+            lines._lines = iter(
+                stack.enter_context(
+                    io.TextIOWrapper(
+                        raw,
+                        encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+                        errors="surrogateescape",
+                        newline="",
+                    )
+                )
+            )
         numbers, kept = chunk.rows, chunk.values  # (this loop runs for every row: no calls)
         for record in reader:
             taken = lines.taken

@@ -19,8 +19,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,8 @@ from duban.db import insert_ignore, session_scope
 from duban.db.bulk_insert import insert_new, upsert
 from duban.db.models import ImportRun, QuarantinedRow, Ticket
 from duban.ingest.city import problem_by_category, unit_lookup
+from duban.ingest.columnar import validate_columns
+from duban.ingest.fastcsv import ColumnChunk, read_columns
 from duban.ingest.places import with_place_keys
 from duban.ingest.rows import RECORD_FIELDS, BadRow, TicketRefs, validate_rows
 from duban.ingest.sources import (
@@ -230,7 +233,10 @@ class _KnownSuperseded:
 _DISTINCT = frozenset({"external_id", "content", "address", "caller_phone"})
 
 
-def hash_rows(frame: pd.DataFrame) -> pd.Series:
+_MISSING_HASH = np.uint64(2**64 - 1)  # what pandas' hashing gives a missing value
+
+
+def hash_rows(frame: pd.DataFrame, plain: bool = False) -> pd.Series:
     """A stable 64-bit hash of the imported fields of each row, for change detection.
 
     Times and numbers are hashed as they are (cheap); everything else as text, so the hash
@@ -254,8 +260,17 @@ def hash_rows(frame: pd.DataFrame) -> pd.Series:
             hashes.append(pd.util.hash_array(values))
             continue
         values = series.to_numpy(dtype=object)
-        if all(type(v) is str for v in values):
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":  # all str
             hashes.append(pd.util.hash_array(values, categorize=name not in _DISTINCT))
+        elif plain and pd.api.types.infer_dtype(values, skipna=True) == "string":
+            # str or None: what .astype(str) gives hashed without building it (`plain`:
+            # the columnar import; the same values)
+            missing = pd.isna(values)
+            filled = values.copy()
+            filled[missing] = ""
+            found = pd.util.hash_array(filled, categorize=name not in _DISTINCT)
+            found[missing] = _MISSING_HASH
+            hashes.append(found)
         else:
             hashes.append(pd.util.hash_array(series.astype(str).array))
     combined = _combine_hashes(hashes, len(frame))
@@ -419,6 +434,29 @@ def ticket_refs(
     )
 
 
+IMPORT_ENGINES = ("columnar", "rows")
+Chunk = RawChunk | ColumnChunk
+
+
+def import_engine(name: str | None = None) -> str:
+    """The import's engine: `name`, else DUBAN_IMPORT_ENGINE, else columnar."""
+    chosen = name or os.environ.get("DUBAN_IMPORT_ENGINE") or "columnar"
+    if chosen not in IMPORT_ENGINES:
+        raise ValueError(f"DUBAN_IMPORT_ENGINE: {chosen!r} is not one of {IMPORT_ENGINES}")
+    return chosen
+
+
+def _chunks(
+    path: Path, mapping: SourceMapping, chunk_rows: int, columnar: bool, xlsx_reader: XlsxReader
+) -> Iterator[Chunk]:
+    """The export's chunks: a CSV file through the columnar reader when `columnar`, a
+    workbook through `xlsx_reader`."""
+    if columnar and path.is_file() and path.suffix.lower() in (".csv", ".txt"):
+        yield from read_columns(path, mapping, chunk_rows)
+    else:
+        yield from read_export(path, mapping, chunk_rows, xlsx_reader)
+
+
 def import_tickets(
     engine: Engine,
     config: CityConfig,
@@ -428,11 +466,16 @@ def import_tickets(
     *,
     timezone: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    on_chunk: Callable[[RawChunk, ImportSummary], None] | None = None,
+    on_chunk: Callable[[Chunk, ImportSummary], None] | None = None,
     bulk: bool | None = None,
     xlsx_reader: XlsxReader = "calamine",
+    engine_name: str | None = None,
 ) -> ImportSummary:
     """Import one export; return what happened. Errors of the whole file raise ExportError.
+
+    `engine_name`: "columnar" (pyarrow: duban/ingest/fastcsv.py, columnar.py) or "rows"
+    (Python's csv reader and validate_rows alone, as before); None: DUBAN_IMPORT_ENGINE,
+    else columnar. Both store the same rows and quarantine the same (tests/db/test_import_paths.py).
 
     `timezone` is the city's (`Settings.timezone`: DUBAN_TIMEZONE, else config/city.yaml);
     None: config/city.yaml's. Times are converted to it from the export's (the mapping's
@@ -453,6 +496,7 @@ def import_tickets(
     mapping = config.source(source)
     path = Path(path)
     timezone = timezone or config.city.timezone
+    columnar = import_engine(engine_name) == "columnar"
     checksum = file_sha256(path) if path.is_file() else ""  # a missing file: read_export says
     recreated = ensure_ticket_indexes(engine)
     with session_scope(engine) as session:
@@ -473,16 +517,16 @@ def import_tickets(
     # Two stages overlap: while the database stores one chunk (in a worker thread; the
     # driver waits for the server without holding the GIL), the next is read and validated.
     # Chunks are stored, counted and reported strictly in file order, one transaction each.
-    pending: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]] | None = None
+    pending: tuple[Future[None], Chunk, list[BadRow], list[BadRow]] | None = None
     ids = _FileIds()
     known = _KnownSuperseded(engine, source)
     id_column = mapping.columns["external_id"]
 
-    def finish(stored: tuple[Future[None], RawChunk, list[BadRow], list[BadRow]]) -> None:
+    def finish(stored: tuple[Future[None], Chunk, list[BadRow], list[BadRow]]) -> None:
         future, chunk, bad, superseded = stored
         future.result()  # raises what storing raised
         report.write(sorted(bad + superseded, key=lambda b: b.row_number), chunk.sheet)
-        summary.read += len(chunk.frame)
+        summary.read += len(chunk.row_numbers())
         summary.superseded += len(superseded)
         summary.blank_lines += chunk.blank_lines
         summary.undecodable += sum(b.undecodable for b in bad)
@@ -498,11 +542,14 @@ def import_tickets(
                 _drop_secondary_indexes(engine)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
-                    for chunk in read_export(path, mapping, chunk_rows, xlsx_reader):
+                    for chunk in _chunks(path, mapping, chunk_rows, columnar, xlsx_reader):
                         key = sheet_key(checksum, chunk.sheet, chunk.sheet_index)
-                        good, bad = validate_rows(
-                            chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems
-                        )
+                        if isinstance(chunk, ColumnChunk):
+                            good, bad = validate_columns(chunk, mapping, refs)
+                        else:
+                            good, bad = validate_rows(
+                                chunk.frame, chunk.row_numbers(), mapping, refs, chunk.problems
+                            )
                         good, again = _skip_known(good, chunk, known.of(key))
                         excluded = [b.row_number for b in bad + again]
                         found, repeated = ids.note(chunk, good, excluded)
@@ -511,13 +558,14 @@ def import_tickets(
                             key=lambda b: b.row_number,
                         )
                         if not good.empty:
-                            good = with_place_keys(good.assign(row_hash=hash_rows(good)))
+                            hashed = good.assign(row_hash=hash_rows(good, columnar))
+                            good = with_place_keys(hashed, columnar)
                         if pending is not None:
                             stored, pending = pending, None
                             finish(stored)
                         future = writer.submit(
                             _store_chunk, engine, source, run_id, (str(path), key),
-                            chunk.sheet, good, bad, summary, repeated, superseded,
+                            chunk.sheet, good, bad, summary, repeated, superseded, columnar,
                         )  # fmt: skip
                         pending = (future, chunk, bad, superseded)
                     if pending is not None:
@@ -586,8 +634,10 @@ def _store_chunk(
     summary: ImportSummary,
     repeated: np.ndarray | None = None,
     superseded: list[BadRow] | None = None,
+    arrow: bool = False,
 ) -> None:
-    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed.
+    """One chunk in one transaction: quarantine the bad rows, upsert the new and changed
+    (`arrow`: the columnar engine's writing, bulk_insert's).
 
     `file` is the file's name and checksum: a bad row already recorded for this source,
     checksum and row number (an earlier import of the same file) is not recorded again.
@@ -639,8 +689,11 @@ def _store_chunk(
                 summary.clock_touched += with_events(conn, source, good.loc[changed])
             # Apart: an upsert that may update costs SQLite twice an insert's time.
             # DO NOTHING: an id that a parallel import inserted meanwhile is not duplicated.
-            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys)
-            upsert(conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash")
+            insert_new(conn, table, good.loc[is_new, columns].assign(source=source), keys, arrow)
+            upsert(
+                conn, table, good.loc[changed, columns].assign(source=source), keys, "row_hash",
+                arrow,
+            )  # fmt: skip
             # A row whose id an earlier chunk of this file stored supersedes that row (which
             # was counted): it counts as neither inserted, updated nor unchanged.
             first = ~repeated if repeated is not None else np.ones(len(good), dtype=bool)
@@ -672,7 +725,7 @@ class _FileIds:
         self.rows = np.empty(0, dtype=np.int64)
 
     def note(
-        self, chunk: RawChunk, good: pd.DataFrame, excluded: list[int]
+        self, chunk: Chunk, good: pd.DataFrame, excluded: list[int]
     ) -> tuple[list[tuple[int, int, str]], np.ndarray]:
         """(superseded rows as (row, by row, id), which good rows repeat an earlier chunk's
         id). Within a chunk, validation kept the last row of an id; the rows it dropped are
@@ -707,7 +760,7 @@ class _FileIds:
 
 
 def _skip_known(
-    good: pd.DataFrame, chunk: RawChunk, known: dict[int, list[dict[str, Any]]]
+    good: pd.DataFrame, chunk: Chunk, known: dict[int, list[dict[str, Any]]]
 ) -> tuple[pd.DataFrame, list[BadRow]]:
     """The good rows less those an earlier import of this file found superseded, and the
     chunk's rows it found so (each as its record, for the report and the count) — also those

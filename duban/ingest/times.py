@@ -99,6 +99,20 @@ def export_times(
         values = column(name)
         local[name] = parse_datetimes(values, mapping, export_zone)
         unparseable[name] = (values != "") & np.isnat(local[name])
+    return parsed_times(local, unparseable, mapping, city_zone)
+
+
+def parsed_times(
+    local: dict[str, np.ndarray],
+    unparseable: dict[str, np.ndarray],
+    mapping: SourceMapping,
+    city_zone: ZoneInfo,
+) -> ExportTimes:
+    """The time fields parsed (`local`: the export's wall times, NaT where empty or
+    unparseable): date-only values placed in their day, ordered against the receipt,
+    converted to the city's zone."""
+    export_zone = mapping.zone(str(city_zone))
+    local = dict(local)
     # Date-only values: those at midnight in a column declared date-only.
     dates = {
         name: np.where(local[name] == _day(local[name]), _day(local[name]), np.datetime64("NaT"))
