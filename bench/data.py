@@ -46,7 +46,16 @@ MONTH = f"{YEAR}-11"
 # working day 50,000.
 FULL_YEAR = 12_000_000
 FULL_PEAK_DAY = 50_000
-SIZES = {"full": 1.0, "tenth": 0.1, "hundredth": 0.01}
+# size: (history, day) — the year's ticket volume and the report's new day, as fractions of
+# Beijing's. `history-*` keep the full 50,000-ticket day over less or more history: the
+# daily report's growth with history at a fixed day size (issue 17).
+SIZES = {
+    "full": (1.0, 1.0),
+    "tenth": (0.1, 0.1),
+    "hundredth": (0.01, 0.01),
+    "history-tenth": (0.1, 1.0),
+    "history-double": (2.0, 1.0),
+}
 # Tables a loop writes to: saved after preparation, restored before each run.
 STATE_TABLES = (
     "escalations",
@@ -71,7 +80,7 @@ class BenchSpec:
 
     @property
     def database(self) -> str:
-        return f"duban_bench_{self.size}"
+        return f"duban_bench_{self.size.replace('-', '_')}"
 
     @property
     def url(self) -> str:
@@ -91,11 +100,11 @@ class BenchSpec:
 
 
 def spec_for(size: str) -> BenchSpec:
-    scale = SIZES[size]
+    history, day = SIZES[size]
     return BenchSpec(
         size=size,
-        daily_volume=round(FULL_YEAR * scale / DAYS),
-        peak_day=round(FULL_PEAK_DAY * scale),
+        daily_volume=round(FULL_YEAR * history / DAYS),
+        peak_day=round(FULL_PEAK_DAY * day),
     )
 
 

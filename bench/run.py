@@ -369,27 +369,45 @@ def table(all_results: list[dict[str, Any]]) -> str:
                 f"| {floor} | {ratio} | {analysis} | {r['prefect_share']:.0%} | {peak} "
                 f"| {TARGETS[loop]} |"
             )
-    if len(all_results) > 1:
-        ordered = sorted(all_results, key=lambda res: res["facts"]["tickets"])
-        small, big = ordered[0], ordered[-1]
-        data_growth = big["facts"]["tickets"] / small["facts"]["tickets"]
-        lines += [
-            "",
-            f"Growth from {small['size']} to {big['size']} (data x{data_growth:.1f}):",
-            "",
-            "| loop | flow | plain | floor | peak memory |",
-            "|---|---|---|---|---|",
-        ]
-        for loop, r in big["loops"].items():
-            s = small["loops"].get(loop, {})
-            if "skipped" in r or "skipped" in s or not s:
-                continue
-            lines.append(
-                f"| {loop} | x{r['flow_s'] / s['flow_s']:.1f} | x{r['plain_s'] / s['plain_s']:.1f}"
-                f" | x{r['floor_s'] / s['floor_s']:.1f} "
-                f"| x{max(r['peak_mb_flow'], 1) / max(s['peak_mb_flow'], 1):.1f} |"
-            )
+    lines += growth(all_results)
     return "\n".join(lines)
+
+
+def growth(all_results: list[dict[str, Any]]) -> list[str]:
+    """Growth tables: among the sizes with the same new day (tenth beside tenth, full beside
+    history-tenth and history-double), from the one with the least history to each other."""
+    lines: list[str] = []
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for res in all_results:
+        by_day.setdefault(res["facts"]["peak_day"], []).append(res)
+    if len(by_day) > 1 and len(all_results) == len(by_day):  # tenth and full: all grows
+        by_day = {0: all_results}
+    for group in by_day.values():
+        ordered = sorted(group, key=lambda res: res["facts"]["tickets"])
+        small = ordered[0]
+        for big in ordered[1:]:
+            data_growth = big["facts"]["tickets"] / small["facts"]["tickets"]
+            same_day = small["facts"]["peak_day"] == big["facts"]["peak_day"]
+            lines += [
+                "",
+                f"Growth from {small['size']} to {big['size']} (history x{data_growth:.1f}, "
+                + ("the same day" if same_day else "day and history")
+                + "):",
+                "",
+                "| loop | flow | plain | floor | floor SQL | peak memory |",
+                "|---|---|---|---|---|---|",
+            ]
+            for loop, r in big["loops"].items():
+                s = small["loops"].get(loop, {})
+                if "skipped" in r or "skipped" in s or not s:
+                    continue
+                lines.append(
+                    f"| {loop} | x{r['flow_s'] / s['flow_s']:.2f} "
+                    f"| x{r['plain_s'] / s['plain_s']:.2f} | x{r['floor_s'] / s['floor_s']:.2f} "
+                    f"| x{r['floor_sql_s'] / max(s['floor_sql_s'], 1e-9):.2f} "
+                    f"| x{max(r['peak_mb_flow'], 1) / max(s['peak_mb_flow'], 1):.2f} |"
+                )
+    return lines
 
 
 def _bench_script(script: str, args: list[str], out: Path) -> dict[str, Any]:
@@ -480,7 +498,9 @@ def main() -> None:
         "--size",
         action="append",
         choices=list(data.SIZES),
-        help="tenth, full or hundredth; repeatable (default: tenth and full)",
+        help="tenth, full or hundredth (history and day scaled alike), history-tenth or "
+        "history-double (the full 50,000-ticket day over a tenth or twice the history); "
+        "repeatable (default: tenth and full)",
     )
     parser.add_argument(
         "--part",
