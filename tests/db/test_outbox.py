@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 
 from duban.config import MailFile
 from duban.db import session_scope
@@ -499,6 +499,46 @@ def test_a_run_claims_at_most_batch_deliveries_at_a_time(engine: Engine, tmp_pat
     report = deliver_pending(engine, mailer, counting, mail, worker="w1", batch=3)
     assert report.sent == 10
     assert claimed_while_rendering == [3, 2, 1, 3, 2, 1, 3, 2, 1, 1]
+
+
+def test_one_commit_per_delivery_and_each_sent_recorded_before_the_next_goes_out(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The lease renewal of the next delivery and the outcome of the previous one share a
+    transaction (issue 17: two commits per delivery before): still, whenever a message is
+    about to be built, every message the server has is recorded `sent`."""
+    mail = mail_file()
+    queue(engine, add_notice(engine, tmp_path), units(12), mail)
+    outbox = tmp_path / "outbox"
+    unrecorded: list[int] = []
+
+    def checking(delivery: Delivery, notice: Notice) -> Message:
+        with engine.connect() as conn:  # a read: no commit of its own
+            sent = conn.scalars(
+                select(Delivery.id).where(Delivery.status == DeliveryStatus.sent)
+            ).all()
+        on_server = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+        unrecorded.append(on_server - len(sent))
+        return render(delivery, notice)
+
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", count)
+    try:
+        mailer = FileMailer(outbox, "duban@duban.example")
+        report = deliver_pending(engine, mailer, checking, mail, worker="w1", batch=5)
+    finally:
+        event.remove(engine, "commit", count)
+    assert report.sent == 12
+    assert unrecorded == [0] * 12
+    # 3 claims (5 + 5 + 2) + 1 that finds nothing, and one commit per delivery after the
+    # first of each batch (its lease is the claim): 4 + 9 = 13; two per delivery was 28.
+    assert len(commits) <= 12 + 4
+    assert {d.status for d in rows(engine).values()} == {DeliveryStatus.sent}
+    assert len(list(outbox.glob("*.eml"))) == 12
 
 
 def test_two_workers_at_the_same_time_deliver_each_message_once(
