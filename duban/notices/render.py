@@ -81,6 +81,14 @@ def filled(value: Any) -> Any:
     return UNFILLED if value is None or value == "" else value
 
 
+def minute(value: Any) -> str:
+    """`value` as "%Y-%m-%d %H:%M", from its fields: a pandas Timestamp's strftime costs
+    ~70 µs, and a daily report prints ~30,000 of them."""
+    if isinstance(value, datetime) and value.year >= 1000:
+        return f"{value.year}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
 def make_environment(templates_dir: Path) -> Environment:
     if not templates_dir.is_dir():
         raise TemplateProblem(f"{templates_dir}: templates folder not found")
@@ -96,8 +104,8 @@ def make_environment(templates_dir: Path) -> Environment:
     env.filters["mask"] = mask_personal_data
     env.filters["filled"] = filled
     env.filters["pct"] = lambda v: "—" if v is None or v != v else f"{100 * v:.1f}%"  # NaN too
-    env.filters["dt"] = lambda v: "" if v is None else f"{v:%Y-%m-%d %H:%M}"
-    env.filters["due"] = lambda v: NO_DEADLINE if v is None or v != v else f"{v:%Y-%m-%d %H:%M}"
+    env.filters["dt"] = lambda v: "" if v is None else minute(v)
+    env.filters["due"] = lambda v: NO_DEADLINE if v is None or v != v else minute(v)
     env.filters["d"] = lambda v: "" if v is None else f"{v:%Y-%m-%d}"
     # Python's html.escape (quotes as &#x27; / &quot;), for text that must read as it always has
     env.filters["html_escape"] = lambda v: Markup(html.escape(str(v)))
