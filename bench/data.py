@@ -127,6 +127,11 @@ def ensure(spec: BenchSpec, rebuild: bool = False) -> dict[str, Any]:
     """The database of `spec`, built unless a complete one exists; returns its facts."""
     if rebuild or not is_complete(spec):
         build(spec)
+    from duban.db import make_engine, upgrade
+
+    engine = make_engine(spec.url)  # a database built before a migration: brought to head
+    upgrade(engine)  # here, not inside the first measured run (load_context upgrades too)
+    engine.dispose()
     record_daily_history(spec)
     with psycopg.connect(spec.dsn) as conn:
         facts = conn.execute(
