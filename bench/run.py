@@ -207,6 +207,7 @@ def bench_size(
     explain: bool,
     profile: bool = False,
     clock_events: float = 0.0,
+    jit: str = "server",
 ) -> dict[str, Any]:
     spec = data.spec_for(size)
     facts = data.ensure(spec)
@@ -215,13 +216,16 @@ def bench_size(
     folder = data.BENCH_DIR / f"runs-{size}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    # --jit on|off: Duban's connections (and the floor's, the same URL) with `SET jit` as an
+    # administrator would give it (docs/operations.md); "server": the server's own setting.
+    url = spec.url if jit == "server" else f"{spec.url}?options=-c%20jit%3D{jit}"
     env = {
         **base_env,
-        "DUBAN_DATABASE_URL": spec.url,
+        "DUBAN_DATABASE_URL": url,
         "DUBAN_CONFIG_DIR": str(spec.config_dir),
     }
     log(f"{size}: cache warmed in {data.prewarm(spec):.0f} s")
-    results: dict[str, Any] = {"size": size, "facts": facts, "loops": {}}
+    results: dict[str, Any] = {"size": size, "facts": facts, "jit": jit, "loops": {}}
     for loop in loops:
         if loop == "annual":
             why = annual_available()
@@ -336,6 +340,16 @@ def summarise(loop: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any
     }
 
 
+def _label(res: dict[str, Any]) -> str:
+    jit = res.get("jit", "server")
+    events = res["facts"].get("clock_events", 0)
+    return (
+        res["size"]
+        + (f", jit {jit}" if jit != "server" else "")
+        + (f", {events:,} clock events" if events else "")
+    )
+
+
 def table(all_results: list[dict[str, Any]]) -> str:
     lines = [
         "| size | loop | tickets | Duban flow s | plain s | floor s (SQL + SMTP) | flow / floor "
@@ -352,7 +366,7 @@ def table(all_results: list[dict[str, Any]]) -> str:
             }[loop]
             if "skipped" in r:
                 lines.append(
-                    f"| {res['size']} | {loop} | {volume} | skipped: {r['skipped']} | | | | | | | |"
+                    f"| {_label(res)} | {loop} | {volume} | skipped: {r['skipped']} | | | | | | | |"
                 )
                 continue
             floor = f"{r['floor_s']:.1f} ({r['floor_sql_s']:.1f} + {r['floor_smtp_s']:.1f})"
@@ -365,7 +379,7 @@ def table(all_results: list[dict[str, Any]]) -> str:
             )
             peak = max(r["peak_mb_flow"], r["peak_mb_plain"])
             lines.append(
-                f"| {res['size']} | {loop} | {volume} | {r['flow_s']:.1f} | {r['plain_s']:.1f} "
+                f"| {_label(res)} | {loop} | {volume} | {r['flow_s']:.1f} | {r['plain_s']:.1f} "
                 f"| {floor} | {ratio} | {analysis} | {r['prefect_share']:.0%} | {peak} "
                 f"| {TARGETS[loop]} |"
             )
@@ -521,6 +535,13 @@ def main() -> None:
         "12 M); 0, the default, removes them. Run once with and once without to compare",
     )
     parser.add_argument(
+        "--jit",
+        choices=("server", "on", "off"),
+        default="server",
+        help="PostgreSQL JIT for Duban's and the floor's connections (the URL's options, as "
+        "docs/operations.md tells an admin); default: the server's setting",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="pyinstrument report of the first flow and plain run (pip install pyinstrument)",
@@ -592,6 +613,7 @@ def bench_loops(args: argparse.Namespace, sizes: list[str], loops: list[str]) ->
                     not args.no_explain,
                     args.profile,
                     args.clock_events,
+                    args.jit,
                 )
             )
     finally:
