@@ -55,6 +55,9 @@ SIZES = {
     "hundredth": (0.01, 0.01),
     "history-tenth": (0.1, 1.0),
     "history-double": (2.0, 1.0),
+    # a tenth's day (5,000) over a hundredth of the history, beside `tenth`: the same case
+    # at a tenth of the day, cheap to build
+    "tenth-history-hundredth": (0.01, 0.1),
 }
 # Tables a loop writes to: saved after preparation, restored before each run.
 STATE_TABLES = (

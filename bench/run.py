@@ -513,7 +513,8 @@ def main() -> None:
         action="append",
         choices=list(data.SIZES),
         help="tenth, full or hundredth (history and day scaled alike), history-tenth or "
-        "history-double (the full 50,000-ticket day over a tenth or twice the history); "
+        "history-double (the full 50,000-ticket day over a tenth or twice the history), "
+        "tenth-history-hundredth (a tenth's day over a hundredth of the history); "
         "repeatable (default: tenth and full)",
     )
     parser.add_argument(
