@@ -217,6 +217,87 @@ def enqueue(
     return [found[a] for a in wanted if a in found]
 
 
+def _wanted(recipients: Iterable[str]) -> list[str]:
+    wanted: list[str] = []
+    for recipient in recipients:
+        address = normalise(recipient)
+        if address and address not in wanted:
+            wanted.append(address)
+    return wanted
+
+
+# Notices per statement in `enqueue_all` (bounded parameter counts on SQLite).
+ENQUEUE_CHUNK = 500
+
+
+def enqueue_all(
+    session: Session, notices: Iterable[tuple[int, Iterable[str]]], mail: MailFile
+) -> None:
+    """`enqueue` for many notices, (notice id, recipients) each, in a few statements for all
+    of them instead of four each (a daily report has ~430 notices): the same rows, the same
+    refusals and warnings, the same reopening of a delivery refused for its domain."""
+    wants = {notice_id: _wanted(recipients) for notice_id, recipients in notices}
+    ids = list(wants)
+    for start in range(0, len(ids), ENQUEUE_CHUNK):
+        _enqueue_chunk(session, {i: wants[i] for i in ids[start : start + ENQUEUE_CHUNK]}, mail)
+    session.flush()
+
+
+def _enqueue_chunk(session: Session, wants: dict[int, list[str]], mail: MailFile) -> None:
+    rows: list[dict[str, Any]] = []
+    for notice_id in [i for i, wanted in wants.items() if not wanted]:
+        log.warning("notice %s: not sending: %s", notice_id, NO_RECIPIENT_ERROR)
+        rows.append({"notice_id": notice_id, "recipient": NO_RECIPIENT, "attempts": 0,
+                     "status": DeliveryStatus.refused.value,
+                     "last_error": NO_RECIPIENT_ERROR})  # fmt: skip
+    addressed = [i for i, wanted in wants.items() if wanted]
+    existing: dict[tuple[int, str], Delivery] = {}
+    if addressed:
+        # Recipients now known: the earlier "nobody to send to" is no longer true.
+        session.execute(
+            delete(DELIVERIES).where(
+                DELIVERIES.c.notice_id.in_(addressed),
+                DELIVERIES.c.recipient == NO_RECIPIENT,
+                DELIVERIES.c.status == DeliveryStatus.refused.value,
+            )
+        )
+        existing = {
+            (d.notice_id, d.recipient): d
+            for d in session.scalars(select(Delivery).where(Delivery.notice_id.in_(addressed)))
+        }
+    for notice_id in addressed:
+        for address in wants[notice_id]:
+            error = _refusal(address, mail.allowed_domains)
+            delivery = existing.get((notice_id, address))
+            if delivery is not None:
+                if (
+                    delivery.status == DeliveryStatus.refused
+                    and error is None
+                    and (delivery.last_error or "").startswith(f"recipient {address} is outside")
+                ):
+                    delivery.status = DeliveryStatus.pending
+                    delivery.attempts = 0
+                    delivery.last_error = None
+                    log.info(
+                        "delivery %s to %s: domain now allowed, pending again", delivery.id, address
+                    )
+                continue
+            if error is not None:
+                log.warning("notice %s: not sending: %s", notice_id, error)
+            rows.append(
+                {
+                    "notice_id": notice_id,
+                    "recipient": address,
+                    "status": (DeliveryStatus.refused if error else DeliveryStatus.pending).value,
+                    "attempts": 0,
+                    "last_error": error,
+                }
+            )
+    if rows:
+        # INSERT .. ON CONFLICT DO NOTHING: a concurrent enqueue of the same key is harmless.
+        insert_ignore(session.connection(), DELIVERIES, rows, ["notice_id", "recipient"])
+
+
 # ---------------------------------------------------------------- delivery
 
 
