@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 # an earlier checkout's folder to reuse the databases built from it).
 BENCH_DIR = Path(os.environ.get("DUBAN_BENCH_DIR") or REPO / "var" / "bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# DUBAN_BENCH_DB_PREFIX: the loops databases' names (default duban_bench_<size>); a second
+# checkout benchmarking beside the first on the same server needs its own.
+DB_PREFIX = os.environ.get("DUBAN_BENCH_DB_PREFIX") or "duban_bench_"
 YEAR = 2025
 START = date(YEAR, 1, 1)
 DAYS = 364  # 2025-01-01 … 2025-12-30
@@ -83,7 +86,7 @@ class BenchSpec:
 
     @property
     def database(self) -> str:
-        return f"duban_bench_{self.size.replace('-', '_')}"
+        return f"{DB_PREFIX}{self.size.replace('-', '_')}"
 
     @property
     def url(self) -> str:
