@@ -37,6 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 # an earlier checkout's folder to reuse the databases built from it).
 BENCH_DIR = Path(os.environ.get("DUBAN_BENCH_DIR") or REPO / "var" / "bench")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# DUBAN_BENCH_DB_PREFIX: the loops databases' names (default duban_bench_<size>); a second
+# checkout benchmarking beside the first on the same server needs its own.
+DB_PREFIX = os.environ.get("DUBAN_BENCH_DB_PREFIX") or "duban_bench_"
 YEAR = 2025
 START = date(YEAR, 1, 1)
 DAYS = 364  # 2025-01-01 … 2025-12-30
@@ -46,7 +49,19 @@ MONTH = f"{YEAR}-11"
 # working day 50,000.
 FULL_YEAR = 12_000_000
 FULL_PEAK_DAY = 50_000
-SIZES = {"full": 1.0, "tenth": 0.1, "hundredth": 0.01}
+# size: (history, day) — the year's ticket volume and the report's new day, as fractions of
+# Beijing's. `history-*` keep the full 50,000-ticket day over less or more history: the
+# daily report's growth with history at a fixed day size (issue 17).
+SIZES = {
+    "full": (1.0, 1.0),
+    "tenth": (0.1, 0.1),
+    "hundredth": (0.01, 0.01),
+    "history-tenth": (0.1, 1.0),
+    "history-double": (2.0, 1.0),
+    # a tenth's day (5,000) over a hundredth of the history, beside `tenth`: the same case
+    # at a tenth of the day, cheap to build
+    "tenth-history-hundredth": (0.01, 0.1),
+}
 # Tables a loop writes to: saved after preparation, restored before each run.
 STATE_TABLES = (
     "escalations",
@@ -71,7 +86,7 @@ class BenchSpec:
 
     @property
     def database(self) -> str:
-        return f"duban_bench_{self.size}"
+        return f"{DB_PREFIX}{self.size.replace('-', '_')}"
 
     @property
     def url(self) -> str:
@@ -91,11 +106,11 @@ class BenchSpec:
 
 
 def spec_for(size: str) -> BenchSpec:
-    scale = SIZES[size]
+    history, day = SIZES[size]
     return BenchSpec(
         size=size,
-        daily_volume=round(FULL_YEAR * scale / DAYS),
-        peak_day=round(FULL_PEAK_DAY * scale),
+        daily_volume=round(FULL_YEAR * history / DAYS),
+        peak_day=round(FULL_PEAK_DAY * day),
     )
 
 
@@ -118,6 +133,11 @@ def ensure(spec: BenchSpec, rebuild: bool = False) -> dict[str, Any]:
     """The database of `spec`, built unless a complete one exists; returns its facts."""
     if rebuild or not is_complete(spec):
         build(spec)
+    from duban.db import make_engine, upgrade
+
+    engine = make_engine(spec.url)  # a database built before a migration: brought to head
+    upgrade(engine)  # here, not inside the first measured run (load_context upgrades too)
+    engine.dispose()
     record_daily_history(spec)
     with psycopg.connect(spec.dsn) as conn:
         facts = conn.execute(

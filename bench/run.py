@@ -207,6 +207,7 @@ def bench_size(
     explain: bool,
     profile: bool = False,
     clock_events: float = 0.0,
+    jit: str = "server",
 ) -> dict[str, Any]:
     spec = data.spec_for(size)
     facts = data.ensure(spec)
@@ -215,13 +216,16 @@ def bench_size(
     folder = data.BENCH_DIR / f"runs-{size}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    # --jit on|off: Duban's connections (and the floor's, the same URL) with `SET jit` as an
+    # administrator would give it (docs/operations.md); "server": the server's own setting.
+    url = spec.url if jit == "server" else f"{spec.url}?options=-c%20jit%3D{jit}"
     env = {
         **base_env,
-        "DUBAN_DATABASE_URL": spec.url,
+        "DUBAN_DATABASE_URL": url,
         "DUBAN_CONFIG_DIR": str(spec.config_dir),
     }
     log(f"{size}: cache warmed in {data.prewarm(spec):.0f} s")
-    results: dict[str, Any] = {"size": size, "facts": facts, "loops": {}}
+    results: dict[str, Any] = {"size": size, "facts": facts, "jit": jit, "loops": {}}
     for loop in loops:
         if loop == "annual":
             why = annual_available()
@@ -336,6 +340,16 @@ def summarise(loop: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any
     }
 
 
+def _label(res: dict[str, Any]) -> str:
+    jit = res.get("jit", "server")
+    events = res["facts"].get("clock_events", 0)
+    return (
+        res["size"]
+        + (f", jit {jit}" if jit != "server" else "")
+        + (f", {events:,} clock events" if events else "")
+    )
+
+
 def table(all_results: list[dict[str, Any]]) -> str:
     lines = [
         "| size | loop | tickets | Duban flow s | plain s | floor s (SQL + SMTP) | flow / floor "
@@ -352,7 +366,7 @@ def table(all_results: list[dict[str, Any]]) -> str:
             }[loop]
             if "skipped" in r:
                 lines.append(
-                    f"| {res['size']} | {loop} | {volume} | skipped: {r['skipped']} | | | | | | | |"
+                    f"| {_label(res)} | {loop} | {volume} | skipped: {r['skipped']} | | | | | | | |"
                 )
                 continue
             floor = f"{r['floor_s']:.1f} ({r['floor_sql_s']:.1f} + {r['floor_smtp_s']:.1f})"
@@ -365,31 +379,49 @@ def table(all_results: list[dict[str, Any]]) -> str:
             )
             peak = max(r["peak_mb_flow"], r["peak_mb_plain"])
             lines.append(
-                f"| {res['size']} | {loop} | {volume} | {r['flow_s']:.1f} | {r['plain_s']:.1f} "
+                f"| {_label(res)} | {loop} | {volume} | {r['flow_s']:.1f} | {r['plain_s']:.1f} "
                 f"| {floor} | {ratio} | {analysis} | {r['prefect_share']:.0%} | {peak} "
                 f"| {TARGETS[loop]} |"
             )
-    if len(all_results) > 1:
-        ordered = sorted(all_results, key=lambda res: res["facts"]["tickets"])
-        small, big = ordered[0], ordered[-1]
-        data_growth = big["facts"]["tickets"] / small["facts"]["tickets"]
-        lines += [
-            "",
-            f"Growth from {small['size']} to {big['size']} (data x{data_growth:.1f}):",
-            "",
-            "| loop | flow | plain | floor | peak memory |",
-            "|---|---|---|---|---|",
-        ]
-        for loop, r in big["loops"].items():
-            s = small["loops"].get(loop, {})
-            if "skipped" in r or "skipped" in s or not s:
-                continue
-            lines.append(
-                f"| {loop} | x{r['flow_s'] / s['flow_s']:.1f} | x{r['plain_s'] / s['plain_s']:.1f}"
-                f" | x{r['floor_s'] / s['floor_s']:.1f} "
-                f"| x{max(r['peak_mb_flow'], 1) / max(s['peak_mb_flow'], 1):.1f} |"
-            )
+    lines += growth(all_results)
     return "\n".join(lines)
+
+
+def growth(all_results: list[dict[str, Any]]) -> list[str]:
+    """Growth tables: among the sizes with the same new day (tenth beside tenth, full beside
+    history-tenth and history-double), from the one with the least history to each other."""
+    lines: list[str] = []
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for res in all_results:
+        by_day.setdefault(res["facts"]["peak_day"], []).append(res)
+    if len(by_day) > 1 and len(all_results) == len(by_day):  # tenth and full: all grows
+        by_day = {0: all_results}
+    for group in by_day.values():
+        ordered = sorted(group, key=lambda res: res["facts"]["tickets"])
+        small = ordered[0]
+        for big in ordered[1:]:
+            data_growth = big["facts"]["tickets"] / small["facts"]["tickets"]
+            same_day = small["facts"]["peak_day"] == big["facts"]["peak_day"]
+            lines += [
+                "",
+                f"Growth from {small['size']} to {big['size']} (history x{data_growth:.1f}, "
+                + ("the same day" if same_day else "day and history")
+                + "):",
+                "",
+                "| loop | flow | plain | floor | floor SQL | peak memory |",
+                "|---|---|---|---|---|---|",
+            ]
+            for loop, r in big["loops"].items():
+                s = small["loops"].get(loop, {})
+                if "skipped" in r or "skipped" in s or not s:
+                    continue
+                lines.append(
+                    f"| {loop} | x{r['flow_s'] / s['flow_s']:.2f} "
+                    f"| x{r['plain_s'] / s['plain_s']:.2f} | x{r['floor_s'] / s['floor_s']:.2f} "
+                    f"| x{r['floor_sql_s'] / max(s['floor_sql_s'], 1e-9):.2f} "
+                    f"| x{max(r['peak_mb_flow'], 1) / max(s['peak_mb_flow'], 1):.2f} |"
+                )
+    return lines
 
 
 def _bench_script(script: str, args: list[str], out: Path) -> dict[str, Any]:
@@ -480,7 +512,10 @@ def main() -> None:
         "--size",
         action="append",
         choices=list(data.SIZES),
-        help="tenth, full or hundredth; repeatable (default: tenth and full)",
+        help="tenth, full or hundredth (history and day scaled alike), history-tenth or "
+        "history-double (the full 50,000-ticket day over a tenth or twice the history), "
+        "tenth-history-hundredth (a tenth's day over a hundredth of the history); "
+        "repeatable (default: tenth and full)",
     )
     parser.add_argument(
         "--part",
@@ -499,6 +534,13 @@ def main() -> None:
         default=0.0,
         help="give this fraction of the tickets a clock event (issue 13: 0.083 is ~1 M of "
         "12 M); 0, the default, removes them. Run once with and once without to compare",
+    )
+    parser.add_argument(
+        "--jit",
+        choices=("server", "on", "off"),
+        default="server",
+        help="PostgreSQL JIT for Duban's and the floor's connections (the URL's options, as "
+        "docs/operations.md tells an admin); default: the server's setting",
     )
     parser.add_argument(
         "--profile",
@@ -572,6 +614,7 @@ def bench_loops(args: argparse.Namespace, sizes: list[str], loops: list[str]) ->
                     not args.no_explain,
                     args.profile,
                     args.clock_events,
+                    args.jit,
                 )
             )
     finally:

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from duban.context import LoopContext
 from duban.db import session_scope
 from duban.notices import deliver as delivery
-from duban.notices.outbox import enqueue
+from duban.notices.outbox import enqueue_all
 from tasks.log import run_logger
 from tasks.render import RenderResult
 
@@ -17,9 +17,8 @@ from tasks.render import RenderResult
 def deliver(ctx: LoopContext, rendered: RenderResult) -> dict[str, int]:
     """Enqueue one delivery per (notice, recipient), then send every pending delivery."""
     with session_scope(ctx.engine) as session:
-        for notice in rendered.notices:
-            if notice.notice_id is not None:
-                enqueue(session, notice.notice_id, notice.recipients, ctx.config.mail)
+        notices = [(n.notice_id, n.recipients) for n in rendered.notices if n.notice_id is not None]
+        enqueue_all(session, notices, ctx.config.mail)
     counted = [n.notice_id for n in rendered.notices if n.notice_id is not None]
     return delivery.deliver(
         ctx.engine, ctx.settings, ctx.config.mail, logger=run_logger(), counted=counted

@@ -9,7 +9,14 @@ from typing import Any
 
 from duban.context import LoopContext
 from duban.db import session_scope
-from duban.notices.render import archive_notice, existing_notices, render_notice, write_notice_files
+from duban.notices.render import (
+    Archived,
+    archive_files,
+    existing_notices,
+    record_notices,
+    render_notice,
+    write_notice_files,
+)
 from tasks.log import run_logger
 
 
@@ -53,44 +60,41 @@ def render_all(
     reports = ctx.settings.reports_dir
     with session_scope(ctx.engine) as session:
         known = {} if dry_run else existing_notices(session, loop, period)
+        archived: list[Archived] = []
         for job in jobs:
             audience, kind, template, context, recipients = job[:5]
             files: list[Path] = [Path(f) for f in job[5]] if len(job) > 5 else []
-            notice = known.get((audience, kind))
-            if notice is not None:
+            if (audience, kind) in known:
                 result.reused += 1
-            else:
-                rendered = render_notice(ctx.templates, template, context)
-                if dry_run:
-                    path = write_notice_files(
-                        reports / "dry-run", loop, period, audience, kind, rendered
-                    )
-                    result.notices.append(
-                        PlannedNotice(
-                            audience,
-                            kind,
-                            rendered.subject,
-                            recipients,
-                            str(path),
-                            attachments=[str(f) for f in files],
-                        )
-                    )
-                    continue
-                notice = archive_notice(
-                    session, reports, loop=loop, period=period, audience=audience, kind=kind,
-                    rendered=rendered, attachments=files,
+                continue
+            rendered = render_notice(ctx.templates, template, context)
+            if dry_run:
+                path = write_notice_files(
+                    reports / "dry-run", loop, period, audience, kind, rendered
+                )
+                result.notices.append(
+                    PlannedNotice(audience, kind, rendered.subject, recipients, str(path),
+                                  attachments=[str(f) for f in files])
                 )  # fmt: skip
+                continue
+            archived.append(archive_files(reports, loop, period, audience, kind, rendered, files))
+        if dry_run:
+            return _logged(result, loop, period, dry_run)
+        # One INSERT for the period's new notices (not a SELECT and a SAVEPOINT each).
+        if archived:
+            known = record_notices(session, loop, period, archived)
+        for job in jobs:
+            notice = known[(job[0], job[1])]
             result.notices.append(
                 PlannedNotice(
-                    audience,
-                    kind,
-                    notice.subject,
-                    recipients,
-                    notice.html_path,
-                    notice.id,
-                    attachments=list(notice.attachments or []),
+                    notice.audience, notice.kind, notice.subject, job[4], notice.html_path,
+                    notice.id, attachments=list(notice.attachments or []),
                 )
-            )
+            )  # fmt: skip
+    return _logged(result, loop, period, dry_run)
+
+
+def _logged(result: RenderResult, loop: str, period: str, dry_run: bool) -> RenderResult:
     run_logger().info(
         "%s %s: %d notices (%d already recorded)%s",
         loop, period, len(result.notices), result.reused, " — dry run" if dry_run else "",

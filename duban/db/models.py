@@ -353,6 +353,9 @@ class Escalation(Base):
         # a redo starts a fresh ladder: round 2's steps beside round 1's (docs/clock.md)
         UniqueConstraint("item_kind", "item_id", "step", "round"),
         Index("ix_escalations_unit_applied", "unit_id", "applied_at"),
+        # the daily report's window: the steps due in it, or recorded by this run (0015)
+        Index("ix_escalations_due_on", "due_on"),
+        Index("ix_escalations_applied", "applied_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

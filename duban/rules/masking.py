@@ -12,6 +12,7 @@ shown so), dots, dashes or spaces between the groups of a mobile number (139.222
 
 from __future__ import annotations
 
+import functools
 import re
 
 _ID_CARD = re.compile(r"(?<!\d)(\d{6})(\d{8})(\d{3}[\dXx])(?!\d)")
@@ -44,7 +45,24 @@ def mask_personal_data(text: str | None) -> str:
         raise TypeError(f"mask_personal_data: expected text or None, got {text!r}")
     if not text:
         return ""
+    # A notice prints the same short texts (labels, categories, dates, names) thousands of
+    # times: those are masked once each (the function is pure).
+    return _masked_short(text) if len(text) <= _CACHED_LENGTH else _masked(text)
+
+
+_CACHED_LENGTH = 120
+_ANY_DIGIT = re.compile(r"\d")  # every pattern needs one (as they read it: Unicode digits)
+
+
+@functools.lru_cache(maxsize=32768)
+def _masked_short(text: str) -> str:
+    return _masked(text)
+
+
+def _masked(text: str) -> str:
     text = text.translate(_FULL_WIDTH)
+    if not _ANY_DIGIT.search(text):
+        return text
     text = _ID_CARD.sub(_masked_id, text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     return _LANDLINE.sub(

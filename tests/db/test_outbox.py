@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 
 from duban.config import MailFile
 from duban.db import session_scope
@@ -37,6 +37,7 @@ from duban.notices.outbox import (
     allowed,
     deliver_pending,
     enqueue,
+    enqueue_all,
     status_counts,
 )
 from duban.settings import Settings
@@ -190,6 +191,60 @@ def test_a_notice_with_nobody_to_send_to_is_one_refused_delivery_until_it_has(
     assert {r: d.status for r, d in rows(engine).items()} == {
         "unit00@duban.example": DeliveryStatus.pending
     }
+
+
+def test_enqueue_all_records_what_enqueue_does_notice_by_notice_in_few_statements(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Differential: the same notices and recipients, enqueued one notice at a time and all
+    at once (issue 17: four statements per notice of a ~430-notice daily report)."""
+    specs: list[list[str]] = [
+        ["a@duban.example"],
+        [],  # nobody to send to
+        ["B@Duban.Example", "b@duban.example", " c@duban.example "],  # normalised, deduplicated
+        ["x@elsewhere.example", "d@duban.example"],  # one refused for its domain
+        ["e%evil.example@duban.example"],  # not a plain address
+    ] * 8
+    one = [add_notice(engine, tmp_path, f"one{i}") for i in range(len(specs))]
+    many = [add_notice(engine, tmp_path, f"many{i}") for i in range(len(specs))]
+
+    def table() -> dict[str, list[tuple[int, str, str, str | None]]]:
+        out: dict[str, list[tuple[int, str, str, str | None]]] = {"one": [], "many": []}
+        with session_scope(engine) as session:
+            for d in session.scalars(select(Delivery).order_by(Delivery.notice_id, Delivery.id)):
+                side, index = ("one", one.index(d.notice_id)) if d.notice_id in one else (
+                    "many", many.index(d.notice_id))  # fmt: skip
+                out[side].append((index, d.recipient, str(d.status), d.last_error))
+        return out
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    for mail, recipients in (
+        (mail_file(), specs),
+        # later: elsewhere.example allowed, and the notice without an address gets one
+        (mail_file(allowed_domains=["duban.example", "elsewhere.example"]),
+         [r or ["f@duban.example"] for r in specs]),
+    ):  # fmt: skip
+        with session_scope(engine) as session:
+            for notice_id, wanted in zip(one, recipients, strict=True):
+                enqueue(session, notice_id, wanted, mail)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with session_scope(engine) as session:
+                enqueue_all(session, zip(many, recipients, strict=True), mail)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        found = table()
+        assert found["many"] == found["one"]
+        assert len(statements) <= 6  # 40 notices: DELETE, SELECT, INSERT (+ UPDATEs of reopened)
+        statements.clear()
+    statuses = {status for _, _, status, _ in found["many"]}
+    assert statuses == {"pending", "refused"}
+    assert any(r == "x@elsewhere.example" and s == "pending" for _, r, s, _ in found["many"])
+    assert not any(r == NO_RECIPIENT for _, r, _, _ in found["many"])
 
 
 def test_recipient_outside_allowed_domains_is_refused_and_never_sent(
@@ -499,6 +554,46 @@ def test_a_run_claims_at_most_batch_deliveries_at_a_time(engine: Engine, tmp_pat
     report = deliver_pending(engine, mailer, counting, mail, worker="w1", batch=3)
     assert report.sent == 10
     assert claimed_while_rendering == [3, 2, 1, 3, 2, 1, 3, 2, 1, 1]
+
+
+def test_one_commit_per_delivery_and_each_sent_recorded_before_the_next_goes_out(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The lease renewal of the next delivery and the outcome of the previous one share a
+    transaction (issue 17: two commits per delivery before): still, whenever a message is
+    about to be built, every message the server has is recorded `sent`."""
+    mail = mail_file()
+    queue(engine, add_notice(engine, tmp_path), units(12), mail)
+    outbox = tmp_path / "outbox"
+    unrecorded: list[int] = []
+
+    def checking(delivery: Delivery, notice: Notice) -> Message:
+        with engine.connect() as conn:  # a read: no commit of its own
+            sent = conn.scalars(
+                select(Delivery.id).where(Delivery.status == DeliveryStatus.sent)
+            ).all()
+        on_server = len(list(outbox.glob("*.eml"))) if outbox.exists() else 0
+        unrecorded.append(on_server - len(sent))
+        return render(delivery, notice)
+
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", count)
+    try:
+        mailer = FileMailer(outbox, "duban@duban.example")
+        report = deliver_pending(engine, mailer, checking, mail, worker="w1", batch=5)
+    finally:
+        event.remove(engine, "commit", count)
+    assert report.sent == 12
+    assert unrecorded == [0] * 12
+    # 3 claims (5 + 5 + 2) + 1 that finds nothing, and one commit per delivery after the
+    # first of each batch (its lease is the claim): 4 + 9 = 13; two per delivery was 28.
+    assert len(commits) <= 12 + 4
+    assert {d.status for d in rows(engine).values()} == {DeliveryStatus.sent}
+    assert len(list(outbox.glob("*.eml"))) == 12
 
 
 def test_two_workers_at_the_same_time_deliver_each_message_once(
