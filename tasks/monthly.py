@@ -99,9 +99,9 @@ def render_monthly(
         ("office", "bulletin", "monthly_bulletin", {**office, **_shared(ctx, office)},
          list(ctx.config.mail.office), list(charts)),
     ]  # fmt: skip
-    # A unit's charts: the city's problem volumes; the scores chart is every group's ranking
-    unit_charts = [p for p in charts if p.name != SCORES_CHART]
-    parts = sections.split(ctx.config, snap, [p.name for p in unit_charts])
+    # No chart in a unit's notice: the two are as large as the rest of it (~160 KB at
+    # Beijing's size) and the scores chart is every group's ranking
+    parts = sections.split(ctx.config, snap, [])
     city: dict[str, Any] | None = None  # the same for every unit: rendered once
     peers: dict[str | None, dict[str, Any]] = {}  # one per peer group: rendered once
     for code in sorted(set(snap.ranked_units) | set(snap.lead_units)):
@@ -114,7 +114,7 @@ def render_monthly(
         key = parts.group_of.get(code)
         if key not in peers:
             peers[key] = _peers(ctx, context)
-        files = [*unit_charts, *([workbook] if workbook else [])]
+        files = [workbook] if workbook else []
         jobs.append((code, "bulletin", "monthly_bulletin", {**context, **city, **peers[key]},
                      recipients, files))  # fmt: skip
     return render_all(ctx, report.LOOP, snap.period.label, jobs, dry_run)

@@ -8,9 +8,10 @@ A unit's notice holds only what concerns it (docs/monthly-bulletin.md, "Audience
   and the plan tasks it owns that are overdue — listed up to `UNIT_LIST_LIMIT`, counted in
   full;
 - **its peer group**: the units it is ranked among (`peer_groups` in config/metrics.yaml),
-  with their ranks and figures — never another unit's items;
+  with their ranks, rates and scores — never another unit's items;
 - **the city headline**: the problem volumes, the plan totals, the hot spots, the streets
-  under supervision and the ledger's total.
+  under supervision and the ledger's total (no chart: the office's two charts are as large
+  as a unit's whole notice).
 
 The office gets the whole bulletin (report.office_context); its archived copy is the full
 record (record.py records its figures).
@@ -37,7 +38,7 @@ __all__ = ("UNIT_LIST_LIMIT", "Sections", "split", "unit_context", "unit_todo")
 
 # A unit's own items listed in its notice; the rest are counted (lead units also get the
 # whole list in their ledger workbook).
-UNIT_LIST_LIMIT = 50
+UNIT_LIST_LIMIT = 20
 # What the office's context has that no unit's may: every group, every unit's clock figures,
 # ledger counts and overdue tasks (a unit's template that asked for them would fail).
 OFFICE_ONLY = ("groups", "clock", "overdue_by_unit", "ledger_by_unit")
@@ -48,7 +49,7 @@ class Sections:
     """The month's rows grouped by unit, and the peer groups by key."""
 
     base: dict[str, Any]  # what every unit's notice shares: the city's part, the settings
-    groups: dict[str, dict[str, Any]]  # group key → report._groups' group, plus its clock rows
+    groups: dict[str, dict[str, Any]]  # group key → report.groups' group
     group_of: dict[str, str]  # unit code → its group key
     ledger_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ≤ the limit
     ledger_counts: dict[str, int] = field(default_factory=dict)
@@ -95,13 +96,9 @@ def split(
     notice shares (`base`: report.common without the office-only keys)."""
     base = {k: v for k, v in r.common(config, snap, charts).items() if k not in OFFICE_ONLY}
     step_names = {st.step: st.name for st in config.escalation.steps}
-    groups = {g["key"]: {**g, "clock": []} for g in r.groups(snap)}
+    groups = {g["key"]: g for g in r.groups(snap)}
     group_of = {u.code: u.group for u in snap.ranking}
     clock = {row["code"]: row for row in r.clock_rows(snap.rates)}
-    for code, row in clock.items():
-        key = group_of.get(code)
-        if key in groups:
-            groups[key]["clock"].append(row)
     ledger = [
         {**row, "kind_name": r.KIND_NAMES.get(row["item_kind"], row["item_kind"]),
          "step_name": step_names.get(row["step"], row["step"])}
