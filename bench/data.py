@@ -343,12 +343,19 @@ def prewarm(spec: BenchSpec) -> float:
     return time.perf_counter() - started
 
 
+RECORD_TABLES = ("published_files", "published_figures", "publications")  # children first
+
+
 def reset(spec: BenchSpec) -> None:
     """Restore the loops' tables to their state after preparation: the loops only add rows
     there, so delete those above the saved copy's highest id (children first)."""
     order = ("deliveries", "audit", "spot_check_samples", "lookback_findings", "notices",
              "escalations", "runs")  # fmt: skip
     with psycopg.connect(spec.dsn) as conn:
+        # A monthly run's records (migration 0009): none after preparation, all its own; they
+        # refer to its notices, so they go first. Without this the second monthly run failed.
+        for table in RECORD_TABLES:
+            conn.execute(f'DELETE FROM "{table}"')
         for table in order:
             row = conn.execute(f'SELECT coalesce(max(id), 0) FROM "bench_base_{table}"').fetchone()
             conn.execute(f'DELETE FROM "{table}" WHERE id > %s', [row[0] if row else 0])

@@ -253,7 +253,8 @@ def bench_size(
                 runs[mode].append(result)
                 log(
                     f"{size} {loop} {mode} {i + 1}/{repeat}: {result['wall']:.1f} s, "
-                    f"{result['peak_mb']} MiB, {result['mails']} e-mails, "
+                    f"{result['peak_mb']} MiB, {result['mails']} e-mails "
+                    f"({result['mail_bytes'] / 1e6:.1f} MB), "
                     f"load {result['loadavg']:.1f}, "
                     f"steps {_fmt_steps(result.get('steps', {}))}"
                 )
@@ -328,6 +329,7 @@ def summarise(loop: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any
         "peak_mb_flow": max(r["peak_mb"] for r in runs["flow"]),
         "peak_mb_plain": max(r["peak_mb"] for r in runs["plain"]),
         "mails": runs["flow"][-1].get("mails"),
+        "mail_bytes": runs["flow"][-1].get("mail_bytes"),
         "flow_steps": _median_steps(runs["flow"]),
         "plain_steps": plain_steps,
         "sql_steps": _median_steps(runs["sql"]),
@@ -353,8 +355,8 @@ def _label(res: dict[str, Any]) -> str:
 def table(all_results: list[dict[str, Any]]) -> str:
     lines = [
         "| size | loop | tickets | Duban flow s | plain s | floor s (SQL + SMTP) | flow / floor "
-        "| analysis s / its SQL s | Prefect share | peak MiB | target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| analysis s / its SQL s | Prefect share | peak MiB | e-mails (MB sent) | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in all_results:
         facts = res["facts"]
@@ -365,9 +367,8 @@ def table(all_results: list[dict[str, Any]]) -> str:
                 "annual": f"{facts['tickets']:,} in the year",
             }[loop]
             if "skipped" in r:
-                lines.append(
-                    f"| {_label(res)} | {loop} | {volume} | skipped: {r['skipped']} | | | | | | | |"
-                )
+                skipped = f"| {_label(res)} | {loop} | {volume} | skipped: {r['skipped']} |"
+                lines.append(skipped + " |" * 9)
                 continue
             floor = f"{r['floor_s']:.1f} ({r['floor_sql_s']:.1f} + {r['floor_smtp_s']:.1f})"
             ratio = f"{r['flow_over_floor']:.2f}" if r["flow_over_floor"] else "–"
@@ -378,10 +379,11 @@ def table(all_results: list[dict[str, Any]]) -> str:
                 else "–"
             )
             peak = max(r["peak_mb_flow"], r["peak_mb_plain"])
+            sent = f"{r['mails']:,} ({r.get('mail_bytes', 0) / 1e6:.1f})" if r["mails"] else "0"
             lines.append(
                 f"| {_label(res)} | {loop} | {volume} | {r['flow_s']:.1f} | {r['plain_s']:.1f} "
                 f"| {floor} | {ratio} | {analysis} | {r['prefect_share']:.0%} | {peak} "
-                f"| {TARGETS[loop]} |"
+                f"| {sent} | {TARGETS[loop]} |"
             )
     lines += growth(all_results)
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from duban.context import LoopContext
-from duban.loops.monthly import approve, record, report
+from duban.loops.monthly import approve, record, report, sections
 from duban.loops.monthly.charts import PROBLEMS_CHART, SCORES_CHART, problem_bars, score_bars
 from duban.loops.monthly.ledger import LedgerError, ledger_file_name, write_ledger_workbook
 from duban.rules.ranking import GROUP_NAMES, GROUP_ORDER
@@ -90,27 +90,33 @@ def render_monthly(
     workbooks: dict[str, Path],
     dry_run: bool,
 ) -> RenderResult:
-    """The full bulletin for the office; the bulletin for each ranked unit and each lead unit
-    (with its ledger workbook attached). Recorded as drafts: nothing is enqueued here."""
+    """The whole bulletin for the office; for each ranked unit and each lead unit its own
+    bulletin (its section, its peer group, the city's part; a lead unit's ledger workbook
+    attached). Recorded as drafts: nothing is enqueued here."""
     names = [p.name for p in charts]
     office = report.office_context(ctx.config, snap, names)
     jobs: list[NoticeJob] = [
         ("office", "bulletin", "monthly_bulletin", {**office, **_shared(ctx, office)},
          list(ctx.config.mail.office), list(charts)),
     ]  # fmt: skip
-    shared: dict[str, Any] | None = None  # the same for every unit: rendered once
+    # No chart in a unit's notice: the two are as large as the rest of it (~160 KB at
+    # Beijing's size) and the scores chart is every group's ranking
+    parts = sections.split(ctx.config, snap, [])
+    city: dict[str, Any] | None = None  # the same for every unit: rendered once
+    peers: dict[str | None, dict[str, Any]] = {}  # one per peer group: rendered once
     for code in sorted(set(snap.ranked_units) | set(snap.lead_units)):
         if not snap.active(code):
             continue  # inactive; an active unit without an address: one refused delivery
         recipients = snap.recipients(code)
         workbook = workbooks.get(code)
-        context = report.unit_context(
-            ctx.config, snap, code, names, workbook.name if workbook else None
-        )
-        shared = shared or _shared(ctx, context)
-        files = [*charts, *([workbook] if workbook else [])]
-        jobs.append((code, "bulletin", "monthly_bulletin", {**context, **shared}, recipients,
-                     files))  # fmt: skip
+        context = sections.unit_context(snap, parts, code, workbook.name if workbook else None)
+        city = city or _city(ctx, context)
+        key = parts.group_of.get(code)
+        if key not in peers:
+            peers[key] = _peers(ctx, context)
+        files = [workbook] if workbook else []
+        jobs.append((code, "bulletin", "monthly_bulletin", {**context, **city, **peers[key]},
+                     recipients, files))  # fmt: skip
     return render_all(ctx, report.LOOP, snap.period.label, jobs, dry_run)
 
 
@@ -133,15 +139,36 @@ def check_published(
     )
 
 
-def _shared(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
-    """The rankings, volumes, plans, hot spots and ledger of the bulletin — everything but
-    the greeting and the unit's own box — rendered once for an audience (office or units)
-    and put into each of its notices (templates/mail/_monthly_shared.*.j2)."""
+def _part(ctx: LoopContext, name: str, context: dict[str, Any]) -> tuple[Any, str]:
+    """templates/mail/<name>.html.j2 and .txt.j2 rendered with `context`."""
     from markupsafe import Markup
 
-    html = ctx.templates.get_template("mail/_monthly_shared.html.j2").render(**context)
-    text = ctx.templates.get_template("mail/_monthly_shared.txt.j2").render(**context)
-    return {"shared_html": Markup(html), "shared_text": text}
+    html = ctx.templates.get_template(f"mail/{name}.html.j2").render(**context)
+    text = ctx.templates.get_template(f"mail/{name}.txt.j2").render(**context)
+    return Markup(html), text
+
+
+def _shared(ctx: LoopContext, office: dict[str, Any]) -> dict[str, Any]:
+    """The office's whole bulletin after its greeting — every peer group, the city's part
+    with the item lists (templates/mail/_monthly_shared.*.j2)."""
+    html, text = _part(ctx, "_monthly_shared", office)
+    return {"shared_html": html, "shared_text": text}
+
+
+def _city(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
+    """The city's part of a unit's bulletin, the same for every unit: rendered once
+    (templates/mail/_monthly_city.*.j2)."""
+    html, text = _part(ctx, "_monthly_city", context)
+    return {"city_html": html, "city_text": text}
+
+
+def _peers(ctx: LoopContext, context: dict[str, Any]) -> dict[str, Any]:
+    """A unit's peer group, the same for every unit of the group: rendered once per group
+    (templates/mail/_monthly_peers.*.j2); nothing for a unit in no group."""
+    if context["group"] is None:
+        return {"peers_html": "", "peers_text": ""}
+    html, text = _part(ctx, "_monthly_peers", context)
+    return {"peers_html": html, "peers_text": text}
 
 
 # ---------------------------------------------------------------- after approval

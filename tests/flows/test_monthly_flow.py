@@ -30,7 +30,7 @@ from duban.db.models import (
     TicketStatus,
 )
 from flows.monthly import approve_monthly, monthly_bulletin, pause_key, paused_flow_run
-from tests.flows.helpers import by_recipient, unit_ids
+from tests.flows.helpers import add_ticket, by_recipient, unit_ids
 
 MONTH = "2026-10"
 STREETS = {  # unit → (tickets in October, how many closed on time and satisfied)
@@ -86,25 +86,33 @@ def seed(city: dict[str, Any]) -> None:
         rows[0], external_id="LATE-1", received_at=datetime(2026, 9, 1, 9),
         due_at=datetime(2026, 9, 8, 23, 59, 59), closed_at=None,
         status=TicketStatus.in_progress, unit_id=units["cy-sanlitun"], problem_id=None,
+        category="楼道堆物",
     )  # fmt: skip
     rows.append(late)
     with engine.begin() as conn:
         conn.execute(insert(Ticket.__table__), rows)
+    on_ledger(engine, "LATE-1", "cy-sanlitun")
     with session_scope(engine) as session:
-        late_id = session.scalar(select(Ticket.id).where(Ticket.external_id == "LATE-1"))
-        for step, level, due_on in (("ledger", 3, date(2026, 9, 11)),
-                                    ("bulletin", 4, date(2026, 9, 22))):  # fmt: skip
-            session.add(Escalation(
-                item_kind="ticket", item_id=late_id, step=step, level=level,
-                unit_id=units["cy-sanlitun"], due_on=due_on,
-                applied_at=datetime.combine(due_on, datetime.min.time()),
-                reason=f"超期未办结（{step}）",
-            ))  # fmt: skip
         for problem, owner in (("P01", "housing"), ("P02", "hrss")):
             session.add(PlanTask(
                 problem_id=problems[problem], code=f"{problem}-T1", title=f"{problem}任务一",
                 owner_unit_id=units[owner], due_month=date(2026, 9, 1), status="in_progress",
                 progress=0.4,
+            ))  # fmt: skip
+
+
+def on_ledger(engine: Engine, external_id: str, unit: str) -> None:
+    """Put ticket `external_id` of `unit` on the city ledger: 挂账 and 通报 due in September."""
+    units = unit_ids(engine)
+    with session_scope(engine) as session:
+        item = session.scalar(select(Ticket.id).where(Ticket.external_id == external_id))
+        for step, level, due_on in (("ledger", 3, date(2026, 9, 11)),
+                                    ("bulletin", 4, date(2026, 9, 22))):  # fmt: skip
+            session.add(Escalation(
+                item_kind="ticket", item_id=item, step=step, level=level,
+                unit_id=units[unit], due_on=due_on,
+                applied_at=datetime.combine(due_on, datetime.min.time()),
+                reason=f"超期未办结（{step}）",
             ))  # fmt: skip
 
 
@@ -120,13 +128,22 @@ def counts(engine: Engine) -> tuple[int, int, int]:
     return int(notices or 0), int(drafts or 0), int(deliveries or 0)
 
 
+# Each unit's items on the ledger: (ticket id, its category as the ledger lists it).
+ITEMS = {"cy-sanlitun": ("LATE-1", "楼道堆物"), "dc-donghuamen": ("LATE-2", "占道经营")}
+
+
 def test_held_as_draft_then_approved_once_for_each_recipient(city: dict[str, Any]) -> None:
     engine, smtp = city["engine"], city["smtp"]
     seed(city)
+    add_ticket(
+        engine, "LATE-2", "dc-donghuamen", datetime(2026, 9, 2, 9), datetime(2026, 9, 9, 18),
+        status=TicketStatus.in_progress, category="占道经营", content=f"东华门市民原话 {SCRIPT}",
+    )  # fmt: skip
+    on_ledger(engine, "LATE-2", "dc-donghuamen")
     summary = monthly_bulletin(month=MONTH)
     assert summary["status"] == "draft"
     assert summary["notices"] >= 10 and summary["workbooks"] == 2
-    assert summary["ledger_items"] == 1
+    assert summary["ledger_items"] == 2
     notices, drafts, deliveries = counts(engine)
     assert notices == drafts == summary["notices"]
     assert deliveries == 0 and smtp.messages == []  # nothing goes out before approval
@@ -155,12 +172,30 @@ def test_held_as_draft_then_approved_once_for_each_recipient(city: dict[str, Any
     assert 'src="cid:monthly-problems.png@duban"' in html
     assert not list(office.message.iter_attachments())
 
+    assert all(ref in html and ref in text for ref, _ in ITEMS.values())  # the office: all
+
     [sanlitun] = mail["sanlitun@duban.example"]
     s_text = sanlitun.part("plain")
-    assert "LATE-1" not in s_text  # units see aggregates, not the office's item list
     assert "月末仍有 1 项挂账事项" in s_text
     assert "被通报" in s_text and "满意率" in s_text  # lowest of the streets, and why
     assert not list(sanlitun.message.iter_attachments())
+    # Each unit: its own items, nobody else's; its peer group's ranks, no other group's.
+    addresses = {a: u.code for u in city["config"].units.units for a in u.emails or []}
+    for address, [message] in mail.items():
+        if address == "office@duban.example":
+            continue
+        unit = addresses[address]
+        for part in (message.part("plain"), message.part("html")):
+            for owner, (ref, category) in ITEMS.items():
+                assert (ref in part) == (owner == unit), (address, ref)
+                assert (category in part) == (owner == unit), (address, category)
+            assert "市民原话" not in part and "<script>" not in part and "13812345678" not in part
+    d_text = mail["donghuamen@duban.example"][0].part("plain")
+    for text_ in (s_text, d_text):
+        assert "街道（乡镇）" in text_ and "三里屯街道" in text_ and "东华门街道" in text_
+        assert "市级部门" not in text_ and "东城区：得分" not in text_  # no other group
+    housing = mail[LEADS["housing"]][0].part("plain")
+    assert "市级部门" in housing and "街道（乡镇）：" not in housing and "三里屯街道" not in housing
 
     for lead, address in LEADS.items():
         [message] = mail[address]
@@ -170,7 +205,8 @@ def test_held_as_draft_then_approved_once_for_each_recipient(city: dict[str, Any
         [book] = list(message.message.iter_attachments())
         assert book.get_payload(decode=True)[:2] == b"PK"  # an XLSX (zip) file
         assert "本单位牵头问题推进情况" in message.part("plain")
-        assert 'src="cid:monthly-scores.png@duban"' in message.part("html")
+        assert "monthly-" not in message.part("html")  # the charts are the office's
+        assert not [p for p in message.message.walk() if p.get_content_type() == "image/png"]
 
     with session_scope(engine) as session:
         audit = session.execute(select(AuditRecord.actor, AuditRecord.new)).all()

@@ -2,10 +2,11 @@
 
 `measure_monthly()` runs the SQL (duban/queries/metrics.py, duban/queries/monthly.py) into a
 `MonthlySnapshot` of small frames and ranks the units (duban/rules/ranking.py);
-`office_context()` and `unit_context()` turn it into the contexts of
-templates/mail/monthly_bulletin.*.j2. The bulletin is a notice among units: aggregate
-figures, unit and street names, plan items — never a citizen's text. docs/monthly-bulletin.md
-describes every section.
+`office_context()` turns it into the office's context of templates/mail/monthly_bulletin.*.j2
+(the whole bulletin), sections.py `unit_context()` into each unit's (its own section, its
+peer group, the city's part). The bulletin is a notice among units: aggregate figures, unit
+and street names, plan items and each unit's own ledger items — never a citizen's text.
+docs/monthly-bulletin.md describes every section.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _opt(value: Any) -> float | None:
+def opt(value: Any) -> float | None:
     return None if _missing(value) else float(value)
 
 
@@ -113,7 +114,7 @@ def supervised_streets(
         if street not in frame.index:
             return StreetMonth(0, dict.fromkeys(RATES))
         row = frame.loc[street]
-        return StreetMonth(int(row["tickets"]), {name: _opt(row[name]) for name in RATES})
+        return StreetMonth(int(row["tickets"]), {name: opt(row[name]) for name in RATES})
 
     out = []
     for street in rule.streets:
@@ -135,7 +136,7 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
     inputs = [
         UnitRates(
             code=str(row["unit"]), name=str(row["unit_name"]), kind=str(row["kind"]),
-            tickets=int(row["tickets"]), rates={name: _opt(row[name]) for name in RATES},
+            tickets=int(row["tickets"]), rates={name: opt(row[name]) for name in RATES},
         )
         for row in rates.to_dict(orient="records")
     ]  # fmt: skip
@@ -183,7 +184,7 @@ def measure_monthly(engine: Engine, config: CityConfig, period: MonthPeriod) -> 
 # ---------------------------------------------------------------- contexts
 
 
-def _unit_row(r: RankedUnit) -> dict[str, Any]:
+def unit_row(r: RankedUnit) -> dict[str, Any]:
     return {
         "code": r.code,
         "name": r.name,
@@ -200,7 +201,7 @@ def _unit_row(r: RankedUnit) -> dict[str, Any]:
     }
 
 
-def _groups(snap: MonthlySnapshot) -> list[dict[str, Any]]:
+def groups(snap: MonthlySnapshot) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for r in snap.ranking:
         g = groups.setdefault(
@@ -208,14 +209,14 @@ def _groups(snap: MonthlySnapshot) -> list[dict[str, Any]]:
             {"key": r.group, "name": GROUP_NAMES.get(r.group, r.group), "ranked": [],
              "unranked": [], "named": []},
         )  # fmt: skip
-        row = _unit_row(r)
+        row = unit_row(r)
         (g["ranked"] if r.rank is not None else g["unranked"]).append(row)
         if r.named:
             g["named"].append(row)
     return list(groups.values())
 
 
-def _records(frame: pd.DataFrame, limit: int | None = None) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame, limit: int | None = None) -> list[dict[str, Any]]:
     rows = frame.head(limit) if limit is not None else frame
     return [
         {str(k): (None if _missing(v) else v) for k, v in row.items()}
@@ -223,7 +224,7 @@ def _records(frame: pd.DataFrame, limit: int | None = None) -> list[dict[str, An
     ]
 
 
-def _clock_rows(rates: pd.DataFrame) -> list[dict[str, Any]]:
+def clock_rows(rates: pd.DataFrame) -> list[dict[str, Any]]:
     """The clock's figures of each unit with tickets (docs/clock.md "The figures"): 退单率,
     重办率, 一次解决率, extensions (None where the month's data carries no such events) and
     the tickets an upheld appeal took out of the rates and the ranking."""
@@ -231,10 +232,11 @@ def _clock_rows(rates: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     shown = rates[(rates["tickets"] > 0) | (rates["not_evaluated"] > 0)]
     out = []
-    for row in _records(shown):
+    for row in records(shown):
         measured = row["extensions_per_item"] is not None
         out.append({
-            "name": row["unit_name"], "not_evaluated": int(row["not_evaluated"]),
+            "code": row["unit"], "name": row["unit_name"],
+            "not_evaluated": int(row["not_evaluated"]),
             "return_rate": row["return_rate"], "redo_rate": row["redo_rate"],
             "first_time_rate": row["first_time_rate"],
             "extensions": int(row["extensions"]) if measured else None,
@@ -262,7 +264,7 @@ def _plan_totals(plan: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dict[str, Any]:
+def common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dict[str, Any]:
     p = snap.period
     s = snap.settings
     step_names = {st.step: st.name for st in config.escalation.steps}
@@ -291,17 +293,17 @@ def _common(config: CityConfig, snap: MonthlySnapshot, charts: list[str]) -> dic
         "rate_names": [RATE_NAMES[n] for n in RATES],
         "rate_keys": list(RATES),
         "rate_notes": [n.text for n in snap.rate_notes],
-        "groups": _groups(snap),
-        "clock": _clock_rows(snap.rates),
-        "volumes": _records(snap.volumes),
-        "plan": _records(snap.plan),
+        "groups": groups(snap),
+        "clock": clock_rows(snap.rates),
+        "volumes": records(snap.volumes),
+        "plan": records(snap.plan),
         "plan_totals": _plan_totals(snap.plan),
         "overdue_total": len(overdue),
-        "overdue_by_unit": _records(overdue_by_unit),
-        "hot_spots": _records(snap.hot_spots),
+        "overdue_by_unit": records(overdue_by_unit),
+        "hot_spots": records(snap.hot_spots),
         "supervised": snap.supervised,
         "ledger_steps": [{"step": st, "name": step_names.get(st, st)} for st in snap.ledger_steps],
-        "ledger_by_unit": _records(snap.ledger_by_unit),
+        "ledger_by_unit": records(snap.ledger_by_unit),
         "ledger_total": len(snap.ledger),
     }
 
@@ -312,14 +314,14 @@ def office_context(config: CityConfig, snap: MonthlySnapshot, charts: list[str])
     ledger = [
         {**row, "kind_name": KIND_NAMES.get(row["item_kind"], row["item_kind"]),
          "step_name": step_names.get(row["step"], row["step"])}
-        for row in _records(snap.ledger, LIST_LIMIT)
+        for row in records(snap.ledger, LIST_LIMIT)
     ]  # fmt: skip
     overdue = [
         {**row, "status_name": STATUS_NAMES.get(str(row["status"]), str(row["status"]))}
-        for row in _records(snap.overdue_tasks, LIST_LIMIT)
+        for row in records(snap.overdue_tasks, LIST_LIMIT)
     ]
     return {
-        **_common(config, snap, charts),
+        **common(config, snap, charts),
         "audience": "office",
         "own": None,
         "lead": None,
@@ -329,63 +331,12 @@ def office_context(config: CityConfig, snap: MonthlySnapshot, charts: list[str])
         "todo": todo(
             f"督办月末仍挂账的 {len(snap.ledger)} 项事项和逾期未完成的“每月一题”任务 "
             f"{len(snap.overdue_tasks)} 项；对排名靠后、被通报的单位跟踪整改",
-            f"下期月通报前（{_next_month_end(snap.period.as_of):%Y-%m-%d}）",
+            f"下期月通报前（{next_month_end(snap.period.as_of):%Y-%m-%d}）",
         ),
     }
 
 
-def _next_month_end(as_of: date) -> date:
+def next_month_end(as_of: date) -> date:
     """The last day of the month after `as_of`'s: when the next bulletin measures again."""
     first = (as_of.replace(day=1) + timedelta(days=32)).replace(day=1)
     return (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-
-
-def unit_todo(own: dict[str, Any], lead: dict[str, Any] | None, as_of: date) -> dict[str, Any]:
-    """A unit's monthly summary: its ledger items, its named rank, its ledger workbook."""
-    parts = []
-    if own.get("named"):
-        parts.append(f"针对主要失分指标（{own.get('drag')}）分析原因、制定整改措施")
-    if own["ledger_items"]:
-        parts.append(f"办结月末仍挂账的 {own['ledger_items']} 项事项")
-    if lead and lead.get("workbook"):
-        parts.append(f"核对附件台账《{lead['workbook']}》，更新任务进度和政策出台情况后回传督办室")
-    if not parts:
-        return todo("阅知本月通报，保持工作成效")
-    return todo("；".join(parts), f"下期月通报前（{_next_month_end(as_of):%Y-%m-%d}）")
-
-
-def unit_context(
-    config: CityConfig,
-    snap: MonthlySnapshot,
-    code: str,
-    charts: list[str],
-    workbook: str | None = None,
-) -> dict[str, Any]:
-    """The bulletin for one unit: the public figures, its own place, and — for a lead unit —
-    the progress of the problems it leads and the name of its attached ledger workbook."""
-    unit = snap.units[code]
-    mine = next((r for r in snap.ranking if r.code == code), None)
-    ledger_row = (
-        snap.ledger_by_unit[snap.ledger_by_unit["unit"] == code] if len(snap.ledger_by_unit)
-        else snap.ledger_by_unit
-    )  # fmt: skip
-    lead = None
-    if code in snap.lead_units:
-        problems = snap.plan[snap.plan["lead_unit"] == code]
-        lead = {"problems": _records(problems), "workbook": workbook}
-    context = {
-        **_common(config, snap, charts),
-        "audience": "unit",
-        "unit": {"code": code, "name": unit["name"]},
-        "own": {
-            **(_unit_row(mine) if mine else {"rank": None, "not_ranked": "本单位不参与同类排名"}),
-            "group_name": GROUP_NAMES.get(mine.group, mine.group) if mine else "",
-            "ledger_items": int(ledger_row["items"].sum()) if len(ledger_row) else 0,
-        },
-        "lead": lead,
-        "ledger_items": [],
-        "overdue_tasks": [],
-        "list_limit": LIST_LIMIT,
-    }
-    context["todo"] = unit_todo(context["own"], lead, snap.period.as_of)
-    return context
