@@ -38,7 +38,7 @@ from duban.ingest.rows import (
     urgency_levels,
     validate_rows,
 )
-from duban.ingest.times import parsed_times
+from duban.ingest.times import parsed_times, plausible
 
 # Formats read here (digits at fixed places); a mapping with any other: validate_rows.
 # format -> (the value's shape, `9` an ASCII digit; where year, month, day, hour, minute,
@@ -268,7 +268,7 @@ def _times(values: pa.Array, formats: list[str]) -> tuple[np.ndarray, np.ndarray
         where, data = cells
         shaped = _shaped(data, shape)
         moments, ok = _digits(data, at)
-        ok &= shaped
+        ok &= shaped & plausible(moments)
         result[where[ok]] = moments[ok]
         todo[where[ok]] = False
     return result, todo

@@ -35,6 +35,18 @@ class ExportTimes:
     before_receipt: dict[str, np.ndarray]  # field -> bool: earlier than received_at
 
 
+# The times an export can mean: pandas reads "-3.5" as the year -3 and numpy knows the
+# year 0, which neither Python's dates nor the calendar do (one such cell stopped a whole
+# import); a time outside these years is unparseable, and quarantines its row alone.
+EARLIEST = np.datetime64("1900-01-01T00:00:00", "us")
+LATEST = np.datetime64("2200-01-01T00:00:00", "us")
+
+
+def plausible(moments: np.ndarray) -> np.ndarray:
+    """Where `moments` (datetime64[us]) fall in the years an export can mean."""
+    return (moments >= EARLIEST) & (moments < LATEST)
+
+
 def parse_datetimes(
     values: np.ndarray, mapping: SourceMapping, export_zone: str | None = None
 ) -> np.ndarray:
@@ -57,7 +69,8 @@ def parse_datetimes(
                 continue  # left NaT: unparseable
             if moment.tzinfo is not None:
                 local = moment.astimezone(zone).replace(tzinfo=None)
-                result[i] = np.datetime64(local, "us")
+                if EARLIEST <= np.datetime64(local, "us") < LATEST:
+                    result[i] = np.datetime64(local, "us")
         todo &= ~aware
     for fmt in [*mapping.datetime_formats, "ISO8601"]:
         if not todo.any():
@@ -66,7 +79,7 @@ def parse_datetimes(
         subset = values if len(where) == len(values) else values[where]
         parsed = pd.to_datetime(subset, format=fmt, errors="coerce")
         parsed_us = np.asarray(parsed.as_unit("us").to_numpy(), dtype="datetime64[us]")
-        ok = ~np.isnat(parsed_us)
+        ok = plausible(parsed_us)
         result[where[ok]] = parsed_us[ok]
         todo[where[ok]] = False
     return result

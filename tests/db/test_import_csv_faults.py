@@ -128,3 +128,26 @@ def test_the_summary_adds_up_with_repeated_ids(
     with open(summary.report_path, encoding="utf-8-sig") as handle:
         report = list(csv.DictReader(handle))
     assert sum(r["reason"].startswith("superseded") for r in report) == 100
+
+
+@pytest.mark.parametrize("engine_name", ["columnar", "rows"])
+def test_a_time_no_calendar_can_mean_quarantines_its_row_only(
+    engine: Engine, city: CityConfig, tmp_path: Path, engine_name: str
+) -> None:
+    """pandas reads "-3.5" as the year -3 and numpy knows the year 0: such a time stopped the
+    whole import (OverflowError in the due-time lookup). Now it is an unparseable date."""
+    odd = ["-3.5", "-0.5", "0000-05-01 10:00:00", "1899-12-31 23:59:59", "2200-01-01 00:00:00"]
+    good = [row(f"G{i}") for i in range(3)]
+    bad = [row(f"B{i}", received_at=value) for i, value in enumerate(odd)]
+    bad.append(row("C0", closed_at="0000-01-01 00:00:00", status="已办结"))
+    path = tmp_path / "odd-times.csv"
+    path.write_text("".join(lines([*good, *bad])), encoding="utf-8")
+    summary = run(engine, city, path, tmp_path, engine_name=engine_name)
+    assert (summary.read, summary.inserted, summary.quarantined) == (9, 3, 6)
+    assert set(tickets(engine)) == {"G0", "G1", "G2"}
+    found = quarantined(engine)
+    assert sorted(found) == list(range(5, 11))  # the header is row 1, the good rows 2-4
+    for number, errors in found.items():
+        field = "closed_at" if number == 10 else "received_at"
+        assert [e["field"] for e in errors] == [field], errors
+        assert "unparseable date" in errors[0]["reason"]
