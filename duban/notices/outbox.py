@@ -139,82 +139,17 @@ def enqueue(
     row: a delivery refused for its domain is reopened when the domain has since been allowed
     in config/mail.yaml (re-running the flow then sends it).
     """
-    wanted: list[str] = []
-    for recipient in recipients:
-        address = normalise(recipient)
-        if address and address not in wanted:
-            wanted.append(address)
-    if not wanted:
-        log.warning("notice %s: not sending: %s", notice_id, NO_RECIPIENT_ERROR)
-        row = {
-            "notice_id": notice_id,
-            "recipient": NO_RECIPIENT,
-            "attempts": 0,
-            "status": DeliveryStatus.refused.value,
-            "last_error": NO_RECIPIENT_ERROR,
-        }
-        insert_ignore(session.connection(), DELIVERIES, [row], ["notice_id", "recipient"])
-        session.flush()
-        return list(
-            session.scalars(
-                select(Delivery).where(
-                    Delivery.notice_id == notice_id, Delivery.recipient == NO_RECIPIENT
-                )
-            )
-        )
-    # Recipients now known: the earlier "nobody to send to" is no longer true.
-    session.execute(
-        delete(DELIVERIES).where(
-            DELIVERIES.c.notice_id == notice_id,
-            DELIVERIES.c.recipient == NO_RECIPIENT,
-            DELIVERIES.c.status == DeliveryStatus.refused.value,
-        )
-    )
-    existing = {
-        d.recipient: d
-        for d in session.scalars(
-            select(Delivery).where(Delivery.notice_id == notice_id, Delivery.recipient.in_(wanted))
-        )
-    }
-    rows: list[dict[str, Any]] = []
-    for address in wanted:
-        error = _refusal(address, mail.allowed_domains)
-        if address in existing:
-            delivery = existing[address]
-            if (
-                delivery.status == DeliveryStatus.refused
-                and error is None
-                and (delivery.last_error or "").startswith(f"recipient {address} is outside")
-            ):
-                delivery.status = DeliveryStatus.pending
-                delivery.attempts = 0
-                delivery.last_error = None
-                log.info(
-                    "delivery %s to %s: domain now allowed, pending again", delivery.id, address
-                )
-            continue
-        if error is not None:
-            log.warning("notice %s: not sending: %s", notice_id, error)
-        rows.append(
-            {
-                "notice_id": notice_id,
-                "recipient": address,
-                "status": (DeliveryStatus.refused if error else DeliveryStatus.pending).value,
-                "attempts": 0,
-                "last_error": error,
-            }
-        )
-    if rows:
-        # INSERT .. ON CONFLICT DO NOTHING: a concurrent enqueue of the same key is harmless.
-        insert_ignore(session.connection(), DELIVERIES, rows, ["notice_id", "recipient"])
+    wanted = _wanted(recipients)
+    _enqueue_chunk(session, {notice_id: wanted}, mail)
     session.flush()
+    keys = wanted or [NO_RECIPIENT]
     found = {
         d.recipient: d
         for d in session.scalars(
-            select(Delivery).where(Delivery.notice_id == notice_id, Delivery.recipient.in_(wanted))
+            select(Delivery).where(Delivery.notice_id == notice_id, Delivery.recipient.in_(keys))
         )
     }
-    return [found[a] for a in wanted if a in found]
+    return [found[a] for a in keys if a in found]
 
 
 def _wanted(recipients: Iterable[str]) -> list[str]:
