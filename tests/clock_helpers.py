@@ -5,12 +5,12 @@ as `duban.clock.apply_clock` leaves them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from duban.db.models import ClockEvent, ItemKind, Ticket
+from duban.db.models import ClockEvent, Escalation, ItemKind, Ticket
 
 
 def ticket_id(engine: Engine, external_id: str) -> int:
@@ -52,3 +52,15 @@ def set_clock(engine: Engine, external_id: str, **columns: Any) -> None:
         )
         values = {"clock_events": int(n or 0), **columns}
         conn.execute(update(Ticket.__table__).where(Ticket.id == tid).values(**values))
+
+
+def steps(engine: Engine, external_id: str) -> set[tuple[int, str, date]]:
+    """The ticket's ladder steps as (round, step, due day)."""
+    tid = ticket_id(engine, external_id)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Escalation.round, Escalation.step, Escalation.due_on).where(
+                Escalation.item_kind == ItemKind.ticket.value, Escalation.item_id == tid
+            )
+        )
+        return {(int(r), str(s), d) for r, s, d in rows}

@@ -19,7 +19,7 @@ from duban.clock.decide import Decision, record_decision
 from duban.db.models import ClockRefusal, Escalation, ItemKind, Ticket
 from flows.daily import daily_report
 from flows.monthly import approve_monthly, monthly_bulletin
-from tests.clock_helpers import add_event, set_clock, ticket_id
+from tests.clock_helpers import add_event, set_clock, steps, ticket_id
 from tests.flows.helpers import add_ticket, by_recipient, unit_ids
 
 # Mon 2026-10-12 (Thu Oct 8, Fri Oct 9, Sat Oct 10 调休 are working days before it).
@@ -83,17 +83,6 @@ def seed(city: dict[str, Any]) -> None:
         event("J-REDO", "r-1", "redo", datetime(2026, 10, 10, 9), reason="回访不满意"),
     ]  # fmt: skip
     record(city, events, as_of=datetime(2026, 10, 11, 12))
-
-
-def steps(engine: Engine, ref: str) -> set[tuple[int, str, date]]:
-    tid = ticket_id(engine, ref)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(Escalation.round, Escalation.step, Escalation.due_on).where(
-                Escalation.item_kind == ItemKind.ticket.value, Escalation.item_id == tid
-            )
-        )
-        return {(int(r), str(s), d) for r, s, d in rows}
 
 
 def test_the_daily_loop_reads_the_effective_clock(city: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 
-from duban.db.models import ClockEvent, Escalation, ItemKind, Ticket, TicketStatus
+from duban.db.models import ClockEvent, Ticket, TicketStatus
 from duban.loops.quarterly import draw_sample
 from duban.loops.quarterly.checklist import CHECKLIST, import_checks
 from duban.periods import parse_quarter
@@ -25,24 +25,13 @@ from duban.queries.metrics import clock_figures
 from flows.daily import daily_report
 from flows.lookback import lookback
 from flows.quarterly import quarterly_spot_check
-from tests.clock_helpers import ticket_id
+from tests.clock_helpers import steps
 from tests.flows.helpers import add_ticket, by_recipient
 from tests.flows.test_lookback_flow import seed as seed_lookback
 from tests.flows.test_lookback_flow import september
 
 OLD_DUE = datetime(2026, 8, 12, 23, 59, 59)
 CHECKED = date(2026, 10, 15)  # Thu: the day the inspectors' verdicts are imported
-
-
-def steps(engine: Engine, ref: str) -> set[tuple[int, str, date]]:
-    tid = ticket_id(engine, ref)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(Escalation.round, Escalation.step, Escalation.due_on).where(
-                Escalation.item_kind == ItemKind.ticket.value, Escalation.item_id == tid
-            )
-        )
-        return {(int(r), str(s), d) for r, s, d in rows}
 
 
 def redo_events(engine: Engine) -> list[tuple[str, str, str, str | None]]:
