@@ -29,16 +29,17 @@ import pandas as pd
 from python_calamine import CalamineSheet, CalamineWorkbook
 
 from duban.config import DATETIME_FIELDS, SourceMapping
-from duban.ingest.chunks import ExportError, RawChunk, cell_text, check_header, frame, problem
+from duban.ingest.chunks import ExportError, RawChunk, cell_text, problem
 from duban.ingest.xlsx_openpyxl import (
     EXACT_FLOAT_LIMIT,
     FORMULA_NO_VALUE,
     HEADER_SEARCH_ROWS,
     ID_BEYOND_2_53,
+    chosen_sheets,
     find_header,
-    header_labels,
     read_xlsx_openpyxl,
     serial_date,
+    unread_sheets,
 )
 from duban.ingest.xlsx_xml import SheetScan, Special, book_parts, scan_sheet, whole_numbers
 
@@ -87,12 +88,7 @@ def _sheets(
     chunk_rows: int,
 ) -> Iterator[RawChunk]:
     names = list(book.sheet_names)
-    if mapping.sheet is not None and mapping.sheet not in names:
-        raise ExportError(
-            f"{path}: no sheet {mapping.sheet!r} (config/sources/{mapping.name}.yaml: "
-            f"sheet); the workbook has: {', '.join(repr(n) for n in names)}"
-        )
-    chosen = [mapping.sheet] if mapping.sheet is not None else names
+    chosen = chosen_sheets(path, mapping, names)
     skipped: list[str] = []
     first: tuple[str, list[tuple[Any, ...]]] | None = None
     for name in chosen:
@@ -111,20 +107,7 @@ def _sheets(
         scan = scan_sheet(archive, member) if member else SheetScan()
         sheet_rows = _SheetRows(sheet, name, names.index(name), archive, member, scan)
         yield from _sheet_chunks(sheet_rows, found, mapping, chunk_rows, date1904)
-    if first is not None and len(skipped) == len(chosen):
-        name, head = first
-        wanted = set(mapping.columns.values())
-        best = max(
-            range(len(head)),
-            default=None,
-            key=lambda at: len(wanted & set(header_labels(head, at))),
-        )
-        if best is None or not any(header_labels(head, best)):
-            raise ExportError(f"{path}: sheet {name!r} is empty (no header row)")
-        check_header(Path(f"{path} (sheet {name!r})"), header_labels(head, best), mapping)
-    if skipped:
-        note = f"sheets without the mapped header, not read: {', '.join(skipped)}"
-        yield RawChunk(0, frame([], list(mapping.columns)), None, notes=(note,))
+    yield from unread_sheets(path, mapping, chosen, skipped, first)
 
 
 class _SheetRows:

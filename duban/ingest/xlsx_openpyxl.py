@@ -92,13 +92,7 @@ def read_xlsx_openpyxl(path: Path, mapping: SourceMapping, chunk_rows: int) -> I
     except Exception as exc:
         raise ExportError(f"{path}: not a readable .xlsx workbook: {exc}") from None
     try:
-        names = book.sheetnames
-        if mapping.sheet is not None and mapping.sheet not in names:
-            raise ExportError(
-                f"{path}: no sheet {mapping.sheet!r} (config/sources/{mapping.name}.yaml: "
-                f"sheet); the workbook has: {', '.join(repr(n) for n in names)}"
-            )
-        chosen = [mapping.sheet] if mapping.sheet is not None else names
+        chosen = chosen_sheets(path, mapping, book.sheetnames)
         skipped: list[str] = []
         first: tuple[str, list[tuple[Any, ...]]] | None = None
         for name in chosen:
@@ -112,20 +106,7 @@ def read_xlsx_openpyxl(path: Path, mapping: SourceMapping, chunk_rows: int) -> I
                 continue
             written = formulas[name] if _has_formulas(sheet) else None
             yield from _sheet_chunks(sheet, written, found, mapping, chunk_rows, book.epoch)
-        if first is not None and len(skipped) == len(chosen):
-            name, head = first
-            wanted = set(mapping.columns.values())
-            best = max(
-                range(len(head)),
-                default=None,
-                key=lambda at: len(wanted & set(header_labels(head, at))),
-            )
-            if best is None or not any(header_labels(head, best)):
-                raise ExportError(f"{path}: sheet {name!r} is empty (no header row)")
-            check_header(Path(f"{path} (sheet {name!r})"), header_labels(head, best), mapping)
-        if skipped:
-            note = f"sheets without the mapped header, not read: {', '.join(skipped)}"
-            yield RawChunk(0, frame([], list(mapping.columns)), None, notes=(note,))
+        yield from unread_sheets(path, mapping, chosen, skipped, first)
     finally:
         book.close()
         formulas.close()
@@ -206,3 +187,38 @@ def _has_formulas(sheet: Any) -> bool:
 
 def _is_formula(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("=")
+
+
+def chosen_sheets(path: Path, mapping: SourceMapping, names: list[str]) -> list[str]:
+    """The sheets to read: the mapping's `sheet` (which must exist), else every one."""
+    if mapping.sheet is not None and mapping.sheet not in names:
+        raise ExportError(
+            f"{path}: no sheet {mapping.sheet!r} (config/sources/{mapping.name}.yaml: "
+            f"sheet); the workbook has: {', '.join(repr(n) for n in names)}"
+        )
+    return [mapping.sheet] if mapping.sheet is not None else list(names)
+
+
+def unread_sheets(
+    path: Path,
+    mapping: SourceMapping,
+    chosen: list[str],
+    skipped: list[str],
+    first: tuple[str, list[tuple[Any, ...]]] | None,
+) -> Iterator[RawChunk]:
+    """After the sheets: when none had the mapped header, the first one's header error
+    (check_header's, on its most likely header row); else a note naming those skipped."""
+    if first is not None and len(skipped) == len(chosen):
+        name, head = first
+        wanted = set(mapping.columns.values())
+        best = max(
+            range(len(head)),
+            default=None,
+            key=lambda at: len(wanted & set(header_labels(head, at))),
+        )
+        if best is None or not any(header_labels(head, best)):
+            raise ExportError(f"{path}: sheet {name!r} is empty (no header row)")
+        check_header(Path(f"{path} (sheet {name!r})"), header_labels(head, best), mapping)
+    if skipped:
+        note = f"sheets without the mapped header, not read: {', '.join(skipped)}"
+        yield RawChunk(0, frame([], list(mapping.columns)), None, notes=(note,))
