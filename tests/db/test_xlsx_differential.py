@@ -259,11 +259,8 @@ def test_shared_formulas_without_values_are_named_alike(
     assert [p[0]["value"] for p in new[0].problems.values()] == ["=B2+1", "=B3+1"]
 
 
-def test_where_calamine_reads_what_openpyxl_did_not(
-    city_config: CityConfig, tmp_path: Path
-) -> None:
-    """An array formula without a cached value is quarantined (openpyxl read it as empty);
-    rows beyond a wrong <dimension> are read (openpyxl's read-only mode dropped them)."""
+def array_formula_export(path: Path) -> Path:
+    """One ticket whose returned_count is an array formula without a cached value."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -271,7 +268,16 @@ def test_where_calamine_reads_what_openpyxl_did_not(
     sheet.append(values(row("X1")))
     cell = sheet.cell(row=2, column=COLUMNS.index("returned_count") + 1)
     cell.value = ArrayFormula(cell.coordinate, "=SUM(1,2)")
-    book.save(tmp_path / "array.xlsx")
+    book.save(path)
+    return path
+
+
+def test_where_calamine_reads_what_openpyxl_did_not(
+    city_config: CityConfig, tmp_path: Path
+) -> None:
+    """An array formula without a cached value is quarantined (openpyxl read it as empty);
+    rows beyond a wrong <dimension> are read (openpyxl's read-only mode dropped them)."""
+    array_formula_export(tmp_path / "array.xlsx")
     [old] = chunks(tmp_path / "array.xlsx", city_config, "openpyxl", 100)
     [new] = chunks(tmp_path / "array.xlsx", city_config, "calamine", 100)
     assert old.problems == {}

@@ -274,25 +274,14 @@ def test_the_excel_reader_is_a_setting(
 ) -> None:
     """DUBAN_XLSX_READER reaches the import: an array formula without a cached value is
     quarantined by calamine (the default), read as empty by openpyxl (docs/sources.md)."""
-    from openpyxl import Workbook
-    from openpyxl.worksheet.formula import ArrayFormula
-
-    from tests.db.test_import_xlsx import values
-    from tests.db.test_ticket_import import COLUMNS, row
+    from tests.db.test_xlsx_differential import array_formula_export
 
     monkeypatch.setenv("DUBAN_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite:///{tmp_path / 'duban.db'}")
     monkeypatch.setenv("DUBAN_REPORTS_DIR", str(tmp_path / "reports"))
     if reader:
         monkeypatch.setenv("DUBAN_XLSX_READER", reader)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(COLUMNS)
-    sheet.append(values(row("X1")))
-    cell = sheet.cell(row=2, column=COLUMNS.index("returned_count") + 1)
-    cell.value = ArrayFormula(cell.coordinate, "=SUM(1,2)")
-    book.save(tmp_path / "export.xlsx")
+    array_formula_export(tmp_path / "export.xlsx")
     assert main(["sync"]) == 0
     assert main(["import", "tickets", str(tmp_path / "export.xlsx"), "--source", "duban"]) == 0
     assert f"quarantined {quarantined}," in capsys.readouterr().out
