@@ -409,6 +409,24 @@ def assert_every_model_index(engine: Engine) -> None:
         assert "closed" in index_definition(engine, name)
 
 
+def planner_statistics(engine: Engine) -> int:
+    """How many statistics the database's planner holds on `tickets` (ANALYZE makes them;
+    autovacuum does not look at a table of a few rows)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            sql = (
+                "SELECT count(*) FROM pg_stats"
+                " WHERE schemaname = current_schema() AND tablename = 'tickets'"
+            )
+        else:
+            if not conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first():
+                return 0
+            sql = "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'tickets'"
+        return int(conn.exec_driver_sql(sql).scalar_one())
+
+
 def table_contents(engine: Engine) -> list[tuple[Any, ...]]:
     """Every column of every ticket but the time of the import."""
     columns = [c for c in Ticket.__table__.c if c.name != "imported_at"]
@@ -487,6 +505,9 @@ def test_bulk_import_stores_the_same_rows_and_rebuilds_every_index(
     assert all(not (names & MODEL_INDEXES) for names in during_load)
     assert_every_model_index(engine)
     assert_every_model_index(fresh_engine)
+    # ... and the planner knows the loaded table (the next daily run's plans need it).
+    assert planner_statistics(engine) > 0
+    assert planner_statistics(fresh_engine) == 0
 
     # Re-imported, bulk and normal alike: nothing changes (H2's earlier row is known to be
     # superseded, as test_chunk_boundary_inside_duplicates).
