@@ -101,6 +101,29 @@ def correction_lines(changes: dict[tuple[str, str], tuple[str, Any, Any]]) -> li
                   for label, old, new in changes.values())  # fmt: skip
 
 
+def shown_to(
+    audience: str,
+    changes: dict[tuple[str, str], tuple[str, Any, Any]],
+    city: dict[str, Any],
+    ranked: set[str],
+) -> dict[tuple[str, str], tuple[str, Any, Any]]:
+    """The changes among what `audience`'s bulletin showed (docs/monthly-bulletin.md,
+    "Audiences"): the office, all; a unit, the city's figures, its own and, of the units of
+    its peer group (its kind's group in metrics.yaml, among the units the bulletin ranks or
+    lists), their tickets, rates, score, rank and whether named — not their items."""
+    if audience == "office":
+        return changes
+    config = city["config"]
+    group = config.metrics.peer_groups
+    kind = {u.code: group.get(str(u.kind), str(u.kind)) for u in config.units.units}
+    peers = {c for c in ranked if audience in ranked and kind[c] == kind[audience]}
+    row = {"tickets", "score", "rank", "named", *RATES}
+    return {
+        (unit, figure): v for (unit, figure), v in changes.items()
+        if unit in ("*", audience) or (unit in peers and figure in row)
+    }  # fmt: skip
+
+
 def listed(text: str) -> list[str]:
     return sorted(line for line in text.splitlines() if line.startswith("- "))
 
@@ -221,12 +244,11 @@ def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
     dry_files = folder_bytes(city["reports"] / "dry-run" / "monthly" / MONTH)
     assert dry_files == published
 
-    # 4. The correction: every changed figure, old and new, held for approval, sent once to
-    #    every audience of the bulletin.
+    # 4. The correction: every changed figure, old and new, to the office; to each unit the
+    #    changes among what its bulletin showed it (none: no correction). Held for approval,
+    #    sent once.
     drafted = monthly_bulletin(month=MONTH, correct=True)
     assert drafted["status"] == "draft" and drafted["correction"] == 1
-    assert drafted["correction_notices"] == notices and drafted["drafts"] == notices
-    assert len(smtp.messages) == notices + 1  # nothing before approval
     v1 = recorded_figures(engine, 1)
     record_changes = {k: (v0[k][0], v0[k][1], v1[k][1]) for k in v1 if v0[k][1] != v1[k][1]}
     for key, (old, new) in expected.items():  # the plain computation's changes are listed
@@ -234,16 +256,23 @@ def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
     for (unit, figure), _ in record_changes.items():  # and every other one has a reason
         assert (unit, figure) in expected or figure in ("rank", "named") or unit == "*", (
             unit, figure)  # fmt: skip
+    ranked = {unit for unit, figure in v0 if figure == "rank"}
+    every = {audiences[m.rcpt_tos[0]] for m in early + bulletins}
+    told = {a for a in every if shown_to(a, record_changes, city, ranked)}
+    # the change is 建国门's: the streets and the office are told, a department is not
+    assert "office" in told and "dc-jianguomen" in told and "dc-donghuamen" in told
+    assert "water" not in told
+    assert drafted["correction_notices"] == len(told) == drafted["drafts"] < notices
+    assert len(smtp.messages) == notices + 1  # nothing before approval
     sent_before = len(smtp.messages)
     result = approve_monthly(MONTH, "张主任", comment="更正")
-    assert result["approved"] == notices and result["mail_sent"] == notices
+    assert result["approved"] == len(told) == result["mail_sent"]
     corrections = smtp.messages[sent_before:]
-    assert {audiences[m.rcpt_tos[0]] for m in corrections} == {
-        audiences[m.rcpt_tos[0]] for m in early + bulletins
-    }
+    assert {audiences[m.rcpt_tos[0]] for m in corrections} == told
     for message in corrections:
         assert "【更正】" in message.message["Subject"]
-        assert listed(crlf(message.part("plain"))) == correction_lines(record_changes)
+        mine = shown_to(audiences[message.rcpt_tos[0]], record_changes, city, ranked)
+        assert listed(crlf(message.part("plain"))) == correction_lines(mine)
     assert len(correction_lines(record_changes)) == changed_now
     # the correction is a record too: lost files come back, a re-run sends nothing new
     shutil.rmtree(folder)
@@ -256,7 +285,7 @@ def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
     assert restored["office-correction-1.txt"].decode() == crlf(office_correction.part("plain"))
     assert monthly_bulletin(month=MONTH, correct=True)["mail_sent"] == 0
     assert approve_monthly(MONTH, "张主任")["mail_sent"] == 0
-    assert len(smtp.messages) == sent_before + notices
+    assert len(smtp.messages) == sent_before + len(told)
 
     # 5. A second change, a second correction: compared with the first, not the bulletin.
     change_ticket(engine, first_ticket_of(engine, "water", good=False),
@@ -282,4 +311,7 @@ def test_published_bulletin_is_a_record_and_corrections_list_what_changed(
     assert "第2次更正" in office.message["Subject"]
     assert listed(crlf(office.part("plain"))) == correction_lines(changes2)
     assert f"{RATE_NAMES['satisfaction_rate']}" in office.part("plain")
-    assert len(smtp.messages) == sent_before + notices
+    told2 = {a for a in every if shown_to(a, changes2, city, ranked)}
+    assert "water" in told2 and "dc-jianguomen" not in told2  # a street is not told of it
+    sent2 = smtp.messages[sent_before:]
+    assert {audiences[m.rcpt_tos[0]] for m in sent2} == told2 and len(sent2) == len(told2)

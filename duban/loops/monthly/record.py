@@ -6,9 +6,10 @@
 - `check_published`: a re-run of a published month writes the frozen files back (it never
   renders today's data), compares the latest published figures with today's and, when
   they differ, tells the office once per set of changes (its own notice, sent at once);
-  with `correct=True` it renders a correction (更正) for every audience of the bulletin,
-  listing every changed figure, old and new, held as drafts like the bulletin and
-  approved the same way — version n + 1, compared next time.
+  with `correct=True` it renders a correction (更正) listing every changed figure, old and
+  new, to the office, and to each unit the changes among the figures its bulletin showed
+  it (the city's, its own, its peer group's rows: `seen_by`), held as drafts like the
+  bulletin and approved the same way — version n + 1, compared next time.
 
 docs/monthly-bulletin.md, "Records and corrections".
 """
@@ -109,9 +110,35 @@ def bulletin_figures(office: dict[str, Any]) -> list[Figure]:
     return out
 
 
-def _figures_now(ctx: LoopContext, period: MonthPeriod) -> list[Figure]:
-    snap = measure_monthly(ctx.engine, ctx.config, period)
-    return bulletin_figures(office_context(ctx.config, snap, []))
+def _office_now(ctx: LoopContext, period: MonthPeriod) -> dict[str, Any]:
+    return office_context(ctx.config, measure_monthly(ctx.engine, ctx.config, period), [])
+
+
+# What a unit's bulletin shows of each unit of its peer group (sections.py): never its items.
+PEER_FIGURES = frozenset({"tickets", *RATES, "score", "rank", "named"})
+
+
+def peer_groups(office: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Each ranked unit's peer group (its codes, itself included), as its bulletin shows it."""
+    out: dict[str, frozenset[str]] = {}
+    for group in office["groups"]:
+        codes = frozenset(u["code"] for u in [*group["ranked"], *group["unranked"]])
+        out.update(dict.fromkeys(codes, codes))
+    return out
+
+
+def seen_by(audience: str, found: list[Change], peers: dict[str, frozenset[str]]) -> list[Change]:
+    """The changes among the figures `audience`'s bulletin showed: the office's, all; a
+    unit's, the city's, its own and its peer group's rows (sections.py) — a correction
+    tells no unit another's figures it was not sent."""
+    if audience == "office":
+        return list(found)
+    group = peers.get(audience, frozenset())
+    return [
+        c
+        for c in found
+        if c.unit in (CITY, audience) or (c.unit in group and c.figure in PEER_FIGURES)
+    ]
 
 
 def record_bulletin(ctx: LoopContext, office: dict[str, Any], period: MonthPeriod) -> bool:
@@ -164,7 +191,8 @@ def check_published(
         return None
     folder = ctx.archive_folder(LOOP, period.label, dry_run) if dry_run else None
     copied = records.reproduce(ctx.engine, LOOP, period.label, folder)
-    now = _figures_now(ctx, period)
+    office = _office_now(ctx, period)
+    now = bulletin_figures(office)
     found = records.changes(latest.figures, now)
     result = CheckResult(latest.version, copied.files, copied.restored, found)
     logger.info(
@@ -179,7 +207,7 @@ def check_published(
     if correct and pending is None:
         result.correction = latest.version + 1
         result.correction_notices = _draft_correction(
-            ctx, period, latest, found, now, result.correction
+            ctx, period, latest, found, now, result.correction, peer_groups(office)
         )
     elif not correct:
         result.office_told = _tell_office(ctx, period, latest, found)
@@ -242,18 +270,13 @@ def _draft_correction(
     found: list[Change],
     figures: list[Figure],
     version: int,
+    peers: dict[str, frozenset[str]],
 ) -> int:
-    """Render correction `version` for every audience of the bulletin, as drafts, and record
-    it with today's figures (what the next correction compares against)."""
+    """Render correction `version`, as drafts, for every audience of the bulletin that was
+    shown a changed figure (`seen_by`), listing those, and record it with today's figures
+    (what the next correction compares against)."""
     kind = correction_kind(version)
-    base = {
-        **_base(ctx, period, latest),
-        "version": version,
-        "changes": _rows(found),
-        "todo": todo(
-            f"以本更正通报的 {len(found)} 项数据为准，替换已发布的{period.title}月通报中的对应数据"
-        ),
-    }
+    base = _base(ctx, period, latest) | {"version": version}
     count = 0
     with session_scope(ctx.engine) as session:
         conn = session.connection()
@@ -262,12 +285,22 @@ def _draft_correction(
         ]
         names = {u.code: u.name for u in ctx.config.units.units}
         for audience in audiences:
+            shown = seen_by(audience, found, peers)
+            if not shown:  # nothing it was sent changed: no correction for it
+                continue
             unit = {"code": audience, "name": names.get(audience, audience)}
             who: dict[str, Any] = (
                 {"audience": "office", "unit": None} if audience == "office"
                 else {"audience": "unit", "unit": unit}
             )  # fmt: skip
-            rendered = render_notice(ctx.templates, "monthly_correction", {**base, **who})
+            listed = {
+                "changes": _rows(shown),
+                "todo": todo(
+                    f"以本更正通报的 {len(shown)} 项数据为准，"
+                    f"替换已发布的{period.title}月通报中的对应数据"
+                ),
+            }
+            rendered = render_notice(ctx.templates, "monthly_correction", {**base, **who, **listed})
             archive_notice(
                 session, ctx.settings.reports_dir, loop=LOOP, period=period.label,
                 audience=audience, kind=kind, rendered=rendered,
