@@ -56,7 +56,8 @@ def daily_report(day: Day = None, dry_run: DryRun = False) -> dict[str, Any]:
         started = first_started(ctx.engine, LOOP, period) or datetime.now()
         refresh_clock(ctx, day, last_day, dry_run)  # the effective clock first (docs/clock.md)
         escalated = escalate(ctx, day, last_day, dry_run)
-        snapshot = measure(ctx, day, since_day, recorded_since=started)
+        previous = first_started(ctx.engine, LOOP, f"{last_day:%Y-%m-%d}") if last_day else None
+        snapshot = measure(ctx, day, since_day, recorded_since=started, previous_started=previous)
         # Working days strictly between the previous report and this one: missed runs.
         snapshot.catch_up_days = [d for d in catch_up_days(since_day, day, calendar) if d != day]
         rendered = render_daily(ctx, snapshot, dry_run)

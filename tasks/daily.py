@@ -41,10 +41,14 @@ def escalate(ctx: LoopContext, day: date, last_day: date | None, dry_run: bool) 
 
 @task(name="measure-daily", cache_policy=NO_CACHE)
 def measure(
-    ctx: LoopContext, day: date, since_day: date, recorded_since: datetime | None = None
+    ctx: LoopContext,
+    day: date,
+    since_day: date,
+    recorded_since: datetime | None = None,
+    previous_started: datetime | None = None,
 ) -> DailySnapshot:
     """The SQL aggregates behind the report."""
-    return measure_daily(ctx.engine, ctx.config, day, since_day, recorded_since)
+    return measure_daily(ctx.engine, ctx.config, day, since_day, recorded_since, previous_started)
 
 
 @task(name="render-daily", cache_policy=NO_CACHE)

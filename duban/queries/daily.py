@@ -349,14 +349,47 @@ def pending_requests(conn: Connection, now: datetime, limit: int) -> tuple[pd.Da
 _CR = ClockRefusal.__table__.c
 
 
+def refusal_window(
+    since: datetime,
+    now: datetime,
+    recorded_from: datetime | None = None,
+    recorded_to: datetime | None = None,
+) -> ColumnElement[bool]:
+    """The refusals a report lists: asked in [since, now) (clock_refusals.at); and, when the
+    report knows when it and the previous one were measured ([recorded_from, recorded_to)),
+    those recorded meanwhile that were asked before `since` or at no readable time — a
+    workbook read or an export imported after the report that covered their time. Asked in
+    the window but recorded after this report was measured: the next report's window has
+    their time no more, so the next report lists them by the time they were recorded. Each
+    refusal is listed by exactly one report (docs/clock.md, "Refusals")."""
+    asked = and_(_CR.at >= since, _CR.at < now)
+    if recorded_to is None:
+        return asked
+    asked = and_(asked, _CR.recorded_at < recorded_to)
+    if recorded_from is None:  # the first report: nothing before it to catch up
+        return or_(asked, and_(_CR.at.is_(None), _CR.recorded_at < recorded_to))
+    late = and_(
+        _CR.recorded_at >= recorded_from,
+        _CR.recorded_at < recorded_to,
+        or_(_CR.at.is_(None), _CR.at < since),
+    )
+    return or_(asked, late)
+
+
 def clock_refusals(
-    conn: Connection, since: datetime, now: datetime, codes: Sequence[str], limit: int
+    conn: Connection,
+    since: datetime,
+    now: datetime,
+    codes: Sequence[str],
+    limit: int,
+    recorded: tuple[datetime | None, datetime | None] = (None, None),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The refused events asked in [since, now) (clock_refusals.at) whose code is among
-    `codes`, at most `limit` by time, with unit; and the count of every refusal of the
-    window by code. Columns: external_id (the ticket, else the reference as asked),
-    unit_name (none for an unknown ticket), kind, at, actor, code, reason."""
-    window = and_(_CR.at >= since, _CR.at < now)
+    """The refusals of the report's window (`refusal_window`; `recorded`: when the previous
+    report and this one were measured) whose code is among `codes`, at most `limit` by time,
+    with unit; and the count of every refusal of the window by code. Columns: external_id
+    (the ticket, else the reference as asked), unit_name (none for an unknown ticket), kind,
+    at, actor, code, reason."""
+    window = refusal_window(since, now, *recorded)
     joined = ClockRefusal.__table__.outerjoin(Ticket.__table__, T.id == _CR.item_id).outerjoin(
         Unit.__table__, Unit.id == T.unit_id
     )

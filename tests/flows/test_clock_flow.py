@@ -311,6 +311,22 @@ def test_the_digest_lists_requests_refused_for_being_late_or_over_a_cap(
     assert "共 0 项（逾期 0，超过上限 0）" in section and "J-LATE-ASK" not in section
     assert refusal_rows(engine) == stored
 
+    # A request of Oct 12 refused only after the Oct 13 report was measured (a workbook
+    # read late): no report's window holds Oct 12 any more, the next report lists it by the
+    # time it was recorded — once.
+    record(city, [event("J-LATE-ASK", "req-late-2", "extension_requested",
+                        datetime(2026, 10, 12, 9), actor="dc-jianguomen", reason="补充材料",
+                        origin="workbook")], as_of=datetime(2026, 10, 12, 9))  # fmt: skip
+    late_decision = Decision(ticket="J-LATE-ASK", action="approve_extension", request="req-late-2",
+                             at=datetime(2026, 10, 12, 10), working_days=1)  # fmt: skip
+    assert not record_decision(engine, city["config"], late_decision, default_source="test").ok
+    for day, listed in ((date(2026, 10, 14), 1), (date(2026, 10, 15), 0)):
+        daily_report(day=day)
+        digest = by_recipient(smtp)["office@duban.example"][-1].part("plain")
+        section = digest.split("当日被拒绝的请求（逾期或超过上限）")[1].split("未能送达的邮件")[0]
+        assert f"共 {listed} 项（逾期 {listed}，超过上限 0）" in section, day
+        assert section.count("J-LATE-ASK") == listed, day
+
 
 def test_the_city_ledger_follows_a_redone_tickets_current_round(city: dict[str, Any]) -> None:
     """LATE-1 reached 挂账 (Sep 11) and 通报 (Sep 22) in round 1, was redone on Oct 1 and

@@ -90,7 +90,11 @@ def measure_daily(
     day: date,
     since_day: date,
     recorded_since: datetime | None = None,
+    previous_started: datetime | None = None,
 ) -> DailySnapshot:
+    """The day's figures. `recorded_since`: when this report's first run started (what it
+    was measured against); `previous_started`: when the previous report's did (the
+    refusals recorded between the two are this report's, q.refusal_window)."""
     window = make_daily_window(config, day, since_day)
     with engine.connect() as conn:
         items = q.unit_items(conn, window, LIST_LIMIT)
@@ -99,8 +103,9 @@ def measure_daily(
         pending, pending_total = q.pending_requests(conn, window.now, CLOCK_SHOWN)
         listed = sorted(LATE | OVER_CAP)
         refusals, refusal_counts = q.clock_refusals(
-            conn, window.since, window.now, listed, CLOCK_SHOWN
-        )
+            conn, window.since, window.now, listed, CLOCK_SHOWN,
+            recorded=(previous_started, recorded_since),
+        )  # fmt: skip
         return DailySnapshot(
             window=window,
             since_day=since_day,
