@@ -5,8 +5,9 @@ other source (origin `demo`).
 Each group of tickets gets one story: an extension requested and approved, one refused,
 one still pending; a suspension resumed, one still open; a return and a re-dispatch to
 another unit; a dissatisfied call-back (redo) of a closed ticket; an appeal upheld, one
-rejected; a cancellation and an invalidation. The choice is seeded: the same demo gives the
-same events.
+rejected; a cancellation and an invalidation. A few requests the rules refuse (an extension
+asked after the deadline, one approved beyond the cap) are stored as refusals and listed in
+the office digest. The choice is seeded: the same demo gives the same events.
 """
 
 from __future__ import annotations
@@ -61,7 +62,33 @@ def demo_events(engine: Engine, as_of: datetime, seed: int, per_story: int = 12)
             events.extend(_story(story, row, rng.choice([u for u in units if u != row.code])))
     for row in closed[:per_story]:
         events.append(_event(row, "redo", "redo", row.closed_at + HOUR, "office", "回访不满意"))
+    # Requests the rules refuse, on the last afternoon (the last digest lists them): an
+    # extension asked after the deadline, and one approved beyond the cap.
+    asked = as_of - 10 * HOUR
+    rest = open_[len(STORIES) * per_story :]
+    late = [r for r in rest if r.due_at < asked][:REFUSED_PER_STORY]
+    ahead = [r for r in rest if r.due_at > as_of + 24 * HOUR][:REFUSED_PER_STORY]
+    for row in late:
+        events.extend(_refused_request(row, "late", asked, 1, "未及时办结，补报延期申请"))
+    for row in ahead:
+        days = OVER_CAP_WORKING_DAYS
+        events.extend(_refused_request(row, "long", asked, days, "需多部门协调，申请延长办理时限"))
     return events
+
+
+REFUSED_PER_STORY = 3
+OVER_CAP_WORKING_DAYS = 10  # config/clock.yaml's cap: 3 working days an extension
+
+
+def _refused_request(
+    row: Any, key: str, at: datetime, working_days: int, reason: str
+) -> Iterator[NewEvent]:
+    """An extension asked at `at` and approved an hour later for `working_days`: the rules
+    refuse the approval when `at` is after the deadline (逾期) or the days are over the cap
+    (超过上限)."""
+    yield _event(row, f"ask-{key}", "extension_requested", at, row.code, reason)
+    yield _event(row, f"approve-{key}", "extension_approved", at + HOUR, "office", "同意延期",
+                 working_days=working_days, request=f"demo:ask-{key}")  # fmt: skip
 
 
 def _event(

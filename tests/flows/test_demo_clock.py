@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from duban.clock import record_events
 from duban.config import load_config
 from duban.db import session_scope
-from duban.db.models import ClockEvent, Escalation, Ticket
+from duban.db.models import ClockEvent, ClockRefusal, Escalation, Ticket
 from duban.demo import record_demo_events
 from duban.demo.city import DemoSpec, generate_city
 from duban.demo.events import demo_events
@@ -73,9 +73,17 @@ def tickets(engine: Engine) -> pd.DataFrame:
 def test_every_kind_of_event_moves_the_demo_citys_loops(demo: dict[str, Any]) -> None:
     engine, config, smtp = demo["engine"], demo["config"], demo["smtp"]
     events = demo_events(engine, AS_OF, SPEC.seed)
-    result = record_events(engine, events, as_of=AS_OF, all_or_nothing=True, config=config)
-    assert result.ok, [r.line() for r in result.refused[:5]]
+    result = record_events(engine, events, as_of=AS_OF, all_or_nothing=False, config=config)
+    # refused: exactly the demo's late and over-cap approvals, stored once
+    refused = {(r.item_ref, r.key) for r in result.refused}
+    asked = {(e.item_ref, e.key) for e in events if e.key in ("demo:approve-late",
+                                                              "demo:approve-long")}  # fmt: skip
+    assert refused == asked and len(asked) == 6, [r.line() for r in result.refused[:5]]
     assert record_demo_events(engine, config, SPEC).startswith("recorded 0, already recorded")
+    with engine.connect() as conn:
+        stored = conn.execute(select(ClockRefusal.item_ref, ClockRefusal.code,
+                                     ClockRefusal.at)).all()  # fmt: skip
+    assert sorted(code for _, code, _ in stored) == ["cap_working_days"] * 3 + ["late_deadline"] * 3
     with engine.connect() as conn:
         kinds = set(conn.scalars(select(ClockEvent.kind).distinct()))
         stepped = pd.DataFrame(
@@ -121,6 +129,12 @@ def test_every_kind_of_event_moves_the_demo_citys_loops(demo: dict[str, Any]) ->
         assert not any(f"{ref} [" in text for text in texts)
     digest = office.part("plain")
     assert "[申请延期]：需协调相关部门，申请延期" in digest.split("待决定的申请")[1]
+    # the refusals asked in the report's window (the first report: Aug 20) are listed
+    section = digest.split("当日被拒绝的请求（逾期或超过上限）")[1].split("未能送达的邮件")[0]
+    in_window = [ref for ref, _, at in stored if datetime(2026, 8, 20) <= at < AS_OF]
+    assert in_window and f"共 {len(in_window)} 项" in section
+    for ref in in_window:
+        assert ref.split(":", 1)[1] in section
 
     # the month's figures: every new one measured somewhere, the excluded ones counted apart
     frame = metrics_frame(engine, config, "unit", date(2026, 8, 1), date(2026, 8, 31))
