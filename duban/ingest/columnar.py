@@ -156,8 +156,10 @@ def validate_columns(
     for name in DATETIME_FIELDS:
         columns[name] = out[name][rows_kept]
     for name in TEXT_FIELDS:
-        values = category if name == "category" else check.text(name)
-        objects = _text_objects(values, name, rows_kept)
+        if name == "category":  # (its distinct values are known)
+            objects = categories.to_numpy()[category_codes[rows_kept]]
+        else:
+            objects = _text_objects(check.text(name), name, rows_kept)
         if name != "category":
             objects[objects == ""] = None
         columns[name] = objects
@@ -239,8 +241,12 @@ def _distinct(values: pa.Array) -> tuple[np.ndarray, pd.Series]:
 
 
 def _text_objects(values: pa.Array, name: str, rows: np.ndarray) -> np.ndarray:
-    """The text cells of `rows` (positions) as an object array of str."""
+    """The text cells of `rows` (positions) as an object array of str (Python strings made
+    for those rows only)."""
     if name in _DISTINCT:
+        if len(rows) < len(values):
+            values = values.take(pa.array(rows, pa.int64()))
+            return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
         return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)[rows]
     codes, uniques = _distinct(values)
     return uniques.to_numpy()[codes[rows]]

@@ -40,7 +40,19 @@ _LINE_SAFE = frozenset({"utf-8", "gb18030", "gbk", "gb2312"})
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NOT_CONTROL = bytes(b for b in range(256) if _CONTROL.fullmatch(bytes([b])) is None)
 _LONGEST_LINE = 1 << 20  # a longer line (e.g. a CR-only file): the lenient reader
-_READ_BYTES = 4 << 20
+_READ_BYTES = 16 << 20
+# Cells that may begin or end with what str.strip() strips, by their first two bytes and
+# their last two (ASCII white space: by one; a few other cells are trimmed too, harmlessly).
+_FIRST = np.zeros(1 << 16, dtype=bool)
+_LAST = np.zeros(1 << 16, dtype=bool)
+for _ch in WHITESPACE:
+    _utf8 = _ch.encode()
+    if len(_utf8) == 1:
+        _FIRST[_utf8[0] << 8 : (_utf8[0] + 1) << 8] = True
+        _LAST[_utf8[0] :: 256] = True
+    else:
+        _FIRST[int.from_bytes(_utf8[:2], "big")] = True
+        _LAST[int.from_bytes(_utf8[-2:], "big")] = True
 
 
 @dataclass
@@ -131,19 +143,23 @@ class _Block:
             at = data.find(b'"', end)
         return True
 
-    def columns(self, data: bytes, count: int) -> tuple[dict[str, pa.Array], bool] | None:
+    def columns(
+        self, data: bytes, count: int, ends: np.ndarray | None = None
+    ) -> tuple[dict[str, pa.Array], bool] | None:
         """The mapped cells of a block of `count` lines, stripped, and whether the block holds
-        a control character; None when the lenient reader must read it."""
+        a control character; None when the lenient reader must read it. `ends`: where its
+        lines end (every b"\\n" of `data`), when known."""
         if self.codec != "utf-8":  # strictly (UTF-8: pyarrow checks the mapped columns)
             try:
                 data = data.decode(self.codec).encode("utf-8")
+                ends = None  # (its lines end elsewhere now)
             except UnicodeDecodeError:
                 return None  # the lenient reader keeps undecodable bytes, to quarantine them
         if data.startswith(b"\xef\xbb\xbf"):
             return None  # (pyarrow would drop a byte-order mark here; Python keeps it)
         if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
             return None  # a lone CR (a line end to Python's reader)
-        if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
+        if data.startswith((b"\n", b"\r\n")) or _blank_line(data, ends):
             return None  # a blank line
         if b'"' in data and not self._quoted_well(data):
             return None
@@ -170,9 +186,44 @@ class _Block:
         )
 
 
+def _blank_line(data: bytes, ends: np.ndarray | None) -> bool:
+    """Whether a line after the first of `data` is empty (b"\\n\\n" or b"\\n\\r\\n")."""
+    if ends is None:
+        return b"\n\n" in data or b"\n\r\n" in data
+    gaps = np.diff(ends)
+    if (gaps == 1).any():
+        return True
+    two = ends[1:][gaps == 2]
+    return bool(len(two)) and bool((np.frombuffer(data, np.uint8)[two - 1] == 13).any())
+
+
 def _stripped(column: pa.ChunkedArray) -> pa.Array:
-    """The cells as `str.strip` leaves them."""
-    return pc.utf8_trim(column.combine_chunks(), characters=WHITESPACE)
+    """The cells as `str.strip` leaves them: pyarrow trims those that begin or end with
+    white space (most do not)."""
+    values = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    edged = _edged(values)
+    if not edged.any():
+        return values
+    if edged.mean() > 0.25:
+        return pc.utf8_trim(values, characters=WHITESPACE)
+    trimmed = pc.utf8_trim(values.filter(edged), characters=WHITESPACE)
+    return pc.replace_with_mask(values, pa.array(edged), trimmed)
+
+
+def _edged(values: pa.Array) -> np.ndarray:
+    """Which cells may begin or end with a character `str.strip` strips (read from pyarrow's
+    buffers: the first two and the last two bytes of each cell)."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    buffer = values.buffers()[2]
+    if buffer is None or not len(buffer):
+        return np.zeros(len(values), dtype=bool)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    padded = np.concatenate([np.zeros(1, np.uint8), data, np.zeros(2, np.uint8)])
+    start, end = offsets[:-1] + 1, offsets[1:] + 1  # (in `padded`)
+    first = (padded[start].astype(np.int64) << 8) | padded[start + 1]
+    last = (padded[end - 2].astype(np.int64) << 8) | padded[end - 1]
+    return (end > start) & (_FIRST[first] | _LAST[last])
 
 
 def read_columns(
@@ -198,7 +249,7 @@ def read_columns(
                 return
             if not count:
                 return
-            parsed = block.columns(data, count)
+            parsed = block.columns(data, count, lines.taken_ends)
             if parsed is None:
                 yield from _read_csv(path, mapping, chunk_rows, resume=(start, row))
                 return
@@ -212,25 +263,30 @@ class _LineBlocks:
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.offset = raw.tell()  # of the next line
-        self.buffer = bytearray()
-        self.ends = np.empty(0, dtype=np.int64)  # where the buffer's lines end
+        self.buffer = b""
+        self.start = 0  # of the next line in the buffer
+        self.ends = np.empty(0, dtype=np.int64)  # where the buffer's lines end (from start)
+        self.taken_ends = self.ends  # where the lines of the block taken last end in it
 
     def take(self, count: int) -> tuple[bytes, int]:
         """(the next `count` lines or those left, how many); -1 lines: one is too long."""
         while len(self.ends) < count:
-            tail = len(self.buffer) - (int(self.ends[-1]) + 1 if len(self.ends) else 0)
-            if tail > _LONGEST_LINE:
+            left = len(self.buffer) - self.start
+            if left - (int(self.ends[-1]) + 1 if len(self.ends) else 0) > _LONGEST_LINE:
                 return b"", -1
             more = self.raw.read(_READ_BYTES)
             if not more:
                 break
-            found = np.flatnonzero(np.frombuffer(more, dtype=np.uint8) == 10) + len(self.buffer)
+            found = np.flatnonzero(np.frombuffer(more, dtype=np.uint8) == 10) + left
+            self.buffer = self.buffer[self.start :] + more
+            self.start = 0
             self.ends = np.concatenate([self.ends, found])
-            self.buffer += more
         taken = min(len(self.ends), count)
-        cut = int(self.ends[taken - 1]) + 1 if len(self.ends) >= count else len(self.buffer)
-        data = bytes(self.buffer[:cut])
-        del self.buffer[:cut]
+        left = len(self.buffer) - self.start
+        cut = int(self.ends[taken - 1]) + 1 if len(self.ends) >= count else left
+        data = self.buffer[self.start : self.start + cut]
+        self.taken_ends = self.ends[:taken]
+        self.start += cut
         self.ends = self.ends[taken:] - cut
         self.offset += cut
         return data, taken + (1 if data and not data.endswith(b"\n") else 0)

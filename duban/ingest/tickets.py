@@ -421,6 +421,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _checksum_beside(path: Path) -> Callable[[], str]:
+    """`file_sha256(path)` computed in a thread of its own while the import begins to read
+    (hashlib releases the GIL on big blocks); what is returned waits for it (and raises
+    what it raised). "" for a path that is not a file."""
+    if not path.is_file():
+        return lambda: ""
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-sha256")
+    future = hasher.submit(file_sha256, path)
+    hasher.shutdown(wait=False)  # (the thread ends when the hash is done)
+    return future.result
+
+
 def sheet_key(checksum: str, sheet: str | None, index: int) -> str:
     """The quarantine's file key of a sheet's rows: the file's checksum for a CSV file and a
     workbook's first sheet; for a later sheet the SHA-256 of checksum, index and name, so
@@ -507,7 +519,7 @@ def import_tickets(
     path = Path(path)
     timezone = timezone or config.city.timezone
     columnar = import_engine(engine_name) == "columnar"
-    checksum = file_sha256(path) if path.is_file() else ""  # a missing file: read_export says
+    checksum = _checksum_beside(path)  # a missing file: "" (read_export says why)
     recreated = ensure_ticket_indexes(engine)
     with session_scope(engine) as session:
         refs = ticket_refs(session, config, mapping, timezone)
@@ -553,7 +565,7 @@ def import_tickets(
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-import") as writer:
                 try:
                     for chunk in _chunks(path, mapping, chunk_rows, columnar, xlsx_reader):
-                        key = sheet_key(checksum, chunk.sheet, chunk.sheet_index)
+                        key = sheet_key(checksum(), chunk.sheet, chunk.sheet_index)
                         if isinstance(chunk, ColumnChunk):
                             good, bad = validate_columns(chunk, mapping, refs)
                         else:

@@ -54,7 +54,10 @@ LATER = ["", "2026-10-09 16:00:00", "2026-09-29 09:00:00", "2026-10-12", "garbag
 CATEGORIES = ["噪声扰民", "燃气泄漏", "供暖不热", "", " 征地拆迁\u3000"]
 UNITS = ["dc-jianguomen", "dc-donghuamen", "cy", "建国门", "nowhere", ""]
 TEXTS = ["楼下施工噪声", 'he said "loud", twice', "a\tb", "\u3000全角空格\u3000", ""]
-ADDRESSES = ["建国门外大街1号院2号楼", "东城区建国门街道三号", "Room 5#", "", "长" * 301]
+ADDRESSES = ["建国门外大街1号院2号楼", "东城区建国门街道三号", "Room 5#", "", "长" * 301,
+             "九棵树大街２号院１号楼", "ＡＢ座１０１", "东城区建国门街道5号院", "东城区",
+             "建国门街道7号", "Ｂ" + "长" * 299, "东城区，8号", "康庄大街 3号院。"]  # fmt: skip
+DISTRICTS = ["东城区", "东城区", " 东城区", "朝阳区", ""]
 
 
 def _cells(rng: random.Random, n: int, prefix: str) -> list[dict[str, str]]:
@@ -79,6 +82,7 @@ def _cells(rng: random.Random, n: int, prefix: str) -> list[dict[str, str]]:
             resolved=rng.choice(RESOLVED),
             content=rng.choice(TEXTS),
             address=rng.choice(ADDRESSES),
+            district=rng.choice(DISTRICTS),
             community=rng.choice(["", "社区1", " 社区2 "]),
             returned_count=rng.choice(["", "0", "2", "3.0", "-1", "40000"]),
         )
