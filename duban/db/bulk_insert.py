@@ -1,8 +1,11 @@
 """Fast insert and upsert of many rows, below SQLAlchemy's per-value processing.
 
-PostgreSQL: COPY (text format) into a temporary staging table, then one INSERT … SELECT …
-ON CONFLICT: rows a parallel import inserted meanwhile are skipped (`insert_new`) or updated
-where they differ (`upsert`), never duplicated. The COPY text is built column by column:
+PostgreSQL: `insert_new` COPYs straight into the table inside a SAVEPOINT; if that meets a
+unique violation (a parallel import inserted one of the keys meanwhile, or the frame was not
+all new) it rolls back to the savepoint and takes the staged path. Staged (and `upsert`):
+COPY (text format) into a temporary staging table, then one INSERT … SELECT … ON CONFLICT:
+rows a parallel import inserted meanwhile are skipped (`insert_new`) or updated where they
+differ (`upsert`), never duplicated. Either way the same rows are stored. The COPY text is built column by column:
 each column becomes a list of strings (escaped only when the column holds a character that
 needs it), and only the final join runs per row.
 SQLite: the driver's executemany with INSERT … ON CONFLICT, timestamps written in
@@ -28,18 +31,30 @@ _COPY_SPECIAL = ("\\", "\t", "\n", "\r")
 
 
 def insert_new(
-    conn: Connection, table: Table, frame: pd.DataFrame, keys: list[str], arrow: bool = False
-) -> None:
+    conn: Connection,
+    table: Table,
+    frame: pd.DataFrame,
+    keys: list[str],
+    arrow: bool = False,
+    direct: bool = True,
+) -> bool:
     """INSERT the rows; a row whose key exists already is left alone (DO NOTHING).
 
     `arrow`: PostgreSQL's COPY input written as CSV by pyarrow (`copy_csv`), SQLite's
-    times formatted by numpy; else built in Python (`copy_text`). The same rows either way."""
+    times formatted by numpy; else built in Python (`copy_text`). The same rows either way.
+    `direct` (PostgreSQL): first try a COPY straight into the table (meant for rows that
+    are new as far as the caller knows). Returns whether that direct COPY stored them
+    (False: the staged path did, or SQLite's INSERT)."""
     if frame.empty:
-        return
+        return False
     if conn.dialect.name == "postgresql":
-        _copy_postgres(conn, table, frame, keys, None, arrow)
-    else:
-        _executemany_sqlite(conn, table, frame, keys, None, arrow)
+        body, options = _copy_body(frame, table, arrow)
+        if direct and _copy_direct(conn, table, frame, body, options):
+            return True
+        _copy_postgres(conn, table, frame, keys, None, arrow, body)
+        return False
+    _executemany_sqlite(conn, table, frame, keys, None, arrow)
+    return False
 
 
 def upsert(
@@ -131,6 +146,43 @@ def copy_csv(frame: pd.DataFrame) -> bytes:
     return bytes(out.getvalue())
 
 
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+_SAVEPOINT = "duban_copy_direct"
+
+
+def _copy_body(frame: pd.DataFrame, table: Table, arrow: bool) -> tuple[str | bytes, str]:
+    """The COPY input of the frame and the COPY options it needs."""
+    if arrow:
+        return copy_csv(frame), " (FORMAT csv)"
+    return copy_text(frame, table), ""
+
+
+def _copy_direct(
+    conn: Connection, table: Table, frame: pd.DataFrame, body: str | bytes, options: str
+) -> bool:
+    """COPY the rows straight into the table inside a SAVEPOINT; True if stored. A unique
+    violation (a key stored meanwhile by another transaction, or already there) rolls back
+    to the savepoint and returns False, with nothing of the frame stored; any other error
+    raises as it is."""
+    raw: Any = conn.connection.dbapi_connection
+    columns = [str(c) for c in frame.columns]
+    with raw.cursor() as cur:
+        cur.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            with cur.copy(
+                f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN{options}'
+            ) as copy:
+                copy.write(body)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            return False
+        cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    return True
+
+
 def _copy_postgres(
     conn: Connection,
     table: Table,
@@ -138,10 +190,14 @@ def _copy_postgres(
     keys: list[str],
     changed_when: str | None,
     arrow: bool = False,
+    body: str | bytes | None = None,
 ) -> None:
+    """The staged path: COPY into a temporary table, then INSERT … SELECT … ON CONFLICT.
+    `body`: the frame's COPY input when built already (in the form `arrow` says)."""
     columns = [str(c) for c in frame.columns]
-    body: str | bytes = copy_csv(frame) if arrow else copy_text(frame, table)
     options = " (FORMAT csv)" if arrow else ""
+    if body is None:
+        body = _copy_body(frame, table, arrow)[0]
     raw: Any = conn.connection.dbapi_connection
     temp = f"tmp_{table.name}_load"
     with raw.cursor() as cur:
