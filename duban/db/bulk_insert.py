@@ -5,9 +5,9 @@ unique violation (a parallel import inserted one of the keys meanwhile, or the f
 all new) it rolls back to the savepoint and takes the staged path. Staged (and `upsert`):
 COPY (text format) into a temporary staging table, then one INSERT … SELECT … ON CONFLICT:
 rows a parallel import inserted meanwhile are skipped (`insert_new`) or updated where they
-differ (`upsert`), never duplicated. Either way the same rows are stored. The COPY text is built column by column:
-each column becomes a list of strings (escaped only when the column holds a character that
-needs it), and only the final join runs per row.
+differ (`upsert`), never duplicated. Either way the same rows are stored. The COPY text is
+built column by column: each column becomes a list of strings (escaped only when the column
+holds a character that needs it), and only the final join runs per row.
 SQLite: the driver's executemany with INSERT … ON CONFLICT, timestamps written in
 SQLAlchemy's own storage format ("YYYY-MM-DD HH:MM:SS.ffffff") so that they compare
 correctly with the values SQLAlchemy binds in queries.
@@ -169,9 +169,7 @@ def _copy_direct(
     with raw.cursor() as cur:
         cur.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            with cur.copy(
-                f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN{options}'
-            ) as copy:
+            with cur.copy(f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN{options}') as copy:
                 copy.write(body)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
