@@ -11,6 +11,7 @@ atomically beside the notice that shows it as <img src="NAME.png">.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -18,15 +19,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import font_manager
+from matplotlib import font_manager, ft2font
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-# The CJK font: only this file of mplfonts' is loaded, so no system font can change a chart.
+# The CJK font: only this file of mplfonts' is loaded, under a family name of its own, so
+# that no system font can change a chart (a machine with Debian's fonts-noto-cjk has a
+# "Noto Sans CJK SC" too, which matplotlib preferred to this file).
 FONT_FILE = files("mplfonts") / "fonts" / "NotoSansCJKsc-Regular.otf"
-FONT_NAME = "Noto Sans CJK SC"
-font_manager.fontManager.addfont(str(FONT_FILE))
+FONT_NAME = "Duban Noto Sans CJK SC"
+font_manager.fontManager.ttflist.append(
+    replace(font_manager.ttfFontProperty(ft2font.FT2Font(str(FONT_FILE))), name=FONT_NAME)
+)
 matplotlib.rcParams["font.family"] = "sans-serif"
 matplotlib.rcParams["font.sans-serif"] = [FONT_NAME, "DejaVu Sans"]
 matplotlib.rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus
