@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--statements", type=Path, help="sql: the recorded statements")
     parser.add_argument("--explain", type=Path, help="sql: write EXPLAIN ANALYZE of the slowest")
     parser.add_argument("--profile", type=Path, help="flow/plain: pyinstrument text report")
+    parser.add_argument("--memory", type=Path, help="flow/plain: memray capture file")
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--bytes", type=int, default=0)
     args = parser.parse_args()
@@ -236,7 +237,13 @@ def main() -> None:
         result = smtp_loop(args.count, args.bytes)
     else:
         recorder = Recorder(record=args.record is not None)
-        if args.profile is not None:  # pyinstrument: for your own use, not a dependency
+        if args.memory is not None:  # memray: for your own use, not a dependency
+            import memray
+
+            args.memory.unlink(missing_ok=True)
+            with memray.Tracker(args.memory, native_traces=False, follow_fork=False):
+                result = run_loop(args.loop, args.mode, recorder)
+        elif args.profile is not None:  # pyinstrument: for your own use, not a dependency
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.005)

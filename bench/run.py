@@ -208,6 +208,7 @@ def bench_size(
     profile: bool = False,
     clock_events: float = 0.0,
     jit: str = "server",
+    memory: bool = False,
 ) -> dict[str, Any]:
     spec = data.spec_for(size)
     facts = data.ensure(spec)
@@ -245,6 +246,8 @@ def bench_size(
                     args += ["--record", str(statements)]
                 if profile and i == 0:
                     args += ["--profile", str(folder / f"{tag}-profile.txt")]
+                if memory and i == 0 and mode == "plain":
+                    args += ["--memory", str(folder / f"{tag}-memory.bin")]
                 before = (sink.count, sink.bytes)
                 result = run_worker(args, env_run, folder, tag)
                 result["loadavg"] = os.getloadavg()[0]
@@ -549,6 +552,11 @@ def main() -> None:
         action="store_true",
         help="pyinstrument report of the first flow and plain run (pip install pyinstrument)",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="memray capture of the first plain run (pip install memray), in runs-SIZE/",
+    )
     args = parser.parse_args()
     sizes = args.size or ["tenth", "full"]
     loops = args.loop or list(LOOPS)
@@ -617,6 +625,7 @@ def bench_loops(args: argparse.Namespace, sizes: list[str], loops: list[str]) ->
                     args.profile,
                     args.clock_events,
                     args.jit,
+                    args.memory,
                 )
             )
     finally:
