@@ -36,6 +36,7 @@ from sqlalchemy import (
     Engine,
     Index,
     String,
+    Text,
     Table,
     any_,
     bindparam,
@@ -290,12 +291,22 @@ def _combine_hashes(arrays: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
+_UNIT_SEPARATOR = "\x1f"
+
+
 def _one_of(conn: Any, column: Any, values: list[str]) -> Any:
-    """column IN values: one array parameter on PostgreSQL (20,000 separate parameters cost
-    more to send and plan than the lookup itself), an expanding IN elsewhere."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("ids", values, type_=ARRAY(String)))
-    return column.in_(values)
+    """column IN values. On PostgreSQL one parameter: the values joined by the unit
+    separator (U+001F) and split by the server, which is a third of the time of adapting
+    a list of 20,000 strings to a text[] (and 20,000 separate parameters cost more to send
+    and plan than the lookup itself); a text[] when a value holds the separator itself. An
+    expanding IN elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(values)
+    joined = _UNIT_SEPARATOR.join(values)
+    if joined and joined.count(_UNIT_SEPARATOR) == len(values) - 1:  # "" splits into {}
+        split = func.string_to_array(bindparam("ids", joined, type_=Text), _UNIT_SEPARATOR)
+        return column == any_(split)
+    return column == any_(bindparam("ids", values, type_=ARRAY(String)))
 
 
 def secondary_indexes() -> list[Index]:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Table, func, insert, select
 from duban.config import CityConfig
 from duban.db.bulk_insert import insert_new
 from duban.db.models import Ticket, Unit
+from duban.ingest.tickets import _one_of
 from tests.db.test_ticket_import import city as city  # the fixture
 from tests.db.test_ticket_import import tickets
 
@@ -74,3 +75,27 @@ def test_a_stored_key_falls_back_to_do_nothing_in_the_same_transaction(
     assert {k: t.content for k, t in stored.items()} == {
         "B1": "new B1", "B2": "stored first", "B3": "new B3",
     }  # fmt: skip
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+def test_the_stored_id_lookup_finds_exactly_the_ids_asked_for(
+    engine: Engine, city: CityConfig
+) -> None:
+    """The chunk's stored ids, looked up as one joined parameter on PostgreSQL; an id that
+    holds the separator itself (U+001F) takes the array parameter, and finds itself only."""
+    stored = ["A1", "B\x1fC", "B", "C", "", "D 1"]
+    with engine.begin() as conn:
+        conn.execute(insert(TICKETS), [_ticket(engine, i, i) for i in stored])
+
+    def found(ids: list[str]) -> set[str]:
+        with engine.connect() as conn:
+            where = _one_of(conn, TICKETS.c.external_id, ids)
+            return set(conn.scalars(select(TICKETS.c.external_id).where(where)))
+
+    assert found(["A1", "D 1", "X"]) == {"A1", "D 1"}
+    assert found(["B", "C"]) == {"B", "C"}  # not "B\x1fC"
+    assert found(["B\x1fC"]) == {"B\x1fC"}  # not "B" nor "C"
+    assert found(["A1", "B\x1fC", "Y"]) == {"A1", "B\x1fC"}
+    assert found([""]) == {""}
+    assert found(["A1", ""]) == {"A1", ""}
