@@ -53,6 +53,7 @@ class Recorder:
         self.record = record
         self.phase = "flow"
         self.steps: dict[str, float] = {}
+        self.peaks: dict[str, int] = {}  # the process's peak RSS (MiB) at the end of each step
         self.statements: list[tuple[str, str, Any]] = []
 
     def listen(self) -> None:
@@ -81,9 +82,20 @@ class Recorder:
                 return fn(*args, **kwargs)
             finally:
                 self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - started
+                self.peaks[name] = _peak_rss_mib()
                 self.phase = outer
 
         return wrapper
+
+
+def _peak_rss_mib() -> int:
+    """The process's peak resident memory so far (VmHWM), in MiB: read after each step, the
+    step that raised it is the one to look at."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def _tasks(module: Any) -> dict[str, Any]:
@@ -255,6 +267,7 @@ def main() -> None:
         else:
             result = run_loop(args.loop, args.mode, recorder)
         result["steps"] = recorder.steps
+        result["step_peaks"] = recorder.peaks
         if args.record is not None:
             args.record.write_bytes(pickle.dumps(recorder.statements))
             result["recorded"] = len(recorder.statements)

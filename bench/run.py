@@ -259,7 +259,8 @@ def bench_size(
                     f"{result['peak_mb']} MiB, {result['mails']} e-mails "
                     f"({result['mail_bytes'] / 1e6:.1f} MB), "
                     f"load {result['loadavg']:.1f}, "
-                    f"steps {_fmt_steps(result.get('steps', {}))}"
+                    f"steps {_fmt_steps(result.get('steps', {}))}; "
+                    f"peak MiB after each {result.get('step_peaks', {})}"
                 )
         data.reset(spec)
         for i in range(repeat):
