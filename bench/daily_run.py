@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -27,6 +26,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from memory import peak_rss_mib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,7 +143,7 @@ def main() -> None:
     print(f"plain (no Prefect)     {plain:6.1f} s")
     print(f"Prefect's share        {(flow - plain) / flow:6.1%}  ({flow - plain:.1f} s)")
     # The whole process: the generator and both modes; the daily run's own peak is less.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     if args.out:
         result = {
             "day": str(day), "daily_volume": args.daily_volume, "days": args.days,

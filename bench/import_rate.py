@@ -10,8 +10,8 @@ iterating: ~110,000 rows instead of ~1,010,000).
 Generates the demo city's export (deterministic) under var/bench/, then imports it into a
 fresh SQLite file and/or a fresh PostgreSQL schema: a first import and a re-import of the
 same file (which should change nothing). Each import runs in a subprocess of its own, so its
-peak memory is that process's resource.getrusage(RUSAGE_SELF).ru_maxrss (the whole
-process: Python, pandas, the driver). On PostgreSQL the same run also times the floor:
+peak memory is that process's own VmHWM (bench/memory.py; the whole process: Python,
+pandas, the driver). On PostgreSQL the same run also times the floor:
 `COPY … FROM STDIN (FORMAT csv, HEADER)` of the same file into a bare table of text columns
 (no indexes, no constraints), and prints each import's rate as a multiple of that floor.
 Other processes share the CPU: compare the ratios of one run, not numbers across runs.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from memory import peak_rss_mib
 from sqlalchemy import Engine, text
 
 from duban.config import load_config
@@ -63,9 +63,8 @@ def child(
     )  # fmt: skip
     seconds = time.perf_counter() - started
     engine.dispose()
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"seconds": seconds, "read": summary.read, "line": summary.line(),
-                      "peak_mib": peak_kib / 1024}))  # fmt: skip
+                      "peak_mib": peak_rss_mib()}))  # fmt: skip
 
 
 def run(

@@ -1,5 +1,5 @@
-"""One measurement of one loop, in its own process (bench/run.py starts it and reads its peak
-memory from os.wait4).
+"""One measurement of one loop, in its own process (bench/run.py starts it; its peak
+memory is its own VmHWM, bench/memory.py).
 
     python bench/loops.py --loop daily|monthly|annual --mode flow|plain|sql|smtp --out FILE
 
@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import data
+from memory import peak_rss_mib
 
 # Steps whose SQL is "the aggregate SQL the loop needs" (the floor): by task name.
 ANALYSIS_STEPS = {
@@ -82,20 +83,10 @@ class Recorder:
                 return fn(*args, **kwargs)
             finally:
                 self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - started
-                self.peaks[name] = _peak_rss_mib()
+                self.peaks[name] = peak_rss_mib()
                 self.phase = outer
 
         return wrapper
-
-
-def _peak_rss_mib() -> int:
-    """The process's peak resident memory so far (VmHWM), in MiB: read after each step, the
-    step that raised it is the one to look at."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 def _tasks(module: Any) -> dict[str, Any]:
@@ -271,6 +262,7 @@ def main() -> None:
         if args.record is not None:
             args.record.write_bytes(pickle.dumps(recorder.statements))
             result["recorded"] = len(recorder.statements)
+    result["peak_mib"] = peak_rss_mib()
     args.out.write_text(json.dumps(result, default=str, ensure_ascii=False), encoding="utf-8")
 
 

@@ -17,9 +17,10 @@ Three parts (--part, default all), medians of --repeat runs, side by side in the
            SMTP server (aiosmtpd on 127.0.0.1);
 - sqlite: the daily report on SQLite, 50,000 tickets a day (bench/daily_run.py).
 
-Every Duban run of the loops is a subprocess whose peak RSS comes from os.wait4. The loops'
-tables are restored (bench/data.py `reset`) before every run. Results: var/bench/*.json and
-a markdown table on stdout (also var/bench/results.md). DUBAN_BENCH_DIR moves var/bench.
+Every Duban run of the loops is a subprocess whose peak RSS is its own VmHWM
+(bench/memory.py). The loops' tables are restored (bench/data.py `reset`) before every run.
+Results: var/bench/*.json and a markdown table on stdout (also var/bench/results.md).
+DUBAN_BENCH_DIR moves var/bench.
 """
 
 from __future__ import annotations
@@ -171,14 +172,14 @@ def run_worker(args: list[str], env: dict[str, str], folder: Path, tag: str) -> 
             stderr=subprocess.STDOUT,
             cwd=folder,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
     process_wall = time.perf_counter() - started
     if proc.returncode != 0 or not out.exists():
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
         raise RuntimeError(f"{tag} failed ({proc.returncode}); {log_path}:\n{tail}")
     result = dict(json.loads(out.read_text(encoding="utf-8")))
-    result["peak_mb"] = round(usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+    # its own VmHWM (bench/memory.py): ru_maxrss would include this process's high-water mark
+    result["peak_mb"] = result.pop("peak_mib")
     result["process_wall"] = process_wall
     return result
 

@@ -10,7 +10,8 @@ row above the header, times as date cells, numbers as numbers, ids and other tex
 reader, each in a subprocess of its own: `read`, every chunk of `read_export` (nothing
 stored), and `import`, `import_tickets` into a fresh SQLite file (a first import). Rounds
 alternate the readers; the figures are medians of `--repeat` rounds; peak memory is the
-subprocess's ru_maxrss. Other processes share the CPU: compare the ratios of one run.
+subprocess's own VmHWM (bench/memory.py). Other processes share the CPU: compare the
+ratios of one run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +28,8 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from memory import peak_rss_mib
 
 from duban.config import DATETIME_FIELDS, load_config
 from duban.db import make_engine, session_scope, upgrade
@@ -101,8 +103,7 @@ def child(folder: Path, file: str, reader: str, what: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak, "line": line}))
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak_rss_mib(), "line": line}))
 
 
 def measure(folder: Path, file: str, reader: str, what: str) -> dict[str, Any]:
