@@ -173,7 +173,10 @@ def frame(conn: Connection, stmt: Any) -> pd.DataFrame:
     """The rows of `stmt` as a frame with its column names (also when there is no row);
     a NULL in a text column is None (`none_for_missing`)."""
     result = conn.execute(stmt)
-    return none_for_missing(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+    # tuples, not Row objects: pandas probes each Row for a mapping (an exception raised and
+    # caught per row in SQLAlchemy), which made a frame of 20,000 rows ~9x slower to build
+    rows = [tuple(row) for row in result.fetchall()]
+    return none_for_missing(pd.DataFrame(rows, columns=list(result.keys())))
 
 
 def none_for_missing(frame: pd.DataFrame) -> pd.DataFrame:
