@@ -296,10 +296,10 @@ _UNIT_SEPARATOR = "\x1f"
 
 def _one_of(conn: Any, column: Any, values: list[str]) -> Any:
     """column IN values. On PostgreSQL one parameter: the values joined by the unit
-    separator (U+001F) and split by the server, which is a third of the time of adapting
-    a list of 20,000 strings to a text[] (and 20,000 separate parameters cost more to send
-    and plan than the lookup itself); a text[] when a value holds the separator itself. An
-    expanding IN elsewhere."""
+    separator (U+001F) and split by the server; the lookup of 20,000 stored ids took 76 ms
+    against 100 ms with a text[] parameter (medians of 7, 4 Dec), and 20,000 separate
+    parameters cost more to send and plan than the lookup itself. A text[] when a value
+    holds the separator itself. An expanding IN elsewhere."""
     if conn.dialect.name != "postgresql":
         return column.in_(values)
     joined = _UNIT_SEPARATOR.join(values)
@@ -707,8 +707,9 @@ def _store_chunk(
                 )
             ).all()
             # Columns from the rows, not a frame of Row objects: pandas probes each Row for
-            # a mapping (an exception raised and caught per row), ~9x the time. Positions,
-            # not a merge: a merge would turn the 64-bit hashes into floats.
+            # a mapping (an exception raised and caught per row): 194 ms against 6 ms per
+            # 20,000 rows. Positions, not a merge: a merge would turn the 64-bit hashes
+            # into floats.
             found = pd.Index([r[0] for r in stored]).get_indexer(good["external_id"])
             is_new = found < 0
             hashes = np.fromiter((r[1] for r in stored), dtype=np.int64, count=len(stored))
